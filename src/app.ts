@@ -1,0 +1,153 @@
+/**
+ * The HTTP contract (DESIGN.md): routes, their auth, and one error shape for everything that goes wrong.
+ */
+import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { apiKeyAuth, requireAdmin, requireApp, type AuthVariables } from "./auth";
+import { authority } from "./authority";
+import { ConfigError, loadConfig, type BrokerConfig } from "./config";
+import { readEdgeCopy } from "./edge-cache";
+import type { AppEnv } from "./env";
+import { BrokerError } from "./errors";
+import { expiresInS, type TokenRecord } from "./lifetime";
+import { log } from "./log";
+import type { Outcome } from "./token-authority";
+
+type BrokerEnv = { Bindings: AppEnv; Variables: AuthVariables };
+
+/** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
+export const MAX_BODY_BYTES = 4 * 1024;
+const MAX_TOKEN_CHARS = 512;
+const APPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The routes and their methods, for 405 answers and the 404 hint. */
+const ROUTES: Record<string, readonly string[]> = {
+	"/token": ["GET"],
+	"/token/invalidate": ["POST"],
+	"/token/refresh": ["POST"],
+	"/status": ["GET"],
+	"/healthz": ["GET"],
+};
+
+export const app = new Hono<BrokerEnv>();
+
+app.use(async (c, next) => {
+	await next();
+	// Tokens must never sit in a shared or browser cache.
+	c.res.headers.set("Cache-Control", "no-store");
+});
+
+app.get("/healthz", (c) => c.json({ ok: true }));
+
+app.use(async (c, next) => {
+	c.set("config", loadConfig(c.env));
+	await next();
+});
+
+app.use(bodyLimit({
+	maxSize: MAX_BODY_BYTES,
+	onError: () => {
+		throw new BrokerError("payload_too_large", `The request body is larger than ${MAX_BODY_BYTES} bytes; send only {"appid", "access_token"}.`);
+	},
+}));
+
+for (const [path, methods] of Object.entries(ROUTES)) {
+	app.on(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], path, async (c, next) => {
+		if (methods.includes(c.req.method) || (c.req.method === "HEAD" && methods.includes("GET"))) return next();
+		throw new BrokerError("method_not_allowed", `${path} accepts ${methods.join(", ")}, not ${c.req.method}.`, { headers: { Allow: methods.join(", ") } });
+	});
+}
+
+app.use("/token/*", apiKeyAuth());
+app.use("/token", apiKeyAuth());
+app.use("/status", apiKeyAuth());
+
+app.get("/token", async (c) => {
+	const appid = resolveAppid(c.get("config"), c.req.query("appid"));
+	requireApp(c.get("principal"), appid);
+	const edge = await readEdgeCopy(c.env.TOKEN_CACHE, appid, Date.now());
+	return tokenResponse(c, edge ?? unwrap(await authority(c.env, appid).getToken(appid)));
+});
+
+app.post("/token/invalidate", async (c) => {
+	const { appid: rawAppid, access_token: reported } = await readJsonObject(c);
+	if (rawAppid !== undefined && typeof rawAppid !== "string") throw new BrokerError("bad_request", "appid must be a string.");
+	const appid = resolveAppid(c.get("config"), rawAppid);
+	if (typeof reported !== "string" || reported.length === 0 || reported.length > MAX_TOKEN_CHARS) {
+		throw new BrokerError("bad_request", `access_token must be the token WeChat refused (a string of 1–${MAX_TOKEN_CHARS} characters).`);
+	}
+	requireApp(c.get("principal"), appid);
+	return tokenResponse(c, unwrap(await authority(c.env, appid).invalidate(appid, reported)));
+});
+
+app.post("/token/refresh", async (c) => {
+	const appid = resolveAppid(c.get("config"), c.req.query("appid"));
+	requireApp(c.get("principal"), appid);
+	requireAdmin(c.get("principal"));
+	return tokenResponse(c, unwrap(await authority(c.env, appid).forceRefresh(appid)));
+});
+
+app.get("/status", async (c) => {
+	requireAdmin(c.get("principal"));
+	const appids = [...c.get("config").apps.keys()];
+	const apps = await Promise.all(appids.map((appid) => authority(c.env, appid).status(appid)));
+	return c.json({ now: new Date().toISOString(), apps });
+});
+
+app.notFound(() => {
+	throw new BrokerError("not_found", `No such route. Routes: ${Object.entries(ROUTES).map(([p, m]) => `${m.join("|")} ${p}`).join(", ")}.`);
+});
+
+app.onError((error, c) => {
+	if (error instanceof BrokerError) {
+		const headers: Record<string, string> = { ...error.headers };
+		if (error.retryAfterS !== undefined) headers["Retry-After"] = String(error.retryAfterS);
+		return c.json(error.toBody(), error.status, headers);
+	}
+	if (error instanceof ConfigError) {
+		log("error", "config_invalid", { message: error.message });
+		return c.json({ error: "config_error", message: error.message }, 500);
+	}
+	if (error instanceof HTTPException) return error.getResponse();
+	log("error", "internal_error", { name: error.name, message: error.message, path: c.req.path });
+	return c.json({ error: "internal_error", message: "Internal error in the broker; the details are in its logs." }, 500);
+});
+
+function resolveAppid(config: BrokerConfig, raw: string | undefined): string {
+	if (raw === undefined || raw === "") {
+		if (config.apps.size === 1) return config.apps.keys().next().value!;
+		throw new BrokerError("bad_request", `appid is required: this broker serves ${config.apps.size} apps (?appid=wx… on GET, "appid" in a JSON body).`);
+	}
+	if (!APPID_PATTERN.test(raw)) throw new BrokerError("bad_request", "appid must be 1–64 letters, digits, _ or - (e.g. wx1234567890abcdef).");
+	if (!config.apps.has(raw)) throw new BrokerError("not_found", `App ${raw} is not configured on this broker; check the appid or ask the operator to add it to WECHAT_APPS.`);
+	return raw;
+}
+
+async function readJsonObject(c: Context<BrokerEnv>): Promise<Record<string, unknown>> {
+	const hint = 'The body must be JSON like {"appid": "wx…", "access_token": "<the token WeChat refused>"}.';
+	let body: unknown;
+	try {
+		body = await c.req.json();
+	} catch {
+		throw new BrokerError("bad_request", `${hint} It was not valid JSON.`);
+	}
+	if (typeof body !== "object" || body === null || Array.isArray(body)) throw new BrokerError("bad_request", hint);
+	return body as Record<string, unknown>;
+}
+
+/** A failed Outcome becomes the contract's error: 502 with wechat_errcode, 503 or 429 with Retry-After, 404. */
+function unwrap(outcome: Outcome): TokenRecord {
+	if (outcome.ok) return outcome.token;
+	const { code, message, wechatErrcode, retryAfterS } = outcome.failure;
+	throw new BrokerError(code, message, {
+		...(wechatErrcode !== undefined && { wechatErrcode }),
+		// WeChat refusing is not fixed by waiting a few seconds; only 429 and 503 carry Retry-After.
+		...(retryAfterS !== undefined && code !== "wechat_error" && { retryAfterS }),
+	});
+}
+
+/** The same shape WeChat returns, so an SDK's "token from elsewhere" hook takes it unchanged. */
+function tokenResponse(c: Context<BrokerEnv>, token: TokenRecord): Response {
+	return c.json({ access_token: token.accessToken, expires_in: expiresInS(token, Date.now()) });
+}

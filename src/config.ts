@@ -1,0 +1,191 @@
+/**
+ * Configuration: parsed and validated once per isolate, with messages that say how to fix it.
+ *
+ * A broken configuration is an operator's mistake, not a client's: every route but /healthz answers 500
+ * with the message below (never the secret itself), so the first request after a bad `wrangler secret put`
+ * says exactly what is wrong.
+ */
+import type { AppEnv } from "./env";
+
+export type TokenMode = "stable" | "classic";
+
+export interface AppConfig {
+	readonly appid: string;
+	readonly secret: string;
+	/** `stable`: /cgi-bin/stable_token (default); `classic`: /cgi-bin/token. */
+	readonly mode: TokenMode;
+}
+
+export interface ApiKeyConfig {
+	readonly name: string;
+	/** SHA-256 of the key. Plain keys are hashed on first use (see auth.ts), so only one form is compared. */
+	readonly sha256: Uint8Array | null;
+	readonly plain: string | null;
+	/** `"*"` for every configured app. */
+	readonly apps: "*" | ReadonlySet<string>;
+	readonly admin: boolean;
+}
+
+export interface BrokerConfig {
+	/** Without a trailing slash. */
+	readonly apiBase: string;
+	readonly apps: ReadonlyMap<string, AppConfig>;
+	readonly keys: readonly ApiKeyConfig[];
+}
+
+export const DEFAULT_API_BASE = "https://api.weixin.qq.com";
+
+/** WeChat appids are `wx` + 16 hex digits and WeCom corpids `ww…`; anything outside this set is a typo. */
+const APPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** A plain key shorter than this is guessable; `openssl rand -hex 24` gives 48 characters. */
+const MIN_PLAIN_KEY_CHARS = 16;
+const SHA256_KEY_PATTERN = /^sha256:([0-9a-fA-F]{64})$/;
+const KEY_HINT = "generate one with `openssl rand -hex 24`";
+
+/** Thrown for a configuration an operator must fix. The message never contains a secret. */
+export class ConfigError extends Error {
+	override readonly name = "ConfigError";
+}
+
+type ConfigSource = Pick<AppEnv, "WECHAT_APPS" | "API_KEYS"> & { WECHAT_API_BASE?: string };
+
+let cached: { source: string; result: BrokerConfig | ConfigError } | undefined;
+
+/** The validated configuration; throws ConfigError. Parsed once per distinct set of values. */
+export function loadConfig(env: ConfigSource): BrokerConfig {
+	const source = `${env.WECHAT_APPS}\u0000${env.API_KEYS}\u0000${env.WECHAT_API_BASE ?? ""}`;
+	if (cached?.source !== source) {
+		let result: BrokerConfig | ConfigError;
+		try {
+			result = parseConfig(env);
+		} catch (error) {
+			if (!(error instanceof ConfigError)) throw error;
+			result = error;
+		}
+		cached = { source, result };
+	}
+	if (cached.result instanceof ConfigError) throw cached.result;
+	return cached.result;
+}
+
+/** Only the apps; what the Durable Object needs. */
+export function loadApp(env: ConfigSource, appid: string): AppConfig | undefined {
+	return loadConfig(env).apps.get(appid);
+}
+
+function parseConfig(env: ConfigSource): BrokerConfig {
+	const apps = parseApps(env.WECHAT_APPS);
+	return { apiBase: parseApiBase(env.WECHAT_API_BASE), apps, keys: parseKeys(env.API_KEYS, apps) };
+}
+
+function parseApiBase(raw: string | undefined): string {
+	const value = raw?.trim() || DEFAULT_API_BASE;
+	let url: URL;
+	try {
+		url = new URL(value);
+	} catch {
+		throw new ConfigError(`WECHAT_API_BASE is not a URL: set it to ${DEFAULT_API_BASE} or to your fixed-IP relay.`);
+	}
+	if (url.protocol !== "https:" && url.protocol !== "http:") {
+		throw new ConfigError("WECHAT_API_BASE must be an http(s) URL, e.g. https://api.weixin.qq.com.");
+	}
+	return value.replace(/\/+$/, "");
+}
+
+function parseJsonArray(raw: string | undefined, name: string, example: string): unknown[] {
+	if (raw === undefined || raw.trim() === "") {
+		throw new ConfigError(`${name} is not set: run \`wrangler secret put ${name}\` (locally: add it to .dev.vars) with a JSON array like ${example}.`);
+	}
+	let value: unknown;
+	try {
+		value = JSON.parse(raw);
+	} catch {
+		// JSON.parse's own message quotes the input, which holds secrets: never pass it on.
+		throw new ConfigError(`${name} is not valid JSON: it must be a JSON array like ${example}.`);
+	}
+	if (!Array.isArray(value) || value.length === 0) {
+		throw new ConfigError(`${name} must be a non-empty JSON array like ${example}.`);
+	}
+	return value;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+	return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+const APPS_EXAMPLE = '[{"appid":"wx…","secret":"…","mode":"stable"}]';
+
+function parseApps(raw: string | undefined): Map<string, AppConfig> {
+	const apps = new Map<string, AppConfig>();
+	parseJsonArray(raw, "WECHAT_APPS", APPS_EXAMPLE).forEach((entry, index) => {
+		const where = `WECHAT_APPS[${index}]`;
+		if (!isRecord(entry)) throw new ConfigError(`${where} must be an object like ${APPS_EXAMPLE.slice(1, -1)}.`);
+		const { appid, secret, mode = "stable" } = entry;
+		if (typeof appid !== "string" || !APPID_PATTERN.test(appid)) {
+			throw new ConfigError(`${where}.appid must be the app's AppID (letters, digits, _ or -, e.g. wx1234567890abcdef).`);
+		}
+		if (typeof secret !== "string" || secret.trim() === "") {
+			throw new ConfigError(`${where}.secret (app ${appid}) must be the AppSecret from the WeChat admin console.`);
+		}
+		if (mode !== "stable" && mode !== "classic") {
+			throw new ConfigError(`${where}.mode (app ${appid}) must be "stable" (default, /cgi-bin/stable_token) or "classic" (/cgi-bin/token).`);
+		}
+		if (apps.has(appid)) throw new ConfigError(`${where}: app ${appid} is listed twice; keep one entry per appid.`);
+		apps.set(appid, { appid, secret, mode });
+	});
+	return apps;
+}
+
+const KEYS_EXAMPLE = '[{"name":"billing","key":"sha256:<hex>","apps":["wx…"],"admin":false}]';
+
+function parseKeys(raw: string | undefined, apps: ReadonlyMap<string, AppConfig>): ApiKeyConfig[] {
+	const names = new Set<string>();
+	return parseJsonArray(raw, "API_KEYS", KEYS_EXAMPLE).map((entry, index) => {
+		const where = `API_KEYS[${index}]`;
+		if (!isRecord(entry)) throw new ConfigError(`${where} must be an object like ${KEYS_EXAMPLE.slice(1, -1)}.`);
+		const { name, key, apps: scope, admin = false } = entry;
+		if (typeof name !== "string" || name.trim() === "") {
+			throw new ConfigError(`${where}.name must name the service that holds the key (it appears in logs).`);
+		}
+		if (names.has(name)) throw new ConfigError(`${where}: the name "${name}" is used twice; names must be unique.`);
+		names.add(name);
+		const label = `${where} ("${name}")`;
+		if (typeof key !== "string") {
+			throw new ConfigError(`${label}.key must be a string: the key itself, or "sha256:" + its hex SHA-256; ${KEY_HINT}.`);
+		}
+		const hashed = SHA256_KEY_PATTERN.exec(key);
+		if (!hashed && key.startsWith("sha256:")) {
+			throw new ConfigError(`${label}.key starts with "sha256:" but is not followed by 64 hex digits (\`printf %s "$KEY" | sha256sum\`).`);
+		}
+		if (!hashed && key.length < MIN_PLAIN_KEY_CHARS) {
+			throw new ConfigError(`${label}.key is shorter than ${MIN_PLAIN_KEY_CHARS} characters; ${KEY_HINT}.`);
+		}
+		if (typeof admin !== "boolean") throw new ConfigError(`${label}.admin must be true or false.`);
+		return {
+			name,
+			sha256: hashed ? hexToBytes(hashed[1]!) : null,
+			plain: hashed ? null : key,
+			apps: parseScope(scope, label, apps),
+			admin,
+		};
+	});
+}
+
+function parseScope(scope: unknown, label: string, apps: ReadonlyMap<string, AppConfig>): "*" | Set<string> {
+	if (!Array.isArray(scope) || scope.length === 0 || !scope.every((a) => typeof a === "string")) {
+		throw new ConfigError(`${label}.apps must be a non-empty array of appids, or ["*"] for every app.`);
+	}
+	if (scope.includes("*")) return "*";
+	for (const appid of scope) {
+		if (!apps.has(appid)) {
+			throw new ConfigError(`${label}.apps names ${appid}, which is not in WECHAT_APPS; add the app or fix the appid.`);
+		}
+	}
+	return new Set(scope);
+}
+
+function hexToBytes(hex: string): Uint8Array {
+	const bytes = new Uint8Array(hex.length / 2);
+	for (let i = 0; i < bytes.length; i++) bytes[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+	return bytes;
+}

@@ -1,0 +1,48 @@
+/**
+ * The KV edge copy of each app's current token.
+ *
+ * Only the app's TokenAuthority writes it, after every change; the read path never writes (a KV write per
+ * read would cost more than the object call it saves). KV is eventually consistent: another location may
+ * see the previous copy for up to ~60 s after a refresh. That is safe because a copy is served only until
+ * its `refreshAt`, and until then the token in it is still accepted by WeChat: a scheduled classic refresh
+ * leaves the old token valid 300 s, a stable rotation leaves it valid to its own expiry. Only a forced
+ * refresh can make a stale copy hand out a revoked token, and the client's invalidation report then costs
+ * nothing upstream (compare-and-refresh sees a stale token).
+ */
+import { edgeKey } from "./keys";
+import { isDue, isUsable, type TokenRecord } from "./lifetime";
+import { log } from "./log";
+
+/** KV rejects an expiration less than 60 s away. */
+export const KV_MIN_TTL_S = 60;
+
+/** The copy when it may still be served at `now`: present, well-formed, not yet due for refresh. */
+export async function readEdgeCopy(kv: KVNamespace, appid: string, now: number): Promise<TokenRecord | null> {
+	let value: unknown;
+	try {
+		value = await kv.get(edgeKey(appid), "json");
+	} catch (error) {
+		// KV down or the value corrupt: the Durable Object still answers, so this is only slower.
+		log("warn", "edge_read_failed", { appid, reason: error instanceof Error ? error.name : "unknown" });
+		return null;
+	}
+	if (!isTokenRecord(value) || !isUsable(value, now) || isDue(value, now)) return null;
+	return value;
+}
+
+/** Best effort: a failed write leaves readers on the (correct, slower) Durable Object path. */
+export async function writeEdgeCopy(kv: KVNamespace, appid: string, token: TokenRecord, now: number): Promise<void> {
+	const ttlS = Math.max(KV_MIN_TTL_S, Math.ceil((token.expiresAt - now) / 1_000));
+	try {
+		await kv.put(edgeKey(appid), JSON.stringify(token), { expirationTtl: ttlS });
+	} catch (error) {
+		log("warn", "edge_write_failed", { appid, reason: error instanceof Error ? error.message : "unknown" });
+	}
+}
+
+function isTokenRecord(value: unknown): value is TokenRecord {
+	if (typeof value !== "object" || value === null) return false;
+	const v = value as Record<string, unknown>;
+	return typeof v.accessToken === "string" && (v.mode === "stable" || v.mode === "classic")
+		&& typeof v.obtainedAt === "number" && typeof v.expiresAt === "number" && typeof v.refreshAt === "number";
+}

@@ -1,0 +1,19 @@
+/**
+ * The Worker's bindings, typed once. `wrangler types` generates the bindings declared in wrangler.toml
+ * (worker-configuration.d.ts); the secrets are set with `wrangler secret put` and never appear in
+ * wrangler.toml, so they are declared here.
+ */
+declare global {
+	namespace Cloudflare {
+		interface Env {
+			/** JSON array of `{appid, secret, mode?}`. Secret: `wrangler secret put WECHAT_APPS`. */
+			WECHAT_APPS: string;
+			/** JSON array of `{name, key, apps, admin?}`. Secret: `wrangler secret put API_KEYS`. */
+			API_KEYS: string;
+			/** Optional comma-separated CIDRs allowed to call the broker (checked against CF-Connecting-IP). */
+			ALLOWED_IPS?: string;
+		}
+	}
+}
+
+export type AppEnv = Cloudflare.Env;

@@ -1,0 +1,16 @@
+/** Wiring only: the HTTP app, the cron handler and the Durable Object class. */
+import { app } from "./app";
+import type { AppEnv } from "./env";
+import { log } from "./log";
+import { refreshDueApps } from "./scheduled";
+
+export { TokenAuthority } from "./token-authority";
+
+export default {
+	fetch: app.fetch,
+	scheduled(_controller, env, ctx) {
+		ctx.waitUntil(refreshDueApps(env).catch((error: unknown) => {
+			log("error", "cron_failed", { name: error instanceof Error ? error.name : "unknown", message: error instanceof Error ? error.message : "" });
+		}));
+	},
+} satisfies ExportedHandler<AppEnv>;

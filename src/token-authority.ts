@@ -1,0 +1,313 @@
+/**
+ * TokenAuthority: one Durable Object per app (`idFromName(appid)`), the only code that asks WeChat for a token.
+ *
+ * Why one refresh at a time holds: an object runs one call at a time up to its first await, and every path
+ * that calls WeChat goes through `#fly`, which installs `#flight` synchronously before its first await.
+ * Any call that arrives while WeChat is being asked joins that flight instead of starting another, so N
+ * concurrent readers of a cold or due app cause exactly one upstream call.
+ *
+ * What lives where: `#state` in memory is a copy of storage key "state" (keys.ts), written after every
+ * change and read back in the constructor before any call is delivered, so an evicted or restarted object
+ * serves the same token without asking WeChat. `#flight` is memory only: losing it with the object is fine,
+ * because nothing awaits it any more.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { loadConfig, type AppConfig } from "./config";
+import { writeEdgeCopy } from "./edge-cache";
+import type { AppEnv } from "./env";
+import { STATE_KEY } from "./keys";
+import { CLASSIC_PREVIOUS_VALID_S, expiresInS, isDue, isUsable, planToken, type TokenRecord } from "./lifetime";
+import { log, maskToken } from "./log";
+import { countCall, emptyUsage, nextQuotaReset, usageToday, type DailyUsage } from "./usage";
+import { endpointFor, fetchAccessToken, type UpstreamFailure } from "./wechat/client";
+import type { FailureClass } from "./wechat/errcodes";
+
+export type RefreshTrigger = "read" | "cron" | "invalidate" | "admin";
+
+export interface Failure {
+	readonly code: "wechat_error" | "wechat_unreachable" | "rate_limited" | "not_found";
+	readonly message: string;
+	readonly wechatErrcode?: number;
+	readonly retryAfterS?: number;
+}
+
+/** What every token call returns over RPC: plain data, so nothing depends on errors crossing the RPC boundary. */
+export type Outcome = { ok: true; token: TokenRecord } | { ok: false; failure: Failure };
+
+export interface CronReport {
+	readonly appid: string;
+	readonly action: "fresh" | "refreshed" | "failed" | "backing_off";
+}
+
+export interface AppStatus {
+	appid: string;
+	mode: AppConfig["mode"];
+	token: string | null;
+	expires_in: number;
+	next_refresh: string | null;
+	last_refresh: { at: string; trigger: RefreshTrigger } | null;
+	calls_today: DailyUsage["calls"];
+	consecutive_failures: number;
+	last_error: { at: string; message: string; wechat_errcode: number | null } | null;
+}
+
+interface AuthorityState {
+	readonly current: TokenRecord | null;
+	/** The token the current one replaced, and until when WeChat still accepts it. */
+	readonly previous: { readonly accessToken: string; readonly acceptedUntil: number } | null;
+	readonly usage: DailyUsage;
+	readonly lastRefresh: { readonly at: number; readonly trigger: RefreshTrigger } | null;
+	readonly lastError: { readonly at: number; readonly failure: UpstreamFailure } | null;
+	readonly consecutiveFailures: number;
+	/** ms; after a failure, no read- or cron-triggered upstream call before this. */
+	readonly retryAt: number;
+	/** ms; when the last forced refresh (invalidation or admin) started. */
+	readonly lastForcedAt: number;
+}
+
+/**
+ * Forced refreshes at most this often: WeChat's own rule for stable force_refresh ("30 s apart"), and in
+ * classic mode the brake that stops a client looping on 40001 from burning the 2000-a-day quota.
+ */
+const FORCED_REFRESH_INTERVAL_S = 30;
+/** WeChat allows 20 stable force_refresh calls a day per app. */
+const STABLE_FORCE_DAILY_LIMIT = 20;
+/** Backoff after failed refreshes: 2 s, 4 s, 8 s … capped per failure class. */
+const BACKOFF_BASE_S = 2;
+const BACKOFF_CAP_S: Record<FailureClass, number> = { retryable: 60, quota: 300, fatal: 300 };
+
+function ok(token: TokenRecord): Outcome {
+	return { ok: true, token };
+}
+
+function fail(failure: Failure): Outcome {
+	return { ok: false, failure };
+}
+
+function upstreamFailure(failure: UpstreamFailure, retryAt: number, now: number): Failure {
+	return {
+		code: failure.kind === "wechat" ? "wechat_error" : "wechat_unreachable",
+		message: failure.message,
+		...(failure.errcode !== undefined && { wechatErrcode: failure.errcode }),
+		retryAfterS: Math.max(1, Math.ceil((retryAt - now) / 1_000)),
+	};
+}
+
+function iso(ms: number): string {
+	return new Date(ms).toISOString();
+}
+
+export class TokenAuthority extends DurableObject<AppEnv> {
+	#state: AuthorityState = {
+		current: null,
+		previous: null,
+		usage: emptyUsage(Date.now()),
+		lastRefresh: null,
+		lastError: null,
+		consecutiveFailures: 0,
+		retryAt: 0,
+		lastForcedAt: 0,
+	};
+	#flight: { readonly promise: Promise<Outcome>; readonly reported: string | null } | null = null;
+
+	constructor(ctx: DurableObjectState, env: AppEnv) {
+		super(ctx, env);
+		void ctx.blockConcurrencyWhile(async () => {
+			const stored = await ctx.storage.get<AuthorityState>(STATE_KEY);
+			if (stored) this.#state = stored;
+		});
+	}
+
+	/** The current token; fetches one when there is none or it is due (single flight). */
+	async getToken(appid: string): Promise<Outcome> {
+		const app = this.#app(appid);
+		if (!app) return fail(this.#unknownApp(appid));
+		const now = Date.now();
+		const { current, retryAt, lastError } = this.#state;
+		if (isUsable(current, now) && (!isDue(current, now) || now < retryAt)) return ok(current);
+		if (!isUsable(current, now) && now < retryAt && lastError) {
+			return fail(upstreamFailure(lastError.failure, retryAt, now));
+		}
+		const outcome = await this.#fly(app, "read", null, () => this.#fetchAndStore(app, "read", false));
+		if (outcome.ok) return outcome;
+		// A failed refresh never disturbs readers while the current token is still accepted.
+		const still = this.#state.current;
+		return isUsable(still, Date.now()) ? ok(still) : outcome;
+	}
+
+	/**
+	 * Compare-and-refresh: a client reports the token WeChat refused (40001, 40014, 42001). Only a report
+	 * of the current token causes a refresh; a report of any other token is stale and answered with the
+	 * current one at no upstream cost. Concurrent reports of the same token share one refresh.
+	 */
+	async invalidate(appid: string, reported: string): Promise<Outcome> {
+		const app = this.#app(appid);
+		if (!app) return fail(this.#unknownApp(appid));
+		// Let a refresh already under way land first; the report may be of the token it replaces.
+		while (this.#flight) {
+			const flight = this.#flight;
+			const outcome = await flight.promise;
+			if (flight.reported === reported) return outcome;
+		}
+		const now = Date.now();
+		const { current, previous } = this.#state;
+		if (!isUsable(current, now)) return this.getToken(appid);
+		if (reported !== current.accessToken) {
+			log("info", "invalidation_stale", { appid, reported: maskToken(reported), was: previous?.accessToken === reported ? "previous" : "unknown" });
+			return ok(current);
+		}
+		const limited = this.#forcedRefreshLimit(now);
+		if (limited) return fail(limited);
+		log("info", "invalidation_accepted", { appid, reported: maskToken(reported) });
+		return this.#fly(app, "invalidate", reported, () => this.#replace(app, reported));
+	}
+
+	/** Admin: a new token now, whatever the current one's age (stable mode: force_refresh). */
+	async forceRefresh(appid: string): Promise<Outcome> {
+		const app = this.#app(appid);
+		if (!app) return fail(this.#unknownApp(appid));
+		while (this.#flight) await this.#flight.promise;
+		const limited = this.#forcedRefreshLimit(Date.now()) ?? this.#stableForceLimit(app, Date.now());
+		if (limited) return fail(limited);
+		return this.#fly(app, "admin", null, () => this.#fetchAndStore(app, "admin", true));
+	}
+
+	/** Cron: refresh when due, and only then (a refresh on every run would burn quota and revoke tokens in use). */
+	async refreshIfDue(appid: string): Promise<CronReport> {
+		const app = this.#app(appid);
+		if (!app) return { appid, action: "failed" };
+		const now = Date.now();
+		const { current, retryAt } = this.#state;
+		if (isUsable(current, now) && !isDue(current, now)) return { appid, action: "fresh" };
+		if (now < retryAt) return { appid, action: "backing_off" };
+		const outcome = await this.#fly(app, "cron", null, () => this.#fetchAndStore(app, "cron", false));
+		return { appid, action: outcome.ok ? "refreshed" : "failed" };
+	}
+
+	/** For GET /status: no full token, no secret. */
+	async status(appid: string): Promise<AppStatus | null> {
+		const app = this.#app(appid);
+		if (!app) return null;
+		const now = Date.now();
+		const { current, lastRefresh, lastError, usage, consecutiveFailures } = this.#state;
+		const usable = isUsable(current, now) ? current : null;
+		return {
+			appid,
+			mode: app.mode,
+			token: usable ? maskToken(usable.accessToken) : null,
+			expires_in: usable ? expiresInS(usable, now) : 0,
+			next_refresh: usable ? iso(Math.max(usable.refreshAt, this.#state.retryAt)) : null,
+			last_refresh: lastRefresh && { at: iso(lastRefresh.at), trigger: lastRefresh.trigger },
+			calls_today: usageToday(usage, now).calls,
+			consecutive_failures: consecutiveFailures,
+			last_error: lastError && {
+				at: iso(lastError.at),
+				message: lastError.failure.message,
+				wechat_errcode: lastError.failure.errcode ?? null,
+			},
+		};
+	}
+
+	#app(appid: string): AppConfig | undefined {
+		return loadConfig(this.env).apps.get(appid);
+	}
+
+	#unknownApp(appid: string): Failure {
+		return { code: "not_found", message: `App ${appid} is not configured; add it to WECHAT_APPS.` };
+	}
+
+	/** Single flight: join the refresh under way, or start `run` as the one every later caller joins. */
+	#fly(app: AppConfig, trigger: RefreshTrigger, reported: string | null, run: () => Promise<Outcome>): Promise<Outcome> {
+		if (this.#flight) return this.#flight.promise;
+		if (trigger === "invalidate" || trigger === "admin") this.#state = { ...this.#state, lastForcedAt: Date.now() };
+		const promise = run().finally(() => {
+			this.#flight = null;
+		});
+		this.#flight = { promise, reported };
+		log("info", "refresh_started", { appid: app.appid, trigger, mode: app.mode });
+		return promise;
+	}
+
+	/**
+	 * Replace a token a client reported dead. In stable mode a normal call comes first: if something else
+	 * already rotated the stable token, that call returns the new one without spending one of the 20 daily
+	 * force refreshes, which are reserved for a token WeChat still calls current.
+	 */
+	async #replace(app: AppConfig, reported: string): Promise<Outcome> {
+		if (app.mode === "stable") {
+			const normal = await this.#fetchAndStore(app, "invalidate", false);
+			if (!normal.ok || normal.token.accessToken !== reported) return normal;
+			const limited = this.#stableForceLimit(app, Date.now());
+			if (limited) return fail(limited);
+		}
+		return this.#fetchAndStore(app, "invalidate", true);
+	}
+
+	#forcedRefreshLimit(now: number): Failure | null {
+		const waitMs = this.#state.lastForcedAt + FORCED_REFRESH_INTERVAL_S * 1_000 - now;
+		if (waitMs <= 0) return null;
+		return {
+			code: "rate_limited",
+			message: `The token was force-refreshed less than ${FORCED_REFRESH_INTERVAL_S} s ago. If the new token fails too, another server holding the AppSecret may be fetching tokens: stop it, then retry.`,
+			retryAfterS: Math.ceil(waitMs / 1_000),
+		};
+	}
+
+	#stableForceLimit(app: AppConfig, now: number): Failure | null {
+		if (app.mode !== "stable" || usageToday(this.#state.usage, now).calls.stable_token_force < STABLE_FORCE_DAILY_LIMIT) return null;
+		return {
+			code: "rate_limited",
+			message: `WeChat allows ${STABLE_FORCE_DAILY_LIMIT} forced stable-token refreshes a day and all are spent; they reset at 00:00 China time.`,
+			retryAfterS: Math.ceil((nextQuotaReset(now) - now) / 1_000),
+		};
+	}
+
+	/** One upstream call; on success the new token replaces the current one in storage and KV, on failure nothing valid is lost. */
+	async #fetchAndStore(app: AppConfig, trigger: RefreshTrigger, force: boolean): Promise<Outcome> {
+		const startedAt = Date.now();
+		const forcing = force && app.mode === "stable";
+		let usage = countCall(this.#state.usage, endpointFor(app), startedAt);
+		if (forcing) usage = countCall(usage, "stable_token_force", startedAt);
+		this.#state = { ...this.#state, usage };
+
+		const result = await fetchAccessToken(app, { apiBase: loadConfig(this.env).apiBase, force: forcing });
+		const now = Date.now();
+		if (!result.ok) {
+			const failures = this.#state.consecutiveFailures + 1;
+			const backoffS = Math.min(BACKOFF_BASE_S * 2 ** (failures - 1), BACKOFF_CAP_S[result.failure.class]);
+			const retryAt = now + backoffS * 1_000;
+			this.#state = { ...this.#state, consecutiveFailures: failures, retryAt, lastError: { at: now, failure: result.failure } };
+			await this.ctx.storage.put(STATE_KEY, this.#state);
+			log("error", "refresh_failed", {
+				appid: app.appid, trigger, errcode: result.failure.errcode ?? null, message: result.failure.message,
+				consecutive_failures: failures, retry_in_s: backoffS,
+			});
+			return fail(upstreamFailure(result.failure, retryAt, now));
+		}
+
+		const token = planToken(result.token.accessToken, app.mode, startedAt, result.token.expiresInS);
+		const old = this.#state.current;
+		const rotated = old !== null && old.accessToken !== token.accessToken;
+		this.#state = {
+			...this.#state,
+			current: token,
+			previous: rotated ? { accessToken: old.accessToken, acceptedUntil: this.#previousAcceptedUntil(old, forcing, now) } : this.#state.previous,
+			lastRefresh: { at: now, trigger },
+			consecutiveFailures: 0,
+			retryAt: 0,
+		};
+		await this.ctx.storage.put(STATE_KEY, this.#state);
+		await writeEdgeCopy(this.env.TOKEN_CACHE, app.appid, token, now);
+		log("info", "refreshed", {
+			appid: app.appid, trigger, token: maskToken(token.accessToken), wechat_expires_in: result.token.expiresInS,
+			expires_in: expiresInS(token, now), same_token: old?.accessToken === token.accessToken,
+		});
+		return ok(token);
+	}
+
+	/** WeChat's rules for the token a refresh replaced (WECHAT-API.md). */
+	#previousAcceptedUntil(old: TokenRecord, forced: boolean, now: number): number {
+		if (old.mode === "classic") return Math.min(old.expiresAt, now + CLASSIC_PREVIOUS_VALID_S * 1_000);
+		return forced ? now : old.expiresAt;
+	}
+}

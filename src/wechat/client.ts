@@ -1,0 +1,96 @@
+/**
+ * The only code that calls WeChat's token endpoints. It turns every answer into a typed result: a token, or
+ * a failure that says whether WeChat refused (with its errcode) or could not be reached. It never throws for
+ * an upstream problem, and never logs or returns the request URL or body (they carry the AppSecret).
+ */
+import type { AppConfig } from "../config";
+import { classifyErrcode, type FailureClass } from "./errcodes";
+
+export type Endpoint = "token" | "stable_token";
+
+export interface FetchedToken {
+	readonly accessToken: string;
+	/** As WeChat reported it: "a value within 7200 s" (classic), the remaining lifetime (stable). */
+	readonly expiresInS: number;
+}
+
+export interface UpstreamFailure {
+	/** `wechat`: WeChat answered with an errcode. `unreachable`: no usable answer (network, timeout, 5xx, garbage). */
+	readonly kind: "wechat" | "unreachable";
+	readonly class: FailureClass;
+	readonly errcode?: number;
+	readonly message: string;
+}
+
+export type UpstreamResult = { ok: true; token: FetchedToken } | { ok: false; failure: UpstreamFailure };
+
+/** WeChat answers in well under a second; a relay or the network that hangs must not hold readers for long. */
+export const UPSTREAM_TIMEOUT_MS = 5_000;
+/** WeChat documents tokens up to 512 characters; anything longer is not a token. */
+const MAX_TOKEN_CHARS = 512;
+
+export interface FetchOptions {
+	readonly apiBase: string;
+	/** Stable mode only: `force_refresh=true`, which revokes the previous stable token. */
+	readonly force?: boolean;
+	readonly timeoutMs?: number;
+}
+
+export function endpointFor(app: AppConfig): Endpoint {
+	return app.mode === "classic" ? "token" : "stable_token";
+}
+
+export async function fetchAccessToken(app: AppConfig, { apiBase, force = false, timeoutMs = UPSTREAM_TIMEOUT_MS }: FetchOptions): Promise<UpstreamResult> {
+	const signal = AbortSignal.timeout(timeoutMs);
+	let response: Response;
+	try {
+		response = app.mode === "classic"
+			? await fetch(classicUrl(apiBase, app), { signal })
+			: await fetch(`${apiBase}/cgi-bin/stable_token`, {
+				method: "POST",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({ grant_type: "client_credential", appid: app.appid, secret: app.secret, force_refresh: force }),
+				signal,
+			});
+	} catch (error) {
+		const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
+		return unreachable(timedOut ? `WeChat did not answer within ${timeoutMs} ms` : "could not connect to WeChat (network error)");
+	}
+	if (response.status !== 200) {
+		await response.body?.cancel();
+		return unreachable(`WeChat answered HTTP ${response.status}`);
+	}
+	let body: unknown;
+	try {
+		body = await response.json();
+	} catch {
+		return unreachable("WeChat's answer was not JSON (a relay or gateway error page?)");
+	}
+	return parseTokenBody(body);
+}
+
+function classicUrl(apiBase: string, app: AppConfig): string {
+	const query = new URLSearchParams({ grant_type: "client_credential", appid: app.appid, secret: app.secret });
+	return `${apiBase}/cgi-bin/token?${query}`;
+}
+
+/** Token successes carry no errcode; errors carry a non-zero one (WECHAT-API.md, "Conventions"). */
+export function parseTokenBody(body: unknown): UpstreamResult {
+	if (typeof body !== "object" || body === null) return unreachable("WeChat's answer was not a JSON object");
+	const { errcode, access_token, expires_in } = body as Record<string, unknown>;
+	if (typeof errcode === "number" && errcode !== 0) {
+		const info = classifyErrcode(errcode);
+		return { ok: false, failure: { kind: "wechat", class: info.class, errcode, message: `WeChat errcode ${errcode}: ${info.advice}` } };
+	}
+	if (typeof access_token !== "string" || access_token.length === 0 || access_token.length > MAX_TOKEN_CHARS) {
+		return unreachable("WeChat's answer had no usable access_token");
+	}
+	if (typeof expires_in !== "number" || !Number.isFinite(expires_in) || expires_in <= 0) {
+		return unreachable("WeChat's answer had no usable expires_in");
+	}
+	return { ok: true, token: { accessToken: access_token, expiresInS: Math.floor(expires_in) } };
+}
+
+function unreachable(message: string): UpstreamResult {
+	return { ok: false, failure: { kind: "unreachable", class: "retryable", message } };
+}

@@ -1,0 +1,52 @@
+/**
+ * What WeChat's errcodes on the token endpoints mean for the broker, and what an operator must do about them.
+ * Compare errcodes, never errmsg (WeChat rewords errmsg and appends a request id). Reference:
+ * ../shared/WECHAT-API.md and https://developers.weixin.qq.com/doc/offiaccount/Getting_Started/Global_Return_Code.html
+ */
+
+/** How the broker reacts to an upstream failure. */
+export type FailureClass =
+	/** Transient (system busy, minute quota, network): try again later with backoff. */
+	| "retryable"
+	/** The daily quota is spent: nothing helps until midnight China time, or clear_quota. */
+	| "quota"
+	/** Configuration or account problem: retrying cannot help until an operator acts. */
+	| "fatal";
+
+interface ErrcodeInfo {
+	readonly class: FailureClass;
+	/** What happened and what to do, for the operator. Never contains the secret. */
+	readonly advice: string;
+}
+
+const IP_ADVICE =
+	"WeChat refuses this egress IP: add the IP to the app's API IP allowlist in the WeChat admin console, or set WECHAT_API_BASE to a fixed-IP relay that is on it";
+
+const ERRCODES: ReadonlyMap<number, ErrcodeInfo> = new Map([
+	[-1, { class: "retryable", advice: "WeChat is busy (system error); the broker retries" }],
+	[45011, { class: "retryable", advice: "WeChat's per-minute limit was hit; the broker retries" }],
+	[45009, {
+		class: "quota",
+		advice: "the app's daily quota for this endpoint is spent; it resets at 00:00 China time (UTC+8), or an admin can call /cgi-bin/clear_quota",
+	}],
+	[40001, { class: "fatal", advice: "WeChat rejected the AppSecret (errcode 40001 on the token endpoint): update the secret in WECHAT_APPS" }],
+	[40002, { class: "fatal", advice: "WeChat rejected grant_type; this is a broker bug, please report it" }],
+	[40013, { class: "fatal", advice: "WeChat does not know this appid: check the appid in WECHAT_APPS" }],
+	[40125, { class: "fatal", advice: "the AppSecret is wrong (was it reset?): update the secret in WECHAT_APPS" }],
+	[40164, { class: "fatal", advice: IP_ADVICE }],
+	[61004, { class: "fatal", advice: IP_ADVICE }],
+	[89501, { class: "fatal", advice: "this egress IP awaits confirmation by the account's admin in the WeChat admin console" }],
+	[89503, { class: "fatal", advice: "this egress IP must be confirmed by the account's admin in the WeChat admin console" }],
+	[89506, { class: "fatal", advice: "the account's admin rejected this egress IP; WeChat blocks it for 24 h" }],
+	[89507, { class: "fatal", advice: "the account's admin rejected this egress IP; WeChat blocks it for 1 h" }],
+	[40243, { class: "fatal", advice: "the AppSecret is frozen: unfreeze or reset it in the WeChat admin console, then update WECHAT_APPS" }],
+	[41002, { class: "fatal", advice: "the appid was missing from the request; this is a broker bug, please report it" }],
+	[41004, { class: "fatal", advice: "the AppSecret was missing from the request; check WECHAT_APPS" }],
+	[43002, { class: "fatal", advice: "the endpoint requires POST; if WECHAT_API_BASE is a relay, make it forward the method unchanged" }],
+	[50004, { class: "fatal", advice: "WeChat has banned this app from the token API; see the notice in the WeChat admin console" }],
+	[50007, { class: "fatal", advice: "the account is frozen; see the WeChat admin console" }],
+]);
+
+export function classifyErrcode(errcode: number): ErrcodeInfo {
+	return ERRCODES.get(errcode) ?? { class: "fatal", advice: `WeChat answered errcode ${errcode}, which the broker does not know; see WeChat's global return codes` };
+}

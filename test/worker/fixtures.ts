@@ -1,0 +1,66 @@
+/**
+ * The apps and keys the worker tests run with. WECHAT_APPS is fixed for a test run, while every test wants
+ * an app of its own (the simulator is shared by all test files), so the configuration holds a pool of apps
+ * per test file and each test takes the next one from its file's pool.
+ *
+ * This module runs both in Node (vitest.config.ts, the global setup) and inside workerd (the tests).
+ */
+export type Mode = "stable" | "classic";
+
+export interface TestApp {
+	readonly appid: string;
+	readonly secret: string;
+	readonly mode: Mode;
+}
+
+/** One entry per test file; a file's apps are `wx<file><s|c><nn>`. */
+export const TEST_FILES = ["cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors"] as const;
+export type TestFile = (typeof TEST_FILES)[number];
+const APPS_PER_MODE = 12;
+
+function secretFor(appid: string): string {
+	return `sec-${appid}-do-not-leak`;
+}
+
+export function allTestApps(): TestApp[] {
+	return TEST_FILES.flatMap((file) =>
+		(["stable", "classic"] as const).flatMap((mode) =>
+			Array.from({ length: APPS_PER_MODE }, (_, n) => {
+				const appid = `wx${file}${mode[0]}${String(n).padStart(2, "0")}`;
+				return { appid, secret: secretFor(appid), mode };
+			})));
+}
+
+/** Hands out a file's apps one by one: `const next = appsFor("cold"); const app = next("classic");` */
+export function appsFor(file: TestFile): (mode?: Mode) => TestApp {
+	const used = { stable: 0, classic: 0 };
+	return (mode = "stable") => {
+		const n = used[mode]++;
+		if (n >= APPS_PER_MODE) throw new Error(`test file "${file}" needs more than ${APPS_PER_MODE} ${mode} apps: raise APPS_PER_MODE`);
+		const appid = `wx${file}${mode[0]}${String(n).padStart(2, "0")}`;
+		return { appid, secret: secretFor(appid), mode };
+	};
+}
+
+/** Keys of every kind the auth tests need. Plain keys, and one stored as its SHA-256. */
+export const KEYS = {
+	admin: "admin-key-0123456789abcdef",
+	all: "all-apps-key-0123456789abcdef",
+	/** Scoped to the first stable and first classic app of the "auth" file. */
+	scoped: "scoped-key-0123456789abcdef",
+	/** Stored as sha256:<hex> in API_KEYS. */
+	hashed: "hashed-key-0123456789abcdef",
+} as const;
+
+export const SCOPED_APPS = ["wxauths00", "wxauthc00"];
+
+export async function apiKeysJson(): Promise<string> {
+	const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(KEYS.hashed)));
+	const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+	return JSON.stringify([
+		{ name: "ops", key: KEYS.admin, apps: ["*"], admin: true },
+		{ name: "all-apps", key: KEYS.all, apps: ["*"] },
+		{ name: "billing", key: KEYS.scoped, apps: SCOPED_APPS },
+		{ name: "hashed", key: `sha256:${hex}`, apps: ["*"] },
+	]);
+}

@@ -1,0 +1,121 @@
+/** Talking to the broker (through its real fetch handler) and to the WeChat simulator (over HTTP). */
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { expect, inject, vi } from "vitest";
+import worker from "../../src/index";
+import { allTestApps, KEYS, type TestApp } from "./fixtures";
+import { findLeaks } from "./leaks";
+
+export const simUrl = inject("simUrl");
+const secrets = allTestApps().map((a) => a.secret);
+
+export interface BrokerResponse {
+	status: number;
+	headers: Headers;
+	body: Record<string, unknown>;
+}
+
+export interface CallOptions {
+	method?: string;
+	key?: string | null;
+	body?: unknown;
+	rawBody?: string;
+	headers?: Record<string, string>;
+}
+
+/**
+ * One request to the broker. Every response is checked on the way: JSON, `Cache-Control: no-store`, no
+ * secret anywhere, and no token except as `access_token` of a success.
+ */
+export async function call(path: string, { method = "GET", key = KEYS.all, body, rawBody, headers = {} }: CallOptions = {}): Promise<BrokerResponse> {
+	const init: RequestInit = { method, headers: { ...headers } };
+	if (key !== null) (init.headers as Record<string, string>).authorization = `Bearer ${key}`;
+	if (body !== undefined || rawBody !== undefined) {
+		init.body = rawBody ?? JSON.stringify(body);
+		(init.headers as Record<string, string>)["content-type"] = "application/json";
+	}
+	const response = await exports.default.fetch(new Request(`https://broker.test${path}`, init));
+	const text = await response.text();
+	expect(response.headers.get("content-type"), `${method} ${path}`).toMatch(/^application\/json/);
+	expect(response.headers.get("cache-control")).toBe("no-store");
+	const parsed = JSON.parse(text) as Record<string, unknown>;
+	const allowed = response.status === 200 && typeof parsed.access_token === "string" ? [parsed.access_token] : [];
+	const headerText = [...response.headers].map(([k, v]) => `${k}: ${v}`).join("\n");
+	expect(findLeaks(text + "\n" + headerText, secrets, allowed), `${method} ${path} leaks`).toEqual([]);
+	return { status: response.status, headers: response.headers, body: parsed };
+}
+
+export async function getToken(app: TestApp, key: string = KEYS.all): Promise<BrokerResponse> {
+	return call(`/token?appid=${app.appid}`, { key });
+}
+
+export function invalidate(app: TestApp, token: string, key: string = KEYS.all): Promise<BrokerResponse> {
+	return call("/token/invalidate", { method: "POST", key, body: { appid: app.appid, access_token: token } });
+}
+
+/**
+ * Runs the cron handler once, as the `* * * * *` trigger would, and waits for it to finish. The handler
+ * sees only `apps` in WECHAT_APPS, so it leaves the other test files' apps alone; the objects it calls
+ * keep the full configuration.
+ */
+export async function runCron(apps: readonly TestApp[]): Promise<void> {
+	const ctx = createExecutionContext();
+	const keys = [{ name: "cron-test", key: KEYS.admin, apps: ["*"], admin: true }];
+	const scoped = { ...env, WECHAT_APPS: JSON.stringify(apps), API_KEYS: JSON.stringify(keys) };
+	worker.scheduled(createScheduledController({ cron: "* * * * *", scheduledTime: Date.now() }), scoped, ctx);
+	await waitOnExecutionContext(ctx);
+}
+
+async function control(path: string, body?: unknown, method = body === undefined ? "GET" : "POST"): Promise<unknown> {
+	const response = await fetch(`${simUrl}/__sim${path}`, {
+		method,
+		...(body !== undefined && { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+	});
+	const json = await response.json();
+	if (!response.ok) throw new Error(`simulator ${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+	return json;
+}
+
+export interface Calls {
+	token: number;
+	stable_token: number;
+	stable_token_force: number;
+	getcallbackip: number;
+}
+
+export const sim = {
+	async calls(app: TestApp): Promise<Calls> {
+		const stats = (await control(`/stats?appid=${app.appid}`)) as { apps: Record<string, Calls> };
+		return stats.apps[app.appid] ?? { token: 0, stable_token: 0, stable_token_force: 0, getcallbackip: 0 };
+	},
+	/** Upstream token calls of the app's own mode. */
+	async tokenCalls(app: TestApp): Promise<number> {
+		const calls = await sim.calls(app);
+		return app.mode === "classic" ? calls.token : calls.stable_token;
+	},
+	configure(app: TestApp, settings: { lifetime_s?: number; daily_quota?: number; secret?: string }): Promise<unknown> {
+		return control("/apps", { appid: app.appid, secret: app.secret, ...settings });
+	},
+	fault(fault: { appid?: string; endpoint?: string; kind: string; errcode?: number; status?: number; times?: number }): Promise<unknown> {
+		return control("/faults", fault);
+	},
+	clearFaults(): Promise<unknown> {
+		return control("/faults", undefined, "DELETE");
+	},
+	/** Out of band, as another server holding the AppSecret would. */
+	rotate(app: TestApp): Promise<unknown> {
+		return control(`/apps/${app.appid}/rotate`, { kind: app.mode });
+	},
+	/** 0 when WeChat's business API accepts the token, else its errcode (40001, 40014, 42001 …). */
+	async check(token: string): Promise<number> {
+		const response = await fetch(`${simUrl}/cgi-bin/getcallbackip?access_token=${encodeURIComponent(token)}`);
+		const body = (await response.json()) as { errcode?: number };
+		return body.errcode ?? 0;
+	},
+};
+
+/** Moves the broker's clock (Date is faked in setup.ts) and the simulator's clock forward together. */
+export async function travel(seconds: number): Promise<void> {
+	vi.setSystemTime(Date.now() + seconds * 1_000);
+	await control("/clock", { advance_s: seconds });
+}

@@ -1,0 +1,36 @@
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+import { allTestApps, apiKeysJson } from "./test/worker/fixtures";
+
+export default defineConfig({
+	test: {
+		projects: [
+			{
+				test: { name: "sim", include: ["test/sim/**/*.test.js"], environment: "node" },
+			},
+			{
+				plugins: [
+					cloudflareTest(async ({ inject }) => ({
+						wrangler: { configPath: "./wrangler.toml" },
+						miniflare: {
+							bindings: {
+								WECHAT_API_BASE: inject("simUrl"),
+								WECHAT_APPS: JSON.stringify(allTestApps()),
+								API_KEYS: await apiKeysJson(),
+							},
+						},
+					})),
+				],
+				test: {
+					name: "worker",
+					include: ["test/worker/**/*.test.ts"],
+					globalSetup: ["test/global-setup.ts"],
+					setupFiles: ["test/worker/setup.ts"],
+					// The simulator and its clock are shared by every file: one file at a time keeps
+					// one file's clock travel from moving another file's tokens.
+					fileParallelism: false,
+				},
+			},
+		],
+	},
+});

@@ -1,0 +1,114 @@
+import { describe, expect, it, vi } from "vitest";
+import { appsFor, KEYS, SCOPED_APPS } from "./fixtures";
+import { call, getToken, sim } from "./helpers";
+
+const next = appsFor("auth");
+// The scoped key may use these two (the first stable and first classic app of this file), nothing else.
+const inScope = next("stable");
+const alsoInScope = next("classic");
+const outOfScope = next("stable");
+
+it("fixtures: the scoped key's apps are this file's first two", () => {
+	expect([inScope.appid, alsoInScope.appid]).toEqual(SCOPED_APPS);
+});
+
+describe("without a valid key", () => {
+	it("answers 401 with a Bearer challenge when no key is sent", async () => {
+		const res = await call(`/token?appid=${inScope.appid}`, { key: null });
+		expect(res.status).toBe(401);
+		expect(res.headers.get("www-authenticate")).toMatch(/^Bearer /);
+		expect(res.body.error).toBe("unauthorized");
+	});
+
+	it("answers 401 for a wrong key, without calling WeChat", async () => {
+		const res = await call(`/token?appid=${inScope.appid}`, { key: "not-a-key-0123456789abcdef" });
+		expect(res.status).toBe(401);
+		expect(res.headers.get("www-authenticate")).toMatch(/invalid_token/);
+		expect(await sim.tokenCalls(inScope)).toBe(0);
+	});
+
+	it("answers 400 for an Authorization header that is not a bearer key", async () => {
+		const res = await call(`/token?appid=${inScope.appid}`, { key: null, headers: { authorization: "Basic dXNlcjpwYXNz" } });
+		expect(res.status).toBe(400);
+		expect(res.body.message).toMatch(/Bearer/);
+	});
+
+	it("guards every route but /healthz", async () => {
+		for (const [method, path] of [["GET", "/token"], ["POST", "/token/invalidate"], ["POST", "/token/refresh"], ["GET", "/status"]] as const) {
+			expect((await call(path, { method, key: null, body: method === "POST" ? {} : undefined })).status, `${method} ${path}`).toBe(401);
+		}
+		expect((await call("/healthz", { key: null })).status).toBe(200);
+	});
+});
+
+it("compares every configured key in constant time", async () => {
+	const spy = vi.spyOn(crypto.subtle, "timingSafeEqual");
+	await call(`/token?appid=${inScope.appid}`, { key: "not-a-key-0123456789abcdef" });
+	expect(spy).toHaveBeenCalledTimes(4); // one comparison per key in API_KEYS, match or not
+	spy.mockClear();
+	await call("/status", { key: KEYS.admin }); // the first key matches: the other three are still compared
+	expect(spy).toHaveBeenCalledTimes(4);
+	spy.mockRestore();
+});
+
+it("accepts a key stored as its SHA-256", async () => {
+	expect((await getToken(inScope, KEYS.hashed)).status).toBe(200);
+});
+
+describe("a key scoped to some apps", () => {
+	it("gets tokens for its apps", async () => {
+		expect((await getToken(inScope, KEYS.scoped)).status).toBe(200);
+		expect((await getToken(alsoInScope, KEYS.scoped)).status).toBe(200);
+	});
+
+	it("gets 403 for any other app on every route, and WeChat is never called for it", async () => {
+		const key = KEYS.scoped;
+		const token = (await getToken(outOfScope)).body.access_token as string;
+		const before = await sim.calls(outOfScope);
+		const answers = [
+			await getToken(outOfScope, key),
+			await call("/token/invalidate", { method: "POST", key, body: { appid: outOfScope.appid, access_token: token } }),
+			await call(`/token/refresh?appid=${outOfScope.appid}`, { method: "POST", key }),
+		];
+		for (const res of answers) {
+			expect(res.status).toBe(403);
+			expect(res.body.error).toBe("forbidden");
+			expect(res.body.message).toContain("billing");
+		}
+		expect(await sim.calls(outOfScope)).toEqual(before);
+	});
+});
+
+describe("a key without the admin role", () => {
+	it("cannot force a refresh", async () => {
+		const res = await call(`/token/refresh?appid=${inScope.appid}`, { method: "POST", key: KEYS.all });
+		expect(res.status).toBe(403);
+		expect(res.body.message).toMatch(/admin/);
+	});
+
+	it("cannot read /status", async () => {
+		expect((await call("/status", { key: KEYS.scoped })).status).toBe(403);
+	});
+});
+
+describe("an admin key", () => {
+	it("forces a refresh that WeChat accepts", async () => {
+		const app = next("classic");
+		const first = (await getToken(app)).body.access_token;
+		const res = await call(`/token/refresh?appid=${app.appid}`, { method: "POST", key: KEYS.admin });
+		expect(res.status).toBe(200);
+		expect(res.body.access_token).not.toBe(first);
+		expect(await sim.check(res.body.access_token as string)).toBe(0);
+	});
+
+	it("reads /status: masked tokens, lifetimes and today's upstream calls per app", async () => {
+		const app = next("classic");
+		const token = (await getToken(app)).body.access_token as string;
+		const res = await call("/status", { key: KEYS.admin });
+		expect(res.status).toBe(200);
+		const entry = (res.body.apps as Array<Record<string, any>>).find((a) => a.appid === app.appid);
+		expect(entry).toMatchObject({ mode: "classic", calls_today: { token: 1 }, consecutive_failures: 0, last_error: null });
+		expect(entry?.token).toBe(`${token.slice(0, 8)}…(${token.length} chars)`);
+		expect(entry?.expires_in).toBeGreaterThan(0);
+	});
+});

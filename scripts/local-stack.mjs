@@ -1,0 +1,93 @@
+// @ts-check
+/**
+ * The broker on this machine: the WeChat simulator plus `wrangler dev` (workerd: real Durable Objects, KV),
+ * both on 127.0.0.1. Shared by `npm start` and `npm run e2e`.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { startSimulator } from "../sim/server.js";
+
+/** `wrangler dev` takes ~2 s; a cold npx and first bundle can take much longer on a busy machine. */
+const READY_TIMEOUT_MS = 60_000;
+const READY_POLL_MS = 250;
+
+/**
+ * @typedef {{ appid: string, secret: string, mode?: "stable" | "classic" }} App
+ * @typedef {{ name: string, key: string, apps: string[], admin?: boolean }} ApiKey
+ * @typedef {{ url: string, port: number, sim: import("../sim/server.js").Simulator, stop: () => Promise<void>, restart: () => Promise<void> }} LocalStack
+ */
+
+/**
+ * The simulator keeps its tokens in memory, so the broker's storage starts empty with it: a token
+ * persisted by an earlier run would be one this simulator never issued.
+ *
+ * @param {{ brokerPort: number, simPort: number, apps: App[], keys: ApiKey[], persistTo: string, quiet?: boolean }} options
+ * @returns {Promise<LocalStack>}
+ */
+export async function startLocalStack({ brokerPort, simPort, apps, keys, persistTo, quiet = false }) {
+	rmSync(persistTo, { recursive: true, force: true });
+	const sim = await startSimulator({ port: simPort, apps: apps.map(({ appid, secret }) => ({ appid, secret })) });
+	// Secrets go to a file wrangler reads, under .wrangler/ (git-ignored), never onto a command line.
+	mkdirSync(".wrangler", { recursive: true });
+	const envFile = `.wrangler/local-${brokerPort}.env`;
+	writeFileSync(envFile, `WECHAT_APPS=${JSON.stringify(apps)}\nAPI_KEYS=${JSON.stringify(keys)}\n`);
+	const url = `http://127.0.0.1:${brokerPort}`;
+
+	/** @type {import("node:child_process").ChildProcess | undefined} */
+	let wrangler;
+	async function launch() {
+		wrangler = spawn("npx", [
+			"wrangler", "dev",
+			"--ip", "127.0.0.1", "--port", String(brokerPort),
+			"--env-file", envFile,
+			"--var", `WECHAT_API_BASE:${sim.url}`,
+			"--persist-to", persistTo,
+			"--test-scheduled",
+			"--show-interactive-dev-session=false",
+		], {
+			stdio: ["ignore", quiet ? "ignore" : "inherit", quiet ? "ignore" : "inherit"],
+			env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+			detached: true, // its own process group, so stopping it stops workerd too
+		});
+		const deadline = Date.now() + READY_TIMEOUT_MS;
+		for (;;) {
+			if (wrangler.exitCode !== null) throw new Error(`wrangler dev exited (${wrangler.exitCode})`);
+			try {
+				if ((await fetch(`${url}/healthz`)).ok) return;
+			} catch {}
+			if (Date.now() > deadline) throw new Error(`wrangler dev did not answer on ${url} within ${READY_TIMEOUT_MS / 1000} s`);
+			await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+		}
+	}
+	async function kill() {
+		const child = wrangler;
+		if (!child || child.exitCode !== null || child.pid === undefined) return;
+		const exited = new Promise((resolve) => child.once("exit", resolve));
+		try {
+			process.kill(-child.pid, "SIGTERM");
+		} catch {}
+		await exited;
+	}
+
+	try {
+		await launch();
+	} catch (error) {
+		await kill();
+		await sim.close();
+		throw error;
+	}
+	return {
+		url,
+		port: brokerPort,
+		sim,
+		/** Stops workerd (in-memory state gone) and starts it again on the same persisted storage. */
+		async restart() {
+			await kill();
+			await launch();
+		},
+		async stop() {
+			await kill();
+			await sim.close();
+		},
+	};
+}

@@ -95,7 +95,9 @@ try {
 	results.push(`restart of workerd on persisted storage (${ms(restartMs)}): same tokens, 0 upstream calls; /status reads every object`);
 
 	const app = apps[1];
+	assert.ok(app);
 	let next = 0;
+	/** @type {number[]} */
 	const latencies = [];
 	t0 = performance.now();
 	await Promise.all(Array.from({ length: HOT_CONCURRENCY }, async () => {
@@ -108,7 +110,7 @@ try {
 	}));
 	const seconds = (performance.now() - t0) / 1_000;
 	latencies.sort((a, b) => a - b);
-	const pct = (/** @type {number} */ p) => latencies[Math.floor((latencies.length - 1) * p)].toFixed(1);
+	const pct = (/** @type {number} */ p) => (latencies[Math.floor((latencies.length - 1) * p)] ?? 0).toFixed(1);
 	results.push(`hot GET /token through wrangler dev: ${HOT_READS} reads, ${HOT_CONCURRENCY} at a time → ${(HOT_READS / seconds).toFixed(0)} req/s, p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms (a smoke figure: wrangler dev's proxy caps throughput)`);
 	console.log(results.map((line) => `ok  ${line}`).join("\n"));
 } catch (error) {

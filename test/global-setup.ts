@@ -3,12 +3,6 @@ import type { TestProject } from "vitest/node";
 import { startSimulator } from "../sim/server.js";
 import { allTestApps } from "./worker/fixtures";
 
-declare module "vitest" {
-	export interface ProvidedContext {
-		simUrl: string;
-	}
-}
-
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
 	const sim = await startSimulator({ port: 0, apps: allTestApps().map(({ appid, secret }) => ({ appid, secret })) });
 	project.provide("simUrl", sim.url);

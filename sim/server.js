@@ -1,0 +1,135 @@
+// @ts-check
+/**
+ * node:http adapter for WeChatSim. All WeChat behaviour lives in wechat-sim.js; this file only moves
+ * bytes, enforces the body limit, and carries out the two faults that need the socket (reset, hang).
+ */
+import { createServer } from "node:http";
+import { WeChatSim } from "./wechat-sim.js";
+import { WECHAT_CONTENT_TYPE } from "./wire.js";
+
+/** @typedef {import("./wire.js").SimResponse} SimResponse */
+/** @typedef {import("./wire.js").SimResult} SimResult */
+/** @typedef {import("node:net").Socket} Socket */
+
+// Token requests are a few hundred bytes; anything this large is a client bug, not a request.
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * @typedef {object} Simulator
+ * @property {string} url        e.g. "http://127.0.0.1:9860", no trailing slash
+ * @property {number} port
+ * @property {WeChatSim} sim
+ * @property {() => Promise<void>} close  stops listening and destroys every open socket, hung ones included
+ */
+
+/**
+ * @typedef {object} StartOptions
+ * @property {number} [port]   0 picks a free port
+ * @property {string} [host]
+ * @property {unknown[]} [apps]  app objects as accepted by POST /__sim/apps
+ * @property {() => number} [now]  base clock in ms (Date.now by default); tests pass a frozen one so
+ *                                 boundaries such as "exactly 300 s left" do not drift with real time
+ * @property {import("./issuer.js").MintListener} [onMint]
+ */
+
+/**
+ * @param {StartOptions} [options]
+ * @returns {Promise<Simulator>}
+ */
+export async function startSimulator({ port = 0, host = "127.0.0.1", apps = [], now, onMint } = {}) {
+  const sim = new WeChatSim({ now, onMint });
+  for (const app of apps) sim.registerApp(app);
+
+  /** @type {Set<Socket>} */
+  const sockets = new Set();
+  const server = createServer((req, res) => {
+    serve(sim, req, res).catch((error) => {
+      // A bug in the simulator: one log line, and an answer shaped like WeChat's own failures rather than
+      // a call left open.
+      console.error("wechat-sim: internal error", error);
+      if (!res.headersSent) respond(res, { status: 500, headers: { "content-type": WECHAT_CONTENT_TYPE }, body: '{"errcode":-1,"errmsg":"system error"}' });
+      else res.destroy();
+    });
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve(undefined);
+    });
+  });
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("simulator did not bind a TCP port");
+  const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+
+  let closing;
+  return {
+    url: `http://${urlHost}:${address.port}`,
+    port: address.port,
+    sim,
+    close() {
+      closing ??= new Promise((resolve) => {
+        server.close(() => resolve(undefined));
+        for (const socket of sockets) socket.destroy();
+        // Settle hung handlers too: their sockets are gone, so nothing is written, but no promise leaks.
+        sim.releaseHung();
+      });
+      return closing;
+    },
+  };
+}
+
+/**
+ * @param {WeChatSim} sim
+ * @param {import("node:http").IncomingMessage} req
+ * @param {import("node:http").ServerResponse} res
+ */
+async function serve(sim, req, res) {
+  const body = await readBody(req);
+  if (body === undefined) {
+    respond(res, { status: 413, headers: { "content-type": "application/json" }, body: JSON.stringify({ error: `body exceeds ${MAX_BODY_BYTES} bytes` }) });
+    return;
+  }
+  const url = new URL(req.url ?? "/", "http://simulator.invalid");
+  /** @type {SimResult} */
+  let result = await sim.handle({ method: req.method ?? "GET", path: url.pathname, query: url.searchParams, body });
+  if ("hang" in result) result = await result.hang;
+  if ("reset" in result) {
+    req.socket.destroy();
+    return;
+  }
+  if (res.destroyed || req.socket.destroyed) return;
+  respond(res, result);
+}
+
+/**
+ * Reads the body as UTF-8, or returns undefined if it is larger than MAX_BODY_BYTES. An oversized body is
+ * still drained (and discarded) before the 413 goes out: closing on a client that is still sending makes
+ * its TCP stack see a reset instead of the answer.
+ * @param {import("node:http").IncomingMessage} req
+ * @returns {Promise<string | undefined>}
+ */
+async function readBody(req) {
+  /** @type {Buffer[]} */
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+  }
+  return size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * @param {import("node:http").ServerResponse} res
+ * @param {SimResponse} response
+ */
+function respond(res, { status, headers = {}, body }) {
+  res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}

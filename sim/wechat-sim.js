@@ -1,0 +1,241 @@
+// @ts-check
+/**
+ * A faithful, in-memory stand-in for api.weixin.qq.com's credential endpoints. Pure logic: it answers
+ * SimRequest objects and performs no I/O, so server.js (or a test) can drive it directly.
+ * The rules it implements are in WECHAT-API.md; the rotation rules live in issuer.js.
+ */
+import { AppRegistry } from "./apps.js";
+import { SimClock, wechatDay, wechatMinute } from "./clock.js";
+import { handleControl } from "./control.js";
+import { ERR } from "./errcodes.js";
+import { FaultQueue } from "./faults.js";
+import { TokenIssuer } from "./issuer.js";
+import { EndpointStats } from "./stats.js";
+import { TokenStore } from "./token-store.js";
+import { WindowCounter } from "./window-counter.js";
+import { WECHAT_CONTENT_TYPE, parseJsonObject, wechatError, wechatJson } from "./wire.js";
+
+/** @typedef {import("./wire.js").SimRequest} SimRequest */
+/** @typedef {import("./wire.js").SimResult} SimResult */
+/** @typedef {import("./apps.js").AppConfig} AppConfig */
+/** @typedef {import("./apps.js").PublicAppConfig} PublicAppConfig */
+/** @typedef {import("./faults.js").FaultEndpoint} FaultEndpoint */
+/** @typedef {import("./issuer.js").MintListener} MintListener */
+
+const CONTROL_PREFIX = "/__sim/";
+// The only grant_type both token endpoints accept.
+const CLIENT_CREDENTIAL = "client_credential";
+// getcallbackip answers with WeChat's callback egress ranges; these are real entries from that list.
+const CALLBACK_IP_LIST = Object.freeze(["101.226.103.0/25", "101.226.62.0/26", "58.247.206.128/25", "182.254.11.0/24"]);
+// What a misbehaving relay in front of WeChat returns instead of JSON.
+const MALFORMED_BODY = "<html>502 Bad Gateway</html>";
+
+/**
+ * @typedef {object} WeChatSimOptions
+ * @property {() => number} [now]       real clock in ms (Date.now by default); the control API adds an offset
+ * @property {MintListener} [onMint]    called for every token minted
+ */
+
+export class WeChatSim {
+  #clock;
+  #apps = new AppRegistry();
+  #tokens = new TokenStore();
+  #issuer;
+  #faults = new FaultQueue();
+  #stats = new EndpointStats();
+  #classicDaily = new WindowCounter(wechatDay);
+  #stableDaily = new WindowCounter(wechatDay);
+  #stableMinute = new WindowCounter(wechatMinute);
+  /** @type {import("./control.js").ControlContext} */
+  #control;
+
+  /** @param {WeChatSimOptions} [options] */
+  constructor({ now, onMint } = {}) {
+    this.#clock = new SimClock(now);
+    this.#issuer = new TokenIssuer(this.#tokens, onMint);
+    this.#control = {
+      clock: this.#clock,
+      apps: this.#apps,
+      issuer: this.#issuer,
+      faults: this.#faults,
+      stats: this.#stats,
+      reset: () => this.reset(),
+    };
+  }
+
+  /** Simulated time in ms since the epoch. */
+  now() {
+    return this.#clock.now();
+  }
+
+  /**
+   * Registers or updates an app (same rules as POST /__sim/apps); throws AppConfigError on bad input.
+   * @param {unknown} app
+   * @returns {PublicAppConfig}
+   */
+  registerApp(app) {
+    const { secret: _secret, ...rest } = this.#apps.upsert(app);
+    return rest;
+  }
+
+  /** Forgets apps, tokens, faults, counters and the clock offset; hung calls are released. */
+  reset() {
+    this.#apps.clear();
+    this.#tokens.clear();
+    this.#issuer.clear();
+    this.#faults.clear();
+    this.#stats.clear();
+    this.#classicDaily.clear();
+    this.#stableDaily.clear();
+    this.#stableMinute.clear();
+    this.#clock.reset();
+  }
+
+  /** Lets every hung call finish without removing the faults (server.js calls it on close). */
+  releaseHung() {
+    this.#faults.releaseHung();
+  }
+
+  /**
+   * @param {SimRequest} request
+   * @returns {Promise<SimResult>}
+   */
+  async handle(request) {
+    const req = { ...request, query: request.query ?? new URLSearchParams(), body: request.body ?? "" };
+    if (req.path.startsWith(CONTROL_PREFIX)) return handleControl(this.#control, req);
+    switch (req.path) {
+      case "/cgi-bin/token":
+        return this.#classicToken(req);
+      case "/cgi-bin/stable_token":
+        return this.#stableToken(req);
+      case "/cgi-bin/getcallbackip":
+        return this.#getCallbackIp(req);
+      default:
+        return wechatError(ERR.SYSTEM_ERROR, 404);
+    }
+  }
+
+  /** @param {Required<SimRequest>} req */
+  #classicToken({ method, query }) {
+    const appid = query.get("appid") ?? "";
+    if (this.#apps.get(appid)) this.#stats.record(appid, "token");
+    if (method !== "GET") return wechatError(ERR.REQUIRE_GET);
+    const checked = this.#checkCredentials(query.get("grant_type"), appid, query.get("secret"));
+    if (typeof checked === "number") return wechatError(checked);
+    const app = checked;
+
+    const fault = this.#injectFault(app.appid, "token");
+    if (fault) return fault;
+
+    const now = this.#clock.now();
+    if (this.#classicDaily.count(app.appid, now) >= app.daily_quota) return wechatError(ERR.DAILY_QUOTA);
+    this.#classicDaily.increment(app.appid, now);
+    return wechatJson(this.#issuer.issueClassic(app, now));
+  }
+
+  /** @param {Required<SimRequest>} req */
+  #stableToken({ method, body }) {
+    // Method is checked before the body is read, as upstream does.
+    if (method !== "POST") {
+      return wechatError(ERR.REQUIRE_POST);
+    }
+    const json = parseJsonObject(body);
+    if (!json) return wechatError(ERR.DATA_FORMAT);
+    const { grant_type, appid, secret, force_refresh } = json;
+    if (typeof appid === "string" && this.#apps.get(appid)) {
+      this.#stats.record(appid, "stable_token");
+      if (force_refresh === true) this.#stats.record(appid, "stable_token_force");
+    }
+    // Fields of the wrong JSON type are a format error, not "missing": catches brokers that send
+    // force_refresh as the string "true" (which upstream would not honour as a force).
+    const wrongType =
+      [grant_type, appid, secret].some((v) => v !== undefined && typeof v !== "string") ||
+      (force_refresh !== undefined && typeof force_refresh !== "boolean");
+    if (wrongType) return wechatError(ERR.DATA_FORMAT);
+
+    const checked = this.#checkCredentials(
+      /** @type {string | undefined} */ (grant_type),
+      /** @type {string | undefined} */ (appid),
+      /** @type {string | undefined} */ (secret),
+    );
+    if (typeof checked === "number") return wechatError(checked);
+    const app = checked;
+
+    const fault = this.#injectFault(app.appid, "stable_token");
+    if (fault) return fault;
+
+    const now = this.#clock.now();
+    if (this.#stableMinute.count(app.appid, now) >= app.stable_minute_quota) return wechatError(ERR.MINUTE_QUOTA);
+    if (this.#stableDaily.count(app.appid, now) >= app.stable_daily_quota) return wechatError(ERR.DAILY_QUOTA);
+    this.#stableMinute.increment(app.appid, now);
+    this.#stableDaily.increment(app.appid, now);
+
+    const result = this.#issuer.issueStable(app, now, force_refresh === true);
+    return "errcode" in result ? wechatError(result.errcode) : wechatJson(result);
+  }
+
+  /** @param {Required<SimRequest>} req */
+  #getCallbackIp({ query }) {
+    const token = query.get("access_token");
+    if (!token) return wechatError(ERR.ACCESS_TOKEN_MISSING);
+    const record = this.#tokens.lookup(token);
+    if (record) this.#stats.record(record.appid, "getcallbackip");
+    switch (TokenStore.status(record, this.#clock.now())) {
+      case "valid":
+        return wechatJson({ ip_list: CALLBACK_IP_LIST });
+      case "superseded":
+        return wechatError(ERR.INVALID_CREDENTIAL);
+      case "expired":
+        return wechatError(ERR.ACCESS_TOKEN_EXPIRED);
+      default:
+        return wechatError(ERR.INVALID_ACCESS_TOKEN);
+    }
+  }
+
+  /**
+   * Upstream's validation order: grant_type, appid present, secret present, appid known, secret right.
+   * @param {string | null | undefined} grantType
+   * @param {string | null | undefined} appid
+   * @param {string | null | undefined} secret
+   * @returns {AppConfig | number} the app, or the errcode to answer
+   */
+  #checkCredentials(grantType, appid, secret) {
+    if (grantType !== CLIENT_CREDENTIAL) return ERR.INVALID_GRANT_TYPE;
+    if (!appid) return ERR.APPID_MISSING;
+    if (!secret) return ERR.APPSECRET_MISSING;
+    const app = this.#apps.get(appid);
+    if (!app) return ERR.INVALID_APPID;
+    if (app.secret !== secret) return ERR.INVALID_APPSECRET;
+    return app;
+  }
+
+  /**
+   * Applies the oldest matching fault. Runs after validation and before quota, so a faulted call neither
+   * mints a token nor spends quota.
+   * @param {string} appid
+   * @param {FaultEndpoint} endpoint
+   * @returns {SimResult | undefined}
+   */
+  #injectFault(appid, endpoint) {
+    const fault = this.#faults.take(appid, endpoint);
+    if (!fault) return undefined;
+    switch (fault.kind) {
+      case "errcode":
+        return wechatError(fault.errcode ?? ERR.SYSTEM_ERROR);
+      case "http":
+        return {
+          status: fault.status,
+          headers: { "content-type": "text/html" },
+          body: `<html><head><title>${fault.status}</title></head><body><center><h1>${fault.status}</h1></center><hr><center>nginx</center></body></html>`,
+        };
+      case "malformed":
+        // Claims JSON but is not: the broker must survive a parse failure, not just check Content-Type.
+        return { status: 200, headers: { "content-type": WECHAT_CONTENT_TYPE }, body: MALFORMED_BODY };
+      case "reset":
+        return { reset: true };
+      case "hang":
+        // When the faults are cleared the call is answered like an upstream that gave up: -1 system error.
+        return { hang: this.#faults.hang().then(() => wechatError(ERR.SYSTEM_ERROR)) };
+    }
+  }
+}

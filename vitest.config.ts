@@ -17,6 +17,9 @@ export default defineConfig({
 								WECHAT_API_BASE: inject("simUrl"),
 								WECHAT_APPS: JSON.stringify(allTestApps()),
 								API_KEYS: await apiKeysJson(),
+								// The simulator is local: a hang is detected in 300 ms instead of 5 s.
+								WECHAT_TIMEOUT_MS: "300",
+								ALERT_WEBHOOK_URL: `${inject("simUrl")}/cgi-bin/webhook/send?key=broker-tests`,
 							},
 						},
 					})),

@@ -1,9 +1,10 @@
 /**
  * The HTTP contract (DESIGN.md): routes, their auth, and one error shape for everything that goes wrong.
  */
-import { Hono, type Context } from "hono";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { ipRestriction } from "hono/ip-restriction";
 import { apiKeyAuth, requireAdmin, requireApp, type AuthVariables } from "./auth";
 import { authority } from "./authority";
 import { ConfigError, loadConfig, type BrokerConfig } from "./config";
@@ -44,6 +45,41 @@ app.use(async (c, next) => {
 	c.set("config", loadConfig(c.env));
 	await next();
 });
+
+/**
+ * ALLOWED_IPS, checked against CF-Connecting-IP: the address Cloudflare saw, which a client cannot set.
+ * X-Forwarded-For is whatever the client wrote, so it is never consulted.
+ */
+const ipGuards = new WeakMap<BrokerConfig, MiddlewareHandler>();
+app.use(async (c, next) => {
+	const config = c.get("config");
+	if (config.allowedIps.length === 0) return next();
+	const address = c.req.header("cf-connecting-ip");
+	if (!address) throw ipRefused(address);
+	let guard = ipGuards.get(config);
+	if (!guard) {
+		try {
+			guard = ipRestriction((ctx) => ctx.req.header("cf-connecting-ip") ?? "", { allowList: [...config.allowedIps] }, (remote) => {
+				throw ipRefused(remote.addr);
+			});
+		} catch {
+			throw new ConfigError("ALLOWED_IPS holds a rule Hono cannot parse; use IPv4/IPv6 addresses or CIDRs, comma-separated.");
+		}
+		ipGuards.set(config, guard);
+	}
+	try {
+		return await guard(c, next);
+	} catch (error) {
+		// Hono answers an unparsable address with its own plain-text 403; keep the contract's JSON.
+		if (error instanceof HTTPException && error.status === 403) throw ipRefused(address);
+		throw error;
+	}
+});
+
+function ipRefused(address: string | undefined): BrokerError {
+	log("warn", "auth_refused", { reason: "ip_not_allowed", ip: address ?? null });
+	return new BrokerError("forbidden", "This client's IP address is not in the broker's ALLOWED_IPS; ask its operator to add it.");
+}
 
 app.use(bodyLimit({
 	maxSize: MAX_BODY_BYTES,

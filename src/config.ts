@@ -14,6 +14,8 @@ export interface AppConfig {
 	readonly secret: string;
 	/** `stable`: /cgi-bin/stable_token (default); `classic`: /cgi-bin/token. */
 	readonly mode: TokenMode;
+	/** WeChat's daily call quota for the app's token endpoint (what the quota guard protects). */
+	readonly dailyQuota: number;
 }
 
 export interface ApiKeyConfig {
@@ -31,9 +33,26 @@ export interface BrokerConfig {
 	readonly apiBase: string;
 	readonly apps: ReadonlyMap<string, AppConfig>;
 	readonly keys: readonly ApiKeyConfig[];
+	/** CIDRs or addresses allowed to call the broker; empty means any. */
+	readonly allowedIps: readonly string[];
+	/** Optional incoming-webhook URL for alerts (WeCom, Feishu, Slack or any JSON receiver). */
+	readonly alertWebhookUrl: string | null;
+	/** Share of an app's daily quota after which refreshes that are not needed for correctness are refused. */
+	readonly quotaGuardShare: number;
+	/** Per upstream attempt. */
+	readonly upstreamTimeoutMs: number;
 }
 
 export const DEFAULT_API_BASE = "https://api.weixin.qq.com";
+/**
+ * WeChat's daily token quotas (WECHAT-API.md): /cgi-bin/token 2000 a day for an official account;
+ * /cgi-bin/stable_token 500,000 a day. Mini programs and test accounts differ: set `daily_quota`.
+ */
+export const DEFAULT_DAILY_QUOTA: Record<TokenMode, number> = { classic: 2_000, stable: 500_000 };
+/** Half the quota stays reserved for scheduled refreshes, whatever clients or admins ask for. */
+export const DEFAULT_QUOTA_GUARD_SHARE = 0.5;
+/** WeChat answers in well under a second; a relay or network that hangs must not hold readers long. */
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 5_000;
 
 /** WeChat appids are `wx` + 16 hex digits and WeCom corpids `ww…`; anything outside this set is a typo. */
 const APPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -47,13 +66,21 @@ export class ConfigError extends Error {
 	override readonly name = "ConfigError";
 }
 
-type ConfigSource = Pick<AppEnv, "WECHAT_APPS" | "API_KEYS"> & { WECHAT_API_BASE?: string };
+type ConfigSource = Pick<AppEnv, "WECHAT_APPS" | "API_KEYS"> & {
+	WECHAT_API_BASE?: string;
+	ALLOWED_IPS?: string;
+	ALERT_WEBHOOK_URL?: string;
+	QUOTA_GUARD_SHARE?: string;
+	WECHAT_TIMEOUT_MS?: string;
+};
+
+const OPTIONAL_VARS = ["ALLOWED_IPS", "ALERT_WEBHOOK_URL", "QUOTA_GUARD_SHARE", "WECHAT_TIMEOUT_MS"] as const;
 
 let cached: { source: string; result: BrokerConfig | ConfigError } | undefined;
 
 /** The validated configuration; throws ConfigError. Parsed once per distinct set of values. */
 export function loadConfig(env: ConfigSource): BrokerConfig {
-	const source = `${env.WECHAT_APPS}\u0000${env.API_KEYS}\u0000${env.WECHAT_API_BASE ?? ""}`;
+	const source = [env.WECHAT_APPS, env.API_KEYS, env.WECHAT_API_BASE, ...OPTIONAL_VARS.map((name) => env[name])].join("\u0000");
 	if (cached?.source !== source) {
 		let result: BrokerConfig | ConfigError;
 		try {
@@ -75,7 +102,54 @@ export function loadApp(env: ConfigSource, appid: string): AppConfig | undefined
 
 function parseConfig(env: ConfigSource): BrokerConfig {
 	const apps = parseApps(env.WECHAT_APPS);
-	return { apiBase: parseApiBase(env.WECHAT_API_BASE), apps, keys: parseKeys(env.API_KEYS, apps) };
+	return {
+		apiBase: parseApiBase(env.WECHAT_API_BASE),
+		apps,
+		keys: parseKeys(env.API_KEYS, apps),
+		allowedIps: parseAllowedIps(env.ALLOWED_IPS),
+		alertWebhookUrl: parseWebhookUrl(env.ALERT_WEBHOOK_URL),
+		quotaGuardShare: parseNumber(env.QUOTA_GUARD_SHARE, "QUOTA_GUARD_SHARE", DEFAULT_QUOTA_GUARD_SHARE, 0, 1,
+			"a share of the daily quota between 0 and 1, e.g. 0.5"),
+		upstreamTimeoutMs: parseNumber(env.WECHAT_TIMEOUT_MS, "WECHAT_TIMEOUT_MS", DEFAULT_UPSTREAM_TIMEOUT_MS, 100, 60_000,
+			"milliseconds per WeChat call, between 100 and 60000"),
+	};
+}
+
+function parseNumber(raw: string | undefined, name: string, fallback: number, min: number, max: number, what: string): number {
+	if (raw === undefined || raw.trim() === "") return fallback;
+	const value = Number(raw);
+	if (!Number.isFinite(value) || value < min || value > max) throw new ConfigError(`${name} must be ${what}.`);
+	return value;
+}
+
+/** Checked with Hono's own parser (ip.ts builds the matcher), so a rule accepted here is one it understands. */
+const IPV4_CIDR = /^(\d{1,3})(\.\d{1,3}){3}(\/\d{1,2})?$/;
+const IPV6_CIDR = /^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(\/\d{1,3})?$/;
+
+function parseAllowedIps(raw: string | undefined): string[] {
+	if (raw === undefined || raw.trim() === "") return [];
+	const rules = raw.split(",").map((rule) => rule.trim()).filter(Boolean);
+	for (const rule of rules) {
+		const v4 = IPV4_CIDR.test(rule) && rule.split("/")[0]!.split(".").every((o) => Number(o) <= 255) && Number(rule.split("/")[1] ?? 32) <= 32;
+		const v6 = !v4 && IPV6_CIDR.test(rule) && Number(rule.split("/")[1] ?? 128) <= 128;
+		if (!v4 && !v6) {
+			throw new ConfigError(`ALLOWED_IPS: "${rule}" is not an IPv4 or IPv6 address or CIDR; use a comma-separated list like 203.0.113.0/24, 2001:db8::/32.`);
+		}
+	}
+	return rules;
+}
+
+function parseWebhookUrl(raw: string | undefined): string | null {
+	if (raw === undefined || raw.trim() === "") return null;
+	let url: URL;
+	try {
+		url = new URL(raw.trim());
+	} catch {
+		// The URL usually embeds the webhook's own secret key: never quote it.
+		throw new ConfigError("ALERT_WEBHOOK_URL is not a URL: set it to your WeCom, Feishu or Slack incoming-webhook URL, or remove it.");
+	}
+	if (url.protocol !== "https:" && url.protocol !== "http:") throw new ConfigError("ALERT_WEBHOOK_URL must be an http(s) URL.");
+	return url.toString();
 }
 
 function parseApiBase(raw: string | undefined): string {
@@ -120,7 +194,7 @@ function parseApps(raw: string | undefined): Map<string, AppConfig> {
 	parseJsonArray(raw, "WECHAT_APPS", APPS_EXAMPLE).forEach((entry, index) => {
 		const where = `WECHAT_APPS[${index}]`;
 		if (!isRecord(entry)) throw new ConfigError(`${where} must be an object like ${APPS_EXAMPLE.slice(1, -1)}.`);
-		const { appid, secret, mode = "stable" } = entry;
+		const { appid, secret, mode = "stable", daily_quota: dailyQuota } = entry;
 		if (typeof appid !== "string" || !APPID_PATTERN.test(appid)) {
 			throw new ConfigError(`${where}.appid must be the app's AppID (letters, digits, _ or -, e.g. wx1234567890abcdef).`);
 		}
@@ -130,8 +204,11 @@ function parseApps(raw: string | undefined): Map<string, AppConfig> {
 		if (mode !== "stable" && mode !== "classic") {
 			throw new ConfigError(`${where}.mode (app ${appid}) must be "stable" (default, /cgi-bin/stable_token) or "classic" (/cgi-bin/token).`);
 		}
+		if (dailyQuota !== undefined && (typeof dailyQuota !== "number" || !Number.isInteger(dailyQuota) || dailyQuota < 1)) {
+			throw new ConfigError(`${where}.daily_quota (app ${appid}) must be a positive integer: the app's daily quota for its token endpoint.`);
+		}
 		if (apps.has(appid)) throw new ConfigError(`${where}: app ${appid} is listed twice; keep one entry per appid.`);
-		apps.set(appid, { appid, secret, mode });
+		apps.set(appid, { appid, secret, mode, dailyQuota: dailyQuota ?? DEFAULT_DAILY_QUOTA[mode] });
 	});
 	return apps;
 }

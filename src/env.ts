@@ -12,6 +12,12 @@ declare global {
 			API_KEYS: string;
 			/** Optional comma-separated CIDRs allowed to call the broker (checked against CF-Connecting-IP). */
 			ALLOWED_IPS?: string;
+			/** Optional incoming-webhook URL for alerts; a secret when it embeds a key (it usually does). */
+			ALERT_WEBHOOK_URL?: string;
+			/** Optional share (0–1) of a daily quota after which forced refreshes are refused; default 0.5. */
+			QUOTA_GUARD_SHARE?: string;
+			/** Optional per-attempt timeout for WeChat calls, in ms; default 5000. */
+			WECHAT_TIMEOUT_MS?: string;
 		}
 	}
 }

@@ -12,15 +12,18 @@
  * because nothing awaits it any more.
  */
 import { DurableObject } from "cloudflare:workers";
-import { loadConfig, type AppConfig } from "./config";
+import { MAX_ALERT_SENDS, sendAlert, type Alert } from "./alerts";
+import { loadConfig, type AppConfig, type BrokerConfig } from "./config";
 import { writeEdgeCopy } from "./edge-cache";
 import type { AppEnv } from "./env";
+import { healthProblem } from "./health";
 import { STATE_KEY } from "./keys";
 import { CLASSIC_PREVIOUS_VALID_S, expiresInS, isDue, isUsable, planToken, type TokenRecord } from "./lifetime";
 import { log, maskToken } from "./log";
 import { countCall, emptyUsage, nextQuotaReset, usageToday, type DailyUsage } from "./usage";
-import { endpointFor, fetchAccessToken, type UpstreamFailure } from "./wechat/client";
+import { endpointFor, type UpstreamFailure } from "./wechat/client";
 import type { FailureClass } from "./wechat/errcodes";
+import { fetchWithRetry } from "./wechat/retry";
 
 export type RefreshTrigger = "read" | "cron" | "invalidate" | "admin";
 
@@ -47,8 +50,10 @@ export interface AppStatus {
 	next_refresh: string | null;
 	last_refresh: { at: string; trigger: RefreshTrigger } | null;
 	calls_today: DailyUsage["calls"];
+	daily_quota: number;
 	consecutive_failures: number;
 	last_error: { at: string; message: string; wechat_errcode: number | null } | null;
+	incident: { since: string; reason: string } | null;
 }
 
 interface AuthorityState {
@@ -63,6 +68,10 @@ interface AuthorityState {
 	readonly retryAt: number;
 	/** ms; when the last forced refresh (invalidation or admin) started. */
 	readonly lastForcedAt: number;
+	/** The open incident: an alert went (or is going) out for it, and a recovery alert will close it. */
+	readonly incident: { readonly since: number; readonly reason: string } | null;
+	/** Alerts not yet taken by the webhook, oldest first. */
+	readonly alerts: readonly Alert[];
 }
 
 /**
@@ -107,14 +116,19 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		consecutiveFailures: 0,
 		retryAt: 0,
 		lastForcedAt: 0,
+		incident: null,
+		alerts: [],
 	};
 	#flight: { readonly promise: Promise<Outcome>; readonly reported: string | null } | null = null;
+	/** The background send of queued alerts, if one is running (memory only: the queue itself is stored). */
+	#sending: Promise<void> | null = null;
 
 	constructor(ctx: DurableObjectState, env: AppEnv) {
 		super(ctx, env);
 		void ctx.blockConcurrencyWhile(async () => {
 			const stored = await ctx.storage.get<AuthorityState>(STATE_KEY);
-			if (stored) this.#state = stored;
+			// Fields added since a state was stored take their defaults.
+			if (stored) this.#state = { ...this.#state, ...stored };
 		});
 	}
 
@@ -156,7 +170,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			log("info", "invalidation_stale", { appid, reported: maskToken(reported), was: previous?.accessToken === reported ? "previous" : "unknown" });
 			return ok(current);
 		}
-		const limited = this.#forcedRefreshLimit(now);
+		const limited = this.#forcedRefreshLimit(now) ?? this.#quotaGuard(app, now);
 		if (limited) return fail(limited);
 		log("info", "invalidation_accepted", { appid, reported: maskToken(reported) });
 		return this.#fly(app, "invalidate", reported, () => this.#replace(app, reported));
@@ -167,21 +181,39 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		const app = this.#app(appid);
 		if (!app) return fail(this.#unknownApp(appid));
 		while (this.#flight) await this.#flight.promise;
-		const limited = this.#forcedRefreshLimit(Date.now()) ?? this.#stableForceLimit(app, Date.now());
+		const now = Date.now();
+		const limited = this.#forcedRefreshLimit(now) ?? this.#stableForceLimit(app, now) ?? this.#quotaGuard(app, now);
 		if (limited) return fail(limited);
 		return this.#fly(app, "admin", null, () => this.#fetchAndStore(app, "admin", true));
 	}
 
-	/** Cron: refresh when due, and only then (a refresh on every run would burn quota and revoke tokens in use). */
+	/**
+	 * Cron: refresh when due, and only then (a refresh on every run would burn quota and revoke tokens in
+	 * use). Also where a quota incident closes when the WeChat day turns, and where alerts that could not
+	 * be sent before are tried again.
+	 */
 	async refreshIfDue(appid: string): Promise<CronReport> {
 		const app = this.#app(appid);
 		if (!app) return { appid, action: "failed" };
+		const report = await this.#refreshIfDue(app);
+		await this.#assessHealth(app);
+		await this.flushAlerts();
+		return report;
+	}
+
+	/** Sends every queued alert now and waits for it. The cron calls it; so do tests, to observe alerts. */
+	async flushAlerts(): Promise<void> {
+		while (this.#sending) await this.#sending;
+		if (this.#state.alerts.length > 0) await this.#startSending();
+	}
+
+	async #refreshIfDue(app: AppConfig): Promise<CronReport> {
 		const now = Date.now();
 		const { current, retryAt } = this.#state;
-		if (isUsable(current, now) && !isDue(current, now)) return { appid, action: "fresh" };
-		if (now < retryAt) return { appid, action: "backing_off" };
+		if (isUsable(current, now) && !isDue(current, now)) return { appid: app.appid, action: "fresh" };
+		if (now < retryAt) return { appid: app.appid, action: "backing_off" };
 		const outcome = await this.#fly(app, "cron", null, () => this.#fetchAndStore(app, "cron", false));
-		return { appid, action: outcome.ok ? "refreshed" : "failed" };
+		return { appid: app.appid, action: outcome.ok ? "refreshed" : "failed" };
 	}
 
 	/** For GET /status: no full token, no secret. */
@@ -199,17 +231,23 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			next_refresh: usable ? iso(Math.max(usable.refreshAt, this.#state.retryAt)) : null,
 			last_refresh: lastRefresh && { at: iso(lastRefresh.at), trigger: lastRefresh.trigger },
 			calls_today: usageToday(usage, now).calls,
+			daily_quota: app.dailyQuota,
 			consecutive_failures: consecutiveFailures,
 			last_error: lastError && {
 				at: iso(lastError.at),
 				message: lastError.failure.message,
 				wechat_errcode: lastError.failure.errcode ?? null,
 			},
+			incident: this.#state.incident && { since: iso(this.#state.incident.since), reason: this.#state.incident.reason },
 		};
 	}
 
+	#config(): BrokerConfig {
+		return loadConfig(this.env);
+	}
+
 	#app(appid: string): AppConfig | undefined {
-		return loadConfig(this.env).apps.get(appid);
+		return this.#config().apps.get(appid);
 	}
 
 	#unknownApp(appid: string): Failure {
@@ -262,27 +300,48 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		};
 	}
 
+	/**
+	 * Refreshes that correctness does not need (invalidations, admin) stop once a share of the daily quota
+	 * is spent, so that whatever clients do, the scheduled refreshes of the day still have quota left.
+	 */
+	#quotaGuard(app: AppConfig, now: number): Failure | null {
+		const endpoint = endpointFor(app);
+		const used = usageToday(this.#state.usage, now).calls[endpoint];
+		const limit = Math.floor(app.dailyQuota * this.#config().quotaGuardShare);
+		if (used < limit) return null;
+		return {
+			code: "rate_limited",
+			message: `${used} of the app's ${app.dailyQuota} daily ${endpoint} calls are spent; forced refreshes are refused to keep the rest for scheduled ones until 00:00 China time. Look for what keeps reporting tokens as invalid (another server holding the AppSecret?).`,
+			retryAfterS: Math.ceil((nextQuotaReset(now) - now) / 1_000),
+		};
+	}
+
 	/** One upstream call; on success the new token replaces the current one in storage and KV, on failure nothing valid is lost. */
 	async #fetchAndStore(app: AppConfig, trigger: RefreshTrigger, force: boolean): Promise<Outcome> {
 		const startedAt = Date.now();
 		const forcing = force && app.mode === "stable";
-		let usage = countCall(this.#state.usage, endpointFor(app), startedAt);
-		if (forcing) usage = countCall(usage, "stable_token_force", startedAt);
-		this.#state = { ...this.#state, usage };
-
-		const result = await fetchAccessToken(app, { apiBase: loadConfig(this.env).apiBase, force: forcing });
+		const { apiBase, upstreamTimeoutMs } = this.#config();
+		const result = await fetchWithRetry(app, { apiBase, force: forcing, timeoutMs: upstreamTimeoutMs }, () => {
+			let usage = countCall(this.#state.usage, endpointFor(app), Date.now());
+			if (forcing) usage = countCall(usage, "stable_token_force", Date.now());
+			this.#state = { ...this.#state, usage };
+		});
 		const now = Date.now();
 		if (!result.ok) {
+			const failure = result.failure.class === "quota"
+				? { ...result.failure, message: `${result.failure.message} (next reset ${iso(nextQuotaReset(now))})` }
+				: result.failure;
 			const failures = this.#state.consecutiveFailures + 1;
-			const backoffS = Math.min(BACKOFF_BASE_S * 2 ** (failures - 1), BACKOFF_CAP_S[result.failure.class]);
+			const backoffS = Math.min(BACKOFF_BASE_S * 2 ** (failures - 1), BACKOFF_CAP_S[failure.class]);
 			const retryAt = now + backoffS * 1_000;
-			this.#state = { ...this.#state, consecutiveFailures: failures, retryAt, lastError: { at: now, failure: result.failure } };
+			this.#state = { ...this.#state, consecutiveFailures: failures, retryAt, lastError: { at: now, failure } };
 			await this.ctx.storage.put(STATE_KEY, this.#state);
 			log("error", "refresh_failed", {
-				appid: app.appid, trigger, errcode: result.failure.errcode ?? null, message: result.failure.message,
+				appid: app.appid, trigger, errcode: failure.errcode ?? null, message: failure.message,
 				consecutive_failures: failures, retry_in_s: backoffS,
 			});
-			return fail(upstreamFailure(result.failure, retryAt, now));
+			await this.#assessHealth(app);
+			return fail(upstreamFailure(failure, retryAt, now));
 		}
 
 		const token = planToken(result.token.accessToken, app.mode, startedAt, result.token.expiresInS);
@@ -302,7 +361,58 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			appid: app.appid, trigger, token: maskToken(token.accessToken), wechat_expires_in: result.token.expiresInS,
 			expires_in: expiresInS(token, now), same_token: old?.accessToken === token.accessToken,
 		});
+		await this.#assessHealth(app);
 		return ok(token);
+	}
+
+	/**
+	 * Opens an incident (one "unhealthy" alert) when a problem appears and closes it (one "recovered" alert)
+	 * when it is gone: once per incident, however many failures happen in between.
+	 */
+	async #assessHealth(app: AppConfig): Promise<void> {
+		const now = Date.now();
+		const { incident } = this.#state;
+		const problem = healthProblem(app, this.#state, this.#config().quotaGuardShare, now);
+		if ((problem === null) === (incident === null)) return;
+		const alert: Alert = problem
+			? { appid: app.appid, kind: "unhealthy", at: now, failures: 0, text: `[wx-token-broker] ${app.appid} (${app.mode}) is unhealthy: ${problem}` }
+			: {
+				appid: app.appid, kind: "recovered", at: now, failures: 0,
+				text: `[wx-token-broker] ${app.appid} (${app.mode}) recovered after ${Math.round((now - incident!.since) / 60_000)} min (was: ${incident!.reason})`,
+			};
+		this.#state = { ...this.#state, incident: problem ? { since: now, reason: problem } : null, alerts: [...this.#state.alerts, alert] };
+		await this.ctx.storage.put(STATE_KEY, this.#state);
+		log(problem ? "error" : "info", `app_${alert.kind}`, { appid: app.appid, reason: problem ?? incident!.reason });
+		// In the background: a slow or broken webhook must never hold up a token.
+		this.ctx.waitUntil(this.#startSending());
+	}
+
+	#startSending(): Promise<void> {
+		this.#sending ??= this.#sendQueued().finally(() => {
+			this.#sending = null;
+		});
+		return this.#sending;
+	}
+
+	async #sendQueued(): Promise<void> {
+		const url = this.#config().alertWebhookUrl;
+		if (!url) {
+			this.#state = { ...this.#state, alerts: [] };
+			return;
+		}
+		while (this.#state.alerts.length > 0) {
+			const [alert] = this.#state.alerts;
+			const sent = await sendAlert(url, alert!);
+			if (!sent && alert!.failures + 1 < MAX_ALERT_SENDS) {
+				// Keep it for the next cron run; the newer ones wait behind it, in order.
+				this.#state = { ...this.#state, alerts: [{ ...alert!, failures: alert!.failures + 1 }, ...this.#state.alerts.slice(1)] };
+				await this.ctx.storage.put(STATE_KEY, this.#state);
+				return;
+			}
+			if (!sent) log("error", "alert_dropped", { appid: alert!.appid, kind: alert!.kind, attempts: MAX_ALERT_SENDS });
+			this.#state = { ...this.#state, alerts: this.#state.alerts.slice(1) };
+			await this.ctx.storage.put(STATE_KEY, this.#state);
+		}
 	}
 
 	/** WeChat's rules for the token a refresh replaced (WECHAT-API.md). */

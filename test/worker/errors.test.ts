@@ -1,5 +1,6 @@
 /** Upstream failures map to the documented statuses and never cost a still-valid token. */
 import { afterEach, describe, expect, it } from "vitest";
+import { MAX_ATTEMPTS } from "../../src/wechat/retry";
 import { appsFor } from "./fixtures";
 import { getToken, invalidate, sim, travel } from "./helpers";
 
@@ -15,11 +16,22 @@ describe("with no valid token to fall back on", () => {
 		[-1, /busy/],
 	])("answers 502 with wechat_errcode %i and what to do", async (errcode, advice) => {
 		const app = next("classic");
-		await sim.fault({ appid: app.appid, kind: "errcode", errcode, times: 1 });
+		await sim.fault({ appid: app.appid, kind: "errcode", errcode });
 		const res = await getToken(app);
 		expect(res.status).toBe(502);
 		expect(res.body).toMatchObject({ error: "wechat_error", wechat_errcode: errcode });
 		expect(res.body.message).toMatch(advice);
+		// Only "system busy" is worth retrying at once; the others need a person or midnight.
+		expect(await sim.tokenCalls(app)).toBe(errcode === -1 ? MAX_ATTEMPTS : 1);
+	});
+
+	it("retries a transient failure at once and serves the token it gets", async () => {
+		const app = next("classic");
+		await sim.fault({ appid: app.appid, kind: "errcode", errcode: -1, times: 2 });
+		const res = await getToken(app);
+		expect(res.status).toBe(200);
+		expect(await sim.check(res.body.access_token as string)).toBe(0);
+		expect(await sim.tokenCalls(app)).toBe(3);
 	});
 
 	it.each([
@@ -28,8 +40,9 @@ describe("with no valid token to fall back on", () => {
 		["reset", {}, /could not connect/],
 	] as const)("answers 503 with Retry-After when WeChat is unreachable (%s)", async (kind, extra, message) => {
 		const app = next("stable");
-		await sim.fault({ appid: app.appid, kind, times: 1, ...extra });
+		await sim.fault({ appid: app.appid, kind, ...extra });
 		const res = await getToken(app);
+		expect(await sim.tokenCalls(app)).toBe(MAX_ATTEMPTS);
 		expect(res.status).toBe(503);
 		expect(res.body.error).toBe("wechat_unreachable");
 		expect(res.body.message).toMatch(message);
@@ -65,7 +78,7 @@ describe.each(["stable", "classic"] as const)("%s: a failed refresh of a due tok
 			expect(res.body.expires_in).toBeLessThanOrEqual(250);
 		}
 		expect(await sim.check(first)).toBe(0);
-		expect(await sim.tokenCalls(app)).toBe(2); // one failed attempt, then backoff
+		expect(await sim.tokenCalls(app)).toBe(1 + MAX_ATTEMPTS); // one failed refresh, then backoff
 
 		await sim.clearFaults();
 		await travel(3);

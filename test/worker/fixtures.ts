@@ -11,12 +11,15 @@ export interface TestApp {
 	readonly appid: string;
 	readonly secret: string;
 	readonly mode: Mode;
+	readonly daily_quota?: number;
 }
 
 /** One entry per test file; a file's apps are `wx<file><s|c><nn>`. */
-export const TEST_FILES = ["cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors"] as const;
+export const TEST_FILES = ["cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors", "sec", "fault", "quota"] as const;
 export type TestFile = (typeof TEST_FILES)[number];
 const APPS_PER_MODE = 12;
+/** The quota tests' apps claim a tiny daily quota, so the guard's share is reached in a few calls. */
+export const QUOTA_FILE_DAILY_QUOTA = 8;
 
 function secretFor(appid: string): string {
 	return `sec-${appid}-do-not-leak`;
@@ -25,10 +28,12 @@ function secretFor(appid: string): string {
 export function allTestApps(): TestApp[] {
 	return TEST_FILES.flatMap((file) =>
 		(["stable", "classic"] as const).flatMap((mode) =>
-			Array.from({ length: APPS_PER_MODE }, (_, n) => {
-				const appid = `wx${file}${mode[0]}${String(n).padStart(2, "0")}`;
-				return { appid, secret: secretFor(appid), mode };
-			})));
+			Array.from({ length: APPS_PER_MODE }, (_, n) => testApp(file, mode, n))));
+}
+
+function testApp(file: TestFile, mode: Mode, n: number): TestApp {
+	const appid = `wx${file}${mode[0]}${String(n).padStart(2, "0")}`;
+	return { appid, secret: secretFor(appid), mode, ...(file === "quota" && { daily_quota: QUOTA_FILE_DAILY_QUOTA }) };
 }
 
 /** Hands out a file's apps one by one: `const next = appsFor("cold"); const app = next("classic");` */
@@ -37,8 +42,7 @@ export function appsFor(file: TestFile): (mode?: Mode) => TestApp {
 	return (mode = "stable") => {
 		const n = used[mode]++;
 		if (n >= APPS_PER_MODE) throw new Error(`test file "${file}" needs more than ${APPS_PER_MODE} ${mode} apps: raise APPS_PER_MODE`);
-		const appid = `wx${file}${mode[0]}${String(n).padStart(2, "0")}`;
-		return { appid, secret: secretFor(appid), mode };
+		return testApp(file, mode, n);
 	};
 }
 

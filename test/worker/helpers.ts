@@ -2,11 +2,14 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect, inject, vi } from "vitest";
+import { authority } from "../../src/authority";
 import worker from "../../src/index";
 import { allTestApps, KEYS, type TestApp } from "./fixtures";
 import { findLeaks } from "./leaks";
 
 export const simUrl = inject("simUrl");
+/** The key in ALERT_WEBHOOK_URL (vitest.config.ts). */
+export const ALERT_WEBHOOK_KEY = "broker-tests";
 const secrets = allTestApps().map((a) => a.secret);
 
 export interface BrokerResponse {
@@ -93,6 +96,7 @@ export const sim = {
 		const calls = await sim.calls(app);
 		return app.mode === "classic" ? calls.token : calls.stable_token;
 	},
+	/** Changes the app on WeChat's side (a reset AppSecret, a shorter lifetime, a smaller quota). */
 	configure(app: TestApp, settings: { lifetime_s?: number; daily_quota?: number; secret?: string }): Promise<unknown> {
 		return control("/apps", { appid: app.appid, secret: app.secret, ...settings });
 	},
@@ -113,6 +117,19 @@ export const sim = {
 		return body.errcode ?? 0;
 	},
 };
+
+export interface AlertMessage {
+	msgtype: string;
+	content: string;
+}
+
+/** The alerts the broker posted to the simulator's WeCom group-robot webhook about `app`, oldest first. */
+export async function alertsFor(app: TestApp): Promise<AlertMessage[]> {
+	// Queued alerts go out in the background; flushing waits for them, so nothing here depends on timing.
+	await authority(env, app.appid).flushAlerts();
+	const { messages } = (await control(`/webhook?key=${ALERT_WEBHOOK_KEY}`)) as { messages: AlertMessage[] };
+	return messages.filter((m) => m.content.includes(app.appid));
+}
 
 /** Moves the broker's clock (Date is faked in setup.ts) and the simulator's clock forward together. */
 export async function travel(seconds: number): Promise<void> {

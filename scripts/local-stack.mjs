@@ -21,16 +21,17 @@ const READY_POLL_MS = 250;
  * The simulator keeps its tokens in memory, so the broker's storage starts empty with it: a token
  * persisted by an earlier run would be one this simulator never issued.
  *
- * @param {{ brokerPort: number, simPort: number, apps: App[], keys: ApiKey[], persistTo: string, quiet?: boolean }} options
+ * @param {{ brokerPort: number, simPort: number, apps: App[], keys: ApiKey[], persistTo: string, vars?: Record<string, string>, quiet?: boolean }} options
  * @returns {Promise<LocalStack>}
  */
-export async function startLocalStack({ brokerPort, simPort, apps, keys, persistTo, quiet = false }) {
+export async function startLocalStack({ brokerPort, simPort, apps, keys, persistTo, vars = {}, quiet = false }) {
 	rmSync(persistTo, { recursive: true, force: true });
 	const sim = await startSimulator({ port: simPort, apps: apps.map(({ appid, secret }) => ({ appid, secret })) });
 	// Secrets go to a file wrangler reads, under .wrangler/ (git-ignored), never onto a command line.
 	mkdirSync(".wrangler", { recursive: true });
 	const envFile = `.wrangler/local-${brokerPort}.env`;
-	writeFileSync(envFile, `WECHAT_APPS=${JSON.stringify(apps)}\nAPI_KEYS=${JSON.stringify(keys)}\n`);
+	const values = { WECHAT_APPS: JSON.stringify(apps), API_KEYS: JSON.stringify(keys), ...vars };
+	writeFileSync(envFile, Object.entries(values).map(([name, value]) => `${name}=${value.replaceAll("{sim}", sim.url)}\n`).join(""));
 	const url = `http://127.0.0.1:${brokerPort}`;
 
 	/** @type {import("node:child_process").ChildProcess | undefined} */

@@ -30,13 +30,14 @@ describe("ALLOWED_IPS", () => {
 	});
 
 	it("refuses other addresses with a JSON 403, and a forged X-Forwarded-For never helps", async () => {
-		for (const headers of [
+		const cases: Record<string, string>[] = [
 			{ "cf-connecting-ip": "198.51.100.1" },
 			{ "cf-connecting-ip": "198.51.100.1", "x-forwarded-for": "203.0.113.7" },
 			{ "x-forwarded-for": "203.0.113.7" },
 			{ "cf-connecting-ip": "2001:db9::1" },
 			{ "cf-connecting-ip": "not-an-ip" },
-		]) {
+		];
+		for (const headers of cases) {
 			const res = await from(headers);
 			expect(res.status, JSON.stringify(headers)).toBe(403);
 			expect(res.body.message).toMatch(/ALLOWED_IPS/);

@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * The control API under /__sim/ (a prefix WeChat never uses): how tests register apps, inject faults,
- * rotate or revoke tokens behind the broker's back, read call counts and move the clock.
+ * rotate or revoke tokens behind the broker's back, read call counts, move the clock and read the alerts a
+ * broker posted to the simulated webhooks.
  * JSON in and out; bad input is HTTP 400 with {"error": "..."} saying what to fix.
  * It deliberately never reveals a token or a token's state: tests must observe tokens the way a broker
  * does, through the business API.
@@ -16,7 +17,17 @@
  *   GET    /__sim/stats[?appid=]            → {apps: {appid: {token, stable_token, stable_token_force, getcallbackip}}}
  *   GET    /__sim/clock                     → {now_ms}
  *   POST   /__sim/clock                     {advance_s} → {now_ms}
- *   POST   /__sim/reset                     → {ok: true}
+ *   GET    /__sim/webhook[?key=]            → {messages: [{key, msgtype, content, at_ms}]}  (oldest first, last 1000)
+ *   DELETE /__sim/webhook                   → {ok: true, cleared: n}  (also ends the failure mode)
+ *   POST   /__sim/webhook/fail              {times?, status?} → {ok: true}  (the next webhook calls answer an
+ *                                           HTML error page, 500 by default, until cleared if times is omitted)
+ *   POST   /__sim/reset                     → {ok: true}  (forgets apps, tokens, faults, counters, the clock
+ *                                           offset, webhook messages and the webhook failure mode)
+ *
+ * The receivers themselves are not control endpoints (wechat-sim.js routes them); neither counts in the stats
+ * nor is hit by /__sim/faults:
+ *   POST   /cgi-bin/webhook/send?key=KEY    {msgtype: "text"|"markdown", <msgtype>: {content}} → {errcode: 0, errmsg: "ok"}
+ *   POST   /__sim/webhook/generic           any JSON → {ok: true}  (recorded as {key: null, msgtype: "json", content: <raw body>})
  */
 import { AppConfigError } from "./apps.js";
 import { MS_PER_S } from "./clock.js";
@@ -28,6 +39,7 @@ import { controlJson, parseJsonObject } from "./wire.js";
 /** @typedef {import("./faults.js").Fault} Fault */
 /** @typedef {import("./faults.js").FaultSpec} FaultSpec */
 /** @typedef {import("./token-store.js").TokenKind} TokenKind */
+/** @typedef {import("./webhook.js").WebhookFailureSpec} WebhookFailureSpec */
 
 /**
  * The parts of WeChatSim the control API may touch.
@@ -37,11 +49,15 @@ import { controlJson, parseJsonObject } from "./wire.js";
  * @property {import("./issuer.js").TokenIssuer} issuer
  * @property {import("./faults.js").FaultQueue} faults
  * @property {import("./stats.js").EndpointStats} stats
+ * @property {import("./webhook.js").WebhookReceiver} webhook
  * @property {() => void} reset
  */
 
 const TOKEN_KINDS = /** @type {const} */ (["classic", "stable"]);
 const FAULT_FIELDS = new Set(["appid", "endpoint", "kind", "errcode", "status", "times"]);
+const WEBHOOK_FAILURE_FIELDS = new Set(["status", "times"]);
+// A webhook receiver that fails is most often an application error behind the proxy.
+const DEFAULT_WEBHOOK_FAILURE_STATUS = 500;
 const MIN_FAULT_HTTP_STATUS = 200;
 const MAX_FAULT_HTTP_STATUS = 599;
 
@@ -109,6 +125,14 @@ function route(ctx, { method, path, query, body }) {
       if (method === "GET") return controlJson({ now_ms: ctx.clock.now() });
       requireMethod(method, "POST");
       return advanceClock(ctx, body);
+    case "/__sim/webhook":
+      if (method === "GET") return controlJson({ messages: ctx.webhook.list(query.get("key")) });
+      requireMethod(method, "DELETE");
+      return controlJson({ ok: true, cleared: ctx.webhook.clear() });
+    case "/__sim/webhook/fail":
+      requireMethod(method, "POST");
+      ctx.webhook.failNext(parseWebhookFailure(body));
+      return controlJson({ ok: true });
     case "/__sim/reset":
       requireMethod(method, "POST");
       ctx.reset();
@@ -242,6 +266,33 @@ function parseFault(ctx, body) {
   if (kind === "errcode" && !(Number.isSafeInteger(errcode) && errcode !== 0)) {
     throw new BadRequest(`kind errcode needs a non-zero integer errcode, got ${JSON.stringify(errcode)}`);
   }
+  return {
+    appid: /** @type {string | undefined} */ (appid),
+    endpoint: /** @type {FaultSpec["endpoint"]} */ (endpoint),
+    kind: /** @type {FaultSpec["kind"]} */ (kind),
+    errcode: kind === "errcode" ? /** @type {number} */ (errcode) : undefined,
+    status: httpStatus(status),
+    times: faultTimes(times),
+  };
+}
+
+/**
+ * @param {string} body
+ * @returns {WebhookFailureSpec}
+ */
+function parseWebhookFailure(body) {
+  const json = jsonBody(body);
+  const unknown = Object.keys(json).filter((k) => !WEBHOOK_FAILURE_FIELDS.has(k));
+  if (unknown.length) throw new BadRequest(`unknown webhook failure field(s) ${unknown.join(", ")}; allowed: ${[...WEBHOOK_FAILURE_FIELDS].join(", ")}`);
+  const { status = DEFAULT_WEBHOOK_FAILURE_STATUS, times } = json;
+  return { status: httpStatus(status), times: faultTimes(times) };
+}
+
+/**
+ * @param {unknown} status
+ * @returns {number}
+ */
+function httpStatus(status) {
   if (
     typeof status !== "number" ||
     !Number.isInteger(status) ||
@@ -250,17 +301,18 @@ function parseFault(ctx, body) {
   ) {
     throw new BadRequest(`status must be an integer HTTP status ${MIN_FAULT_HTTP_STATUS}-${MAX_FAULT_HTTP_STATUS}, got ${JSON.stringify(status)}`);
   }
+  return status;
+}
+
+/**
+ * @param {unknown} times
+ * @returns {number | undefined}
+ */
+function faultTimes(times) {
   if (times !== undefined && !(typeof times === "number" && Number.isSafeInteger(times) && times >= 1)) {
-    throw new BadRequest(`times must be an integer >= 1 (omit it to fault until cleared), got ${JSON.stringify(times)}`);
+    throw new BadRequest(`times must be an integer >= 1 (omit it to fail until cleared), got ${JSON.stringify(times)}`);
   }
-  return {
-    appid: /** @type {string | undefined} */ (appid),
-    endpoint: /** @type {FaultSpec["endpoint"]} */ (endpoint),
-    kind: /** @type {FaultSpec["kind"]} */ (kind),
-    errcode: kind === "errcode" ? /** @type {number} */ (errcode) : undefined,
-    status,
-    times: /** @type {number | undefined} */ (times),
-  };
+  return times;
 }
 
 /**

@@ -11,7 +11,8 @@ import { WECHAT_CONTENT_TYPE } from "./wire.js";
 /** @typedef {import("./wire.js").SimResult} SimResult */
 /** @typedef {import("node:net").Socket} Socket */
 
-// Token requests are a few hundred bytes; anything this large is a client bug, not a request.
+// Token requests are a few hundred bytes and WeCom caps a robot message at 4096 bytes; anything this large
+// is a client bug, not a request.
 export const MAX_BODY_BYTES = 64 * 1024;
 
 /**

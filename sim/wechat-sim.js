@@ -1,8 +1,16 @@
 // @ts-check
 /**
- * A faithful, in-memory stand-in for api.weixin.qq.com's credential endpoints. Pure logic: it answers
- * SimRequest objects and performs no I/O, so server.js (or a test) can drive it directly.
- * The rules it implements are in WECHAT-API.md; the rotation rules live in issuer.js.
+ * A faithful, in-memory stand-in for api.weixin.qq.com's credential endpoints, plus the WeCom group-robot
+ * webhook a broker sends alerts to. Pure logic: it answers SimRequest objects and performs no I/O, so
+ * server.js (or a test) can drive it directly.
+ * The rules it implements are in WECHAT-API.md; the rotation rules live in issuer.js, the webhook in webhook.js.
+ *
+ *   GET  /cgi-bin/token                  classic access_token
+ *   POST /cgi-bin/stable_token           stable access_token
+ *   GET  /cgi-bin/getcallbackip          the business API, to check a token
+ *   POST /cgi-bin/webhook/send?key=KEY   WeCom group robot (qyapi.weixin.qq.com's path)
+ *   POST /__sim/webhook/generic          any JSON receiver (Slack, Feishu style)
+ *   *    /__sim/...                      the control API (control.js)
  */
 import { AppRegistry } from "./apps.js";
 import { SimClock, wechatDay, wechatMinute } from "./clock.js";
@@ -13,7 +21,8 @@ import { TokenIssuer } from "./issuer.js";
 import { EndpointStats } from "./stats.js";
 import { TokenStore } from "./token-store.js";
 import { WindowCounter } from "./window-counter.js";
-import { WECHAT_CONTENT_TYPE, parseJsonObject, wechatError, wechatJson } from "./wire.js";
+import { WebhookReceiver } from "./webhook.js";
+import { WECHAT_CONTENT_TYPE, htmlErrorPage, parseJsonObject, wechatError, wechatJson } from "./wire.js";
 
 /** @typedef {import("./wire.js").SimRequest} SimRequest */
 /** @typedef {import("./wire.js").SimResult} SimResult */
@@ -23,6 +32,8 @@ import { WECHAT_CONTENT_TYPE, parseJsonObject, wechatError, wechatJson } from ".
 /** @typedef {import("./issuer.js").MintListener} MintListener */
 
 const CONTROL_PREFIX = "/__sim/";
+// A receiver, not a control endpoint, though it shares the prefix WeChat never uses.
+const GENERIC_WEBHOOK_PATH = "/__sim/webhook/generic";
 // The only grant_type both token endpoints accept.
 const CLIENT_CREDENTIAL = "client_credential";
 // getcallbackip answers with WeChat's callback egress ranges; these are real entries from that list.
@@ -46,6 +57,7 @@ export class WeChatSim {
   #classicDaily = new WindowCounter(wechatDay);
   #stableDaily = new WindowCounter(wechatDay);
   #stableMinute = new WindowCounter(wechatMinute);
+  #webhook = new WebhookReceiver();
   /** @type {import("./control.js").ControlContext} */
   #control;
 
@@ -59,6 +71,7 @@ export class WeChatSim {
       issuer: this.#issuer,
       faults: this.#faults,
       stats: this.#stats,
+      webhook: this.#webhook,
       reset: () => this.reset(),
     };
   }
@@ -78,7 +91,7 @@ export class WeChatSim {
     return rest;
   }
 
-  /** Forgets apps, tokens, faults, counters and the clock offset; hung calls are released. */
+  /** Forgets apps, tokens, faults, counters, webhook messages and the clock offset; hung calls are released. */
   reset() {
     this.#apps.clear();
     this.#tokens.clear();
@@ -88,6 +101,7 @@ export class WeChatSim {
     this.#classicDaily.clear();
     this.#stableDaily.clear();
     this.#stableMinute.clear();
+    this.#webhook.clear();
     this.#clock.reset();
   }
 
@@ -102,6 +116,8 @@ export class WeChatSim {
    */
   async handle(request) {
     const req = { ...request, query: request.query ?? new URLSearchParams(), body: request.body ?? "" };
+    // Webhooks are not token endpoints: no token fault applies to them and they are not in the stats.
+    if (req.path === GENERIC_WEBHOOK_PATH) return this.#webhook.generic(req, this.#clock.now());
     if (req.path.startsWith(CONTROL_PREFIX)) return handleControl(this.#control, req);
     switch (req.path) {
       case "/cgi-bin/token":
@@ -110,6 +126,8 @@ export class WeChatSim {
         return this.#stableToken(req);
       case "/cgi-bin/getcallbackip":
         return this.#getCallbackIp(req);
+      case "/cgi-bin/webhook/send":
+        return this.#webhook.wecom(req, this.#clock.now());
       default:
         return wechatError(ERR.SYSTEM_ERROR, 404);
     }
@@ -223,11 +241,7 @@ export class WeChatSim {
       case "errcode":
         return wechatError(fault.errcode ?? ERR.SYSTEM_ERROR);
       case "http":
-        return {
-          status: fault.status,
-          headers: { "content-type": "text/html" },
-          body: `<html><head><title>${fault.status}</title></head><body><center><h1>${fault.status}</h1></center><hr><center>nginx</center></body></html>`,
-        };
+        return htmlErrorPage(fault.status);
       case "malformed":
         // Claims JSON but is not: the broker must survive a parse failure, not just check Content-Type.
         return { status: 200, headers: { "content-type": WECHAT_CONTENT_TYPE }, body: MALFORMED_BODY };

@@ -73,6 +73,19 @@ export function controlJson(payload, status = 200) {
 }
 
 /**
+ * The bare error page nginx serves when the service behind it is down: HTML, not JSON, whatever the status.
+ * @param {number} status
+ * @returns {SimResponse}
+ */
+export function htmlErrorPage(status) {
+  return {
+    status,
+    headers: { "content-type": "text/html" },
+    body: `<html><head><title>${status}</title></head><body><center><h1>${status}</h1></center><hr><center>nginx</center></body></html>`,
+  };
+}
+
+/**
  * Parses a JSON object body; anything else (invalid JSON, arrays, scalars) yields undefined.
  * @param {string | undefined} body
  * @returns {Record<string, unknown> | undefined}

@@ -32,6 +32,9 @@ export default defineConfig({
 					// The simulator and its clock are shared by every file: one file at a time keeps
 					// one file's clock travel from moving another file's tokens.
 					fileParallelism: false,
+					// Nothing sleeps, but some tests make hundreds of round trips (or /status wakes every
+					// test app's object); a slow CI machine needs more than the 5 s default.
+					testTimeout: 30_000,
 				},
 			},
 		],

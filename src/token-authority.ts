@@ -106,6 +106,11 @@ function iso(ms: number): string {
 	return new Date(ms).toISOString();
 }
 
+function duration(ms: number): string {
+	const s = Math.round(ms / 1_000);
+	return s < 120 ? `${s} s` : s < 7_200 ? `${Math.round(s / 60)} min` : `${(s / 3_600).toFixed(1)} h`;
+}
+
 export class TokenAuthority extends DurableObject<AppEnv> {
 	#state: AuthorityState = {
 		current: null,
@@ -378,7 +383,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			? { appid: app.appid, kind: "unhealthy", at: now, failures: 0, text: `[wx-token-broker] ${app.appid} (${app.mode}) is unhealthy: ${problem}` }
 			: {
 				appid: app.appid, kind: "recovered", at: now, failures: 0,
-				text: `[wx-token-broker] ${app.appid} (${app.mode}) recovered after ${Math.round((now - incident!.since) / 60_000)} min (was: ${incident!.reason})`,
+				text: `[wx-token-broker] ${app.appid} (${app.mode}) recovered after ${duration(now - incident!.since)} (was: ${incident!.reason})`,
 			};
 		this.#state = { ...this.#state, incident: problem ? { since: now, reason: problem } : null, alerts: [...this.#state.alerts, alert] };
 		await this.ctx.storage.put(STATE_KEY, this.#state);

@@ -278,7 +278,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 */
 	async #replace(app: AppConfig, reported: string): Promise<Outcome> {
 		if (app.mode === "stable") {
-			const normal = await this.#fetchAndStore(app, "invalidate", false);
+			const normal = await this.#fetchAndStore(app, "invalidate", false, { unlessToken: reported });
 			if (!normal.ok || normal.token.accessToken !== reported) return normal;
 			const limited = this.#stableForceLimit(app, Date.now());
 			if (limited) return fail(limited);
@@ -322,7 +322,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/** One upstream call; on success the new token replaces the current one in storage and KV, on failure nothing valid is lost. */
-	async #fetchAndStore(app: AppConfig, trigger: RefreshTrigger, force: boolean): Promise<Outcome> {
+	async #fetchAndStore(app: AppConfig, trigger: RefreshTrigger, force: boolean, { unlessToken }: { unlessToken?: string } = {}): Promise<Outcome> {
 		const startedAt = Date.now();
 		const forcing = force && app.mode === "stable";
 		const { apiBase, upstreamTimeoutMs } = this.#config();
@@ -350,6 +350,11 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		}
 
 		const token = planToken(result.token.accessToken, app.mode, startedAt, result.token.expiresInS);
+		if (token.accessToken === unlessToken) {
+			// The caller replaces this token at once: storing it (and writing KV twice within a second,
+			// more than KV allows per key) would only race the replacement.
+			return ok(token);
+		}
 		const old = this.#state.current;
 		const rotated = old !== null && old.accessToken !== token.accessToken;
 		this.#state = {

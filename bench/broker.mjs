@@ -1,0 +1,132 @@
+// @ts-check
+/**
+ * The broker as it ships: the bundle `npm run build` makes (dist/index.js, what `wrangler deploy` uploads),
+ * run by programmatic Miniflare: workerd with a real Durable Object (SQLite storage) and a local KV
+ * namespace. Miniflare rather than `wrangler dev`, whose proxy worker caps throughput near 1k req/s on
+ * 2 cores (TOOLCHAIN.md) and would measure itself instead of the broker.
+ */
+import { spawn } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import { Miniflare } from "miniflare";
+import { onCleanup } from "./cleanup.mjs";
+
+export const BUNDLE_PATH = "dist/index.js";
+/** wrangler.toml's date; the bundled workerd accepts ≤ 2026-04-26. */
+const COMPATIBILITY_DATE = "2026-04-20";
+/** One admin key for every request; the bench measures tokens, not authorisation. */
+const BENCH_KEY = "bench-admin-key-0123456789abcdef";
+export const AUTH_HEADERS = Object.freeze({ authorization: `Bearer ${BENCH_KEY}` });
+/** Where the Worker's log lines go (bench/.tmp is git-ignored); printing them would swamp the table. */
+const LOG_DIR = "bench/.tmp";
+
+/** Same as src/keys.ts edgeKey(): the KV edge copy of an app's token. */
+export function edgeKey(/** @type {string} */ appid) {
+	return `token:v1:${appid}`;
+}
+
+/** `npm run build` (wrangler deploy --dry-run --outdir dist); its output is shown only if it fails. */
+export async function buildWorker() {
+	const started = performance.now();
+	const child = spawn("npm", ["run", "build"], {
+		stdio: ["ignore", "pipe", "pipe"],
+		env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+	});
+	const stop = onCleanup("npm run build", () => void child.kill("SIGTERM"));
+	let output = "";
+	child.stdout.on("data", (chunk) => (output += chunk));
+	child.stderr.on("data", (chunk) => (output += chunk));
+	const code = await new Promise((resolve) => child.once("close", resolve));
+	await stop();
+	if (code !== 0) throw new Error(`npm run build failed (${code}):\n${output}`);
+	return { seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * @typedef {object} BrokerApp
+ * @property {string} appid
+ * @property {string} secret
+ * @property {"stable" | "classic"} mode
+ */
+
+/**
+ * @typedef {object} Broker
+ * @property {string} url           e.g. http://127.0.0.1:41234 (no trailing slash)
+ * @property {(appid: string) => Promise<void>} deleteEdgeCopy
+ * @property {(appid: string) => Promise<boolean>} hasEdgeCopy
+ * @property {() => Promise<void>} fireCron   what Cloudflare's `* * * * *` trigger does
+ * @property {() => { lines: number, errors: number, warnings: number }} logCounts
+ * @property {() => Promise<void>} dispose
+ */
+
+/**
+ * @param {{ name: string, apps: BrokerApp[], apiBase: string }} options
+ * @returns {Promise<Broker>}
+ */
+export async function startBroker({ name, apps, apiBase }) {
+	mkdirSync(LOG_DIR, { recursive: true });
+	const log = createWriteStream(`${LOG_DIR}/worker-${name}.log`);
+	const counts = { lines: 0, errors: 0, warnings: 0 };
+	/** @param {import("node:stream").Readable} stream */
+	const collect = (stream) => {
+		stream.on("data", (/** @type {Buffer} */ chunk) => {
+			const text = chunk.toString("utf8");
+			for (const line of text.split("\n")) {
+				if (line === "") continue;
+				counts.lines++;
+				if (line.includes('"level":"error"')) counts.errors++;
+				else if (line.includes('"level":"warn"')) counts.warnings++;
+			}
+			log.write(chunk);
+		});
+	};
+
+	const mf = new Miniflare({
+		scriptPath: BUNDLE_PATH,
+		modules: true,
+		compatibilityDate: COMPATIBILITY_DATE,
+		// No request.cf download: the bench never leaves 127.0.0.1.
+		cf: false,
+		host: "127.0.0.1",
+		port: 0,
+		kvNamespaces: ["TOKEN_CACHE"],
+		durableObjects: { TOKEN_AUTHORITY: { className: "TokenAuthority", useSQLite: true } },
+		bindings: {
+			WECHAT_APPS: JSON.stringify(apps),
+			API_KEYS: JSON.stringify([{ name: "bench", key: BENCH_KEY, apps: ["*"], admin: true }]),
+			WECHAT_API_BASE: apiBase,
+		},
+		handleRuntimeStdio(stdout, stderr) {
+			collect(stdout);
+			collect(stderr);
+		},
+	});
+	const stop = onCleanup(`Miniflare (${name})`, async () => {
+		await mf.dispose();
+		await new Promise((resolve) => log.end(resolve));
+	});
+	let url;
+	try {
+		url = (await mf.ready).href.replace(/\/$/, "");
+	} catch (error) {
+		await stop();
+		throw error;
+	}
+	// Miniflare types these with the Workers runtime's types, which this Node project does not load.
+	const kv = /** @type {{ get(key: string): Promise<string | null>, delete(key: string): Promise<void> }} */ (
+		/** @type {unknown} */ (await mf.getKVNamespace("TOKEN_CACHE")));
+	const worker = /** @type {{ scheduled(options: { cron: string }): Promise<unknown> }} */ (/** @type {unknown} */ (await mf.getWorker()));
+	return {
+		url,
+		async deleteEdgeCopy(appid) {
+			await kv.delete(edgeKey(appid));
+		},
+		async hasEdgeCopy(appid) {
+			return (await kv.get(edgeKey(appid))) !== null;
+		},
+		async fireCron() {
+			await worker.scheduled({ cron: "* * * * *" });
+		},
+		logCounts: () => ({ ...counts }),
+		dispose: stop,
+	};
+}

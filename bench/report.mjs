@@ -1,0 +1,132 @@
+// @ts-check
+/**
+ * One table for the terminal and for PERFORMANCE.md (Markdown, columns padded so it reads in both), and
+ * results.json with every figure behind it, the rounds of each point included.
+ */
+import { writeFileSync } from "node:fs";
+
+const COLUMNS = ["measure", "system", "load", "req/s", "× ceiling", "p50 ms", "p99 ms", "WeChat calls (ideal)", "rejected", "note"];
+
+/** @param {number | null | undefined} value @param {number} [digits] */
+function num(value, digits = 0) {
+	if (value === null || value === undefined || Number.isNaN(value)) return "–";
+	return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** @param {number} bytes */
+function kib(bytes) {
+	return `${num(bytes / 1024, 1)} KiB`;
+}
+
+/**
+ * @param {any} results  the object written to results.json
+ * @returns {string[][]}
+ */
+export function tableRows(results) {
+	/** @type {string[][]} */
+	const rows = [];
+	const broker = results.throughput.broker;
+	/** @type {Map<number, number>} */
+	const ceiling = new Map(broker.points.filter((/** @type {any} */ p) => p.target === "healthz").map((/** @type {any} */ p) => [p.concurrency, p.rps]));
+	for (const p of broker.points) {
+		rows.push([
+			"throughput", `broker ${p.label}`, `c=${p.concurrency}, ${results.settings.pointS} s ×${results.settings.repeats}`,
+			num(p.rps), num(p.rps / (ceiling.get(p.concurrency) ?? Number.NaN), 2), num(p.p50_ms, 2), num(p.p99_ms, 2),
+			p.target === "healthz" ? "–" : `${num(broker.upstream_calls_during_load[p.target])} (0)`, "–",
+			[
+				p.target === "token-object" ? `KV copy stayed absent: ${broker.object_path_edge_copy_stayed_absent ? "yes" : "NO"}` : "",
+				p.failed ? `${p.failed} failed` : "",
+			].filter(Boolean).join("; "),
+		]);
+	}
+	const baselines = results.throughput.baselines;
+	if (baselines) {
+		const nodeCeiling = new Map(baselines.points.filter((/** @type {any} */ p) => p.target === "node-healthz").map((/** @type {any} */ p) => [p.concurrency, p.rps]));
+		for (const p of baselines.points) {
+			const upstream = baselines.upstream_calls_during_load[p.target];
+			rows.push([
+				"throughput", p.label, `c=${p.concurrency}, round-robin over 4`,
+				num(p.rps), num(p.rps / (nodeCeiling.get(p.concurrency) ?? Number.NaN), 2), num(p.p50_ms, 2), num(p.p99_ms, 2),
+				upstream ? `${upstream.token_calls} (0)` : "–", "–",
+				[upstream?.probe_calls ? `${num(upstream.probe_calls)} getcallbackip probes` : "", `${num(p.rps / (ceiling.get(p.concurrency) ?? Number.NaN), 2)}× broker /healthz`, p.failed ? `${p.failed} failed` : ""].filter(Boolean).join("; "),
+			]);
+		}
+	}
+	for (const s of results.stampede.broker) {
+		rows.push([
+			"stampede", `broker (${s.mode})`, `N=${s.n} cold, at once`, "–", "–", num(s.p50_ms, 1), num(s.p99_ms, 1),
+			`${num(s.upstream_calls)} (1)`, `${num(s.rejected)}/${s.n}`, `${num(s.distinct_tokens)} distinct token(s), checked at once${s.failed ? `; ${s.failed} failed` : ""}`,
+		]);
+	}
+	for (const s of results.stampede.baselines ?? []) {
+		rows.push([
+			"stampede", s.label, `N=${s.n} cold, over 4`, "–", "–", num(s.p50_ms, 1), num(s.p99_ms, 1),
+			`${num(s.upstream_calls)} (1)`, `${num(s.rejected)}/${s.n}`, `${num(s.distinct_tokens)} distinct token(s), checked ${num(s.check_after_ms / 1000, 1)} s later (> the 5-min overlap)${s.failed ? `; ${s.failed} failed` : ""}`,
+		]);
+	}
+	for (const s of results.storm) {
+		rows.push([
+			"invalidation storm", `broker (${s.mode})`, `N=${s.n} reports of the current token`, "–", "–", num(s.p50_ms, 1), num(s.p99_ms, 1),
+			s.mode === "stable" ? `${num(s.upstream_calls)} (2: normal + force)` : `${num(s.upstream_calls)} (1)`, "–",
+			`${num(s.distinct_tokens)} distinct token(s) back, ${num(s.still_old_token)} old${s.failed ? `; ${s.failed} failed` : ""}`,
+		]);
+	}
+	for (const d of results.day.systems) {
+		rows.push([
+			"compressed day", d.label, `${num(d.elapsed_s, 0)} s, 20 s tokens`, num(d.rps), "–", num(d.p50_ms, 2), num(d.p99_ms, 2),
+			`${num(d.upstream_token_calls)} (${d.ideal_calls}) = ${num(d.calls_per_lifetime, 2)}/lifetime`, `${num(d.rejected)}/${num(d.checked)}`,
+			[
+				d.probe_calls ? `${num(d.probe_calls)} getcallbackip probes` : "",
+				d.rejected ? `errcodes ${Object.entries(d.rejected_by_errcode).map(([code, n]) => `${code}×${n}`).join(" ")}` : "",
+				d.failed ? `${d.failed} failed` : "",
+			].filter(Boolean).join("; "),
+		]);
+	}
+	const b = results.bundle;
+	rows.push([
+		"bundle", b.path, "wrangler deploy --dry-run", "–", "–", "–", "–", "–", "–",
+		`${kib(b.raw_bytes)} raw, ${kib(b.gzip_bytes)} gzip = ${num(b.share_of_free_limit * 100, 1)} % of the 3 MiB Free limit (10 MiB Paid)`,
+	]);
+	return rows;
+}
+
+/**
+ * The ratios that matter, in words, from the same results.
+ * @param {any} results
+ * @returns {string[]}
+ */
+export function headline(results) {
+	const lines = [];
+	const points = results.throughput.broker.points;
+	const at = (/** @type {string} */ target, /** @type {number} */ c) => points.find((/** @type {any} */ p) => p.target === target && p.concurrency === c)?.rps;
+	const concurrencies = results.settings.concurrencies;
+	const ratios = (/** @type {string} */ target) => concurrencies.map((/** @type {number} */ c) => num(at(target, c) / at("healthz", c), 2)).join(" / ");
+	lines.push(`Throughput as a share of the same Worker's GET /healthz (c = ${concurrencies.join(" / ")}): GET /token from the KV copy ${ratios("token-kv")}, from the Durable Object ${ratios("token-object")}, stale POST /token/invalidate ${ratios("invalidate-stale")}; WeChat calls during all of it: ${Object.values(results.throughput.broker.upstream_calls_during_load).reduce((/** @type {number} */ a, /** @type {number} */ b) => a + b, 0)}.`);
+	const largest = Math.max(...results.settings.stampedeSizes);
+	const brokerStampede = results.stampede.broker.filter((/** @type {any} */ s) => s.n === largest);
+	const baselineStampede = (results.stampede.baselines ?? []).filter((/** @type {any} */ s) => s.n === largest);
+	lines.push(`Stampede of ${largest} cold readers: the broker made ${brokerStampede.map((/** @type {any} */ s) => `${s.upstream_calls} (${s.mode})`).join(", ")} WeChat call(s) and handed out ${brokerStampede.map((/** @type {any} */ s) => s.distinct_tokens).join(", ")} distinct token(s)` +
+		(baselineStampede.length ? `; baselines (a) / (b) / (c) made ${baselineStampede.map((/** @type {any} */ s) => s.upstream_calls).join(" / ")} calls, and ${baselineStampede.map((/** @type {any} */ s) => s.rejected).join(" / ")} of their ${largest} answers carried a token WeChat refused once the 5-minute overlap had passed (medians of ${results.settings.repeats}).` : "."));
+	const storms = results.storm.filter((/** @type {any} */ s) => s.n === largest);
+	const oneToken = storms.every((/** @type {any} */ s) => s.distinct_tokens === 1 && s.still_old_token === 0 && s.failed === 0);
+	lines.push(`Invalidation storm of ${largest} reports of one token: ${storms.map((/** @type {any} */ s) => `${s.mode} ${s.upstream_calls} call(s)${s.forced_calls ? ` (${s.forced_calls} forced)` : ""}`).join(", ")}; ${oneToken ? "every reporter got the same new token" : "NOT every reporter got the same new token (see results.json)"}.`);
+	const day = results.day.systems;
+	lines.push(`Compressed day (${results.day.seconds} s, 20 s tokens, ideal ${day[0]?.ideal_calls} calls): ${day.map((/** @type {any} */ d) => `${d.label} ${d.upstream_token_calls} calls, ${d.rejected}/${d.checked} sampled tokens refused`).join("; ")}.`);
+	return lines;
+}
+
+/** @param {string[][]} rows */
+export function markdownTable(rows) {
+	const all = [COLUMNS, ...rows].map((row) => row.map((cell) => cell.replaceAll("|", "\\|")));
+	const widths = COLUMNS.map((_, i) => Math.max(...all.map((row) => (row[i] ?? "").length)));
+	const line = (/** @type {string[]} */ row) => `| ${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join(" | ")} |`;
+	return [line(/** @type {string[]} */ (all[0])), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...all.slice(1).map(line)].join("\n");
+}
+
+/**
+ * @param {string} path
+ * @param {unknown} results
+ */
+export function writeResults(path, results) {
+	writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);
+}

@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+// @ts-check
+/**
+ * `npm run bench`: the broker's performance beside the designs it replaces, in one bounded run on
+ * 127.0.0.1 (see PERFORMANCE.md for what each row means). Prints one table; writes bench/results.json.
+ *
+ * Order matters: the broker's paths are measured first on a machine with nothing else running, the
+ * baselines' throughput next, then the bursts, and last the compressed day, where every system runs
+ * at once so that they share the machine alike. Everything started is stopped at the end, on failure,
+ * and on Ctrl-C (cleanup.mjs).
+ */
+import { cpus, platform, release } from "node:os";
+import { benchApps } from "./apps.mjs";
+import { AUTH_HEADERS, BUNDLE_PATH, buildWorker, startBroker } from "./broker.mjs";
+import { cleanupAll, cleanupOnSignals, interrupted } from "./cleanup.mjs";
+import { REDIS_INSTALL_HINT, redisAvailable, startRedis } from "./redis.mjs";
+import { headline, markdownTable, tableRows, writeResults } from "./report.mjs";
+import { readSettings } from "./settings.mjs";
+import { baselineStampedes, fastLifetimeS, LABELS, measureBaselineThroughput, startFastFleets } from "./scenarios/baselines.mjs";
+import { measureBrokerPaths } from "./scenarios/broker-paths.mjs";
+import { measureBundle } from "./scenarios/bundle.mjs";
+import { compressedDay, CRON_INTERVAL_MS, DAY_TOKEN_LIFETIME_S } from "./scenarios/day.mjs";
+import { stampede, summarizeRuns } from "./scenarios/stampede.mjs";
+import { storm, summarizeStorms } from "./scenarios/storm.mjs";
+import { round } from "./stats.mjs";
+import { startWorld } from "./world.mjs";
+
+/** The fast world's clock rate: WeChat's 7200 s token lives the day run's 20 real seconds. */
+const FAST_WORLD_SPEEDUP = 7200 / DAY_TOKEN_LIFETIME_S;
+
+const benchStartedAt = performance.now();
+/** Progress on stderr, with the time since start: stdout carries only the table. */
+function step(/** @type {string} */ message) {
+	console.error(`bench [${Math.round((performance.now() - benchStartedAt) / 1000)} s]: ${message}`);
+}
+
+async function main() {
+	const settings = readSettings();
+	const apps = benchApps(settings);
+	/** @type {string[]} */
+	const skipped = [];
+
+	step("building the Worker (npm run build)…");
+	const build = await buildWorker();
+	const bundle = measureBundle(BUNDLE_PATH);
+
+	const realWorld = await startWorld({ name: "real time" });
+	const brokerApps = [apps.broker.hot, apps.broker.objectPath, apps.broker.stale, ...apps.broker.stampedes.map((s) => s.app), ...apps.broker.storms.map((s) => s.app)];
+	await realWorld.registerApps(brokerApps);
+	await realWorld.registerApps(apps.brokerDay.map((app) => ({ appid: app.appid, secret: app.secret, lifetime_s: DAY_TOKEN_LIFETIME_S })));
+	await realWorld.registerApps(apps.strategies.map((strategy) => apps.baselines[strategy].hot));
+
+	step("broker: throughput of each path beside /healthz…");
+	const broker = await startBroker({ name: "main", apps: brokerApps, apiBase: realWorld.url });
+	const brokerPaths = await measureBrokerPaths({ broker, world: realWorld, apps: apps.broker, settings });
+
+	step("broker: stampedes and invalidation storms…");
+	const brokerStampedes = [];
+	for (const mode of /** @type {const} */ (["classic", "stable"])) {
+		for (const n of settings.stampedeSizes) {
+			const runs = [];
+			for (const s of apps.broker.stampedes.filter((x) => x.mode === mode && x.n === n)) {
+				runs.push(await stampede({ world: realWorld, appid: s.app.appid, urls: [broker.url], n, headers: AUTH_HEADERS, checkAfterMs: 0 }));
+			}
+			const summary = summarizeRuns(runs);
+			console.error(`  stampede broker ${mode} N=${n}: ${summary.upstream_calls} upstream calls, ${summary.distinct_tokens} tokens, p99 ${summary.p99_ms} ms`);
+			brokerStampedes.push({ mode, ...summary });
+		}
+	}
+	const storms = [];
+	for (const mode of /** @type {const} */ (["classic", "stable"])) {
+		for (const n of settings.stampedeSizes) {
+			const runs = [];
+			for (const s of apps.broker.storms.filter((x) => x.mode === mode && x.n === n)) {
+				runs.push(await storm({ world: realWorld, broker, appid: s.app.appid, n }));
+			}
+			const summary = { mode, ...summarizeStorms(runs) };
+			console.error(`  storm broker ${mode} N=${n}: ${summary.upstream_calls} upstream calls (${summary.forced_calls} forced), p99 ${summary.p99_ms} ms`);
+			storms.push(summary);
+		}
+	}
+	const mainLogs = broker.logCounts();
+	await broker.dispose();
+
+	/** @type {any} */
+	let baselineThroughput = null;
+	/** @type {any[] | null} */
+	let baselineStampedeRows = null;
+	/** @type {import("./scenarios/day.mjs").DaySystem[]} */
+	const baselineDaySystems = [];
+	let fastWorld = null;
+	if (!settings.baselines) {
+		skipped.push("baselines: skipped by --no-baselines / BENCH_BASELINES=0");
+	} else if (!redisAvailable()) {
+		const message = `baselines: redis-server was not found on PATH; ${REDIS_INSTALL_HINT}`;
+		console.error(`bench: ${message}. Skipping the baselines.`);
+		skipped.push(message);
+	} else {
+		const redis = await startRedis();
+		step("baselines: throughput, 4 instances each behind one Redis…");
+		baselineThroughput = await measureBaselineThroughput({ redisUrl: redis.url, world: realWorld, apps, settings });
+
+		step(`baselines: stampedes in the fast world (WeChat's clock ×${FAST_WORLD_SPEEDUP})…`);
+		fastWorld = await startWorld({ name: "fast", speedup: FAST_WORLD_SPEEDUP });
+		await fastWorld.registerApps(apps.strategies.flatMap((strategy) => [...apps.baselines[strategy].stampedes.map((s) => s.app), apps.baselines[strategy].day]));
+		const fleets = await startFastFleets({ redisUrl: redis.url, world: fastWorld, apps });
+		baselineStampedeRows = await baselineStampedes({ world: fastWorld, apps, fleets });
+		for (const strategy of apps.strategies) {
+			baselineDaySystems.push({
+				id: strategy, label: LABELS[strategy], world: fastWorld, appid: apps.baselines[strategy].day.appid,
+				urls: /** @type {import("./baselines/fleet.mjs").Fleet} */ (fleets.get(strategy)).urls,
+			});
+		}
+	}
+
+	step(`compressed day: ${settings.daySeconds} s of client load, 20 s tokens, every system at once…`);
+	const dayBroker = await startBroker({ name: "day", apps: apps.brokerDay, apiBase: realWorld.url });
+	const daySystems = await compressedDay({
+		seconds: settings.daySeconds,
+		crons: [dayBroker.fireCron],
+		systems: [
+			...apps.brokerDay.map((app) => ({ id: `broker-${app.mode}`, label: `broker (${app.mode})`, world: realWorld, appid: app.appid, urls: [dayBroker.url], headers: AUTH_HEADERS })),
+			...baselineDaySystems,
+		],
+	});
+	const dayLogs = dayBroker.logCounts();
+
+	const results = {
+		generated_at: new Date().toISOString(),
+		machine: { node: process.version, cpus: cpus().length, cpu_model: cpus()[0]?.model ?? "unknown", os: `${platform()} ${release()}` },
+		settings,
+		build_s: round(build.seconds, 1),
+		bundle,
+		throughput: { broker: brokerPaths, baselines: baselineThroughput },
+		stampede: { broker: brokerStampedes, baselines: baselineStampedeRows },
+		storm: storms,
+		day: {
+			seconds: settings.daySeconds,
+			token_lifetime_s: DAY_TOKEN_LIFETIME_S,
+			cron_interval_ms: CRON_INTERVAL_MS,
+			fast_world_speedup: fastWorld ? FAST_WORLD_SPEEDUP : null,
+			fast_world_token_lifetime_s: fastWorld ? fastLifetimeS(FAST_WORLD_SPEEDUP) : null,
+			systems: daySystems,
+		},
+		worker_logs: { main: mainLogs, day: dayLogs },
+		skipped,
+		duration_s: 0,
+	};
+	results.duration_s = round((performance.now() - benchStartedAt) / 1000, 1);
+	const table = markdownTable(tableRows(results));
+	const lines = headline(results);
+	writeResults(settings.resultsPath, { ...results, headline: lines, table });
+	console.log(table);
+	console.log("");
+	for (const line of lines) console.log(`- ${line}`);
+	console.log(`\n${results.duration_s} s on ${results.machine.cpus} × ${results.machine.cpu_model}, Node ${process.version}. All figures: ${settings.resultsPath}.`);
+	for (const line of skipped) console.log(`Skipped: ${line}`);
+}
+
+cleanupOnSignals();
+try {
+	await main();
+} catch (error) {
+	if (!interrupted()) console.error(`bench: failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+	process.exitCode = 1;
+} finally {
+	await cleanupAll();
+}

@@ -1,0 +1,76 @@
+// @ts-check
+/**
+ * What `npm run bench` measures and for how long. Every knob is a flag or an environment variable, so a
+ * slower machine can shorten the run and a quiet one can lengthen it; the defaults keep the whole bench
+ * under ~5 minutes on 2 cores.
+ *
+ *   --seconds N      | BENCH_SECONDS      seconds per throughput point (default 2)
+ *   --repeats N      | BENCH_REPEATS      timings repeated, medians reported (default 3)
+ *   --concurrency L  | BENCH_CONCURRENCY  comma-separated connection counts (default 1,16,64)
+ *   --stampede L     | BENCH_STAMPEDE     comma-separated burst sizes (default 100,1000)
+ *   --day-seconds N  | BENCH_DAY_SECONDS  length of the compressed-day run (default 45)
+ *   --no-baselines   | BENCH_BASELINES=0  skip the Redis baselines
+ *                      BENCH_REDIS_SERVER the redis-server binary (default: redis-server on PATH)
+ */
+import { parseArgs } from "node:util";
+
+/**
+ * @typedef {object} Settings
+ * @property {number} pointS          seconds of load per throughput point
+ * @property {number} warmupS         seconds of unmeasured load before a target's first point
+ * @property {number} repeats
+ * @property {number[]} concurrencies
+ * @property {number[]} stampedeSizes
+ * @property {number} daySeconds
+ * @property {boolean} baselines
+ * @property {string} resultsPath
+ */
+
+/** @param {string} name @param {string} raw @param {number} min @param {number} max */
+function number(name, raw, min, max) {
+	const value = Number(raw);
+	if (raw.trim() === "" || !Number.isFinite(value) || value < min || value > max) {
+		throw new Error(`${name} must be a number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+	}
+	return value;
+}
+
+/** @param {string} name @param {string} raw @param {number} max */
+function list(name, raw, max) {
+	const values = raw.split(",").map((part) => number(name, part, 1, max));
+	if (values.some((v) => !Number.isInteger(v))) throw new Error(`${name} must list whole numbers, got ${JSON.stringify(raw)}`);
+	return values;
+}
+
+/**
+ * @param {string[]} [argv]
+ * @param {NodeJS.ProcessEnv} [env]
+ * @returns {Settings}
+ */
+export function readSettings(argv = process.argv.slice(2), env = process.env) {
+	const { values } = parseArgs({
+		args: argv,
+		options: {
+			seconds: { type: "string" },
+			repeats: { type: "string" },
+			concurrency: { type: "string" },
+			stampede: { type: "string" },
+			"day-seconds": { type: "string" },
+			"no-baselines": { type: "boolean" },
+		},
+	});
+	const pointS = number("--seconds", values.seconds ?? env.BENCH_SECONDS ?? "2", 0.5, 60);
+	return {
+		pointS,
+		// JIT, connection pools and the Durable Object's first instantiation settle within a second.
+		warmupS: Math.min(1, pointS),
+		repeats: number("--repeats", values.repeats ?? env.BENCH_REPEATS ?? "3", 1, 15),
+		concurrencies: list("--concurrency", values.concurrency ?? env.BENCH_CONCURRENCY ?? "1,16,64", 1024),
+		// Beyond ~4000 the client runs out of sockets before the server is tested.
+		stampedeSizes: list("--stampede", values.stampede ?? env.BENCH_STAMPEDE ?? "100,1000", 4000),
+		// At least two 20 s token lifetimes, or "calls per lifetime" says nothing.
+		daySeconds: number("--day-seconds", values["day-seconds"] ?? env.BENCH_DAY_SECONDS ?? "45", 40, 600),
+		baselines: !(values["no-baselines"] ?? env.BENCH_BASELINES === "0"),
+		resultsPath: "bench/results.json",
+	};
+}

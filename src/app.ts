@@ -95,8 +95,8 @@ for (const [path, methods] of Object.entries(ROUTES)) {
 	});
 }
 
+// "/token/*" matches "/token" itself too: one registration, one key check per request.
 app.use("/token/*", apiKeyAuth());
-app.use("/token", apiKeyAuth());
 app.use("/status", apiKeyAuth());
 
 app.get("/token", async (c) => {
@@ -125,8 +125,10 @@ app.post("/token/refresh", async (c) => {
 });
 
 app.get("/status", async (c) => {
-	requireAdmin(c.get("principal"));
-	const appids = [...c.get("config").apps.keys()];
+	const principal = c.get("principal");
+	requireAdmin(principal);
+	// An admin key scoped to some apps sees only those.
+	const appids = [...c.get("config").apps.keys()].filter((appid) => principal.apps === "*" || principal.apps.has(appid));
 	const apps = await Promise.all(appids.map((appid) => authority(c.env, appid).status(appid)));
 	return c.json({ now: new Date().toISOString(), apps });
 });

@@ -59,6 +59,8 @@ const APPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** A plain key shorter than this is guessable; `openssl rand -hex 24` gives 48 characters. */
 const MIN_PLAIN_KEY_CHARS = 16;
 const SHA256_KEY_PATTERN = /^sha256:([0-9a-fA-F]{64})$/;
+/** What a bearer token may contain (RFC 6750 §2.1 b64token); Hono's bearerAuth refuses anything else. */
+const BEARER_KEY_PATTERN = /^[A-Za-z0-9._~+/-]+=*$/;
 const KEY_HINT = "generate one with `openssl rand -hex 24`";
 
 /** Thrown for a configuration an operator must fix. The message never contains a secret. */
@@ -233,6 +235,9 @@ function parseKeys(raw: string | undefined, apps: ReadonlyMap<string, AppConfig>
 		const hashed = SHA256_KEY_PATTERN.exec(key);
 		if (!hashed && key.startsWith("sha256:")) {
 			throw new ConfigError(`${label}.key starts with "sha256:" but is not followed by 64 hex digits (\`printf %s "$KEY" | sha256sum\`).`);
+		}
+		if (!hashed && !BEARER_KEY_PATTERN.test(key)) {
+			throw new ConfigError(`${label}.key has characters a bearer token cannot carry; use letters, digits and . _ ~ + / - only; ${KEY_HINT}.`);
 		}
 		if (!hashed && key.length < MIN_PLAIN_KEY_CHARS) {
 			throw new ConfigError(`${label}.key is shorter than ${MIN_PLAIN_KEY_CHARS} characters; ${KEY_HINT}.`);

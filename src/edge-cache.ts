@@ -30,13 +30,15 @@ export async function readEdgeCopy(kv: KVNamespace, appid: string, now: number):
 	return value;
 }
 
-/** Best effort: a failed write leaves readers on the (correct, slower) Durable Object path. */
-export async function writeEdgeCopy(kv: KVNamespace, appid: string, token: TokenRecord, now: number): Promise<void> {
+/** True when KV took the copy; a failure is logged and left to the caller to retry. */
+export async function writeEdgeCopy(kv: KVNamespace, appid: string, token: TokenRecord, now: number): Promise<boolean> {
 	const ttlS = Math.max(KV_MIN_TTL_S, Math.ceil((token.expiresAt - now) / 1_000));
 	try {
 		await kv.put(edgeKey(appid), JSON.stringify(token), { expirationTtl: ttlS });
+		return true;
 	} catch (error) {
-		log("warn", "edge_write_failed", { appid, reason: error instanceof Error ? error.message : "unknown" });
+		log("warn", "edge_write_failed", { appid, reason: error instanceof Error ? error.name : "unknown" });
+		return false;
 	}
 }
 

@@ -72,6 +72,8 @@ interface AuthorityState {
 	readonly incident: { readonly since: number; readonly reason: string } | null;
 	/** Alerts not yet taken by the webhook, oldest first. */
 	readonly alerts: readonly Alert[];
+	/** False when the last KV write of the current token failed: the cron writes it again. */
+	readonly edgeWritten: boolean;
 }
 
 /**
@@ -84,6 +86,8 @@ const STABLE_FORCE_DAILY_LIMIT = 20;
 /** Backoff after failed refreshes: 2 s, 4 s, 8 s … capped per failure class. */
 const BACKOFF_BASE_S = 2;
 const BACKOFF_CAP_S: Record<FailureClass, number> = { retryable: 60, quota: 300, fatal: 300 };
+/** Past the quota guard's share: at most one attempt every 5 minutes, ~300 calls a day at worst. */
+const CONSERVING_BACKOFF_S = 300;
 
 function ok(token: TokenRecord): Outcome {
 	return { ok: true, token };
@@ -123,8 +127,9 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		lastForcedAt: 0,
 		incident: null,
 		alerts: [],
+		edgeWritten: true,
 	};
-	#flight: { readonly promise: Promise<Outcome>; readonly reported: string | null } | null = null;
+	#flight: { readonly promise: Promise<Outcome>; readonly reported: string | null; readonly forced: boolean } | null = null;
 	/** The background send of queued alerts, if one is running (memory only: the queue itself is stored). */
 	#sending: Promise<void> | null = null;
 
@@ -142,6 +147,11 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		const app = this.#app(appid);
 		if (!app) return fail(this.#unknownApp(appid));
 		const now = Date.now();
+		// A forced refresh under way may revoke the current token the moment it lands: wait for its result.
+		if (this.#flight?.forced) {
+			const outcome = await this.#flight.promise;
+			if (outcome.ok) return outcome;
+		}
 		const { current, retryAt, lastError } = this.#state;
 		if (isUsable(current, now) && (!isDue(current, now) || now < retryAt)) return ok(current);
 		if (!isUsable(current, now) && now < retryAt && lastError) {
@@ -201,9 +211,23 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		const app = this.#app(appid);
 		if (!app) return { appid, action: "failed" };
 		const report = await this.#refreshIfDue(app);
+		const { current } = this.#state;
+		if (!this.#state.edgeWritten && isUsable(current, Date.now())) await this.#writeEdge(app, current, Date.now());
 		await this.#assessHealth(app);
 		await this.flushAlerts();
 		return report;
+	}
+
+	/**
+	 * Writes the edge copy, remembering a failure: after a forced refresh the old copy would otherwise keep
+	 * serving a revoked token until its refreshAt. The cron retries (KV also refuses a second write to a key
+	 * within a second, which a forced refresh right after a scheduled one can hit).
+	 */
+	async #writeEdge(app: AppConfig, token: TokenRecord, now: number): Promise<void> {
+		const written = await writeEdgeCopy(this.env.TOKEN_CACHE, app.appid, token, now);
+		if (written === this.#state.edgeWritten) return;
+		this.#state = { ...this.#state, edgeWritten: written };
+		await this.ctx.storage.put(STATE_KEY, this.#state);
 	}
 
 	/** Sends every queued alert now and waits for it. The cron calls it; so do tests, to observe alerts. */
@@ -262,11 +286,16 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	/** Single flight: join the refresh under way, or start `run` as the one every later caller joins. */
 	#fly(app: AppConfig, trigger: RefreshTrigger, reported: string | null, run: () => Promise<Outcome>): Promise<Outcome> {
 		if (this.#flight) return this.#flight.promise;
-		if (trigger === "invalidate" || trigger === "admin") this.#state = { ...this.#state, lastForcedAt: Date.now() };
-		const promise = run().finally(() => {
+		const forced = trigger === "invalidate" || trigger === "admin";
+		if (forced) this.#state = { ...this.#state, lastForcedAt: Date.now() };
+		const promise = (async () => {
+			// A forced call may revoke tokens: its rate limit must survive a restart in the middle of it.
+			if (forced) await this.ctx.storage.put(STATE_KEY, this.#state);
+			return run();
+		})().finally(() => {
 			this.#flight = null;
 		});
-		this.#flight = { promise, reported };
+		this.#flight = { promise, reported, forced };
 		log("info", "refresh_started", { appid: app.appid, trigger, mode: app.mode });
 		return promise;
 	}
@@ -326,21 +355,30 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		const startedAt = Date.now();
 		const forcing = force && app.mode === "stable";
 		const { apiBase, upstreamTimeoutMs } = this.#config();
+		// Past the guard's share of the daily quota, a long outage must not spend the rest: one attempt a
+		// refresh, and long pauses between refreshes.
+		const conserving = this.#quotaGuard(app, startedAt) !== null;
 		const result = await fetchWithRetry(app, { apiBase, force: forcing, timeoutMs: upstreamTimeoutMs }, () => {
 			let usage = countCall(this.#state.usage, endpointFor(app), Date.now());
 			if (forcing) usage = countCall(usage, "stable_token_force", Date.now());
 			this.#state = { ...this.#state, usage };
-		});
+		}, conserving ? 1 : undefined);
 		const now = Date.now();
 		if (!result.ok) {
 			const failure = result.failure.class === "quota"
 				? { ...result.failure, message: `${result.failure.message} (next reset ${iso(nextQuotaReset(now))})` }
 				: result.failure;
 			const failures = this.#state.consecutiveFailures + 1;
-			const backoffS = Math.min(BACKOFF_BASE_S * 2 ** (failures - 1), BACKOFF_CAP_S[failure.class]);
+			const backoffS = conserving
+				? CONSERVING_BACKOFF_S
+				: Math.min(BACKOFF_BASE_S * 2 ** (failures - 1), BACKOFF_CAP_S[failure.class]);
 			const retryAt = now + backoffS * 1_000;
-			this.#state = { ...this.#state, consecutiveFailures: failures, retryAt, lastError: { at: now, failure } };
+			const before = this.#state.current;
+			const current = this.#afterUnansweredCall(app, failure, startedAt);
+			this.#state = { ...this.#state, current, consecutiveFailures: failures, retryAt, lastError: { at: now, failure } };
 			await this.ctx.storage.put(STATE_KEY, this.#state);
+			// The edge copy must not go on promising the longer lifetime.
+			if (current && current !== before) await this.#writeEdge(app, current, now);
 			log("error", "refresh_failed", {
 				appid: app.appid, trigger, errcode: failure.errcode ?? null, message: failure.message,
 				consecutive_failures: failures, retry_in_s: backoffS,
@@ -366,7 +404,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			retryAt: 0,
 		};
 		await this.ctx.storage.put(STATE_KEY, this.#state);
-		await writeEdgeCopy(this.env.TOKEN_CACHE, app.appid, token, now);
+		await this.#writeEdge(app, token, now);
 		log("info", "refreshed", {
 			appid: app.appid, trigger, token: maskToken(token.accessToken), wechat_expires_in: result.token.expiresInS,
 			expires_in: expiresInS(token, now), same_token: old?.accessToken === token.accessToken,
@@ -423,6 +461,17 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			this.#state = { ...this.#state, alerts: this.#state.alerts.slice(1) };
 			await this.ctx.storage.put(STATE_KEY, this.#state);
 		}
+	}
+
+	/**
+	 * A classic call that got no usable answer may still have reached WeChat and minted a token, which
+	 * revokes the current one 300 s later: from then on the current token is only sure until that moment.
+	 * (An errcode answer minted nothing; stable normal calls never revoke.)
+	 */
+	#afterUnansweredCall(app: AppConfig, failure: UpstreamFailure, startedAt: number): TokenRecord | null {
+		const { current } = this.#state;
+		if (!current || app.mode !== "classic" || failure.kind !== "unreachable") return current;
+		return { ...current, expiresAt: Math.min(current.expiresAt, startedAt + CLASSIC_PREVIOUS_VALID_S * 1_000) };
 	}
 
 	/** WeChat's rules for the token a refresh replaced (WECHAT-API.md). */

@@ -26,6 +26,11 @@ export type UpstreamResult = { ok: true; token: FetchedToken } | { ok: false; fa
 
 /** WeChat answers in well under a second; a relay or the network that hangs must not hold readers for long. */
 export const UPSTREAM_TIMEOUT_MS = 5_000;
+/**
+ * No WeChat token lives this briefly; a shorter expires_in means a broken relay, and storing it would make
+ * every read refresh again at once (a success clears the backoff).
+ */
+const MIN_EXPIRES_IN_S = 60;
 /** WeChat documents tokens up to 512 characters; anything longer is not a token. */
 const MAX_TOKEN_CHARS = 512;
 
@@ -85,8 +90,8 @@ export function parseTokenBody(body: unknown): UpstreamResult {
 	if (typeof access_token !== "string" || access_token.length === 0 || access_token.length > MAX_TOKEN_CHARS) {
 		return unreachable("WeChat's answer had no usable access_token");
 	}
-	if (typeof expires_in !== "number" || !Number.isFinite(expires_in) || expires_in <= 0) {
-		return unreachable("WeChat's answer had no usable expires_in");
+	if (typeof expires_in !== "number" || !Number.isFinite(expires_in) || expires_in < MIN_EXPIRES_IN_S) {
+		return unreachable(`WeChat's answer had no usable expires_in (at least ${MIN_EXPIRES_IN_S} s)`);
 	}
 	return { ok: true, token: { accessToken: access_token, expiresInS: Math.floor(expires_in) } };
 }

@@ -12,11 +12,11 @@ export const MAX_ATTEMPTS = 3;
 /** Pauses of ~200 ms then ~400 ms, each between half and all of that (jitter keeps apps and isolates apart). */
 const RETRY_BASE_MS = 200;
 
-export async function fetchWithRetry(app: AppConfig, options: FetchOptions, onAttempt: () => void): Promise<UpstreamResult> {
+export async function fetchWithRetry(app: AppConfig, options: FetchOptions, onAttempt: () => void, maxAttempts = MAX_ATTEMPTS): Promise<UpstreamResult> {
 	for (let attempt = 1; ; attempt++) {
 		onAttempt();
 		const result = await fetchAccessToken(app, options);
-		if (result.ok || result.failure.class !== "retryable" || attempt === MAX_ATTEMPTS) return result;
+		if (result.ok || result.failure.class !== "retryable" || attempt >= maxAttempts) return result;
 		const pauseMs = RETRY_BASE_MS * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
 		await new Promise((resolve) => setTimeout(resolve, pauseMs));
 	}

@@ -44,10 +44,10 @@ describe("without a valid key", () => {
 it("compares every configured key in constant time", async () => {
 	const spy = vi.spyOn(crypto.subtle, "timingSafeEqual");
 	await call(`/token?appid=${inScope.appid}`, { key: "not-a-key-0123456789abcdef" });
-	expect(spy).toHaveBeenCalledTimes(4); // one comparison per key in API_KEYS, match or not
+	expect(spy).toHaveBeenCalledTimes(5); // one comparison per key in API_KEYS, match or not
 	spy.mockClear();
-	await call("/status", { key: KEYS.admin }); // the first key matches: the other three are still compared
-	expect(spy).toHaveBeenCalledTimes(4);
+	await call("/status", { key: KEYS.admin }); // the first key matches: the other four are still compared
+	expect(spy).toHaveBeenCalledTimes(5);
 	spy.mockRestore();
 });
 
@@ -89,6 +89,12 @@ describe("a key without the admin role", () => {
 	it("cannot read /status", async () => {
 		expect((await call("/status", { key: KEYS.scoped })).status).toBe(403);
 	});
+});
+
+it("an admin key scoped to some apps sees only those in /status", async () => {
+	const res = await call("/status", { key: KEYS.scopedAdmin });
+	expect(res.status).toBe(200);
+	expect((res.body.apps as Array<{ appid: string }>).map((a) => a.appid)).toEqual(SCOPED_APPS);
 });
 
 describe("an admin key", () => {

@@ -65,6 +65,25 @@ describe("with no valid token to fall back on", () => {
 	});
 });
 
+it("refuses an expires_in under 60 s (a broken relay) instead of storing a token that is due at once", async () => {
+	const app = next("stable");
+	await sim.configure(app, { lifetime_s: 30 });
+	const res = await getToken(app);
+	expect(res.status).toBe(503);
+	expect(res.body.message).toMatch(/expires_in/);
+});
+
+it("classic: after a call that got no answer, promises the current token only 300 s (WeChat may have minted one)", async () => {
+	const app = next("classic");
+	const first = await getToken(app);
+	expect(first.body.expires_in).toBe(6600);
+	await sim.fault({ appid: app.appid, kind: "http", status: 502 });
+	expect((await invalidate(app, first.body.access_token as string)).status).toBe(503);
+	const after = await getToken(app);
+	expect(after.body.access_token).toBe(first.body.access_token);
+	expect(after.body.expires_in).toBeLessThanOrEqual(300);
+});
+
 describe.each(["stable", "classic"] as const)("%s: a failed refresh of a due token", (mode) => {
 	it("keeps serving the current token, with its true remaining lifetime, and retries later", async () => {
 		const app = next(mode);

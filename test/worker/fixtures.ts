@@ -54,6 +54,8 @@ export const KEYS = {
 	scoped: "scoped-key-0123456789abcdef",
 	/** Stored as sha256:<hex> in API_KEYS. */
 	hashed: "hashed-key-0123456789abcdef",
+	/** Admin, but only for SCOPED_APPS. */
+	scopedAdmin: "scoped-admin-key-0123456789abcdef",
 } as const;
 
 export const SCOPED_APPS = ["wxauths00", "wxauthc00"];
@@ -66,5 +68,6 @@ export async function apiKeysJson(): Promise<string> {
 		{ name: "all-apps", key: KEYS.all, apps: ["*"] },
 		{ name: "billing", key: KEYS.scoped, apps: SCOPED_APPS },
 		{ name: "hashed", key: `sha256:${hex}`, apps: ["*"] },
+		{ name: "billing-ops", key: KEYS.scopedAdmin, apps: SCOPED_APPS, admin: true },
 	]);
 }

@@ -86,6 +86,7 @@ describe("a broken configuration", () => {
 			[{ WECHAT_APPS: `[{"appid":"wx1","secret":"${secret}","mode":"fast"}]` }, /mode .* must be "stable"/],
 			[{ WECHAT_APPS: "" }, /WECHAT_APPS is not set/],
 			[{ API_KEYS: `[{"name":"a","key":"short","apps":["*"]}]` }, /shorter than 16/],
+			[{ API_KEYS: `[{"name":"a","key":"billing!key:2026-0123456789","apps":["*"]}]` }, /characters a bearer token cannot carry/],
 			[{ WECHAT_API_BASE: "ftp://relay" }, /http\(s\) URL/],
 		];
 		for (const [overrides, message] of cases) {

@@ -7,20 +7,19 @@ import { HTTPException } from "hono/http-exception";
 import { ipRestriction } from "hono/ip-restriction";
 import { apiKeyAuth, requireAdmin, requireApp, type AuthVariables } from "./auth";
 import { authority } from "./authority";
-import { ConfigError, loadConfig, type BrokerConfig } from "./config";
+import { APPID_PATTERN, ConfigError, loadConfig, type BrokerConfig } from "./config";
 import { readEdgeCopy } from "./edge-cache";
 import type { AppEnv } from "./env";
 import { BrokerError } from "./errors";
 import { expiresInS, type TokenRecord } from "./lifetime";
 import { log } from "./log";
 import type { Outcome } from "./token-authority";
+import { MAX_TOKEN_CHARS } from "./wechat/client";
 
 type BrokerEnv = { Bindings: AppEnv; Variables: AuthVariables };
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
 export const MAX_BODY_BYTES = 4 * 1024;
-const MAX_TOKEN_CHARS = 512;
-const APPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** The routes and their methods, for 405 answers and the 404 hint. */
 const ROUTES: Record<string, readonly string[]> = {
@@ -58,13 +57,9 @@ app.use(async (c, next) => {
 	if (!address) throw ipRefused(address);
 	let guard = ipGuards.get(config);
 	if (!guard) {
-		try {
-			guard = ipRestriction((ctx) => ctx.req.header("cf-connecting-ip") ?? "", { allowList: [...config.allowedIps] }, (remote) => {
-				throw ipRefused(remote.addr);
-			});
-		} catch {
-			throw new ConfigError("ALLOWED_IPS holds a rule Hono cannot parse; use IPv4/IPv6 addresses or CIDRs, comma-separated.");
-		}
+		guard = ipRestriction((ctx) => ctx.req.header("cf-connecting-ip") ?? "", { allowList: [...config.allowedIps] }, (remote) => {
+			throw ipRefused(remote.addr);
+		});
 		ipGuards.set(config, guard);
 	}
 	try {

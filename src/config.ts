@@ -5,6 +5,7 @@
  * with the message below (never the secret itself), so the first request after a bad `wrangler secret put`
  * says exactly what is wrong.
  */
+import { ipRestriction } from "hono/ip-restriction";
 import type { AppEnv } from "./env";
 
 export type TokenMode = "stable" | "classic";
@@ -55,7 +56,7 @@ export const DEFAULT_QUOTA_GUARD_SHARE = 0.5;
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 5_000;
 
 /** WeChat appids are `wx` + 16 hex digits and WeCom corpids `ww…`; anything outside this set is a typo. */
-const APPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const APPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** A plain key shorter than this is guessable; `openssl rand -hex 24` gives 48 characters. */
 const MIN_PLAIN_KEY_CHARS = 16;
 const SHA256_KEY_PATTERN = /^sha256:([0-9a-fA-F]{64})$/;
@@ -78,12 +79,13 @@ type ConfigSource = Pick<AppEnv, "WECHAT_APPS" | "API_KEYS"> & {
 
 const OPTIONAL_VARS = ["ALLOWED_IPS", "ALERT_WEBHOOK_URL", "QUOTA_GUARD_SHARE", "WECHAT_TIMEOUT_MS"] as const;
 
-let cached: { source: string; result: BrokerConfig | ConfigError } | undefined;
+let cached: { source: readonly (string | undefined)[]; result: BrokerConfig | ConfigError } | undefined;
 
 /** The validated configuration; throws ConfigError. Parsed once per distinct set of values. */
 export function loadConfig(env: ConfigSource): BrokerConfig {
-	const source = [env.WECHAT_APPS, env.API_KEYS, env.WECHAT_API_BASE, ...OPTIONAL_VARS.map((name) => env[name])].join("\u0000");
-	if (cached?.source !== source) {
+	// Compared value by value on every request: the same strings each time, so this is cheap.
+	const source = [env.WECHAT_APPS, env.API_KEYS, env.WECHAT_API_BASE, ...OPTIONAL_VARS.map((name) => env[name])];
+	if (!cached || source.some((value, i) => value !== cached!.source[i])) {
 		let result: BrokerConfig | ConfigError;
 		try {
 			result = parseConfig(env);
@@ -124,17 +126,17 @@ function parseNumber(raw: string | undefined, name: string, fallback: number, mi
 	return value;
 }
 
-/** Checked with Hono's own parser (ip.ts builds the matcher), so a rule accepted here is one it understands. */
-const IPV4_CIDR = /^(\d{1,3})(\.\d{1,3}){3}(\/\d{1,2})?$/;
-const IPV6_CIDR = /^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(\/\d{1,3})?$/;
-
+/**
+ * Each rule goes through Hono's own parser, which app.ts uses to match addresses, so a rule accepted here
+ * is one it understands, and a bad one is named in the message.
+ */
 function parseAllowedIps(raw: string | undefined): string[] {
 	if (raw === undefined || raw.trim() === "") return [];
 	const rules = raw.split(",").map((rule) => rule.trim()).filter(Boolean);
 	for (const rule of rules) {
-		const v4 = IPV4_CIDR.test(rule) && rule.split("/")[0]!.split(".").every((o) => Number(o) <= 255) && Number(rule.split("/")[1] ?? 32) <= 32;
-		const v6 = !v4 && IPV6_CIDR.test(rule) && Number(rule.split("/")[1] ?? 128) <= 128;
-		if (!v4 && !v6) {
+		try {
+			ipRestriction(() => "", { allowList: [rule] });
+		} catch {
 			throw new ConfigError(`ALLOWED_IPS: "${rule}" is not an IPv4 or IPv6 address or CIDR; use a comma-separated list like 203.0.113.0/24, 2001:db8::/32.`);
 		}
 	}

@@ -350,7 +350,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		};
 	}
 
-	/** One upstream call; on success the new token replaces the current one in storage and KV, on failure nothing valid is lost. */
+	/** One refresh (up to MAX_ATTEMPTS upstream calls); on success the new token replaces the current one in storage and KV, on failure nothing valid is lost. */
 	async #fetchAndStore(app: AppConfig, trigger: RefreshTrigger, force: boolean, { unlessToken }: { unlessToken?: string } = {}): Promise<Outcome> {
 		const startedAt = Date.now();
 		const forcing = force && app.mode === "stable";

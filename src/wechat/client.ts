@@ -32,7 +32,7 @@ export const UPSTREAM_TIMEOUT_MS = 5_000;
  */
 const MIN_EXPIRES_IN_S = 60;
 /** WeChat documents tokens up to 512 characters; anything longer is not a token. */
-const MAX_TOKEN_CHARS = 512;
+export const MAX_TOKEN_CHARS = 512;
 
 export interface FetchOptions {
 	readonly apiBase: string;

@@ -1,6 +1,6 @@
 // @ts-check
 import { describe, expect, it } from "vitest";
-import { FROZEN_NOW_MS, advance, classicToken, control, probe, stableToken, statsOf, useSimulator } from "./helpers.js";
+import { FROZEN_NOW_MS, advance, classicToken, control, probe, stableToken, statsOf, useSimulator, ZERO_STATS } from "./helpers.js";
 
 const APP = { appid: "wxcontrol0000001", secret: "control-secret" };
 const creds = { appid: APP.appid, secret: APP.secret };
@@ -76,7 +76,7 @@ describe("control API: rotate and revoke", () => {
     const next = await stableToken(h.url, creds);
     expect(next.access_token).not.toBe(token);
     expect(await probe(h.url, next.access_token)).toBe(0);
-    expect(await statsOf(h.url, APP.appid)).toEqual({ token: 0, stable_token: 2, stable_token_force: 0, getcallbackip: 2 });
+    expect(await statsOf(h.url, APP.appid)).toEqual({ ...ZERO_STATS, token: 0, stable_token: 2, stable_token_force: 0, getcallbackip: 2 });
   });
 
   it("neither waits for nor spends the force refresh limits when rotating stable tokens", async () => {
@@ -117,7 +117,7 @@ describe("control API: stats, clock, reset", () => {
 
   it("lists zero counts for registered apps that were never called", async () => {
     const { body } = await control(h.url, "GET", "stats");
-    expect(body.apps.wxcontrolidle001).toEqual({ token: 0, stable_token: 0, stable_token_force: 0, getcallbackip: 0 });
+    expect(body.apps.wxcontrolidle001).toEqual({ ...ZERO_STATS, token: 0, stable_token: 0, stable_token_force: 0, getcallbackip: 0 });
   });
 
   it("filters stats by appid and answers 400 for an unknown one", async () => {
@@ -141,7 +141,7 @@ describe("control API: stats, clock, reset", () => {
     expect((await control(h.url, "POST", "reset")).body).toEqual({ ok: true });
     expect((await control(h.url, "GET", "apps")).body).toEqual({ apps: [] });
     expect((await control(h.url, "GET", "faults")).body).toEqual({ faults: [] });
-    expect((await control(h.url, "GET", "stats")).body).toEqual({ apps: {} });
+    expect((await control(h.url, "GET", "stats")).body).toEqual({ apps: {}, unknown_token: {} });
     expect((await control(h.url, "GET", "clock")).body).toEqual({ now_ms: FROZEN_NOW_MS });
     expect(await probe(h.url, token)).toBe(40014);
     await control(h.url, "POST", "apps", APP);

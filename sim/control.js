@@ -23,6 +23,9 @@
  *   DELETE /__sim/webhook                   → {ok: true, cleared: n}  (also ends the failure mode)
  *   POST   /__sim/webhook/fail              {times?, status?} → {ok: true}  (the next webhook calls answer an
  *                                           HTML error page, 500 by default, until cleared if times is omitted)
+ *   POST   /__sim/jssdk/verify              {appid, url, timestamp, nonceStr, signature, type?, agentid?, card_id?,
+ *                                           code?, openid?} → {ok: true} | {ok: false, reason}  (jssdk-verify.js:
+ *                                           a signature checked as wx.config would, against tickets valid now)
  *   POST   /__sim/reset                     → {ok: true}  (forgets apps, tokens, faults, counters, the clock
  *                                           offset, webhook messages and the webhook failure mode)
  *
@@ -47,6 +50,7 @@
 import { AppConfigError } from "./apps.js";
 import { MS_PER_S } from "./clock.js";
 import { DEFAULT_FAULT_HTTP_STATUS, FAULT_ENDPOINTS, FAULT_KINDS, LOST_THEN, MAX_SLOW_DELAY_MS } from "./faults.js";
+import { verifyJssdk } from "./jssdk-verify.js";
 import { controlJson, parseJsonObject } from "./wire.js";
 
 /** @typedef {import("./wire.js").SimRequest} SimRequest */
@@ -66,6 +70,7 @@ import { controlJson, parseJsonObject } from "./wire.js";
  * @property {import("./stats.js").EndpointStats<typeof import("./stats.js").APP_STAT_NAMES[number]>} stats
  * @property {import("./stats.js").UnknownTokenStats} unknownTokens
  * @property {import("./webhook.js").WebhookReceiver} webhook
+ * @property {import("./ticket-store.js").TicketStore} tickets
  * @property {() => void} reset
  */
 
@@ -149,6 +154,15 @@ function route(ctx, { method, path, query, body }) {
       requireMethod(method, "POST");
       ctx.webhook.failNext(parseWebhookFailure(body));
       return controlJson({ ok: true });
+    case "/__sim/jssdk/verify": {
+      requireMethod(method, "POST");
+      const outcome = verifyJssdk(
+        { apps: ctx.apps, tickets: ctx.tickets, isCorp: () => false, isAgent: () => false, nowMs: ctx.clock.now() },
+        jsonBody(body),
+      );
+      if ("error" in outcome) throw new BadRequest(outcome.error);
+      return controlJson(outcome);
+    }
     case "/__sim/reset":
       requireMethod(method, "POST");
       ctx.reset();

@@ -8,6 +8,7 @@
  *   GET  /cgi-bin/token                  classic access_token
  *   POST /cgi-bin/stable_token           stable access_token
  *   GET  /cgi-bin/getcallbackip          the business API, to check a token
+ *   GET  /cgi-bin/ticket/getticket       JS-SDK tickets, jsapi and wx_card (tickets.js)
  *   POST /cgi-bin/webhook/send?key=KEY   WeCom group robot (qyapi.weixin.qq.com's path)
  *   POST /__sim/webhook/generic          any JSON receiver (Slack, Feishu style)
  *   *    /__sim/...                      the control API (control.js)
@@ -20,6 +21,8 @@ import { FaultQueue, withFault } from "./faults.js";
 import { TokenIssuer } from "./issuer.js";
 import { APP_STAT_NAMES, EndpointStats, UnknownTokenStats } from "./stats.js";
 import { checkAccessToken } from "./token-check.js";
+import { TicketStore } from "./ticket-store.js";
+import { OfficialTickets, isOfficialTicketType } from "./tickets.js";
 import { TokenStore } from "./token-store.js";
 import { WindowCounter } from "./window-counter.js";
 import { WebhookReceiver } from "./webhook.js";
@@ -61,6 +64,8 @@ export class WeChatSim {
   #stableDaily = new WindowCounter(wechatDay);
   #stableMinute = new WindowCounter(wechatMinute);
   #webhook = new WebhookReceiver();
+  #ticketStore = new TicketStore();
+  #officialTickets = new OfficialTickets(this.#ticketStore);
   /** @type {import("./control.js").ControlContext} */
   #control;
 
@@ -76,6 +81,7 @@ export class WeChatSim {
       stats: this.#stats,
       unknownTokens: this.#unknownTokens,
       webhook: this.#webhook,
+      tickets: this.#ticketStore,
       reset: () => this.reset(),
     };
   }
@@ -107,6 +113,8 @@ export class WeChatSim {
     this.#stableDaily.clear();
     this.#stableMinute.clear();
     this.#webhook.clear();
+    this.#ticketStore.clear();
+    this.#officialTickets.clear();
     this.#clock.reset();
   }
 
@@ -131,6 +139,8 @@ export class WeChatSim {
         return this.#stableToken(req);
       case "/cgi-bin/getcallbackip":
         return this.#getCallbackIp(req);
+      case "/cgi-bin/ticket/getticket":
+        return this.#getTicket(req);
       case "/cgi-bin/webhook/send":
         return this.#webhook.wecom(req, this.#clock.now());
       default:
@@ -197,22 +207,34 @@ export class WeChatSim {
 
   /** @param {Required<SimRequest>} req */
   #getCallbackIp(req) {
-    return this.#withToken(req, "getcallbackip", "getcallbackip", () => wechatJson({ ip_list: CALLBACK_IP_LIST }));
+    return this.#withToken(req, ["getcallbackip"], "getcallbackip", () => wechatJson({ ip_list: CALLBACK_IP_LIST }));
+  }
+
+  /** @param {Required<SimRequest>} req */
+  #getTicket(req) {
+    const type = req.query.get("type");
+    /** @type {AppStatName[]} */
+    const stats = isOfficialTicketType(type) ? ["getticket", `getticket_${type}`] : ["getticket"];
+    return this.#withToken(req, stats, "getticket", (record, now) => {
+      const app = this.#apps.get(record.appid);
+      return app ? this.#officialTickets.getticket(app, type, now) : wechatError(ERR.INVALID_ACCESS_TOKEN);
+    });
   }
 
   /**
    * A call authorised by an access_token: counted against the token's app (or as an unknown token), hit by
    * the endpoint's faults, and carried out only when the token works now.
    * @param {Required<SimRequest>} req
-   * @param {AppStatName} stat
+   * @param {ReadonlyArray<AppStatName>} stats  the counters this call adds one to
    * @param {FaultEndpoint} endpoint
    * @param {(record: TokenRecord, nowMs: number) => SimResponse} perform
    * @returns {SimResult}
    */
-  #withToken({ path, query }, stat, endpoint, perform) {
+  #withToken({ path, query }, stats, endpoint, perform) {
     const check = checkAccessToken(this.#tokens, query.get("access_token"), this.#clock.now());
     if (check.missing) return wechatError(ERR.ACCESS_TOKEN_MISSING);
-    if (check.record) this.#stats.record(check.record.appid, stat);
+    const appid = check.record?.appid;
+    if (appid !== undefined) for (const stat of stats) this.#stats.record(appid, stat);
     else this.#unknownTokens.record(path);
     return withFault(this.#faults, check.record?.appid, endpoint, () => {
       // Time is read again: a slow or lost call is still judged at arrival, like the token endpoints.

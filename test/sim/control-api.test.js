@@ -18,6 +18,9 @@ describe("control API: apps", () => {
       stable_daily_quota: 500000,
       stable_minute_quota: 10000,
       force_daily_limit: 20,
+      ticket_lifetime_s: 7200,
+      ticket_daily_quota: 10000,
+      ticket_refetch: "same",
     });
     const list = await control(h.url, "GET", "apps");
     expect(list.body.apps.map((/** @type {{appid: string}} */ a) => a.appid)).toEqual([APP.appid, "wxcontrolnew0001"]);
@@ -48,6 +51,8 @@ describe("control API: apps", () => {
     ["a quota is negative", JSON.stringify({ ...APP, daily_quota: -1 })],
     ["a quota is not an integer", JSON.stringify({ ...APP, daily_quota: 1.5 })],
     ["a field is misspelt", JSON.stringify({ ...APP, lifetime: 60 })],
+    ["ticket_refetch is unknown", JSON.stringify({ ...APP, ticket_refetch: "sometimes" })],
+    ["ticket_lifetime_s is zero", JSON.stringify({ ...APP, ticket_lifetime_s: 0 })],
   ])("answers 400 when %s", async (_, body) => {
     const response = await fetch(`${h.url}/__sim/apps`, { method: "POST", body });
     expect(response.status).toBe(400);

@@ -15,14 +15,23 @@
  *   POST   /__sim/faults                    {appid?, endpoint?, kind, errcode?, status?, then?, delay_ms?, times?} → {id}
  *   DELETE /__sim/faults                    → {ok: true, cleared: n}  (also releases hung and slow calls)
  *   GET    /__sim/stats[?appid=]            → {apps: {appid: {token, stable_token, stable_token_force, getcallbackip,
- *                                           getticket, ...}}, unknown_token: {path: n}}  (unknown_token: calls whose
- *                                           access_token the simulator never issued; they reach no app)
+ *                                           getticket, getticket_jsapi, getticket_wx_card, message_custom_send,
+ *                                           media_upload, media_get}}, wecom: {corpid: {gettoken, get_jsapi_ticket,
+ *                                           ticket_get, getcallbackip}}, unknown_token: {path: n}}  (appid may be a
+ *                                           corpid; unknown_token: calls whose access_token the simulator never
+ *                                           issued, so they reach no app)
  *   GET    /__sim/clock                     → {now_ms}
  *   POST   /__sim/clock                     {advance_s} → {now_ms}
  *   GET    /__sim/webhook[?key=]            → {messages: [{key, msgtype, content, at_ms}]}  (oldest first, last 1000)
  *   DELETE /__sim/webhook                   → {ok: true, cleared: n}  (also ends the failure mode)
  *   POST   /__sim/webhook/fail              {times?, status?} → {ok: true}  (the next webhook calls answer an
  *                                           HTML error page, 500 by default, until cleared if times is omitted)
+ *   GET    /__sim/wecom/apps                → {apps: [{corpid, agentid?, lifetime_s, same_token_on_refetch, ...}]}
+ *   POST   /__sim/wecom/apps                {corpid, agentid?, secret, lifetime_s?, same_token_on_refetch?,
+ *                                           ticket_lifetime_s?, ticket_refetch?} → {app}  (upsert per (corpid, agentid);
+ *                                           no agentid: the corp-level secret)
+ *   POST   /__sim/wecom/revoke              {corpid, agentid?} → {ok: true}  (every token of that secret, or of every
+ *                                           secret of the corp, stops working now: 40014)
  *   POST   /__sim/jssdk/verify              {appid, url, timestamp, nonceStr, signature, type?, agentid?, card_id?,
  *                                           code?, openid?} → {ok: true} | {ok: false, reason}  (jssdk-verify.js:
  *                                           a signature checked as wx.config would, against tickets valid now)
@@ -57,7 +66,6 @@ import { controlJson, parseJsonObject } from "./wire.js";
 /** @typedef {import("./wire.js").SimResponse} SimResponse */
 /** @typedef {import("./faults.js").Fault} Fault */
 /** @typedef {import("./faults.js").FaultSpec} FaultSpec */
-/** @typedef {import("./token-store.js").TokenKind} TokenKind */
 /** @typedef {import("./webhook.js").WebhookFailureSpec} WebhookFailureSpec */
 
 /**
@@ -71,6 +79,7 @@ import { controlJson, parseJsonObject } from "./wire.js";
  * @property {import("./stats.js").UnknownTokenStats} unknownTokens
  * @property {import("./webhook.js").WebhookReceiver} webhook
  * @property {import("./ticket-store.js").TicketStore} tickets
+ * @property {import("./wecom.js").WeComSim} wecom
  * @property {() => void} reset
  */
 
@@ -157,12 +166,25 @@ function route(ctx, { method, path, query, body }) {
     case "/__sim/jssdk/verify": {
       requireMethod(method, "POST");
       const outcome = verifyJssdk(
-        { apps: ctx.apps, tickets: ctx.tickets, isCorp: () => false, isAgent: () => false, nowMs: ctx.clock.now() },
+        {
+          apps: ctx.apps,
+          tickets: ctx.tickets,
+          isCorp: (corpid) => ctx.wecom.registry.hasCorp(corpid),
+          isAgent: (corpid, agentid) => ctx.wecom.registry.select(corpid, agentid).length > 0,
+          nowMs: ctx.clock.now(),
+        },
         jsonBody(body),
       );
       if ("error" in outcome) throw new BadRequest(outcome.error);
       return controlJson(outcome);
     }
+    case "/__sim/wecom/apps":
+      if (method === "GET") return controlJson({ apps: ctx.wecom.registry.listPublic() });
+      requireMethod(method, "POST");
+      return upsertWecomApp(ctx, body);
+    case "/__sim/wecom/revoke":
+      requireMethod(method, "POST");
+      return revokeWecom(ctx, body);
     case "/__sim/reset":
       requireMethod(method, "POST");
       ctx.reset();
@@ -211,14 +233,14 @@ function knownApp(ctx, appid) {
 
 /**
  * @param {string} body
- * @returns {TokenKind}
+ * @returns {typeof TOKEN_KINDS[number]}
  */
 function tokenKind(body) {
   const { kind } = jsonBody(body);
-  if (!TOKEN_KINDS.includes(/** @type {TokenKind} */ (kind))) {
+  if (!TOKEN_KINDS.includes(/** @type {any} */ (kind))) {
     throw new BadRequest(`kind must be one of ${TOKEN_KINDS.join(", ")}, got ${JSON.stringify(kind)}`);
   }
-  return /** @type {TokenKind} */ (kind);
+  return /** @type {typeof TOKEN_KINDS[number]} */ (kind);
 }
 
 /**
@@ -250,12 +272,43 @@ function revoke(ctx, appid, body) {
 
 /**
  * @param {ControlContext} ctx
- * @param {string | null} appid
+ * @param {string} body
  */
-function stats(ctx, appid) {
-  const appids = appid === null ? ctx.apps.listPublic().map((a) => a.appid) : [knownApp(ctx, appid).appid];
+function upsertWecomApp(ctx, body) {
+  const { secret: _secret, key: _key, ...app } = ctx.wecom.registry.upsert(jsonBody(body));
+  return controlJson({ app });
+}
+
+/**
+ * @param {ControlContext} ctx
+ * @param {string} body
+ */
+function revokeWecom(ctx, body) {
+  const { corpid, agentid, ...rest } = jsonBody(body);
+  if (Object.keys(rest).length) throw new BadRequest(`unknown field(s) ${Object.keys(rest).join(", ")}; allowed: corpid, agentid`);
+  if (typeof corpid !== "string" || !ctx.wecom.registry.hasCorp(corpid)) {
+    throw new BadRequest(`corpid must be a registered WeCom corp (POST /__sim/wecom/apps), got ${JSON.stringify(corpid)}`);
+  }
+  if (agentid !== undefined && !(Number.isSafeInteger(agentid) || typeof agentid === "string")) {
+    throw new BadRequest(`agentid must be an integer (omit it to revoke every token of the corp), got ${JSON.stringify(agentid)}`);
+  }
+  const agent = agentid === undefined ? undefined : String(agentid);
+  if (ctx.wecom.revoke(corpid, agent, ctx.clock.now()) === 0) throw new BadRequest(`agent ${agent} is not registered for corp ${corpid}`);
+  return controlJson({ ok: true });
+}
+
+/**
+ * One appid or corpid, or everything registered.
+ * @param {ControlContext} ctx
+ * @param {string | null} id
+ */
+function stats(ctx, id) {
+  const isCorp = id !== null && !ctx.apps.get(id) && ctx.wecom.registry.hasCorp(id);
+  const appids = id === null ? ctx.apps.listPublic().map((a) => a.appid) : isCorp ? [] : [knownApp(ctx, id).appid];
+  const corpids = id === null ? ctx.wecom.registry.corpids() : isCorp ? [id] : [];
   return controlJson({
-    apps: Object.fromEntries(appids.map((id) => [id, ctx.stats.of(id)])),
+    apps: Object.fromEntries(appids.map((appid) => [appid, ctx.stats.of(appid)])),
+    wecom: Object.fromEntries(corpids.map((corpid) => [corpid, ctx.wecom.stats.of(corpid)])),
     unknown_token: ctx.unknownTokens.snapshot(),
   });
 }
@@ -288,7 +341,7 @@ function parseFault(ctx, body) {
 
   if (appid !== undefined) {
     if (typeof appid !== "string") throw new BadRequest("appid must be a string (omit it to hit every app)");
-    knownApp(ctx, appid);
+    if (!ctx.wecom.registry.hasCorp(appid)) knownApp(ctx, appid);
   }
   if (!FAULT_ENDPOINTS.includes(/** @type {any} */ (endpoint))) {
     throw new BadRequest(`endpoint must be one of ${FAULT_ENDPOINTS.join(", ")}, got ${JSON.stringify(endpoint)}`);

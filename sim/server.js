@@ -28,6 +28,7 @@ export const MAX_BODY_BYTES = 64 * 1024;
  * @property {number} [port]   0 picks a free port
  * @property {string} [host]
  * @property {unknown[]} [apps]  app objects as accepted by POST /__sim/apps
+ * @property {unknown[]} [wecomApps]  WeCom secrets as accepted by POST /__sim/wecom/apps
  * @property {() => number} [now]  base clock in ms (Date.now by default); tests pass a frozen one so
  *                                 boundaries such as "exactly 300 s left" do not drift with real time
  * @property {import("./issuer.js").MintListener} [onMint]
@@ -37,9 +38,10 @@ export const MAX_BODY_BYTES = 64 * 1024;
  * @param {StartOptions} [options]
  * @returns {Promise<Simulator>}
  */
-export async function startSimulator({ port = 0, host = "127.0.0.1", apps = [], now, onMint } = {}) {
+export async function startSimulator({ port = 0, host = "127.0.0.1", apps = [], wecomApps = [], now, onMint } = {}) {
   const sim = new WeChatSim({ now, onMint });
   for (const app of apps) sim.registerApp(app);
+  for (const app of wecomApps) sim.registerWecomApp(app);
 
   /** @type {Set<Socket>} */
   const sockets = new Set();

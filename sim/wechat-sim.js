@@ -9,7 +9,8 @@
  *   POST /cgi-bin/stable_token           stable access_token
  *   GET  /cgi-bin/getcallbackip          the business API, to check a token
  *   GET  /cgi-bin/ticket/getticket       JS-SDK tickets, jsapi and wx_card (tickets.js)
- *   POST /cgi-bin/webhook/send?key=KEY   WeCom group robot (qyapi.weixin.qq.com's path)
+ *   POST /cgi-bin/webhook/send?key=KEY   WeCom group robot (qyapi.weixin.qq.com's path; also under /qyapi)
+ *   GET  /qyapi/cgi-bin/…                WeCom: gettoken, get_jsapi_ticket, ticket/get, getcallbackip (wecom.js)
  *   POST /__sim/webhook/generic          any JSON receiver (Slack, Feishu style)
  *   *    /__sim/...                      the control API (control.js)
  */
@@ -23,6 +24,7 @@ import { APP_STAT_NAMES, EndpointStats, UnknownTokenStats } from "./stats.js";
 import { checkAccessToken } from "./token-check.js";
 import { TicketStore } from "./ticket-store.js";
 import { OfficialTickets, isOfficialTicketType } from "./tickets.js";
+import { WECOM_PREFIX, WeComSim, wecomError } from "./wecom.js";
 import { TokenStore } from "./token-store.js";
 import { WindowCounter } from "./window-counter.js";
 import { WebhookReceiver } from "./webhook.js";
@@ -66,6 +68,7 @@ export class WeChatSim {
   #webhook = new WebhookReceiver();
   #ticketStore = new TicketStore();
   #officialTickets = new OfficialTickets(this.#ticketStore);
+  #wecom = new WeComSim({ tickets: this.#ticketStore, faults: this.#faults, unknownTokens: this.#unknownTokens });
   /** @type {import("./control.js").ControlContext} */
   #control;
 
@@ -82,6 +85,7 @@ export class WeChatSim {
       unknownTokens: this.#unknownTokens,
       webhook: this.#webhook,
       tickets: this.#ticketStore,
+      wecom: this.#wecom,
       reset: () => this.reset(),
     };
   }
@@ -101,6 +105,15 @@ export class WeChatSim {
     return rest;
   }
 
+  /**
+   * Registers or updates a WeCom secret (same rules as POST /__sim/wecom/apps); throws AppConfigError.
+   * @param {unknown} app
+   */
+  registerWecomApp(app) {
+    const { secret: _secret, key: _key, ...rest } = this.#wecom.registry.upsert(app);
+    return rest;
+  }
+
   /** Forgets apps, tokens, faults, counters, webhook messages and the clock offset; hung calls are released. */
   reset() {
     this.#apps.clear();
@@ -115,6 +128,7 @@ export class WeChatSim {
     this.#webhook.clear();
     this.#ticketStore.clear();
     this.#officialTickets.clear();
+    this.#wecom.clear();
     this.#clock.reset();
   }
 
@@ -132,6 +146,11 @@ export class WeChatSim {
     // Webhooks are not token endpoints: no token fault applies to them and they are not in the stats.
     if (req.path === GENERIC_WEBHOOK_PATH) return this.#webhook.generic(req, this.#clock.now());
     if (req.path.startsWith(CONTROL_PREFIX)) return handleControl(this.#control, req);
+    if (req.path.startsWith(`${WECOM_PREFIX}/`)) {
+      // The group robot lives on WeCom's host too; it is also served at the root for existing configs.
+      if (req.path === `${WECOM_PREFIX}/cgi-bin/webhook/send`) return this.#webhook.wecom(req, this.#clock.now());
+      return this.#wecom.handle(req, this.#clock.now()) ?? wecomError(ERR.SYSTEM_ERROR, 404);
+    }
     switch (req.path) {
       case "/cgi-bin/token":
         return this.#classicToken(req);

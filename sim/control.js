@@ -26,6 +26,9 @@
  *   DELETE /__sim/webhook                   → {ok: true, cleared: n}  (also ends the failure mode)
  *   POST   /__sim/webhook/fail              {times?, status?} → {ok: true}  (the next webhook calls answer an
  *                                           HTML error page, 500 by default, until cleared if times is omitted)
+ *   GET    /__sim/messages[?appid=]         → {messages: [{appid, touser, msgtype, message, at_ms}]}  (custom/send
+ *                                           messages accepted, oldest first, last 1000)
+ *   DELETE /__sim/messages                  → {ok: true, cleared: n}
  *   GET    /__sim/wecom/apps                → {apps: [{corpid, agentid?, lifetime_s, same_token_on_refetch, ...}]}
  *   POST   /__sim/wecom/apps                {corpid, agentid?, secret, lifetime_s?, same_token_on_refetch?,
  *                                           ticket_lifetime_s?, ticket_refetch?} → {app}  (upsert per (corpid, agentid);
@@ -38,7 +41,8 @@
  *   POST   /__sim/reset                     → {ok: true}  (forgets apps, tokens, faults, counters, the clock
  *                                           offset, webhook messages and the webhook failure mode)
  *
- * Faults (faults.js): endpoint is token, stable_token, getcallbackip, getticket, wecom_gettoken,
+ * Faults (faults.js): endpoint is token, stable_token, getcallbackip, getticket, message_custom_send,
+ * media_upload, media_get, wecom_gettoken,
  * wecom_get_jsapi_ticket, wecom_ticket_get, wecom_getcallbackip, or "*" (default: the two token endpoints
  * only); appid is an appid or a WeCom corpid (omit it for every app). kind is one of
  *   errcode {errcode}   the call fails with that errcode; nothing minted, no quota spent
@@ -80,6 +84,7 @@ import { controlJson, parseJsonObject } from "./wire.js";
  * @property {import("./webhook.js").WebhookReceiver} webhook
  * @property {import("./ticket-store.js").TicketStore} tickets
  * @property {import("./wecom.js").WeComSim} wecom
+ * @property {import("./business.js").BusinessApi} business
  * @property {() => void} reset
  */
 
@@ -178,6 +183,10 @@ function route(ctx, { method, path, query, body }) {
       if ("error" in outcome) throw new BadRequest(outcome.error);
       return controlJson(outcome);
     }
+    case "/__sim/messages":
+      if (method === "GET") return controlJson({ messages: ctx.business.messages(query.get("appid")) });
+      requireMethod(method, "DELETE");
+      return controlJson({ ok: true, cleared: ctx.business.clearMessages() });
     case "/__sim/wecom/apps":
       if (method === "GET") return controlJson({ apps: ctx.wecom.registry.listPublic() });
       requireMethod(method, "POST");

@@ -9,6 +9,9 @@
  *   POST /cgi-bin/stable_token           stable access_token
  *   GET  /cgi-bin/getcallbackip          the business API, to check a token
  *   GET  /cgi-bin/ticket/getticket       JS-SDK tickets, jsapi and wx_card (tickets.js)
+ *   POST /cgi-bin/message/custom/send    business APIs for the gateway (business.js)
+ *   POST /cgi-bin/media/upload
+ *   GET  /cgi-bin/media/get
  *   POST /cgi-bin/webhook/send?key=KEY   WeCom group robot (qyapi.weixin.qq.com's path; also under /qyapi)
  *   GET  /qyapi/cgi-bin/…                WeCom: gettoken, get_jsapi_ticket, ticket/get, getcallbackip (wecom.js)
  *   POST /__sim/webhook/generic          any JSON receiver (Slack, Feishu style)
@@ -25,6 +28,7 @@ import { checkAccessToken } from "./token-check.js";
 import { TicketStore } from "./ticket-store.js";
 import { OfficialTickets, isOfficialTicketType } from "./tickets.js";
 import { WECOM_PREFIX, WeComSim, wecomError } from "./wecom.js";
+import { BusinessApi, readMediaPart } from "./business.js";
 import { TokenStore } from "./token-store.js";
 import { WindowCounter } from "./window-counter.js";
 import { WebhookReceiver } from "./webhook.js";
@@ -68,6 +72,7 @@ export class WeChatSim {
   #webhook = new WebhookReceiver();
   #ticketStore = new TicketStore();
   #officialTickets = new OfficialTickets(this.#ticketStore);
+  #business = new BusinessApi();
   #wecom = new WeComSim({ tickets: this.#ticketStore, faults: this.#faults, unknownTokens: this.#unknownTokens });
   /** @type {import("./control.js").ControlContext} */
   #control;
@@ -86,6 +91,7 @@ export class WeChatSim {
       webhook: this.#webhook,
       tickets: this.#ticketStore,
       wecom: this.#wecom,
+      business: this.#business,
       reset: () => this.reset(),
     };
   }
@@ -129,6 +135,7 @@ export class WeChatSim {
     this.#ticketStore.clear();
     this.#officialTickets.clear();
     this.#wecom.clear();
+    this.#business.clear();
     this.#clock.reset();
   }
 
@@ -142,7 +149,15 @@ export class WeChatSim {
    * @returns {Promise<SimResult>}
    */
   async handle(request) {
-    const req = { ...request, query: request.query ?? new URLSearchParams(), body: request.body ?? "" };
+    const body = request.body ?? "";
+    /** @type {Required<SimRequest>} */
+    const req = {
+      ...request,
+      query: request.query ?? new URLSearchParams(),
+      body,
+      raw: request.raw ?? new TextEncoder().encode(body),
+      headers: request.headers ?? {},
+    };
     // Webhooks are not token endpoints: no token fault applies to them and they are not in the stats.
     if (req.path === GENERIC_WEBHOOK_PATH) return this.#webhook.generic(req, this.#clock.now());
     if (req.path.startsWith(CONTROL_PREFIX)) return handleControl(this.#control, req);
@@ -160,6 +175,22 @@ export class WeChatSim {
         return this.#getCallbackIp(req);
       case "/cgi-bin/ticket/getticket":
         return this.#getTicket(req);
+      case "/cgi-bin/message/custom/send":
+        if (req.method !== "POST") return wechatError(ERR.REQUIRE_POST);
+        return this.#withToken(req, ["message_custom_send"], "message_custom_send", (record, now) =>
+          this.#business.customSend(record.appid, req.body, now),
+        );
+      case "/cgi-bin/media/upload": {
+        if (req.method !== "POST") return wechatError(ERR.REQUIRE_POST);
+        const file = await readMediaPart(req);
+        return this.#withToken(req, ["media_upload"], "media_upload", (record, now) =>
+          this.#business.upload(record.appid, req.query.get("type"), file, now),
+        );
+      }
+      case "/cgi-bin/media/get":
+        return this.#withToken(req, ["media_get"], "media_get", (record, now) =>
+          this.#business.get(record.appid, req.query.get("media_id"), now),
+        );
       case "/cgi-bin/webhook/send":
         return this.#webhook.wecom(req, this.#clock.now());
       default:

@@ -3,7 +3,8 @@
  * A faithful, in-memory stand-in for api.weixin.qq.com's credential endpoints, plus the WeCom group-robot
  * webhook a broker sends alerts to. Pure logic: it answers SimRequest objects and performs no I/O, so
  * server.js (or a test) can drive it directly.
- * The rules it implements are in WECHAT-API.md; the rotation rules live in issuer.js, the webhook in webhook.js.
+ * A router: the rules it implements are in WECHAT-API.md, and each concept has its module (token-endpoints.js
+ * and issuer.js for tokens, tickets.js, business.js, wecom.js, webhook.js, faults.js, control.js).
  *
  *   GET  /cgi-bin/token                  classic access_token
  *   POST /cgi-bin/stable_token           stable access_token
@@ -18,7 +19,7 @@
  *   *    /__sim/...                      the control API (control.js)
  */
 import { AppRegistry } from "./apps.js";
-import { SimClock, wechatDay, wechatMinute } from "./clock.js";
+import { SimClock } from "./clock.js";
 import { handleControl } from "./control.js";
 import { ERR } from "./errcodes.js";
 import { FaultQueue, withFault } from "./faults.js";
@@ -30,9 +31,9 @@ import { OfficialTickets, isOfficialTicketType } from "./tickets.js";
 import { WECOM_PREFIX, WeComSim, wecomError } from "./wecom.js";
 import { BusinessApi, readMediaPart } from "./business.js";
 import { TokenStore } from "./token-store.js";
-import { WindowCounter } from "./window-counter.js";
+import { TokenEndpoints } from "./token-endpoints.js";
 import { WebhookReceiver } from "./webhook.js";
-import { parseJsonObject, wechatError, wechatJson } from "./wire.js";
+import { wechatError, wechatJson } from "./wire.js";
 
 /** @typedef {import("./wire.js").SimRequest} SimRequest */
 /** @typedef {import("./wire.js").SimResult} SimResult */
@@ -47,8 +48,6 @@ import { parseJsonObject, wechatError, wechatJson } from "./wire.js";
 const CONTROL_PREFIX = "/__sim/";
 // A receiver, not a control endpoint, though it shares the prefix WeChat never uses.
 const GENERIC_WEBHOOK_PATH = "/__sim/webhook/generic";
-// The only grant_type both token endpoints accept.
-const CLIENT_CREDENTIAL = "client_credential";
 // getcallbackip answers with WeChat's callback egress ranges; these are real entries from that list.
 const CALLBACK_IP_LIST = Object.freeze(["101.226.103.0/25", "101.226.62.0/26", "58.247.206.128/25", "182.254.11.0/24"]);
 
@@ -66,9 +65,8 @@ export class WeChatSim {
   #faults = new FaultQueue();
   #stats = new EndpointStats(APP_STAT_NAMES);
   #unknownTokens = new UnknownTokenStats();
-  #classicDaily = new WindowCounter(wechatDay);
-  #stableDaily = new WindowCounter(wechatDay);
-  #stableMinute = new WindowCounter(wechatMinute);
+  /** @type {TokenEndpoints} */
+  #tokenEndpoints;
   #webhook = new WebhookReceiver();
   #ticketStore = new TicketStore();
   #officialTickets = new OfficialTickets(this.#ticketStore);
@@ -81,6 +79,7 @@ export class WeChatSim {
   constructor({ now, onMint } = {}) {
     this.#clock = new SimClock(now);
     this.#issuer = new TokenIssuer(this.#tokens, onMint);
+    this.#tokenEndpoints = new TokenEndpoints({ apps: this.#apps, issuer: this.#issuer, faults: this.#faults, stats: this.#stats });
     this.#control = {
       clock: this.#clock,
       apps: this.#apps,
@@ -128,9 +127,7 @@ export class WeChatSim {
     this.#faults.clear();
     this.#stats.clear();
     this.#unknownTokens.clear();
-    this.#classicDaily.clear();
-    this.#stableDaily.clear();
-    this.#stableMinute.clear();
+    this.#tokenEndpoints.clear();
     this.#webhook.clear();
     this.#ticketStore.clear();
     this.#officialTickets.clear();
@@ -168,9 +165,9 @@ export class WeChatSim {
     }
     switch (req.path) {
       case "/cgi-bin/token":
-        return this.#classicToken(req);
+        return this.#tokenEndpoints.classic(req, this.#clock.now());
       case "/cgi-bin/stable_token":
-        return this.#stableToken(req);
+        return this.#tokenEndpoints.stable(req, this.#clock.now());
       case "/cgi-bin/getcallbackip":
         return this.#getCallbackIp(req);
       case "/cgi-bin/ticket/getticket":
@@ -196,63 +193,6 @@ export class WeChatSim {
       default:
         return wechatError(ERR.SYSTEM_ERROR, 404);
     }
-  }
-
-  /** @param {Required<SimRequest>} req */
-  #classicToken({ method, query }) {
-    const appid = query.get("appid") ?? "";
-    if (this.#apps.get(appid)) this.#stats.record(appid, "token");
-    if (method !== "GET") return wechatError(ERR.REQUIRE_GET);
-    const checked = this.#checkCredentials(query.get("grant_type"), appid, query.get("secret"));
-    if (typeof checked === "number") return wechatError(checked);
-    const app = checked;
-
-    // Faults apply after validation and before quota, so a failed call neither mints nor spends quota.
-    return withFault(this.#faults, app.appid, "token", () => {
-      const now = this.#clock.now();
-      if (this.#classicDaily.count(app.appid, now) >= app.daily_quota) return wechatError(ERR.DAILY_QUOTA);
-      this.#classicDaily.increment(app.appid, now);
-      return wechatJson(this.#issuer.issueClassic(app, now));
-    }, wechatError);
-  }
-
-  /** @param {Required<SimRequest>} req */
-  #stableToken({ method, body }) {
-    // Method is checked before the body is read, as upstream does.
-    if (method !== "POST") {
-      return wechatError(ERR.REQUIRE_POST);
-    }
-    const json = parseJsonObject(body);
-    if (!json) return wechatError(ERR.DATA_FORMAT);
-    const { grant_type, appid, secret, force_refresh } = json;
-    if (typeof appid === "string" && this.#apps.get(appid)) {
-      this.#stats.record(appid, "stable_token");
-      if (force_refresh === true) this.#stats.record(appid, "stable_token_force");
-    }
-    // Fields of the wrong JSON type are a format error, not "missing": catches brokers that send
-    // force_refresh as the string "true" (which upstream would not honour as a force).
-    const wrongType =
-      [grant_type, appid, secret].some((v) => v !== undefined && typeof v !== "string") ||
-      (force_refresh !== undefined && typeof force_refresh !== "boolean");
-    if (wrongType) return wechatError(ERR.DATA_FORMAT);
-
-    const checked = this.#checkCredentials(
-      /** @type {string | undefined} */ (grant_type),
-      /** @type {string | undefined} */ (appid),
-      /** @type {string | undefined} */ (secret),
-    );
-    if (typeof checked === "number") return wechatError(checked);
-    const app = checked;
-
-    return withFault(this.#faults, app.appid, "stable_token", () => {
-      const now = this.#clock.now();
-      if (this.#stableMinute.count(app.appid, now) >= app.stable_minute_quota) return wechatError(ERR.MINUTE_QUOTA);
-      if (this.#stableDaily.count(app.appid, now) >= app.stable_daily_quota) return wechatError(ERR.DAILY_QUOTA);
-      this.#stableMinute.increment(app.appid, now);
-      this.#stableDaily.increment(app.appid, now);
-      const result = this.#issuer.issueStable(app, now, force_refresh === true);
-      return "errcode" in result ? wechatError(result.errcode) : wechatJson(result);
-    }, wechatError);
   }
 
   /** @param {Required<SimRequest>} req */
@@ -286,28 +226,10 @@ export class WeChatSim {
     const appid = check.record?.appid;
     if (appid !== undefined) for (const stat of stats) this.#stats.record(appid, stat);
     else this.#unknownTokens.record(path);
-    return withFault(this.#faults, check.record?.appid, endpoint, () => {
-      // Time is read again: a slow or lost call is still judged at arrival, like the token endpoints.
-      const now = this.#clock.now();
-      const { record, errcode } = checkAccessToken(this.#tokens, query.get("access_token"), now);
-      return errcode === undefined && record ? perform(record, now) : wechatError(errcode ?? ERR.INVALID_ACCESS_TOKEN);
+    // withFault runs perform on arrival or not at all, so the judgement made above still holds.
+    return withFault(this.#faults, appid, endpoint, () => {
+      const { record, errcode } = check;
+      return errcode === undefined && record ? perform(record, this.#clock.now()) : wechatError(errcode ?? ERR.INVALID_ACCESS_TOKEN);
     }, wechatError);
-  }
-
-  /**
-   * Upstream's validation order: grant_type, appid present, secret present, appid known, secret right.
-   * @param {string | null | undefined} grantType
-   * @param {string | null | undefined} appid
-   * @param {string | null | undefined} secret
-   * @returns {AppConfig | number} the app, or the errcode to answer
-   */
-  #checkCredentials(grantType, appid, secret) {
-    if (grantType !== CLIENT_CREDENTIAL) return ERR.INVALID_GRANT_TYPE;
-    if (!appid) return ERR.APPID_MISSING;
-    if (!secret) return ERR.APPSECRET_MISSING;
-    const app = this.#apps.get(appid);
-    if (!app) return ERR.INVALID_APPID;
-    if (app.secret !== secret) return ERR.INVALID_APPSECRET;
-    return app;
   }
 }

@@ -1,6 +1,6 @@
 // @ts-check
 import { describe, expect, it } from "vitest";
-import { FROZEN_NOW_MS, advance, classicToken, control, probe, stableToken, statsOf, useSimulator } from "./helpers.js";
+import { FROZEN_NOW_MS, advance, classicToken, control, probe, stableToken, statsOf, useSimulator, ZERO_STATS } from "./helpers.js";
 
 const APP = { appid: "wxcontrol0000001", secret: "control-secret" };
 const creds = { appid: APP.appid, secret: APP.secret };
@@ -18,6 +18,9 @@ describe("control API: apps", () => {
       stable_daily_quota: 500000,
       stable_minute_quota: 10000,
       force_daily_limit: 20,
+      ticket_lifetime_s: 7200,
+      ticket_daily_quota: 10000,
+      ticket_refetch: "same",
     });
     const list = await control(h.url, "GET", "apps");
     expect(list.body.apps.map((/** @type {{appid: string}} */ a) => a.appid)).toEqual([APP.appid, "wxcontrolnew0001"]);
@@ -48,6 +51,8 @@ describe("control API: apps", () => {
     ["a quota is negative", JSON.stringify({ ...APP, daily_quota: -1 })],
     ["a quota is not an integer", JSON.stringify({ ...APP, daily_quota: 1.5 })],
     ["a field is misspelt", JSON.stringify({ ...APP, lifetime: 60 })],
+    ["ticket_refetch is unknown", JSON.stringify({ ...APP, ticket_refetch: "sometimes" })],
+    ["ticket_lifetime_s is zero", JSON.stringify({ ...APP, ticket_lifetime_s: 0 })],
   ])("answers 400 when %s", async (_, body) => {
     const response = await fetch(`${h.url}/__sim/apps`, { method: "POST", body });
     expect(response.status).toBe(400);
@@ -76,7 +81,7 @@ describe("control API: rotate and revoke", () => {
     const next = await stableToken(h.url, creds);
     expect(next.access_token).not.toBe(token);
     expect(await probe(h.url, next.access_token)).toBe(0);
-    expect(await statsOf(h.url, APP.appid)).toEqual({ token: 0, stable_token: 2, stable_token_force: 0, getcallbackip: 2 });
+    expect(await statsOf(h.url, APP.appid)).toEqual({ ...ZERO_STATS, token: 0, stable_token: 2, stable_token_force: 0, getcallbackip: 2 });
   });
 
   it("neither waits for nor spends the force refresh limits when rotating stable tokens", async () => {
@@ -117,7 +122,7 @@ describe("control API: stats, clock, reset", () => {
 
   it("lists zero counts for registered apps that were never called", async () => {
     const { body } = await control(h.url, "GET", "stats");
-    expect(body.apps.wxcontrolidle001).toEqual({ token: 0, stable_token: 0, stable_token_force: 0, getcallbackip: 0 });
+    expect(body.apps.wxcontrolidle001).toEqual({ ...ZERO_STATS, token: 0, stable_token: 0, stable_token_force: 0, getcallbackip: 0 });
   });
 
   it("filters stats by appid and answers 400 for an unknown one", async () => {
@@ -141,11 +146,34 @@ describe("control API: stats, clock, reset", () => {
     expect((await control(h.url, "POST", "reset")).body).toEqual({ ok: true });
     expect((await control(h.url, "GET", "apps")).body).toEqual({ apps: [] });
     expect((await control(h.url, "GET", "faults")).body).toEqual({ faults: [] });
-    expect((await control(h.url, "GET", "stats")).body).toEqual({ apps: {} });
+    expect((await control(h.url, "GET", "stats")).body).toEqual({ apps: {}, wecom: {}, unknown_token: {} });
     expect((await control(h.url, "GET", "clock")).body).toEqual({ now_ms: FROZEN_NOW_MS });
     expect(await probe(h.url, token)).toBe(40014);
     await control(h.url, "POST", "apps", APP);
     expect((await statsOf(h.url, APP.appid)).token).toBe(0);
+  });
+
+  it("forgets corps, tickets, media and messages on reset", async () => {
+    const token = (await classicToken(h.url, creds)).access_token;
+    const { ticket } = JSON.parse(await (await fetch(`${h.url}/cgi-bin/ticket/getticket?access_token=${token}&type=jsapi`)).text());
+    const form = new FormData();
+    form.set("media", new Blob([new Uint8Array([1, 2, 3])], { type: "image/png" }), "a.png");
+    const upload = await fetch(`${h.url}/cgi-bin/media/upload?access_token=${token}&type=image`, { method: "POST", body: form });
+    const { media_id } = JSON.parse(await upload.text());
+    await fetch(`${h.url}/cgi-bin/message/custom/send?access_token=${token}`, {
+      method: "POST",
+      body: JSON.stringify({ touser: "o1", msgtype: "text", text: { content: "hi" } }),
+    }).then((r) => r.text());
+    await control(h.url, "POST", "wecom/apps", { corpid: "wwreset", secret: "s" });
+    await control(h.url, "POST", "reset");
+    expect((await control(h.url, "GET", "wecom/apps")).body).toEqual({ apps: [] });
+    expect((await control(h.url, "GET", "messages")).body).toEqual({ messages: [] });
+    await control(h.url, "POST", "apps", APP);
+    const fresh = (await classicToken(h.url, creds)).access_token;
+    const again = JSON.parse(await (await fetch(`${h.url}/cgi-bin/ticket/getticket?access_token=${fresh}&type=jsapi`)).text());
+    expect(again.ticket).not.toBe(ticket);
+    const media = JSON.parse(await (await fetch(`${h.url}/cgi-bin/media/get?access_token=${fresh}&media_id=${media_id}`)).text());
+    expect(media.errcode).toBe(40007);
   });
 
   it("answers 404 for an unknown control path and 405 for a wrong method", async () => {

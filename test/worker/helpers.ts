@@ -174,7 +174,17 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T)
 	return { promise, resolve };
 }
 
+/** Waits for the refresh a read may have started in the background. */
+export function settle(app: TestApp): Promise<void> {
+	return authority(env, app.appid).idle();
+}
+
+/** Makes WeChat refuse `app`'s tokens on the next probe (getcallbackip), as it would a revoked one. */
+export function refuseNextProbe(app: TestApp, errcode = 40001): Promise<unknown> {
+	return sim.fault({ appid: app.appid, endpoint: "getcallbackip", kind: "errcode", errcode, times: 1 });
+}
+
+/** The app's entry of GET /status, asked of its object alone (the route wakes every test app's object). */
 export async function statusOf(app: TestApp): Promise<Record<string, any>> {
-	const res = await call("/status", { key: KEYS.admin });
-	return (res.body.apps as Array<Record<string, any>>).find((a) => a.appid === app.appid)!;
+	return (await authority(env, app.appid).status(app.appid)) as unknown as Record<string, any>;
 }

@@ -44,11 +44,12 @@ describe.each(["stable", "classic"] as const)("%s: reports of a token WeChat sti
 	});
 });
 
-function fetchWith(overrides: Record<string, string>, path: string, key: string | null): Promise<Response> {
+async function fetchWith(overrides: Record<string, string>, path: string, key: string | null): Promise<Response> {
 	const ctx = createExecutionContext();
 	const headers: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
-	return worker.fetch(new Request(`https://broker.test${path}`, { headers }), { ...env, ...overrides }, ctx)
-		.finally(() => waitOnExecutionContext(ctx));
+	const response = await worker.fetch(new Request(`https://broker.test${path}`, { headers }), { ...env, ...overrides }, ctx);
+	await waitOnExecutionContext(ctx);
+	return response;
 }
 
 describe("a broken configuration", () => {

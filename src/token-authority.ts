@@ -17,7 +17,8 @@ import { loadConfig, type AppConfig, type BrokerConfig } from "./config";
 import { writeEdgeCopy } from "./edge-cache";
 import type { AppEnv } from "./env";
 import { healthProblem } from "./health";
-import { STATE_KEY } from "./keys";
+import { addGatewayUse, NO_GATEWAY_USE, type GatewayCounts, type StoredGatewayUsage } from "./gateway/usage-store";
+import { GATEWAY_USAGE_KEY, STATE_KEY } from "./keys";
 import { CLASSIC_PREVIOUS_VALID_S, expiresInS, isDue, isUsable, planToken, type TokenRecord } from "./lifetime";
 import { log, maskToken } from "./log";
 import { countCall, emptyUsage, nextQuotaReset, usageToday, type DailyUsage } from "./usage";
@@ -36,6 +37,11 @@ export interface Failure {
 
 /** What every token call returns over RPC: plain data, so nothing depends on errors crossing the RPC boundary. */
 export type Outcome = { ok: true; token: TokenRecord } | { ok: false; failure: Failure };
+
+export interface InvalidateOptions {
+	/** WeChat itself refused the token (the gateway's own call), as opposed to a client's say-so. */
+	readonly confirmedByWeChat?: boolean;
+}
 
 export interface CronReport {
 	readonly appid: string;
@@ -168,8 +174,9 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 * Compare-and-refresh: a client reports the token WeChat refused (40001, 40014, 42001). Only a report
 	 * of the current token causes a refresh; a report of any other token is stale and answered with the
 	 * current one at no upstream cost. Concurrent reports of the same token share one refresh.
+	 * `confirmedByWeChat`: the gateway saw WeChat refuse the token itself, so the report needs no probe.
 	 */
-	async invalidate(appid: string, reported: string): Promise<Outcome> {
+	async invalidate(appid: string, reported: string, { confirmedByWeChat = false }: InvalidateOptions = {}): Promise<Outcome> {
 		const app = this.#app(appid);
 		if (!app) return fail(this.#unknownApp(appid));
 		// Let a refresh already under way land first; the report may be of the token it replaces.
@@ -187,7 +194,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		}
 		const limited = this.#forcedRefreshLimit(now) ?? this.#quotaGuard(app, now);
 		if (limited) return fail(limited);
-		log("info", "invalidation_accepted", { appid, reported: maskToken(reported) });
+		log("info", "invalidation_accepted", { appid, reported: maskToken(reported), confirmed_by_wechat: confirmedByWeChat });
 		return this.#fly(app, "invalidate", reported, () => this.#replace(app, reported));
 	}
 
@@ -243,6 +250,13 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		if (now < retryAt) return { appid: app.appid, action: "backing_off" };
 		const outcome = await this.#fly(app, "cron", null, () => this.#fetchAndStore(app, "cron", false));
 		return { appid: app.appid, action: outcome.ok ? "refreshed" : "failed" };
+	}
+
+	/** Gateway calls and heals the isolates counted (gateway/usage-counter.ts), added in; today's totals back. */
+	async gatewayUsage(_appid: string, add: GatewayCounts = NO_GATEWAY_USE): Promise<GatewayCounts> {
+		const usage = addGatewayUse(await this.ctx.storage.get<StoredGatewayUsage>(GATEWAY_USAGE_KEY), add, Date.now());
+		if (add.calls > 0 || add.heals > 0) await this.ctx.storage.put(GATEWAY_USAGE_KEY, usage);
+		return { calls: usage.calls, heals: usage.heals };
 	}
 
 	/** For GET /status: no full token, no secret. */

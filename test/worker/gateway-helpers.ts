@@ -1,0 +1,47 @@
+/** Calling the broker the way an SDK does: WeChat's own paths, any body, and no broker key in a header. */
+import { exports } from "cloudflare:workers";
+import { expect } from "vitest";
+import { allTestApps } from "./fixtures";
+import { findLeaks } from "./leaks";
+
+const secrets = allTestApps().map((a) => a.secret);
+
+export interface GatewayResponse {
+	status: number;
+	headers: Headers;
+	bytes: Uint8Array;
+	/** The body parsed as JSON, or null when it is not JSON. */
+	json: Record<string, unknown> | null;
+}
+
+/**
+ * One request through the broker's real fetch handler. Every answer is checked: `no-store`, and no AppSecret
+ * in its body or headers (tokens may appear: the token endpoints hand them out).
+ */
+export async function gw(path: string, init: RequestInit = {}): Promise<GatewayResponse> {
+	const response = await exports.default.fetch(new Request(`https://broker.test${path}`, init));
+	const bytes = new Uint8Array(await response.arrayBuffer());
+	const text = new TextDecoder().decode(bytes);
+	expect(response.headers.get("cache-control"), path.split("?")[0]).toBe("no-store");
+	const headerText = [...response.headers].map(([k, v]) => `${k}: ${v}`).join("\n");
+	expect(secrets.filter((s) => (text + headerText).includes(s)), `${path.split("?")[0]} leaks a secret`).toEqual([]);
+	let json: Record<string, unknown> | null = null;
+	try {
+		json = JSON.parse(text) as Record<string, unknown>;
+	} catch {}
+	return { status: response.status, headers: response.headers, bytes, json };
+}
+
+/** POST JSON, as SDKs send it. */
+export function postJson(path: string, body: unknown, headers: Record<string, string> = {}): Promise<GatewayResponse> {
+	return gw(path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+}
+
+/** The checks a WeChat-shaped refusal passes: HTTP 200, JSON, the errcode, and nothing a leak detector flags. */
+export function expectWeChatError(res: GatewayResponse, errcode: number): void {
+	expect(res.status).toBe(200);
+	expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+	expect(res.json?.errcode, JSON.stringify(res.json)).toBe(errcode);
+	expect(typeof res.json?.errmsg).toBe("string");
+	expect(findLeaks(JSON.stringify(res.json), secrets)).toEqual([]);
+}

@@ -11,18 +11,36 @@
  *   POST   /__sim/apps                      {appid, secret?, lifetime_s?, daily_quota?, ...} → {app}  (upsert)
  *   POST   /__sim/apps/:appid/rotate        {kind: "classic"|"stable"} → {ok: true}
  *   POST   /__sim/apps/:appid/revoke        {kind: "classic"|"stable"} → {ok: true}
- *   GET    /__sim/faults                    → {faults: [{id, appid, endpoint, kind, errcode?, status?, times_left}]}
- *   POST   /__sim/faults                    {appid?, endpoint?, kind, errcode?, status?, times?} → {id}
- *   DELETE /__sim/faults                    → {ok: true, cleared: n}  (also releases hung calls)
- *   GET    /__sim/stats[?appid=]            → {apps: {appid: {token, stable_token, stable_token_force, getcallbackip}}}
+ *   GET    /__sim/faults                    → {faults: [{id, appid, endpoint, kind, errcode?, status?, then?, delay_ms?, times_left}]}
+ *   POST   /__sim/faults                    {appid?, endpoint?, kind, errcode?, status?, then?, delay_ms?, times?} → {id}
+ *   DELETE /__sim/faults                    → {ok: true, cleared: n}  (also releases hung and slow calls)
+ *   GET    /__sim/stats[?appid=]            → {apps: {appid: {token, stable_token, stable_token_force, getcallbackip,
+ *                                           getticket, ...}}, unknown_token: {path: n}}  (unknown_token: calls whose
+ *                                           access_token the simulator never issued; they reach no app)
  *   GET    /__sim/clock                     → {now_ms}
  *   POST   /__sim/clock                     {advance_s} → {now_ms}
  *   GET    /__sim/webhook[?key=]            → {messages: [{key, msgtype, content, at_ms}]}  (oldest first, last 1000)
  *   DELETE /__sim/webhook                   → {ok: true, cleared: n}  (also ends the failure mode)
  *   POST   /__sim/webhook/fail              {times?, status?} → {ok: true}  (the next webhook calls answer an
  *                                           HTML error page, 500 by default, until cleared if times is omitted)
+ *   POST   /__sim/jssdk/verify              {appid, url, timestamp, nonceStr, signature, type?, agentid?, card_id?,
+ *                                           code?, openid?} → {ok: true} | {ok: false, reason}  (jssdk-verify.js:
+ *                                           a signature checked as wx.config would, against tickets valid now)
  *   POST   /__sim/reset                     → {ok: true}  (forgets apps, tokens, faults, counters, the clock
  *                                           offset, webhook messages and the webhook failure mode)
+ *
+ * Faults (faults.js): endpoint is token, stable_token, getcallbackip, getticket, wecom_gettoken,
+ * wecom_get_jsapi_ticket, wecom_ticket_get, wecom_getcallbackip, or "*" (default: the two token endpoints
+ * only); appid is an appid or a WeCom corpid (omit it for every app). kind is one of
+ *   errcode {errcode}   the call fails with that errcode; nothing minted, no quota spent
+ *   http {status?}      a bare nginx error page (503 by default)
+ *   malformed           HTTP 200 whose body is not JSON
+ *   reset               the connection is dropped
+ *   hang                no answer until the faults are cleared (then errcode -1)
+ *   lost {then?}        WeChat performs the call (mints, revokes, counts quota and stats) but the answer never
+ *                       arrives: then "hang" (default, as hang) or "reset" (dropped at once)
+ *   slow {delay_ms}     performed on arrival, answered after delay_ms real milliseconds (at most 60000;
+ *                       clearing the faults answers at once)
  *
  * The receivers themselves are not control endpoints (wechat-sim.js routes them); neither counts in the stats
  * nor is hit by /__sim/faults:
@@ -31,7 +49,8 @@
  */
 import { AppConfigError } from "./apps.js";
 import { MS_PER_S } from "./clock.js";
-import { DEFAULT_FAULT_HTTP_STATUS, FAULT_ENDPOINTS, FAULT_KINDS } from "./faults.js";
+import { DEFAULT_FAULT_HTTP_STATUS, FAULT_ENDPOINTS, FAULT_KINDS, LOST_THEN, MAX_SLOW_DELAY_MS } from "./faults.js";
+import { verifyJssdk } from "./jssdk-verify.js";
 import { controlJson, parseJsonObject } from "./wire.js";
 
 /** @typedef {import("./wire.js").SimRequest} SimRequest */
@@ -48,13 +67,15 @@ import { controlJson, parseJsonObject } from "./wire.js";
  * @property {import("./apps.js").AppRegistry} apps
  * @property {import("./issuer.js").TokenIssuer} issuer
  * @property {import("./faults.js").FaultQueue} faults
- * @property {import("./stats.js").EndpointStats} stats
+ * @property {import("./stats.js").EndpointStats<typeof import("./stats.js").APP_STAT_NAMES[number]>} stats
+ * @property {import("./stats.js").UnknownTokenStats} unknownTokens
  * @property {import("./webhook.js").WebhookReceiver} webhook
+ * @property {import("./ticket-store.js").TicketStore} tickets
  * @property {() => void} reset
  */
 
 const TOKEN_KINDS = /** @type {const} */ (["classic", "stable"]);
-const FAULT_FIELDS = new Set(["appid", "endpoint", "kind", "errcode", "status", "times"]);
+const FAULT_FIELDS = new Set(["appid", "endpoint", "kind", "errcode", "status", "then", "delay_ms", "times"]);
 const WEBHOOK_FAILURE_FIELDS = new Set(["status", "times"]);
 // A webhook receiver that fails is most often an application error behind the proxy.
 const DEFAULT_WEBHOOK_FAILURE_STATUS = 500;
@@ -133,6 +154,15 @@ function route(ctx, { method, path, query, body }) {
       requireMethod(method, "POST");
       ctx.webhook.failNext(parseWebhookFailure(body));
       return controlJson({ ok: true });
+    case "/__sim/jssdk/verify": {
+      requireMethod(method, "POST");
+      const outcome = verifyJssdk(
+        { apps: ctx.apps, tickets: ctx.tickets, isCorp: () => false, isAgent: () => false, nowMs: ctx.clock.now() },
+        jsonBody(body),
+      );
+      if ("error" in outcome) throw new BadRequest(outcome.error);
+      return controlJson(outcome);
+    }
     case "/__sim/reset":
       requireMethod(method, "POST");
       ctx.reset();
@@ -224,7 +254,10 @@ function revoke(ctx, appid, body) {
  */
 function stats(ctx, appid) {
   const appids = appid === null ? ctx.apps.listPublic().map((a) => a.appid) : [knownApp(ctx, appid).appid];
-  return controlJson({ apps: Object.fromEntries(appids.map((id) => [id, ctx.stats.of(id)])) });
+  return controlJson({
+    apps: Object.fromEntries(appids.map((id) => [id, ctx.stats.of(id)])),
+    unknown_token: ctx.unknownTokens.snapshot(),
+  });
 }
 
 /**
@@ -251,7 +284,7 @@ function parseFault(ctx, body) {
   const json = jsonBody(body);
   const unknown = Object.keys(json).filter((k) => !FAULT_FIELDS.has(k));
   if (unknown.length) throw new BadRequest(`unknown fault field(s) ${unknown.join(", ")}; allowed: ${[...FAULT_FIELDS].join(", ")}`);
-  const { appid, endpoint = "*", kind, errcode, status = DEFAULT_FAULT_HTTP_STATUS, times } = json;
+  const { appid, endpoint = "*", kind, errcode, status = DEFAULT_FAULT_HTTP_STATUS, then = "hang", delay_ms, times } = json;
 
   if (appid !== undefined) {
     if (typeof appid !== "string") throw new BadRequest("appid must be a string (omit it to hit every app)");
@@ -266,12 +299,23 @@ function parseFault(ctx, body) {
   if (kind === "errcode" && !(Number.isSafeInteger(errcode) && errcode !== 0)) {
     throw new BadRequest(`kind errcode needs a non-zero integer errcode, got ${JSON.stringify(errcode)}`);
   }
+  if (!LOST_THEN.includes(/** @type {any} */ (then))) {
+    throw new BadRequest(`then must be one of ${LOST_THEN.join(", ")} (what a lost call does with its connection), got ${JSON.stringify(then)}`);
+  }
+  if (then !== "hang" && kind !== "lost") throw new BadRequest("then applies only to kind lost");
+  const slow = kind === "slow";
+  if (slow !== (delay_ms !== undefined)) throw new BadRequest("kind slow needs delay_ms, and only kind slow takes it");
+  if (slow && !(typeof delay_ms === "number" && Number.isSafeInteger(delay_ms) && delay_ms >= 0 && delay_ms <= MAX_SLOW_DELAY_MS)) {
+    throw new BadRequest(`delay_ms must be an integer 0-${MAX_SLOW_DELAY_MS} (real milliseconds), got ${JSON.stringify(delay_ms)}`);
+  }
   return {
     appid: /** @type {string | undefined} */ (appid),
     endpoint: /** @type {FaultSpec["endpoint"]} */ (endpoint),
     kind: /** @type {FaultSpec["kind"]} */ (kind),
     errcode: kind === "errcode" ? /** @type {number} */ (errcode) : undefined,
     status: httpStatus(status),
+    then: /** @type {FaultSpec["then"]} */ (then),
+    delay_ms: slow ? /** @type {number} */ (delay_ms) : 0,
     times: faultTimes(times),
   };
 }
@@ -318,7 +362,7 @@ function faultTimes(times) {
 /**
  * @param {Fault} fault
  */
-function describeFault({ id, appid, endpoint, kind, errcode, status, remaining }) {
+function describeFault({ id, appid, endpoint, kind, errcode, status, then, delay_ms, remaining }) {
   return {
     id,
     appid: appid ?? "*",
@@ -326,6 +370,8 @@ function describeFault({ id, appid, endpoint, kind, errcode, status, remaining }
     kind,
     ...(kind === "errcode" ? { errcode } : {}),
     ...(kind === "http" ? { status } : {}),
+    ...(kind === "lost" ? { then } : {}),
+    ...(kind === "slow" ? { delay_ms } : {}),
     times_left: Number.isFinite(remaining) ? remaining : null,
   };
 }

@@ -20,6 +20,7 @@ export const ERR = Object.freeze({
   DAILY_QUOTA: 45009,
   MINUTE_QUOTA: 45011,
   DATA_FORMAT: 47001,
+  INVALID_ARGS: 40097,
 });
 
 /** @type {ReadonlyMap<number, string>} */
@@ -39,6 +40,7 @@ const ERRMSG = new Map([
   [ERR.DAILY_QUOTA, "reach max api daily quota limit"],
   [ERR.MINUTE_QUOTA, "api minute-quota reach limit mustslower retry next minute"],
   [ERR.DATA_FORMAT, "data format error"],
+  [ERR.INVALID_ARGS, "invalid args"],
   // Codes nobody emits on their own here but that tests inject as faults (WECHAT-API.md lists them).
   [40164, "invalid ip 127.0.0.1 ipv6 ::ffff:127.0.0.1, not in whitelist"],
   [40243, "AppSecret is frozen"],

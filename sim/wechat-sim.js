@@ -8,6 +8,7 @@
  *   GET  /cgi-bin/token                  classic access_token
  *   POST /cgi-bin/stable_token           stable access_token
  *   GET  /cgi-bin/getcallbackip          the business API, to check a token
+ *   GET  /cgi-bin/ticket/getticket       JS-SDK tickets, jsapi and wx_card (tickets.js)
  *   POST /cgi-bin/webhook/send?key=KEY   WeCom group robot (qyapi.weixin.qq.com's path)
  *   POST /__sim/webhook/generic          any JSON receiver (Slack, Feishu style)
  *   *    /__sim/...                      the control API (control.js)
@@ -16,13 +17,16 @@ import { AppRegistry } from "./apps.js";
 import { SimClock, wechatDay, wechatMinute } from "./clock.js";
 import { handleControl } from "./control.js";
 import { ERR } from "./errcodes.js";
-import { FaultQueue } from "./faults.js";
+import { FaultQueue, withFault } from "./faults.js";
 import { TokenIssuer } from "./issuer.js";
-import { EndpointStats } from "./stats.js";
+import { APP_STAT_NAMES, EndpointStats, UnknownTokenStats } from "./stats.js";
+import { checkAccessToken } from "./token-check.js";
+import { TicketStore } from "./ticket-store.js";
+import { OfficialTickets, isOfficialTicketType } from "./tickets.js";
 import { TokenStore } from "./token-store.js";
 import { WindowCounter } from "./window-counter.js";
 import { WebhookReceiver } from "./webhook.js";
-import { WECHAT_CONTENT_TYPE, htmlErrorPage, parseJsonObject, wechatError, wechatJson } from "./wire.js";
+import { parseJsonObject, wechatError, wechatJson } from "./wire.js";
 
 /** @typedef {import("./wire.js").SimRequest} SimRequest */
 /** @typedef {import("./wire.js").SimResult} SimResult */
@@ -30,6 +34,9 @@ import { WECHAT_CONTENT_TYPE, htmlErrorPage, parseJsonObject, wechatError, wecha
 /** @typedef {import("./apps.js").PublicAppConfig} PublicAppConfig */
 /** @typedef {import("./faults.js").FaultEndpoint} FaultEndpoint */
 /** @typedef {import("./issuer.js").MintListener} MintListener */
+/** @typedef {import("./wire.js").SimResponse} SimResponse */
+/** @typedef {import("./token-store.js").TokenRecord} TokenRecord */
+/** @typedef {typeof APP_STAT_NAMES[number]} AppStatName */
 
 const CONTROL_PREFIX = "/__sim/";
 // A receiver, not a control endpoint, though it shares the prefix WeChat never uses.
@@ -38,8 +45,6 @@ const GENERIC_WEBHOOK_PATH = "/__sim/webhook/generic";
 const CLIENT_CREDENTIAL = "client_credential";
 // getcallbackip answers with WeChat's callback egress ranges; these are real entries from that list.
 const CALLBACK_IP_LIST = Object.freeze(["101.226.103.0/25", "101.226.62.0/26", "58.247.206.128/25", "182.254.11.0/24"]);
-// What a misbehaving relay in front of WeChat returns instead of JSON.
-const MALFORMED_BODY = "<html>502 Bad Gateway</html>";
 
 /**
  * @typedef {object} WeChatSimOptions
@@ -53,11 +58,14 @@ export class WeChatSim {
   #tokens = new TokenStore();
   #issuer;
   #faults = new FaultQueue();
-  #stats = new EndpointStats();
+  #stats = new EndpointStats(APP_STAT_NAMES);
+  #unknownTokens = new UnknownTokenStats();
   #classicDaily = new WindowCounter(wechatDay);
   #stableDaily = new WindowCounter(wechatDay);
   #stableMinute = new WindowCounter(wechatMinute);
   #webhook = new WebhookReceiver();
+  #ticketStore = new TicketStore();
+  #officialTickets = new OfficialTickets(this.#ticketStore);
   /** @type {import("./control.js").ControlContext} */
   #control;
 
@@ -71,7 +79,9 @@ export class WeChatSim {
       issuer: this.#issuer,
       faults: this.#faults,
       stats: this.#stats,
+      unknownTokens: this.#unknownTokens,
       webhook: this.#webhook,
+      tickets: this.#ticketStore,
       reset: () => this.reset(),
     };
   }
@@ -98,10 +108,13 @@ export class WeChatSim {
     this.#issuer.clear();
     this.#faults.clear();
     this.#stats.clear();
+    this.#unknownTokens.clear();
     this.#classicDaily.clear();
     this.#stableDaily.clear();
     this.#stableMinute.clear();
     this.#webhook.clear();
+    this.#ticketStore.clear();
+    this.#officialTickets.clear();
     this.#clock.reset();
   }
 
@@ -126,6 +139,8 @@ export class WeChatSim {
         return this.#stableToken(req);
       case "/cgi-bin/getcallbackip":
         return this.#getCallbackIp(req);
+      case "/cgi-bin/ticket/getticket":
+        return this.#getTicket(req);
       case "/cgi-bin/webhook/send":
         return this.#webhook.wecom(req, this.#clock.now());
       default:
@@ -142,13 +157,13 @@ export class WeChatSim {
     if (typeof checked === "number") return wechatError(checked);
     const app = checked;
 
-    const fault = this.#injectFault(app.appid, "token");
-    if (fault) return fault;
-
-    const now = this.#clock.now();
-    if (this.#classicDaily.count(app.appid, now) >= app.daily_quota) return wechatError(ERR.DAILY_QUOTA);
-    this.#classicDaily.increment(app.appid, now);
-    return wechatJson(this.#issuer.issueClassic(app, now));
+    // Faults apply after validation and before quota, so a failed call neither mints nor spends quota.
+    return withFault(this.#faults, app.appid, "token", () => {
+      const now = this.#clock.now();
+      if (this.#classicDaily.count(app.appid, now) >= app.daily_quota) return wechatError(ERR.DAILY_QUOTA);
+      this.#classicDaily.increment(app.appid, now);
+      return wechatJson(this.#issuer.issueClassic(app, now));
+    }, wechatError);
   }
 
   /** @param {Required<SimRequest>} req */
@@ -179,35 +194,54 @@ export class WeChatSim {
     if (typeof checked === "number") return wechatError(checked);
     const app = checked;
 
-    const fault = this.#injectFault(app.appid, "stable_token");
-    if (fault) return fault;
-
-    const now = this.#clock.now();
-    if (this.#stableMinute.count(app.appid, now) >= app.stable_minute_quota) return wechatError(ERR.MINUTE_QUOTA);
-    if (this.#stableDaily.count(app.appid, now) >= app.stable_daily_quota) return wechatError(ERR.DAILY_QUOTA);
-    this.#stableMinute.increment(app.appid, now);
-    this.#stableDaily.increment(app.appid, now);
-
-    const result = this.#issuer.issueStable(app, now, force_refresh === true);
-    return "errcode" in result ? wechatError(result.errcode) : wechatJson(result);
+    return withFault(this.#faults, app.appid, "stable_token", () => {
+      const now = this.#clock.now();
+      if (this.#stableMinute.count(app.appid, now) >= app.stable_minute_quota) return wechatError(ERR.MINUTE_QUOTA);
+      if (this.#stableDaily.count(app.appid, now) >= app.stable_daily_quota) return wechatError(ERR.DAILY_QUOTA);
+      this.#stableMinute.increment(app.appid, now);
+      this.#stableDaily.increment(app.appid, now);
+      const result = this.#issuer.issueStable(app, now, force_refresh === true);
+      return "errcode" in result ? wechatError(result.errcode) : wechatJson(result);
+    }, wechatError);
   }
 
   /** @param {Required<SimRequest>} req */
-  #getCallbackIp({ query }) {
-    const token = query.get("access_token");
-    if (!token) return wechatError(ERR.ACCESS_TOKEN_MISSING);
-    const record = this.#tokens.lookup(token);
-    if (record) this.#stats.record(record.appid, "getcallbackip");
-    switch (TokenStore.status(record, this.#clock.now())) {
-      case "valid":
-        return wechatJson({ ip_list: CALLBACK_IP_LIST });
-      case "superseded":
-        return wechatError(ERR.INVALID_CREDENTIAL);
-      case "expired":
-        return wechatError(ERR.ACCESS_TOKEN_EXPIRED);
-      default:
-        return wechatError(ERR.INVALID_ACCESS_TOKEN);
-    }
+  #getCallbackIp(req) {
+    return this.#withToken(req, ["getcallbackip"], "getcallbackip", () => wechatJson({ ip_list: CALLBACK_IP_LIST }));
+  }
+
+  /** @param {Required<SimRequest>} req */
+  #getTicket(req) {
+    const type = req.query.get("type");
+    /** @type {AppStatName[]} */
+    const stats = isOfficialTicketType(type) ? ["getticket", `getticket_${type}`] : ["getticket"];
+    return this.#withToken(req, stats, "getticket", (record, now) => {
+      const app = this.#apps.get(record.appid);
+      return app ? this.#officialTickets.getticket(app, type, now) : wechatError(ERR.INVALID_ACCESS_TOKEN);
+    });
+  }
+
+  /**
+   * A call authorised by an access_token: counted against the token's app (or as an unknown token), hit by
+   * the endpoint's faults, and carried out only when the token works now.
+   * @param {Required<SimRequest>} req
+   * @param {ReadonlyArray<AppStatName>} stats  the counters this call adds one to
+   * @param {FaultEndpoint} endpoint
+   * @param {(record: TokenRecord, nowMs: number) => SimResponse} perform
+   * @returns {SimResult}
+   */
+  #withToken({ path, query }, stats, endpoint, perform) {
+    const check = checkAccessToken(this.#tokens, query.get("access_token"), this.#clock.now());
+    if (check.missing) return wechatError(ERR.ACCESS_TOKEN_MISSING);
+    const appid = check.record?.appid;
+    if (appid !== undefined) for (const stat of stats) this.#stats.record(appid, stat);
+    else this.#unknownTokens.record(path);
+    return withFault(this.#faults, check.record?.appid, endpoint, () => {
+      // Time is read again: a slow or lost call is still judged at arrival, like the token endpoints.
+      const now = this.#clock.now();
+      const { record, errcode } = checkAccessToken(this.#tokens, query.get("access_token"), now);
+      return errcode === undefined && record ? perform(record, now) : wechatError(errcode ?? ERR.INVALID_ACCESS_TOKEN);
+    }, wechatError);
   }
 
   /**
@@ -225,31 +259,5 @@ export class WeChatSim {
     if (!app) return ERR.INVALID_APPID;
     if (app.secret !== secret) return ERR.INVALID_APPSECRET;
     return app;
-  }
-
-  /**
-   * Applies the oldest matching fault. Runs after validation and before quota, so a faulted call neither
-   * mints a token nor spends quota.
-   * @param {string} appid
-   * @param {FaultEndpoint} endpoint
-   * @returns {SimResult | undefined}
-   */
-  #injectFault(appid, endpoint) {
-    const fault = this.#faults.take(appid, endpoint);
-    if (!fault) return undefined;
-    switch (fault.kind) {
-      case "errcode":
-        return wechatError(fault.errcode ?? ERR.SYSTEM_ERROR);
-      case "http":
-        return htmlErrorPage(fault.status);
-      case "malformed":
-        // Claims JSON but is not: the broker must survive a parse failure, not just check Content-Type.
-        return { status: 200, headers: { "content-type": WECHAT_CONTENT_TYPE }, body: MALFORMED_BODY };
-      case "reset":
-        return { reset: true };
-      case "hang":
-        // When the faults are cleared the call is answered like an upstream that gave up: -1 system error.
-        return { hang: this.#faults.hang().then(() => wechatError(ERR.SYSTEM_ERROR)) };
-    }
   }
 }

@@ -46,6 +46,16 @@ describe("GET /cgi-bin/getcallbackip", () => {
     const { body } = await control(h.url, "GET", "stats");
     expect(body.apps[APP.appid].getcallbackip).toBe(2);
   });
+
+  it("counts calls with a token it never issued per path, and calls without a token nowhere", async () => {
+    expect((await control(h.url, "GET", "stats")).body.unknown_token).toEqual({});
+    await probe(h.url, "86_forged-one");
+    await probe(h.url, "86_forged-two");
+    await fetch(`${h.url}/cgi-bin/getcallbackip`).then((r) => r.text());
+    const { body } = await control(h.url, "GET", `stats?appid=${APP.appid}`);
+    expect(body.unknown_token).toEqual({ "/cgi-bin/getcallbackip": 2 });
+    expect(body.apps[APP.appid].getcallbackip).toBe(0);
+  });
 });
 
 describe("unknown paths", () => {

@@ -1,6 +1,6 @@
 // @ts-check
 import { describe, expect, it } from "vitest";
-import { FROZEN_NOW_MS, advance, classicToken, control, probe, stableToken, statsOf, useSimulator } from "./helpers.js";
+import { FROZEN_NOW_MS, advance, classicToken, control, probe, stableToken, statsOf, useSimulator, ZERO_STATS } from "./helpers.js";
 
 const APP = { appid: "wxcontrol0000001", secret: "control-secret" };
 const creds = { appid: APP.appid, secret: APP.secret };
@@ -18,6 +18,9 @@ describe("control API: apps", () => {
       stable_daily_quota: 500000,
       stable_minute_quota: 10000,
       force_daily_limit: 20,
+      ticket_lifetime_s: 7200,
+      ticket_daily_quota: 10000,
+      ticket_refetch: "same",
     });
     const list = await control(h.url, "GET", "apps");
     expect(list.body.apps.map((/** @type {{appid: string}} */ a) => a.appid)).toEqual([APP.appid, "wxcontrolnew0001"]);
@@ -48,6 +51,8 @@ describe("control API: apps", () => {
     ["a quota is negative", JSON.stringify({ ...APP, daily_quota: -1 })],
     ["a quota is not an integer", JSON.stringify({ ...APP, daily_quota: 1.5 })],
     ["a field is misspelt", JSON.stringify({ ...APP, lifetime: 60 })],
+    ["ticket_refetch is unknown", JSON.stringify({ ...APP, ticket_refetch: "sometimes" })],
+    ["ticket_lifetime_s is zero", JSON.stringify({ ...APP, ticket_lifetime_s: 0 })],
   ])("answers 400 when %s", async (_, body) => {
     const response = await fetch(`${h.url}/__sim/apps`, { method: "POST", body });
     expect(response.status).toBe(400);
@@ -76,7 +81,7 @@ describe("control API: rotate and revoke", () => {
     const next = await stableToken(h.url, creds);
     expect(next.access_token).not.toBe(token);
     expect(await probe(h.url, next.access_token)).toBe(0);
-    expect(await statsOf(h.url, APP.appid)).toEqual({ token: 0, stable_token: 2, stable_token_force: 0, getcallbackip: 2 });
+    expect(await statsOf(h.url, APP.appid)).toEqual({ ...ZERO_STATS, token: 0, stable_token: 2, stable_token_force: 0, getcallbackip: 2 });
   });
 
   it("neither waits for nor spends the force refresh limits when rotating stable tokens", async () => {
@@ -117,7 +122,7 @@ describe("control API: stats, clock, reset", () => {
 
   it("lists zero counts for registered apps that were never called", async () => {
     const { body } = await control(h.url, "GET", "stats");
-    expect(body.apps.wxcontrolidle001).toEqual({ token: 0, stable_token: 0, stable_token_force: 0, getcallbackip: 0 });
+    expect(body.apps.wxcontrolidle001).toEqual({ ...ZERO_STATS, token: 0, stable_token: 0, stable_token_force: 0, getcallbackip: 0 });
   });
 
   it("filters stats by appid and answers 400 for an unknown one", async () => {
@@ -141,7 +146,7 @@ describe("control API: stats, clock, reset", () => {
     expect((await control(h.url, "POST", "reset")).body).toEqual({ ok: true });
     expect((await control(h.url, "GET", "apps")).body).toEqual({ apps: [] });
     expect((await control(h.url, "GET", "faults")).body).toEqual({ faults: [] });
-    expect((await control(h.url, "GET", "stats")).body).toEqual({ apps: {} });
+    expect((await control(h.url, "GET", "stats")).body).toEqual({ apps: {}, unknown_token: {} });
     expect((await control(h.url, "GET", "clock")).body).toEqual({ now_ms: FROZEN_NOW_MS });
     expect(await probe(h.url, token)).toBe(40014);
     await control(h.url, "POST", "apps", APP);

@@ -125,11 +125,15 @@ describe("injected faults", () => {
   it("lists active faults with the hits they have left", async () => {
     const id = await addFault(h.url, { appid: APP.appid, kind: "errcode", errcode: 40164, times: 2 });
     await addFault(h.url, { endpoint: "token", kind: "http" });
+    await addFault(h.url, { endpoint: "getcallbackip", kind: "lost", then: "reset", times: 1 });
+    await addFault(h.url, { endpoint: "stable_token", kind: "slow", delay_ms: 20 });
     await classicToken(h.url, creds);
     const { body } = await control(h.url, "GET", "faults");
     expect(body.faults).toEqual([
       { id, appid: APP.appid, endpoint: "*", kind: "errcode", errcode: 40164, times_left: 1 },
       { id: expect.any(String), appid: "*", endpoint: "token", kind: "http", status: 503, times_left: null },
+      { id: expect.any(String), appid: "*", endpoint: "getcallbackip", kind: "lost", then: "reset", times_left: 1 },
+      { id: expect.any(String), appid: "*", endpoint: "stable_token", kind: "slow", delay_ms: 20, times_left: null },
     ]);
   });
 
@@ -137,7 +141,13 @@ describe("injected faults", () => {
     ["kind is missing", {}],
     ["kind is unknown", { kind: "explode" }],
     ["errcode is missing for kind errcode", { kind: "errcode" }],
-    ["endpoint is unknown", { kind: "reset", endpoint: "getcallbackip" }],
+    ["endpoint is unknown", { kind: "reset", endpoint: "nowhere" }],
+    ["then is given for a kind other than lost", { kind: "hang", then: "reset" }],
+    ["then is unknown", { kind: "lost", then: "explode" }],
+    ["delay_ms is missing for kind slow", { kind: "slow" }],
+    ["delay_ms is given for a kind other than slow", { kind: "hang", delay_ms: 10 }],
+    ["delay_ms is over a minute", { kind: "slow", delay_ms: 60_001 }],
+    ["delay_ms is negative", { kind: "slow", delay_ms: -1 }],
     ["appid is not registered", { kind: "reset", appid: "wxnobody" }],
     ["times is zero", { kind: "reset", times: 0 }],
     ["status is not an HTTP status", { kind: "http", status: 99 }],

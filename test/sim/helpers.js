@@ -11,6 +11,19 @@ export const FROZEN_NOW_MS = Date.UTC(2025, 0, 15, 4, 0, 0);
 export const CHINA_OFFSET_MS = 8 * 3600 * 1000;
 export const DAY_MS = 24 * 3600 * 1000;
 export const RID = /rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$/;
+/** Every per-app counter of GET /__sim/stats, as an app that was never called reports them. */
+export const ZERO_STATS = Object.freeze({
+  token: 0,
+  stable_token: 0,
+  stable_token_force: 0,
+  getcallbackip: 0,
+  getticket: 0,
+  getticket_jsapi: 0,
+  getticket_wx_card: 0,
+  message_custom_send: 0,
+  media_upload: 0,
+  media_get: 0,
+});
 
 /**
  * @typedef {object} SimHarness

@@ -1,6 +1,6 @@
 // @ts-check
 import { describe, expect, it } from "vitest";
-import { RID, advance, classicToken, control, probe, secondsToChinaMidnight, stableToken, statsOf, useSimulator } from "./helpers.js";
+import { RID, advance, classicToken, control, probe, secondsToChinaMidnight, stableToken, statsOf, useSimulator, ZERO_STATS } from "./helpers.js";
 
 const APP = { appid: "wxstable00000001", secret: "stable-secret" };
 const LIMITED = { appid: "wxstablelimit001", secret: "limit-secret", force_daily_limit: 2 };
@@ -171,6 +171,6 @@ describe("POST /cgi-bin/stable_token", () => {
     await stableToken(h.url, { ...creds, force_refresh: true });
     await stableToken(h.url, { ...creds, secret: "wrong", force_refresh: true });
     await stableToken(h.url, { ...creds, force_refresh: false });
-    expect(await statsOf(h.url, APP.appid)).toEqual({ token: 0, stable_token: 5, stable_token_force: 3, getcallbackip: 0 });
+    expect(await statsOf(h.url, APP.appid)).toEqual({ ...ZERO_STATS, token: 0, stable_token: 5, stable_token_force: 3, getcallbackip: 0 });
   });
 });

@@ -1,6 +1,6 @@
 // @ts-check
 import { describe, expect, it } from "vitest";
-import { FROZEN_NOW_MS, advance, classicToken, control, statsOf, useSimulator } from "./helpers.js";
+import { FROZEN_NOW_MS, advance, classicToken, control, statsOf, useSimulator, ZERO_STATS } from "./helpers.js";
 
 const APP = { appid: "wxwebhook0000001", secret: "webhook-secret" };
 const KEY = "test-robot-key";
@@ -130,7 +130,7 @@ describe("POST /cgi-bin/webhook/send (WeCom group robot)", () => {
     expect((await send(h.url, KEY, text("through"))).body.errcode).toBe(0);
     const { body } = await control(h.url, "GET", "faults");
     expect(body.faults.map((/** @type {{times_left: number | null}} */ f) => f.times_left)).toEqual([null, 1]);
-    expect(await statsOf(h.url, APP.appid)).toEqual({ token: 0, stable_token: 0, stable_token_force: 0, getcallbackip: 0 });
+    expect(await statsOf(h.url, APP.appid)).toEqual({ ...ZERO_STATS, token: 0, stable_token: 0, stable_token_force: 0, getcallbackip: 0 });
   });
 });
 

@@ -20,10 +20,11 @@ const MAX_REMEMBERED_TOKENS = 1_024;
 /** How long the edge-copy fallback table is reused: a flood of forged tokens reads it at most this often. */
 export const FALLBACK_TABLE_TTL_MS = 10_000;
 /**
- * Above this many apps the fallback is skipped: one invocation may make only so many KV reads, and a
- * broker this large has its index entries within a minute of deploying (every refresh writes one).
+ * Above this many apps the fallback is skipped: a Worker invocation may make at most 1,000 KV operations,
+ * and the request itself needs a few. Such a broker recognises its pre-gateway tokens once they are
+ * refreshed (every refresh writes an index entry), within one token lifetime.
  */
-const MAX_FALLBACK_APPS = 100;
+const MAX_FALLBACK_APPS = 500;
 
 /** Insertion-ordered: the oldest entry is the first to go. */
 const remembered = new Map<string, IssuedRecord>();

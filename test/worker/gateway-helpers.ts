@@ -2,6 +2,7 @@
 import { exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import { allTestApps } from "./fixtures";
+import { simUrl } from "./helpers";
 import { findLeaks } from "./leaks";
 
 const secrets = allTestApps().map((a) => a.secret);
@@ -44,4 +45,11 @@ export function expectWeChatError(res: GatewayResponse, errcode: number): void {
 	expect(res.json?.errcode, JSON.stringify(res.json)).toBe(errcode);
 	expect(typeof res.json?.errmsg).toBe("string");
 	expect(findLeaks(JSON.stringify(res.json), secrets)).toEqual([]);
+}
+
+/** Calls the simulator answered "unknown token" to, per path: a forged token that got through shows up here. */
+export async function unknownTokenCalls(): Promise<Record<string, number>> {
+	const response = await fetch(`${simUrl}/__sim/stats`);
+	const stats = (await response.json()) as { unknown_token?: Record<string, number> };
+	return stats.unknown_token ?? {};
 }

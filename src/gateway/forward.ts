@@ -14,7 +14,9 @@ import type { AuthVariables } from "../auth";
 import { authority } from "../authority";
 import { readEdgeCopy } from "../edge-cache";
 import type { AppEnv } from "../env";
+import type { TokenRecord } from "../lifetime";
 import { log, maskToken } from "../log";
+import type { Outcome } from "../token-authority";
 import { ownerOf } from "./ownership";
 import { findAccessToken, withAccessToken } from "./query";
 import { readUpTo } from "./streams";
@@ -35,6 +37,14 @@ export const REPLAY_MAX_BYTES = 1024 * 1024;
 const ERROR_PEEK_BYTES = 1024;
 /** Until WeChat's answer starts (a 10 MB upload through a relay takes seconds); SDKs wait 60 s for media too. */
 export const UPSTREAM_TIMEOUT_MS = 60_000;
+
+/**
+ * How long an isolate reuses an app's current token without reading KV: a forced refresh elsewhere costs
+ * this isolate at most this long of one extra WeChat round trip per call (refused, then healed for free).
+ */
+const CURRENT_TOKEN_MEMORY_MS = 5_000;
+/** appid → the current token as this isolate last saw it. */
+const currentTokens = new Map<string, { readonly token: string; readonly since: number; readonly until: number }>();
 
 const FORWARDED_REQUEST_HEADERS = ["accept", "accept-language", "content-type", "user-agent"] as const;
 /** content-length and transfer-encoding are the runtime's to set; set-cookie and server are WeChat's business. */
@@ -79,16 +89,33 @@ export async function forward(c: GatewayContext): Promise<Response> {
 	});
 	if (!retry) return first.response;
 	countHeal(appid);
+	rememberCurrent(appid, healed.token, Date.now());
 	return passThrough(await send(c.req.raw, target(healed.token.accessToken), body.again!()));
 }
 
-/** The token to send: the edge copy while it is fresh, else the object (which refreshes when it must). */
+/**
+ * The token to send: this isolate's memory for a few seconds, else the edge copy while it is fresh, else
+ * the object (which refreshes when it must). A remembered token is never past its planned refresh, so it
+ * is still accepted by WeChat unless something revoked it; then WeChat's refusal leads to compare-and-
+ * refresh, which sees a stale token and hands back the current one at no upstream cost.
+ */
 async function currentToken(env: AppEnv, appid: string): Promise<string> {
-	const edge = await readEdgeCopy(env.TOKEN_CACHE, appid, Date.now());
-	if (edge) return edge.accessToken;
-	const outcome = await authority(env, appid).getToken(appid);
+	const now = Date.now();
+	const known = currentTokens.get(appid);
+	if (known && now < known.until && now >= known.since) return known.token;
+	const edge = await readEdgeCopy(env.TOKEN_CACHE, appid, now);
+	const token = edge ?? unwrap(await authority(env, appid).getToken(appid));
+	rememberCurrent(appid, token, now);
+	return token.accessToken;
+}
+
+function rememberCurrent(appid: string, token: TokenRecord, now: number): void {
+	currentTokens.set(appid, { token: token.accessToken, since: now, until: Math.min(now + CURRENT_TOKEN_MEMORY_MS, token.refreshAt) });
+}
+
+function unwrap(outcome: Outcome): TokenRecord {
 	if (!outcome.ok) throw failureAsWeChat(outcome.failure);
-	return outcome.token.accessToken;
+	return outcome.token;
 }
 
 async function outgoingBody(request: Request): Promise<OutgoingBody> {

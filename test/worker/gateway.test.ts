@@ -189,6 +189,20 @@ it("sends only content-type, accept, accept-language and user-agent upstream, an
 	expect([...upstream.headers.keys()].sort()).toEqual(["accept", "accept-language", "user-agent"]);
 });
 
+it("sends the new token after a forced refresh elsewhere, at the cost of one refused call and no upstream refresh", async () => {
+	const app = next("stable");
+	const old = await tokenOf(app);
+	expect((await gw(ipList(old))).json!.ip_list).toEqual(expect.any(Array)); // this isolate now remembers `old` as current
+	const forced = await call(`/token/refresh?appid=${app.appid}`, { method: "POST", key: KEYS.admin });
+	expect(await sim.check(old)).toBe(40001);
+	const before = await sim.calls(app);
+	expect((await gw(ipList(old))).json!.ip_list).toEqual(expect.any(Array));
+	const after = await sim.calls(app);
+	expect(after.getcallbackip - before.getcallbackip).toBe(2);
+	expect(after.stable_token).toBe(before.stable_token); // compare-and-refresh saw a stale token: nothing upstream
+	expect(await tokenOf(app)).toBe(forced.body.access_token);
+});
+
 it("returns a refusal WeChat repeats after the heal unchanged, and makes no second retry", async () => {
 	const app = next("stable");
 	const token = await tokenOf(app);

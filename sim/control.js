@@ -1,37 +1,52 @@
 // @ts-check
 /**
- * The control API under /__sim/ (a prefix WeChat never uses): how tests register apps, inject faults,
- * rotate or revoke tokens behind the broker's back, read call counts, move the clock and read the alerts a
- * broker posted to the simulated webhooks.
+ * The control API under /__sim/ (a prefix WeChat never uses): how tests register apps and WeCom corps, inject
+ * faults, rotate or revoke tokens behind the broker's back, read call counts, move the clock, verify JS-SDK
+ * signatures, and read the alerts and messages a broker sent.
  * JSON in and out; bad input is HTTP 400 with {"error": "..."} saying what to fix.
  * It deliberately never reveals a token or a token's state: tests must observe tokens the way a broker
  * does, through the business API.
  *
  *   GET    /__sim/apps                      → {apps: [app without secret]}
- *   POST   /__sim/apps                      {appid, secret?, lifetime_s?, daily_quota?, ...} → {app}  (upsert)
+ *   POST   /__sim/apps                      {appid, secret?, lifetime_s?, daily_quota?, stable_daily_quota?,
+ *                                           stable_minute_quota?, force_daily_limit?, ticket_lifetime_s?,
+ *                                           ticket_daily_quota?, ticket_refetch?: "same"|"new"} → {app}  (upsert)
  *   POST   /__sim/apps/:appid/rotate        {kind: "classic"|"stable"} → {ok: true}
  *   POST   /__sim/apps/:appid/revoke        {kind: "classic"|"stable"} → {ok: true}
  *   GET    /__sim/faults                    → {faults: [{id, appid, endpoint, kind, errcode?, status?, then?, delay_ms?, times_left}]}
  *   POST   /__sim/faults                    {appid?, endpoint?, kind, errcode?, status?, then?, delay_ms?, times?} → {id}
  *   DELETE /__sim/faults                    → {ok: true, cleared: n}  (also releases hung and slow calls)
  *   GET    /__sim/stats[?appid=]            → {apps: {appid: {token, stable_token, stable_token_force, getcallbackip,
- *                                           getticket, ...}}, unknown_token: {path: n}}  (unknown_token: calls whose
- *                                           access_token the simulator never issued; they reach no app)
+ *                                           getticket, getticket_jsapi, getticket_wx_card, message_custom_send,
+ *                                           media_upload, media_get}}, wecom: {corpid: {gettoken, get_jsapi_ticket,
+ *                                           ticket_get, getcallbackip}}, unknown_token: {path: n}}  (appid may be a
+ *                                           corpid; unknown_token: calls whose access_token the simulator never
+ *                                           issued, so they reach no app)
  *   GET    /__sim/clock                     → {now_ms}
  *   POST   /__sim/clock                     {advance_s} → {now_ms}
  *   GET    /__sim/webhook[?key=]            → {messages: [{key, msgtype, content, at_ms}]}  (oldest first, last 1000)
  *   DELETE /__sim/webhook                   → {ok: true, cleared: n}  (also ends the failure mode)
  *   POST   /__sim/webhook/fail              {times?, status?} → {ok: true}  (the next webhook calls answer an
  *                                           HTML error page, 500 by default, until cleared if times is omitted)
+ *   GET    /__sim/messages[?appid=]         → {messages: [{appid, touser, msgtype, message, at_ms}]}  (custom/send
+ *                                           messages accepted, oldest first, last 1000)
+ *   DELETE /__sim/messages                  → {ok: true, cleared: n}
+ *   GET    /__sim/wecom/apps                → {apps: [{corpid, agentid?, lifetime_s, same_token_on_refetch, ...}]}
+ *   POST   /__sim/wecom/apps                {corpid, agentid?, secret, lifetime_s?, same_token_on_refetch?,
+ *                                           ticket_lifetime_s?, ticket_refetch?} → {app}  (upsert per (corpid, agentid);
+ *                                           no agentid: the corp-level secret)
+ *   POST   /__sim/wecom/revoke              {corpid, agentid?} → {ok: true}  (every token of that secret, or of every
+ *                                           secret of the corp, stops working now: 40014)
  *   POST   /__sim/jssdk/verify              {appid, url, timestamp, nonceStr, signature, type?, agentid?, card_id?,
  *                                           code?, openid?} → {ok: true} | {ok: false, reason}  (jssdk-verify.js:
  *                                           a signature checked as wx.config would, against tickets valid now)
- *   POST   /__sim/reset                     → {ok: true}  (forgets apps, tokens, faults, counters, the clock
- *                                           offset, webhook messages and the webhook failure mode)
+ *   POST   /__sim/reset                     → {ok: true}  (forgets apps, corps, tokens, tickets, media, faults,
+ *                                           counters, the clock offset, messages and the webhook failure mode)
  *
- * Faults (faults.js): endpoint is token, stable_token, getcallbackip, getticket, wecom_gettoken,
- * wecom_get_jsapi_ticket, wecom_ticket_get, wecom_getcallbackip, or "*" (default: the two token endpoints
- * only); appid is an appid or a WeCom corpid (omit it for every app). kind is one of
+ * Faults (faults.js): endpoint is token, stable_token, getcallbackip, getticket, message_custom_send,
+ * media_upload, media_get, wecom_gettoken, wecom_get_jsapi_ticket, wecom_ticket_get, wecom_getcallbackip, or
+ * "*" (the default: the two token endpoints only). appid is an appid or a WeCom corpid (omit it for every
+ * app; on a business API it matches the app owning the token). kind is one of
  *   errcode {errcode}   the call fails with that errcode; nothing minted, no quota spent
  *   http {status?}      a bare nginx error page (503 by default)
  *   malformed           HTTP 200 whose body is not JSON
@@ -49,16 +64,12 @@
  */
 import { AppConfigError } from "./apps.js";
 import { MS_PER_S } from "./clock.js";
-import { DEFAULT_FAULT_HTTP_STATUS, FAULT_ENDPOINTS, FAULT_KINDS, LOST_THEN, MAX_SLOW_DELAY_MS } from "./faults.js";
+import { BadRequest, describeFault, jsonBody, parseFault, parseWebhookFailure } from "./control-input.js";
 import { verifyJssdk } from "./jssdk-verify.js";
-import { controlJson, parseJsonObject } from "./wire.js";
+import { controlJson } from "./wire.js";
 
 /** @typedef {import("./wire.js").SimRequest} SimRequest */
 /** @typedef {import("./wire.js").SimResponse} SimResponse */
-/** @typedef {import("./faults.js").Fault} Fault */
-/** @typedef {import("./faults.js").FaultSpec} FaultSpec */
-/** @typedef {import("./token-store.js").TokenKind} TokenKind */
-/** @typedef {import("./webhook.js").WebhookFailureSpec} WebhookFailureSpec */
 
 /**
  * The parts of WeChatSim the control API may touch.
@@ -71,28 +82,12 @@ import { controlJson, parseJsonObject } from "./wire.js";
  * @property {import("./stats.js").UnknownTokenStats} unknownTokens
  * @property {import("./webhook.js").WebhookReceiver} webhook
  * @property {import("./ticket-store.js").TicketStore} tickets
+ * @property {import("./wecom.js").WeComSim} wecom
+ * @property {import("./business.js").BusinessApi} business
  * @property {() => void} reset
  */
 
 const TOKEN_KINDS = /** @type {const} */ (["classic", "stable"]);
-const FAULT_FIELDS = new Set(["appid", "endpoint", "kind", "errcode", "status", "then", "delay_ms", "times"]);
-const WEBHOOK_FAILURE_FIELDS = new Set(["status", "times"]);
-// A webhook receiver that fails is most often an application error behind the proxy.
-const DEFAULT_WEBHOOK_FAILURE_STATUS = 500;
-const MIN_FAULT_HTTP_STATUS = 200;
-const MAX_FAULT_HTTP_STATUS = 599;
-
-class BadRequest extends Error {
-  /**
-   * @param {string} message
-   * @param {number} [status]
-   */
-  constructor(message, status = 400) {
-    super(message);
-    this.status = status;
-  }
-}
-
 /**
  * @param {ControlContext} ctx
  * @param {Required<SimRequest>} req
@@ -138,7 +133,7 @@ function route(ctx, { method, path, query, body }) {
         return controlJson({ ok: true, cleared });
       }
       requireMethod(method, "POST");
-      return controlJson({ id: ctx.faults.add(parseFault(ctx, body)).id });
+      return controlJson({ id: ctx.faults.add(parseFault(body, (id) => ctx.apps.get(id) !== undefined || ctx.wecom.registry.hasCorp(id))).id });
     case "/__sim/stats":
       requireMethod(method, "GET");
       return stats(ctx, query.get("appid"));
@@ -157,12 +152,29 @@ function route(ctx, { method, path, query, body }) {
     case "/__sim/jssdk/verify": {
       requireMethod(method, "POST");
       const outcome = verifyJssdk(
-        { apps: ctx.apps, tickets: ctx.tickets, isCorp: () => false, isAgent: () => false, nowMs: ctx.clock.now() },
+        {
+          apps: ctx.apps,
+          tickets: ctx.tickets,
+          isCorp: (corpid) => ctx.wecom.registry.hasCorp(corpid),
+          isAgent: (corpid, agentid) => ctx.wecom.registry.select(corpid, agentid).length > 0,
+          nowMs: ctx.clock.now(),
+        },
         jsonBody(body),
       );
       if ("error" in outcome) throw new BadRequest(outcome.error);
       return controlJson(outcome);
     }
+    case "/__sim/messages":
+      if (method === "GET") return controlJson({ messages: ctx.business.messages(query.get("appid")) });
+      requireMethod(method, "DELETE");
+      return controlJson({ ok: true, cleared: ctx.business.clearMessages() });
+    case "/__sim/wecom/apps":
+      if (method === "GET") return controlJson({ apps: ctx.wecom.registry.listPublic() });
+      requireMethod(method, "POST");
+      return upsertWecomApp(ctx, body);
+    case "/__sim/wecom/revoke":
+      requireMethod(method, "POST");
+      return revokeWecom(ctx, body);
     case "/__sim/reset":
       requireMethod(method, "POST");
       ctx.reset();
@@ -178,16 +190,6 @@ function route(ctx, { method, path, query, body }) {
  */
 function requireMethod(method, expected) {
   if (method !== expected) throw new BadRequest(`use ${expected} here, not ${method}`, 405);
-}
-
-/**
- * @param {string} body
- * @returns {Record<string, unknown>}
- */
-function jsonBody(body) {
-  const json = parseJsonObject(body === "" ? "{}" : body);
-  if (!json) throw new BadRequest("body must be a JSON object");
-  return json;
 }
 
 /**
@@ -211,14 +213,14 @@ function knownApp(ctx, appid) {
 
 /**
  * @param {string} body
- * @returns {TokenKind}
+ * @returns {typeof TOKEN_KINDS[number]}
  */
 function tokenKind(body) {
   const { kind } = jsonBody(body);
-  if (!TOKEN_KINDS.includes(/** @type {TokenKind} */ (kind))) {
+  if (!TOKEN_KINDS.includes(/** @type {any} */ (kind))) {
     throw new BadRequest(`kind must be one of ${TOKEN_KINDS.join(", ")}, got ${JSON.stringify(kind)}`);
   }
-  return /** @type {TokenKind} */ (kind);
+  return /** @type {typeof TOKEN_KINDS[number]} */ (kind);
 }
 
 /**
@@ -250,12 +252,43 @@ function revoke(ctx, appid, body) {
 
 /**
  * @param {ControlContext} ctx
- * @param {string | null} appid
+ * @param {string} body
  */
-function stats(ctx, appid) {
-  const appids = appid === null ? ctx.apps.listPublic().map((a) => a.appid) : [knownApp(ctx, appid).appid];
+function upsertWecomApp(ctx, body) {
+  const { secret: _secret, key: _key, ...app } = ctx.wecom.registry.upsert(jsonBody(body));
+  return controlJson({ app });
+}
+
+/**
+ * @param {ControlContext} ctx
+ * @param {string} body
+ */
+function revokeWecom(ctx, body) {
+  const { corpid, agentid, ...rest } = jsonBody(body);
+  if (Object.keys(rest).length) throw new BadRequest(`unknown field(s) ${Object.keys(rest).join(", ")}; allowed: corpid, agentid`);
+  if (typeof corpid !== "string" || !ctx.wecom.registry.hasCorp(corpid)) {
+    throw new BadRequest(`corpid must be a registered WeCom corp (POST /__sim/wecom/apps), got ${JSON.stringify(corpid)}`);
+  }
+  if (agentid !== undefined && !(Number.isSafeInteger(agentid) || typeof agentid === "string")) {
+    throw new BadRequest(`agentid must be an integer (omit it to revoke every token of the corp), got ${JSON.stringify(agentid)}`);
+  }
+  const agent = agentid === undefined ? undefined : String(agentid);
+  if (ctx.wecom.revoke(corpid, agent, ctx.clock.now()) === 0) throw new BadRequest(`agent ${agent} is not registered for corp ${corpid}`);
+  return controlJson({ ok: true });
+}
+
+/**
+ * One appid or corpid, or everything registered.
+ * @param {ControlContext} ctx
+ * @param {string | null} id
+ */
+function stats(ctx, id) {
+  const isCorp = id !== null && !ctx.apps.get(id) && ctx.wecom.registry.hasCorp(id);
+  const appids = id === null ? ctx.apps.listPublic().map((a) => a.appid) : isCorp ? [] : [knownApp(ctx, id).appid];
+  const corpids = id === null ? ctx.wecom.registry.corpids() : isCorp ? [id] : [];
   return controlJson({
-    apps: Object.fromEntries(appids.map((id) => [id, ctx.stats.of(id)])),
+    apps: Object.fromEntries(appids.map((appid) => [appid, ctx.stats.of(appid)])),
+    wecom: Object.fromEntries(corpids.map((corpid) => [corpid, ctx.wecom.stats.of(corpid)])),
     unknown_token: ctx.unknownTokens.snapshot(),
   });
 }
@@ -273,105 +306,4 @@ function advanceClock(ctx, body) {
   // float error and make "exactly 300 s left" boundaries unreliable.
   ctx.clock.advance(Math.round(advance_s * MS_PER_S));
   return controlJson({ now_ms: ctx.clock.now() });
-}
-
-/**
- * @param {ControlContext} ctx
- * @param {string} body
- * @returns {FaultSpec}
- */
-function parseFault(ctx, body) {
-  const json = jsonBody(body);
-  const unknown = Object.keys(json).filter((k) => !FAULT_FIELDS.has(k));
-  if (unknown.length) throw new BadRequest(`unknown fault field(s) ${unknown.join(", ")}; allowed: ${[...FAULT_FIELDS].join(", ")}`);
-  const { appid, endpoint = "*", kind, errcode, status = DEFAULT_FAULT_HTTP_STATUS, then = "hang", delay_ms, times } = json;
-
-  if (appid !== undefined) {
-    if (typeof appid !== "string") throw new BadRequest("appid must be a string (omit it to hit every app)");
-    knownApp(ctx, appid);
-  }
-  if (!FAULT_ENDPOINTS.includes(/** @type {any} */ (endpoint))) {
-    throw new BadRequest(`endpoint must be one of ${FAULT_ENDPOINTS.join(", ")}, got ${JSON.stringify(endpoint)}`);
-  }
-  if (!FAULT_KINDS.includes(/** @type {any} */ (kind))) {
-    throw new BadRequest(`kind must be one of ${FAULT_KINDS.join(", ")}, got ${JSON.stringify(kind)}`);
-  }
-  if (kind === "errcode" && !(Number.isSafeInteger(errcode) && errcode !== 0)) {
-    throw new BadRequest(`kind errcode needs a non-zero integer errcode, got ${JSON.stringify(errcode)}`);
-  }
-  if (!LOST_THEN.includes(/** @type {any} */ (then))) {
-    throw new BadRequest(`then must be one of ${LOST_THEN.join(", ")} (what a lost call does with its connection), got ${JSON.stringify(then)}`);
-  }
-  if (then !== "hang" && kind !== "lost") throw new BadRequest("then applies only to kind lost");
-  const slow = kind === "slow";
-  if (slow !== (delay_ms !== undefined)) throw new BadRequest("kind slow needs delay_ms, and only kind slow takes it");
-  if (slow && !(typeof delay_ms === "number" && Number.isSafeInteger(delay_ms) && delay_ms >= 0 && delay_ms <= MAX_SLOW_DELAY_MS)) {
-    throw new BadRequest(`delay_ms must be an integer 0-${MAX_SLOW_DELAY_MS} (real milliseconds), got ${JSON.stringify(delay_ms)}`);
-  }
-  return {
-    appid: /** @type {string | undefined} */ (appid),
-    endpoint: /** @type {FaultSpec["endpoint"]} */ (endpoint),
-    kind: /** @type {FaultSpec["kind"]} */ (kind),
-    errcode: kind === "errcode" ? /** @type {number} */ (errcode) : undefined,
-    status: httpStatus(status),
-    then: /** @type {FaultSpec["then"]} */ (then),
-    delay_ms: slow ? /** @type {number} */ (delay_ms) : 0,
-    times: faultTimes(times),
-  };
-}
-
-/**
- * @param {string} body
- * @returns {WebhookFailureSpec}
- */
-function parseWebhookFailure(body) {
-  const json = jsonBody(body);
-  const unknown = Object.keys(json).filter((k) => !WEBHOOK_FAILURE_FIELDS.has(k));
-  if (unknown.length) throw new BadRequest(`unknown webhook failure field(s) ${unknown.join(", ")}; allowed: ${[...WEBHOOK_FAILURE_FIELDS].join(", ")}`);
-  const { status = DEFAULT_WEBHOOK_FAILURE_STATUS, times } = json;
-  return { status: httpStatus(status), times: faultTimes(times) };
-}
-
-/**
- * @param {unknown} status
- * @returns {number}
- */
-function httpStatus(status) {
-  if (
-    typeof status !== "number" ||
-    !Number.isInteger(status) ||
-    status < MIN_FAULT_HTTP_STATUS ||
-    status > MAX_FAULT_HTTP_STATUS
-  ) {
-    throw new BadRequest(`status must be an integer HTTP status ${MIN_FAULT_HTTP_STATUS}-${MAX_FAULT_HTTP_STATUS}, got ${JSON.stringify(status)}`);
-  }
-  return status;
-}
-
-/**
- * @param {unknown} times
- * @returns {number | undefined}
- */
-function faultTimes(times) {
-  if (times !== undefined && !(typeof times === "number" && Number.isSafeInteger(times) && times >= 1)) {
-    throw new BadRequest(`times must be an integer >= 1 (omit it to fail until cleared), got ${JSON.stringify(times)}`);
-  }
-  return times;
-}
-
-/**
- * @param {Fault} fault
- */
-function describeFault({ id, appid, endpoint, kind, errcode, status, then, delay_ms, remaining }) {
-  return {
-    id,
-    appid: appid ?? "*",
-    endpoint,
-    kind,
-    ...(kind === "errcode" ? { errcode } : {}),
-    ...(kind === "http" ? { status } : {}),
-    ...(kind === "lost" ? { then } : {}),
-    ...(kind === "slow" ? { delay_ms } : {}),
-    times_left: Number.isFinite(remaining) ? remaining : null,
-  };
 }

@@ -4,6 +4,12 @@
  * `npm run sim`: a WeChat simulator on 127.0.0.1 for local development.
  *   --port N | WXSIM_PORT   listening port (default 9860; 0 picks a free one)
  *   WXSIM_APPS              JSON array of {appid, secret, lifetime_s?, ...}; a demo app otherwise
+ *   WXSIM_WECOM_APPS        JSON array of {corpid, agentid?, secret, ...} (WeCom, served under /qyapi); none otherwise
+ *
+ * WeChat endpoints: GET /cgi-bin/token, POST /cgi-bin/stable_token, GET /cgi-bin/getcallbackip,
+ * GET /cgi-bin/ticket/getticket, POST /cgi-bin/message/custom/send, POST /cgi-bin/media/upload,
+ * GET /cgi-bin/media/get, POST /cgi-bin/webhook/send (WeCom robot); WeCom under /qyapi/cgi-bin/: gettoken,
+ * get_jsapi_ticket, ticket/get, getcallbackip. The control API (/__sim/…) is listed in sim/control.js.
  */
 import { parseArgs } from "node:util";
 import { startSimulator } from "./server.js";
@@ -36,28 +42,35 @@ function readPort() {
   return port;
 }
 
-/** @returns {unknown[]} */
-function readApps() {
-  const raw = process.env.WXSIM_APPS;
-  if (raw === undefined || raw.trim() === "") return [DEMO_APP];
-  let apps;
+/**
+ * @param {string} name      environment variable
+ * @param {string} shape     what each element looks like, for the error message
+ * @param {unknown[]} absent what to use when it is unset
+ * @returns {unknown[]}
+ */
+function readJsonArray(name, shape, absent) {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === "") return absent;
+  let list;
   try {
-    apps = JSON.parse(raw);
+    list = JSON.parse(raw);
   } catch {
-    fail("WXSIM_APPS must be a JSON array of {appid, secret, lifetime_s?}");
+    fail(`${name} must be a JSON array of ${shape}`);
   }
-  if (!Array.isArray(apps)) fail("WXSIM_APPS must be a JSON array of {appid, secret, lifetime_s?}");
-  return apps;
+  if (!Array.isArray(list)) fail(`${name} must be a JSON array of ${shape}`);
+  return list;
 }
 
 const port = readPort();
-const apps = readApps();
+const apps = readJsonArray("WXSIM_APPS", "{appid, secret, lifetime_s?}", [DEMO_APP]);
+const wecomApps = readJsonArray("WXSIM_WECOM_APPS", "{corpid, agentid?, secret}", []);
 /** @type {import("./server.js").Simulator} */
 let simulator;
 try {
   simulator = await startSimulator({
     port,
     apps,
+    wecomApps,
     onMint: (record) =>
       console.log(`wechat-sim: minted ${record.kind} token ${record.token.slice(0, LOGGED_TOKEN_CHARS)}… for ${record.appid}`),
   });

@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * node:http adapter for WeChatSim. All WeChat behaviour lives in wechat-sim.js; this file only moves
- * bytes, enforces the body limit, and carries out the two faults that need the socket (reset, hang).
+ * bytes, enforces the body limits, and carries out the faults that need the socket or time (reset, hang,
+ * lost, slow).
  */
 import { createServer } from "node:http";
 import { WeChatSim } from "./wechat-sim.js";
@@ -14,6 +15,9 @@ import { WECHAT_CONTENT_TYPE } from "./wire.js";
 // Token requests are a few hundred bytes and WeCom caps a robot message at 4096 bytes; anything this large
 // is a client bug, not a request.
 export const MAX_BODY_BYTES = 64 * 1024;
+// Temporary media go up to 10 MB (image, video); room for the multipart framing on top.
+export const MAX_UPLOAD_BODY_BYTES = 10 * 1024 * 1024 + 64 * 1024;
+const UPLOAD_PATH = "/cgi-bin/media/upload";
 
 /**
  * @typedef {object} Simulator
@@ -28,6 +32,7 @@ export const MAX_BODY_BYTES = 64 * 1024;
  * @property {number} [port]   0 picks a free port
  * @property {string} [host]
  * @property {unknown[]} [apps]  app objects as accepted by POST /__sim/apps
+ * @property {unknown[]} [wecomApps]  WeCom secrets as accepted by POST /__sim/wecom/apps
  * @property {() => number} [now]  base clock in ms (Date.now by default); tests pass a frozen one so
  *                                 boundaries such as "exactly 300 s left" do not drift with real time
  * @property {import("./issuer.js").MintListener} [onMint]
@@ -37,9 +42,10 @@ export const MAX_BODY_BYTES = 64 * 1024;
  * @param {StartOptions} [options]
  * @returns {Promise<Simulator>}
  */
-export async function startSimulator({ port = 0, host = "127.0.0.1", apps = [], now, onMint } = {}) {
+export async function startSimulator({ port = 0, host = "127.0.0.1", apps = [], wecomApps = [], now, onMint } = {}) {
   const sim = new WeChatSim({ now, onMint });
   for (const app of apps) sim.registerApp(app);
+  for (const app of wecomApps) sim.registerWecomApp(app);
 
   /** @type {Set<Socket>} */
   const sockets = new Set();
@@ -91,14 +97,19 @@ export async function startSimulator({ port = 0, host = "127.0.0.1", apps = [], 
  * @param {import("node:http").ServerResponse} res
  */
 async function serve(sim, req, res) {
-  const body = await readBody(req);
-  if (body === undefined) {
-    respond(res, { status: 413, headers: { "content-type": "application/json" }, body: JSON.stringify({ error: `body exceeds ${MAX_BODY_BYTES} bytes` }) });
+  const url = new URL(req.url ?? "/", "http://simulator.invalid");
+  const limit = url.pathname === UPLOAD_PATH ? MAX_UPLOAD_BODY_BYTES : MAX_BODY_BYTES;
+  const raw = await readBody(req, limit);
+  if (raw === undefined) {
+    respond(res, { status: 413, headers: { "content-type": "application/json" }, body: JSON.stringify({ error: `body exceeds ${limit} bytes` }) });
     return;
   }
-  const url = new URL(req.url ?? "/", "http://simulator.invalid");
+  /** @type {Record<string, string>} */
+  const headers = {};
+  const contentType = req.headers["content-type"];
+  if (contentType !== undefined) headers["content-type"] = contentType;
   /** @type {SimResult} */
-  let result = await sim.handle({ method: req.method ?? "GET", path: url.pathname, query: url.searchParams, body });
+  let result = await sim.handle({ method: req.method ?? "GET", path: url.pathname, query: url.searchParams, body: raw.toString("utf8"), raw, headers });
   if ("hang" in result) result = await result.hang;
   if ("reset" in result) {
     req.socket.destroy();
@@ -109,21 +120,22 @@ async function serve(sim, req, res) {
 }
 
 /**
- * Reads the body as UTF-8, or returns undefined if it is larger than MAX_BODY_BYTES. An oversized body is
- * still drained (and discarded) before the 413 goes out: closing on a client that is still sending makes
- * its TCP stack see a reset instead of the answer.
+ * Reads the body's bytes, or returns undefined if there are more than `limit`. An oversized body is still
+ * drained (and discarded) before the 413 goes out: closing on a client that is still sending makes its TCP
+ * stack see a reset instead of the answer.
  * @param {import("node:http").IncomingMessage} req
- * @returns {Promise<string | undefined>}
+ * @param {number} limit
+ * @returns {Promise<Buffer | undefined>}
  */
-async function readBody(req) {
+async function readBody(req, limit) {
   /** @type {Buffer[]} */
   const chunks = [];
   let size = 0;
   for await (const chunk of req) {
     size += chunk.length;
-    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    if (size <= limit) chunks.push(chunk);
   }
-  return size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks).toString("utf8");
+  return size > limit ? undefined : Buffer.concat(chunks);
 }
 
 /**
@@ -131,6 +143,6 @@ async function readBody(req) {
  * @param {SimResponse} response
  */
 function respond(res, { status, headers = {}, body }) {
-  res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
+  res.writeHead(status, { ...headers, "content-length": typeof body === "string" ? Buffer.byteLength(body) : body.byteLength });
   res.end(body);
 }

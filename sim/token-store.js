@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { MS_PER_S } from "./clock.js";
 
-/** @typedef {"classic" | "stable"} TokenKind */
+/** @typedef {"classic" | "stable" | "wecom"} TokenKind */
 
 /**
  * @typedef {object} TokenRecord
@@ -36,11 +36,27 @@ const MIN_SWEEP_LENGTH = 64;
  * @property {number} sweepAt
  */
 
+/**
+ * @typedef {object} TokenShape
+ * @property {string} prefix
+ * @property {number} randomBytes  random bytes after the prefix, base64url-encoded
+ */
+
+/** WeCom tokens carry no version prefix and are longer (WeCom documents up to 512 characters too). */
+export const WECOM_TOKEN_SHAPE = Object.freeze({ prefix: "", randomBytes: 128 });
+
 export class TokenStore {
+  /** @type {TokenShape} */
+  #shape;
   /** @type {Map<string, TokenRecord>} */
   #byToken = new Map();
   /** @type {Map<string, AppTokens>} */
   #byApp = new Map();
+
+  /** @param {TokenShape} [shape] what minted tokens look like; official-account tokens by default */
+  constructor(shape = { prefix: TOKEN_PREFIX, randomBytes: TOKEN_RANDOM_BYTES }) {
+    this.#shape = shape;
+  }
 
   /**
    * @param {string} appid
@@ -51,7 +67,7 @@ export class TokenStore {
    */
   mint(appid, kind, lifetimeS, nowMs) {
     let token;
-    do token = TOKEN_PREFIX + randomBytes(TOKEN_RANDOM_BYTES).toString("base64url");
+    do token = this.#shape.prefix + randomBytes(this.#shape.randomBytes).toString("base64url");
     while (this.#byToken.has(token));
     const expiresAtMs = nowMs + lifetimeS * MS_PER_S;
     /** @type {TokenRecord} */

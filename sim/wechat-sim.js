@@ -3,18 +3,23 @@
  * A faithful, in-memory stand-in for api.weixin.qq.com's credential endpoints, plus the WeCom group-robot
  * webhook a broker sends alerts to. Pure logic: it answers SimRequest objects and performs no I/O, so
  * server.js (or a test) can drive it directly.
- * The rules it implements are in WECHAT-API.md; the rotation rules live in issuer.js, the webhook in webhook.js.
+ * A router: the rules it implements are in WECHAT-API.md, and each concept has its module (token-endpoints.js
+ * and issuer.js for tokens, tickets.js, business.js, wecom.js, webhook.js, faults.js, control.js).
  *
  *   GET  /cgi-bin/token                  classic access_token
  *   POST /cgi-bin/stable_token           stable access_token
  *   GET  /cgi-bin/getcallbackip          the business API, to check a token
  *   GET  /cgi-bin/ticket/getticket       JS-SDK tickets, jsapi and wx_card (tickets.js)
- *   POST /cgi-bin/webhook/send?key=KEY   WeCom group robot (qyapi.weixin.qq.com's path)
+ *   POST /cgi-bin/message/custom/send    business APIs for the gateway (business.js)
+ *   POST /cgi-bin/media/upload
+ *   GET  /cgi-bin/media/get
+ *   POST /cgi-bin/webhook/send?key=KEY   WeCom group robot (qyapi.weixin.qq.com's path; also under /qyapi)
+ *   GET  /qyapi/cgi-bin/…                WeCom: gettoken, get_jsapi_ticket, ticket/get, getcallbackip (wecom.js)
  *   POST /__sim/webhook/generic          any JSON receiver (Slack, Feishu style)
  *   *    /__sim/...                      the control API (control.js)
  */
 import { AppRegistry } from "./apps.js";
-import { SimClock, wechatDay, wechatMinute } from "./clock.js";
+import { SimClock } from "./clock.js";
 import { handleControl } from "./control.js";
 import { ERR } from "./errcodes.js";
 import { FaultQueue, withFault } from "./faults.js";
@@ -23,10 +28,12 @@ import { APP_STAT_NAMES, EndpointStats, UnknownTokenStats } from "./stats.js";
 import { checkAccessToken } from "./token-check.js";
 import { TicketStore } from "./ticket-store.js";
 import { OfficialTickets, isOfficialTicketType } from "./tickets.js";
+import { WECOM_PREFIX, WeComSim, wecomError } from "./wecom.js";
+import { BusinessApi, readMediaPart } from "./business.js";
 import { TokenStore } from "./token-store.js";
-import { WindowCounter } from "./window-counter.js";
+import { TokenEndpoints } from "./token-endpoints.js";
 import { WebhookReceiver } from "./webhook.js";
-import { parseJsonObject, wechatError, wechatJson } from "./wire.js";
+import { wechatError, wechatJson } from "./wire.js";
 
 /** @typedef {import("./wire.js").SimRequest} SimRequest */
 /** @typedef {import("./wire.js").SimResult} SimResult */
@@ -41,8 +48,6 @@ import { parseJsonObject, wechatError, wechatJson } from "./wire.js";
 const CONTROL_PREFIX = "/__sim/";
 // A receiver, not a control endpoint, though it shares the prefix WeChat never uses.
 const GENERIC_WEBHOOK_PATH = "/__sim/webhook/generic";
-// The only grant_type both token endpoints accept.
-const CLIENT_CREDENTIAL = "client_credential";
 // getcallbackip answers with WeChat's callback egress ranges; these are real entries from that list.
 const CALLBACK_IP_LIST = Object.freeze(["101.226.103.0/25", "101.226.62.0/26", "58.247.206.128/25", "182.254.11.0/24"]);
 
@@ -60,12 +65,13 @@ export class WeChatSim {
   #faults = new FaultQueue();
   #stats = new EndpointStats(APP_STAT_NAMES);
   #unknownTokens = new UnknownTokenStats();
-  #classicDaily = new WindowCounter(wechatDay);
-  #stableDaily = new WindowCounter(wechatDay);
-  #stableMinute = new WindowCounter(wechatMinute);
+  /** @type {TokenEndpoints} */
+  #tokenEndpoints;
   #webhook = new WebhookReceiver();
   #ticketStore = new TicketStore();
   #officialTickets = new OfficialTickets(this.#ticketStore);
+  #business = new BusinessApi();
+  #wecom = new WeComSim({ tickets: this.#ticketStore, faults: this.#faults, unknownTokens: this.#unknownTokens });
   /** @type {import("./control.js").ControlContext} */
   #control;
 
@@ -73,6 +79,7 @@ export class WeChatSim {
   constructor({ now, onMint } = {}) {
     this.#clock = new SimClock(now);
     this.#issuer = new TokenIssuer(this.#tokens, onMint);
+    this.#tokenEndpoints = new TokenEndpoints({ apps: this.#apps, issuer: this.#issuer, faults: this.#faults, stats: this.#stats });
     this.#control = {
       clock: this.#clock,
       apps: this.#apps,
@@ -82,6 +89,8 @@ export class WeChatSim {
       unknownTokens: this.#unknownTokens,
       webhook: this.#webhook,
       tickets: this.#ticketStore,
+      wecom: this.#wecom,
+      business: this.#business,
       reset: () => this.reset(),
     };
   }
@@ -101,6 +110,15 @@ export class WeChatSim {
     return rest;
   }
 
+  /**
+   * Registers or updates a WeCom secret (same rules as POST /__sim/wecom/apps); throws AppConfigError.
+   * @param {unknown} app
+   */
+  registerWecomApp(app) {
+    const { secret: _secret, key: _key, ...rest } = this.#wecom.registry.upsert(app);
+    return rest;
+  }
+
   /** Forgets apps, tokens, faults, counters, webhook messages and the clock offset; hung calls are released. */
   reset() {
     this.#apps.clear();
@@ -109,12 +127,12 @@ export class WeChatSim {
     this.#faults.clear();
     this.#stats.clear();
     this.#unknownTokens.clear();
-    this.#classicDaily.clear();
-    this.#stableDaily.clear();
-    this.#stableMinute.clear();
+    this.#tokenEndpoints.clear();
     this.#webhook.clear();
     this.#ticketStore.clear();
     this.#officialTickets.clear();
+    this.#wecom.clear();
+    this.#business.clear();
     this.#clock.reset();
   }
 
@@ -128,81 +146,53 @@ export class WeChatSim {
    * @returns {Promise<SimResult>}
    */
   async handle(request) {
-    const req = { ...request, query: request.query ?? new URLSearchParams(), body: request.body ?? "" };
+    const body = request.body ?? "";
+    /** @type {Required<SimRequest>} */
+    const req = {
+      ...request,
+      query: request.query ?? new URLSearchParams(),
+      body,
+      raw: request.raw ?? new TextEncoder().encode(body),
+      headers: request.headers ?? {},
+    };
     // Webhooks are not token endpoints: no token fault applies to them and they are not in the stats.
     if (req.path === GENERIC_WEBHOOK_PATH) return this.#webhook.generic(req, this.#clock.now());
     if (req.path.startsWith(CONTROL_PREFIX)) return handleControl(this.#control, req);
+    if (req.path.startsWith(`${WECOM_PREFIX}/`)) {
+      // The group robot lives on WeCom's host too; it is also served at the root for existing configs.
+      if (req.path === `${WECOM_PREFIX}/cgi-bin/webhook/send`) return this.#webhook.wecom(req, this.#clock.now());
+      return this.#wecom.handle(req, this.#clock.now()) ?? wecomError(ERR.SYSTEM_ERROR, 404);
+    }
     switch (req.path) {
       case "/cgi-bin/token":
-        return this.#classicToken(req);
+        return this.#tokenEndpoints.classic(req, this.#clock.now());
       case "/cgi-bin/stable_token":
-        return this.#stableToken(req);
+        return this.#tokenEndpoints.stable(req, this.#clock.now());
       case "/cgi-bin/getcallbackip":
         return this.#getCallbackIp(req);
       case "/cgi-bin/ticket/getticket":
         return this.#getTicket(req);
+      case "/cgi-bin/message/custom/send":
+        if (req.method !== "POST") return wechatError(ERR.REQUIRE_POST);
+        return this.#withToken(req, ["message_custom_send"], "message_custom_send", (record, now) =>
+          this.#business.customSend(record.appid, req.body, now),
+        );
+      case "/cgi-bin/media/upload": {
+        if (req.method !== "POST") return wechatError(ERR.REQUIRE_POST);
+        const file = await readMediaPart(req);
+        return this.#withToken(req, ["media_upload"], "media_upload", (record, now) =>
+          this.#business.upload(record.appid, req.query.get("type"), file, now),
+        );
+      }
+      case "/cgi-bin/media/get":
+        return this.#withToken(req, ["media_get"], "media_get", (record, now) =>
+          this.#business.get(record.appid, req.query.get("media_id"), now),
+        );
       case "/cgi-bin/webhook/send":
         return this.#webhook.wecom(req, this.#clock.now());
       default:
         return wechatError(ERR.SYSTEM_ERROR, 404);
     }
-  }
-
-  /** @param {Required<SimRequest>} req */
-  #classicToken({ method, query }) {
-    const appid = query.get("appid") ?? "";
-    if (this.#apps.get(appid)) this.#stats.record(appid, "token");
-    if (method !== "GET") return wechatError(ERR.REQUIRE_GET);
-    const checked = this.#checkCredentials(query.get("grant_type"), appid, query.get("secret"));
-    if (typeof checked === "number") return wechatError(checked);
-    const app = checked;
-
-    // Faults apply after validation and before quota, so a failed call neither mints nor spends quota.
-    return withFault(this.#faults, app.appid, "token", () => {
-      const now = this.#clock.now();
-      if (this.#classicDaily.count(app.appid, now) >= app.daily_quota) return wechatError(ERR.DAILY_QUOTA);
-      this.#classicDaily.increment(app.appid, now);
-      return wechatJson(this.#issuer.issueClassic(app, now));
-    }, wechatError);
-  }
-
-  /** @param {Required<SimRequest>} req */
-  #stableToken({ method, body }) {
-    // Method is checked before the body is read, as upstream does.
-    if (method !== "POST") {
-      return wechatError(ERR.REQUIRE_POST);
-    }
-    const json = parseJsonObject(body);
-    if (!json) return wechatError(ERR.DATA_FORMAT);
-    const { grant_type, appid, secret, force_refresh } = json;
-    if (typeof appid === "string" && this.#apps.get(appid)) {
-      this.#stats.record(appid, "stable_token");
-      if (force_refresh === true) this.#stats.record(appid, "stable_token_force");
-    }
-    // Fields of the wrong JSON type are a format error, not "missing": catches brokers that send
-    // force_refresh as the string "true" (which upstream would not honour as a force).
-    const wrongType =
-      [grant_type, appid, secret].some((v) => v !== undefined && typeof v !== "string") ||
-      (force_refresh !== undefined && typeof force_refresh !== "boolean");
-    if (wrongType) return wechatError(ERR.DATA_FORMAT);
-
-    const checked = this.#checkCredentials(
-      /** @type {string | undefined} */ (grant_type),
-      /** @type {string | undefined} */ (appid),
-      /** @type {string | undefined} */ (secret),
-    );
-    if (typeof checked === "number") return wechatError(checked);
-    const app = checked;
-
-    return withFault(this.#faults, app.appid, "stable_token", () => {
-      const now = this.#clock.now();
-      if (this.#stableMinute.count(app.appid, now) >= app.stable_minute_quota) return wechatError(ERR.MINUTE_QUOTA);
-      if (this.#stableDaily.count(app.appid, now) >= app.stable_daily_quota) return wechatError(ERR.DAILY_QUOTA);
-      this.#stableMinute.increment(app.appid, now);
-      this.#stableDaily.increment(app.appid, now);
-      const result = this.#issuer.issueStable(app, now, force_refresh === true);
-      return "errcode" in result ? wechatError(result.errcode) : wechatJson(result);
-    }, wechatError);
   }
 
   /** @param {Required<SimRequest>} req */
@@ -236,28 +226,10 @@ export class WeChatSim {
     const appid = check.record?.appid;
     if (appid !== undefined) for (const stat of stats) this.#stats.record(appid, stat);
     else this.#unknownTokens.record(path);
-    return withFault(this.#faults, check.record?.appid, endpoint, () => {
-      // Time is read again: a slow or lost call is still judged at arrival, like the token endpoints.
-      const now = this.#clock.now();
-      const { record, errcode } = checkAccessToken(this.#tokens, query.get("access_token"), now);
-      return errcode === undefined && record ? perform(record, now) : wechatError(errcode ?? ERR.INVALID_ACCESS_TOKEN);
+    // withFault runs perform on arrival or not at all, so the judgement made above still holds.
+    return withFault(this.#faults, appid, endpoint, () => {
+      const { record, errcode } = check;
+      return errcode === undefined && record ? perform(record, this.#clock.now()) : wechatError(errcode ?? ERR.INVALID_ACCESS_TOKEN);
     }, wechatError);
-  }
-
-  /**
-   * Upstream's validation order: grant_type, appid present, secret present, appid known, secret right.
-   * @param {string | null | undefined} grantType
-   * @param {string | null | undefined} appid
-   * @param {string | null | undefined} secret
-   * @returns {AppConfig | number} the app, or the errcode to answer
-   */
-  #checkCredentials(grantType, appid, secret) {
-    if (grantType !== CLIENT_CREDENTIAL) return ERR.INVALID_GRANT_TYPE;
-    if (!appid) return ERR.APPID_MISSING;
-    if (!secret) return ERR.APPSECRET_MISSING;
-    const app = this.#apps.get(appid);
-    if (!app) return ERR.INVALID_APPID;
-    if (app.secret !== secret) return ERR.INVALID_APPSECRET;
-    return app;
   }
 }

@@ -11,14 +11,16 @@ import { errmsgFor } from "./errcodes.js";
  * @property {string} method  upper-case HTTP method
  * @property {string} path    URL path without the query string
  * @property {URLSearchParams} [query]
- * @property {string} [body]
+ * @property {string} [body]      the body as UTF-8 text
+ * @property {Uint8Array} [raw]   the body's exact bytes (media uploads); the UTF-8 encoding of body if absent
+ * @property {Record<string, string>} [headers]  lower-case names; server.js passes content-type
  */
 
 /**
  * @typedef {object} SimResponse
  * @property {number} status
  * @property {Record<string, string>} [headers]
- * @property {string} body
+ * @property {string | Uint8Array} body  text, or exact bytes (a media download)
  */
 
 /**

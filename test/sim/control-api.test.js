@@ -146,7 +146,7 @@ describe("control API: stats, clock, reset", () => {
     expect((await control(h.url, "POST", "reset")).body).toEqual({ ok: true });
     expect((await control(h.url, "GET", "apps")).body).toEqual({ apps: [] });
     expect((await control(h.url, "GET", "faults")).body).toEqual({ faults: [] });
-    expect((await control(h.url, "GET", "stats")).body).toEqual({ apps: {}, unknown_token: {} });
+    expect((await control(h.url, "GET", "stats")).body).toEqual({ apps: {}, wecom: {}, unknown_token: {} });
     expect((await control(h.url, "GET", "clock")).body).toEqual({ now_ms: FROZEN_NOW_MS });
     expect(await probe(h.url, token)).toBe(40014);
     await control(h.url, "POST", "apps", APP);

@@ -87,9 +87,10 @@ export async function forward(c: GatewayContext): Promise<Response> {
 		appid, path: url.pathname, errcode: first.errcode, used: maskToken(used),
 		outcome: !healed.ok ? healed.failure.code : body.again === null ? "refreshed_not_replayable" : retry ? "retried" : "same_token",
 	});
+	// Whatever happens to this call, the next one must carry the new token, not the one WeChat refused.
+	if (healed.ok) rememberCurrent(appid, healed.token, Date.now());
 	if (!retry) return first.response;
 	countHeal(appid);
-	rememberCurrent(appid, healed.token, Date.now());
 	return passThrough(await send(c.req.raw, target(healed.token.accessToken), body.again!()));
 }
 

@@ -53,3 +53,12 @@ export async function unknownTokenCalls(): Promise<Record<string, number>> {
 	const stats = (await response.json()) as { unknown_token?: Record<string, number> };
 	return stats.unknown_token ?? {};
 }
+
+/**
+ * "same length, same SHA-256" for bodies: vitest's deep equality walks a megabyte element by element for
+ * seconds, long enough for idle keep-alive connections to the simulator to time out under it.
+ */
+export async function fingerprint(bytes: Uint8Array): Promise<string> {
+	const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+	return `${bytes.byteLength} bytes, sha256 ${Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}

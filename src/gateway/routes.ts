@@ -44,7 +44,7 @@ export const FORWARDED_PREFIXES = [
 ] as const;
 
 const REFUSED_PREFIX = "/sns/";
-/** WeChat's API paths are lower-case letters, digits, `_` and `/`; anything else is not one. */
+/** WeChat's API paths are letters, digits, `_`, `-`, `.` and `/` (no escapes, no dot segments); anything else is not one. */
 const API_PATH = /^\/[A-Za-z0-9_\-/.]*$/;
 
 export function isGatewayPath(path: string): boolean {

@@ -12,8 +12,7 @@
  * other key gets the current token (a service's SDK must not be able to revoke everyone's token).
  */
 import type { Context } from "hono";
-import type { AuthVariables } from "../auth";
-import { findKey } from "../auth";
+import { findKey, type AuthVariables } from "../auth";
 import { authority } from "../authority";
 import { APPID_PATTERN, type BrokerConfig } from "../config";
 import { readEdgeCopy } from "../edge-cache";

@@ -117,7 +117,7 @@ describe("not an open proxy", () => {
 	});
 
 	it("answers 41001 without a token, and 40001 for two tokens or an escaped parameter name", async () => {
-		const token = await tokenOf(next("stable"));
+		const token = await tokenOf(next("classic"));
 		const before = await unknownTokenCalls();
 		expectWeChatError(await gw("/cgi-bin/getcallbackip"), 41001);
 		expectWeChatError(await gw("/cgi-bin/getcallbackip?access_token="), 41001);
@@ -128,7 +128,7 @@ describe("not an open proxy", () => {
 	});
 
 	it("refuses /sns/* with a message, and answers paths outside WeChat's API families with the broker's 404", async () => {
-		const token = await tokenOf(next("stable"));
+		const token = await tokenOf(next("classic"));
 		const sns = await gw(`/sns/oauth2/access_token?appid=x&secret=${KEYS.all}&code=c&grant_type=authorization_code`);
 		expectWeChatError(sns, 48001);
 		expect(sns.json!.errmsg).toMatch(/OAuth/);
@@ -233,7 +233,7 @@ it("passes an upstream HTTP error page through with its status and content type"
 });
 
 it("answers -1 (system error) in WeChat's shape when WeChat cannot be reached", async () => {
-	const app = next("stable");
+	const app = next("classic");
 	const token = await tokenOf(app);
 	await sim.fault({ appid: app.appid, endpoint: "getcallbackip", kind: "reset" });
 	try {

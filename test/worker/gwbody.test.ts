@@ -137,7 +137,7 @@ it.each([["a declared length", false], ["no declared length", true]] as const)(
 		const after = await counts(app);
 		expect(after.media_upload! - before.media_upload!).toBe(1);
 		expect(refreshes(app, before, after)).toBe(1);
-		// What an SDK does next (co-wechat-api, WxJava): send it again. The broker's token now works.
+		// What an SDK that retries does next (WxJava): send it again. The broker's token now works.
 		const again = await upload(token, bytes, { stream });
 		expect(again.json).toMatchObject({ media_id: expect.any(String) });
 		expect(await fingerprint(await download(token, again.json!.media_id))).toBe(await fingerprint(bytes));

@@ -59,7 +59,19 @@ interface OutgoingBody {
 	readonly again: (() => BodyInit | null) | null;
 }
 
-export async function forward(c: GatewayContext): Promise<Response> {
+/** A request's access_token, when this broker issued it: the app it belongs to, and where it sits in the query. */
+export interface OwnedToken {
+	readonly appid: string;
+	/** Its position among the query's parameters (query.ts). */
+	readonly index: number;
+}
+
+/**
+ * The app whose token the request carries, or the WeChat-shaped refusal (41001 without a token, 40001 for
+ * one this broker did not issue). Every gateway endpoint authorised by a token goes through here: the
+ * forwarded calls below, and the broker-served ticket endpoints once they exist (routes.ts).
+ */
+export async function requestOwner(c: GatewayContext): Promise<OwnedToken> {
 	const url = new URL(c.req.url);
 	const presented = findAccessToken(url.search);
 	if (presented.kind === "missing") {
@@ -70,13 +82,18 @@ export async function forward(c: GatewayContext): Promise<Response> {
 		log("warn", "gateway_refused", { reason: presented.kind === "found" ? "unknown_token" : "unusable_token", path: url.pathname, ...(presented.kind === "found" && { token: maskToken(presented.token) }) });
 		throw new WeChatError(ERRCODE.invalidCredential, "invalid credential, access_token is invalid or not latest (wx-token-broker: this broker did not issue this token, or it expired; fetch one from the broker's /cgi-bin/token with your broker key)");
 	}
-	const { appid } = owner;
+	return { appid: owner.appid, index: presented.index };
+}
+
+export async function forward(c: GatewayContext): Promise<Response> {
+	const url = new URL(c.req.url);
+	const { appid, index } = await requestOwner(c);
 	const upstream = upstreamFor(c.get("config"), appid);
 	countCall(appid);
 	flushInBackground(c.env, (promise) => c.executionCtx.waitUntil(promise));
 
 	const body = await outgoingBody(c.req.raw);
-	const target = (token: string) => `${upstream.base}${url.pathname}${withAccessToken(url.search, presented.index, token)}`;
+	const target = (token: string) => `${upstream.base}${url.pathname}${withAccessToken(url.search, index, token)}`;
 	const used = await currentToken(c.env, appid);
 	const first = await inspect(await send(c.req.raw, target(used), body.first));
 	if (first.errcode === null || !upstream.tokenErrcodes.has(first.errcode)) return first.response;

@@ -4,8 +4,9 @@
  *
  * - ANSWERED: WeChat endpoints the broker serves from its own credentials. The JS-SDK ticket endpoints
  *   (/cgi-bin/ticket/getticket, WeCom /cgi-bin/get_jsapi_ticket and /cgi-bin/ticket/get) and WeCom's
- *   /cgi-bin/gettoken become one entry each here once the TokenAuthority serves them; until then a
- *   getticket call is forwarded like any business call (it carries a token).
+ *   /cgi-bin/gettoken become one entry each here once the TokenAuthority serves them, e.g.
+ *   `"/cgi-bin/ticket/getticket": async (c) => ticketAnswer(c, (await requestOwner(c)).appid, c.req.query("type"))`
+ *   (requestOwner: forward.ts). Until then a getticket call is forwarded like any business call.
  * - FORWARDED_PREFIXES: WeChat server-API families that take an access_token. Every one is forwarded
  *   only with a token this broker issued, so a wider list costs no safety; anything outside it is not a
  *   WeChat API the broker knows and gets the broker's own 404.

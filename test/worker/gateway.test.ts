@@ -80,6 +80,16 @@ describe.each(["stable", "classic"] as const)("%s mode", (mode) => {
 	});
 });
 
+it("heals 30 concurrent calls refused for one revoked token with a single upstream refresh", async () => {
+	const app = next("classic");
+	const token = await tokenOf(app);
+	await revokeBehindTheBrokersBack(app, token);
+	const before = await sim.calls(app);
+	const answers = await Promise.all(Array.from({ length: 30 }, () => gw(ipList(token))));
+	expect(answers.filter((res) => Array.isArray(res.json?.ip_list))).toHaveLength(30);
+	expect((await sim.calls(app)).token - before.token).toBe(1);
+});
+
 it("swaps a token the broker replaced for the current one, so an SDK's cached token keeps working", async () => {
 	const app = next("stable");
 	const old = await tokenOf(app);

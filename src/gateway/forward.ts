@@ -29,8 +29,8 @@ type GatewayContext = Context<{ Bindings: AppEnv; Variables: AuthVariables }>;
 /**
  * A request body up to this size is held in memory so the call can be sent again after a heal. JSON calls
  * are a few KB; 1 MiB also covers thumbnails (64 KB) and most images. A larger body (video, voice, big
- * images) streams through once: if WeChat refuses its token, the broker still refreshes the token, and
- * the SDK's own retry (WxJava, co-wechat-api: fetch a token, send again) succeeds.
+ * images) streams through once: if WeChat refuses its token, the broker still refreshes the token, so an
+ * SDK that sends the call again (WxJava) succeeds.
  */
 export const REPLAY_MAX_BYTES = 1024 * 1024;
 /** WeChat's token errors are ~100-byte JSON bodies: an answer longer than this is not one, and streams. */

@@ -113,7 +113,6 @@ function wechatApi(/** @type {string} */ appid) {
 		store = token;
 		cb(null);
 	});
-	const dir = mkdtempSync(join(tmpdir(), "e2e-sdk-"));
 	const call = (/** @type {string} */ name, /** @type {any[]} */ ...args) => promisify(api[name]).apply(api, args);
 	return {
 		token: async () => (await call("getLatestToken")).accessToken,
@@ -121,12 +120,13 @@ function wechatApi(/** @type {string} */ appid) {
 		sendText: (text) => call("sendText", OPENID, text),
 		async upload(bytes) {
 			// wechat-api uploads from a file path, streamed with formstream.
+			const dir = mkdtempSync(join(tmpdir(), "e2e-sdk-"));
 			const path = join(dir, "e2e.png");
 			writeFileSync(path, bytes);
 			try {
 				return await call("uploadMedia", path, "image");
 			} finally {
-				rmSync(path, { force: true });
+				rmSync(dir, { recursive: true, force: true });
 			}
 		},
 		download: (mediaId) => call("getMedia", mediaId),

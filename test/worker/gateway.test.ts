@@ -7,6 +7,7 @@ import { FALLBACK_TABLE_TTL_MS } from "../../src/gateway/ownership";
 import { take } from "../../src/gateway/usage-counter";
 import { tokenDigest } from "../../src/gateway/issued-index";
 import { issuedKey } from "../../src/keys";
+import { nextQuotaReset } from "../../src/usage";
 import worker from "../../src/index";
 import { appsFor, KEYS, type TestApp } from "./fixtures";
 import { expectWeChatError, gw, unknownTokenCalls } from "./gateway-helpers";
@@ -269,4 +270,8 @@ it("counts gateway calls per app in /status, and logs no query string", async ()
 	for (let i = 0; i < 3; i++) await gw(ipList(token));
 	expect(await gatewayStatus(app)).toEqual({ calls_today: 3, heals_today: 0 });
 	expect(logLines.filter((line) => /access_token=|secret=/.test(line))).toEqual([]);
+	// Like the token quotas, the counts are per WeChat day (midnight China time).
+	await travel(Math.ceil((nextQuotaReset(Date.now()) - Date.now()) / 1_000) + 1);
+	await gw(ipList(await tokenOf(app)));
+	expect(await gatewayStatus(app)).toEqual({ calls_today: 1, heals_today: 0 });
 });

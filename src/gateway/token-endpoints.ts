@@ -67,10 +67,9 @@ async function tokenFor(c: GatewayContext, grantType: string | null | undefined,
 	checkApp(config, appid, key.name, key.apps);
 	if (force && !key.admin) log("info", "gateway_force_ignored", { appid, key: key.name });
 	const stub = authority(c.env, appid);
-	const outcome: Outcome = force && key.admin
-		? await stub.forceRefresh(appid)
-		: { ok: true as const, token: await readEdgeCopy(c.env.TOKEN_CACHE, appid, Date.now()) ?? unwrap(await stub.getToken(appid)) };
-	return { appid, token: unwrap(outcome) };
+	if (force && key.admin) return { appid, token: unwrap(await stub.forceRefresh(appid)) };
+	const edge = await readEdgeCopy(c.env.TOKEN_CACHE, appid, Date.now());
+	return { appid, token: edge ?? unwrap(await stub.getToken(appid)) };
 }
 
 function checkApp(config: BrokerConfig, appid: string, keyName: string, scope: "*" | ReadonlySet<string>): void {

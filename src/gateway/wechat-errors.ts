@@ -42,10 +42,13 @@ export class WeChatError extends Error {
 	}
 }
 
+/** api.weixin.qq.com's exact header, non-standard "encoding" included: SDKs that compare it see WeChat's. */
+const WECHAT_CONTENT_TYPE = "application/json; encoding=utf-8";
+
 export function wechatErrorResponse(error: WeChatError): Response {
 	return new Response(JSON.stringify({ errcode: error.errcode, errmsg: error.message }), {
 		status: error.status,
-		headers: { "content-type": "application/json; charset=utf-8" },
+		headers: { "content-type": WECHAT_CONTENT_TYPE },
 	});
 }
 

@@ -42,7 +42,7 @@ export class WeChatError extends Error {
 	}
 }
 
-/** api.weixin.qq.com's exact header, non-standard "encoding" included: SDKs that compare it see WeChat's. */
+/** api.weixin.qq.com's exact header, non-standard "encoding" included: SDKs tell an error from a download by it. */
 const WECHAT_CONTENT_TYPE = "application/json; encoding=utf-8";
 
 export function wechatErrorResponse(error: WeChatError): Response {

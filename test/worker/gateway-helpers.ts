@@ -41,7 +41,7 @@ export function postJson(path: string, body: unknown, headers: Record<string, st
 /** The checks a WeChat-shaped refusal passes: HTTP 200, JSON, the errcode, and nothing a leak detector flags. */
 export function expectWeChatError(res: GatewayResponse, errcode: number): void {
 	expect(res.status).toBe(200);
-	// WeChat's exact header: wechat-api, for one, compares it whole to tell an error from a download.
+	// WeChat's exact header: SDKs tell an error from a download by it.
 	expect(res.headers.get("content-type")).toBe("application/json; encoding=utf-8");
 	expect(res.json?.errcode, JSON.stringify(res.json)).toBe(errcode);
 	expect(typeof res.json?.errmsg).toBe("string");

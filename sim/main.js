@@ -78,7 +78,8 @@ try {
   fail(error instanceof Error ? error.message : String(error));
 }
 const appids = apps.map((app) => /** @type {{ appid?: unknown }} */ (app).appid).join(", ");
-console.log(`wechat-sim: listening on ${simulator.url} (apps: ${appids})`);
+const corpids = [...new Set(wecomApps.map((app) => /** @type {{ corpid?: unknown }} */ (app).corpid))].join(", ");
+console.log(`wechat-sim: listening on ${simulator.url} (apps: ${appids}${corpids ? `; WeCom corps under /qyapi: ${corpids}` : ""})`);
 
 /** @param {NodeJS.Signals} signal */
 async function shutdown(signal) {

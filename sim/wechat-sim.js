@@ -1,7 +1,8 @@
 // @ts-check
 /**
- * A faithful, in-memory stand-in for api.weixin.qq.com's credential endpoints, plus the WeCom group-robot
- * webhook a broker sends alerts to. Pure logic: it answers SimRequest objects and performs no I/O, so
+ * A faithful, in-memory stand-in for api.weixin.qq.com's credential endpoints, the business calls a broker's
+ * gateway forwards, WeCom (qyapi.weixin.qq.com, under /qyapi), and the WeCom group-robot webhook a broker
+ * sends alerts to. Pure logic: it answers SimRequest objects and performs no I/O, so
  * server.js (or a test) can drive it directly.
  * A router: the rules it implements are in WECHAT-API.md, and each concept has its module (token-endpoints.js
  * and issuer.js for tokens, tickets.js, business.js, wecom.js, webhook.js, faults.js, control.js).
@@ -19,20 +20,20 @@
  *   *    /__sim/...                      the control API (control.js)
  */
 import { AppRegistry } from "./apps.js";
+import { BusinessApi, readMediaPart } from "./business.js";
 import { SimClock } from "./clock.js";
 import { handleControl } from "./control.js";
 import { ERR } from "./errcodes.js";
 import { FaultQueue, withFault } from "./faults.js";
 import { TokenIssuer } from "./issuer.js";
 import { APP_STAT_NAMES, EndpointStats, UnknownTokenStats } from "./stats.js";
-import { checkAccessToken } from "./token-check.js";
 import { TicketStore } from "./ticket-store.js";
 import { OfficialTickets, isOfficialTicketType } from "./tickets.js";
-import { WECOM_PREFIX, WeComSim, wecomError } from "./wecom.js";
-import { BusinessApi, readMediaPart } from "./business.js";
-import { TokenStore } from "./token-store.js";
+import { checkAccessToken } from "./token-check.js";
 import { TokenEndpoints } from "./token-endpoints.js";
+import { TokenStore } from "./token-store.js";
 import { WebhookReceiver } from "./webhook.js";
+import { WECOM_PREFIX, WeComSim, wecomError } from "./wecom.js";
 import { wechatError, wechatJson } from "./wire.js";
 
 /** @typedef {import("./wire.js").SimRequest} SimRequest */

@@ -40,7 +40,7 @@ export const AGENT_TICKETS_PER_HOUR = 100;
 const HOUR_MS = 3600 * MS_PER_S;
 const AGENT_CONFIG = "agent_config";
 const WECOM_CONTENT_TYPE = "application/json; charset=UTF-8";
-// Real entries of WeCom's callback egress list.
+// Shaped like WeCom's callback egress list (single addresses); the values are illustrative.
 const WECOM_CALLBACK_IPS = Object.freeze(["182.254.11.176", "182.254.78.66", "140.207.54.73", "140.207.54.74"]);
 
 export const WECOM_ERR = Object.freeze({

@@ -153,6 +153,29 @@ describe("control API: stats, clock, reset", () => {
     expect((await statsOf(h.url, APP.appid)).token).toBe(0);
   });
 
+  it("forgets corps, tickets, media and messages on reset", async () => {
+    const token = (await classicToken(h.url, creds)).access_token;
+    const { ticket } = JSON.parse(await (await fetch(`${h.url}/cgi-bin/ticket/getticket?access_token=${token}&type=jsapi`)).text());
+    const form = new FormData();
+    form.set("media", new Blob([new Uint8Array([1, 2, 3])], { type: "image/png" }), "a.png");
+    const upload = await fetch(`${h.url}/cgi-bin/media/upload?access_token=${token}&type=image`, { method: "POST", body: form });
+    const { media_id } = JSON.parse(await upload.text());
+    await fetch(`${h.url}/cgi-bin/message/custom/send?access_token=${token}`, {
+      method: "POST",
+      body: JSON.stringify({ touser: "o1", msgtype: "text", text: { content: "hi" } }),
+    }).then((r) => r.text());
+    await control(h.url, "POST", "wecom/apps", { corpid: "wwreset", secret: "s" });
+    await control(h.url, "POST", "reset");
+    expect((await control(h.url, "GET", "wecom/apps")).body).toEqual({ apps: [] });
+    expect((await control(h.url, "GET", "messages")).body).toEqual({ messages: [] });
+    await control(h.url, "POST", "apps", APP);
+    const fresh = (await classicToken(h.url, creds)).access_token;
+    const again = JSON.parse(await (await fetch(`${h.url}/cgi-bin/ticket/getticket?access_token=${fresh}&type=jsapi`)).text());
+    expect(again.ticket).not.toBe(ticket);
+    const media = JSON.parse(await (await fetch(`${h.url}/cgi-bin/media/get?access_token=${fresh}&media_id=${media_id}`)).text());
+    expect(media.errcode).toBe(40007);
+  });
+
   it("answers 404 for an unknown control path and 405 for a wrong method", async () => {
     expect((await control(h.url, "GET", "token-info?access_token=x")).status).toBe(404);
     expect((await control(h.url, "DELETE", "clock")).status).toBe(405);

@@ -8,6 +8,7 @@ import { startSimulator } from "../../sim/server.js";
 import { classicToken, control, useSimulator } from "./helpers.js";
 
 const APP = { appid: "wxserver00000001", secret: "server-secret" };
+const CORP_APP = { corpid: "wwserver00000001", agentid: 1000002, secret: "server-corp-secret" };
 
 describe("startSimulator", () => {
   const h = useSimulator([APP]);
@@ -51,7 +52,7 @@ describe("npm run sim (sim/main.js)", () => {
   it("prints its URL, serves the configured apps and exits cleanly on SIGTERM", async () => {
     const main = fileURLToPath(new URL("../../sim/main.js", import.meta.url));
     const child = spawn(process.execPath, [main, "--port", "0"], {
-      env: { ...process.env, WXSIM_APPS: JSON.stringify([APP]) },
+      env: { ...process.env, WXSIM_APPS: JSON.stringify([APP]), WXSIM_WECOM_APPS: JSON.stringify([CORP_APP]) },
       stdio: ["ignore", "pipe", "pipe"],
     });
     try {
@@ -64,6 +65,8 @@ describe("npm run sim (sim/main.js)", () => {
       const minted = (await lines.next()).value;
       expect(minted).toContain(token.slice(0, 8));
       expect(minted).not.toContain(token.slice(0, 9));
+      const wecom = await fetch(`${url}/qyapi/cgi-bin/gettoken?corpid=${CORP_APP.corpid}&corpsecret=${CORP_APP.secret}`);
+      expect(JSON.parse(await wecom.text()).errcode).toBe(0);
       child.kill("SIGTERM");
       const [code] = await once(child, "exit");
       expect(code).toBe(0);

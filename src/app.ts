@@ -5,7 +5,7 @@ import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { ipRestriction } from "hono/ip-restriction";
-import { apiKeyAuth, requireAdmin, requireApp, type AuthVariables } from "./auth";
+import { apiKeyAuth, findKey, requireAdmin, requireApp, type AuthVariables, type Principal } from "./auth";
 import { authority } from "./authority";
 import { APPID_PATTERN, ConfigError, loadConfig, type BrokerConfig } from "./config";
 import { readEdgeCopy } from "./edge-cache";
@@ -16,7 +16,7 @@ import { take as takeGatewayCounts } from "./gateway/usage-counter";
 import { asWeChatError, wechatErrorResponse } from "./gateway/wechat-errors";
 import { expiresInS, type TokenRecord } from "./lifetime";
 import { log } from "./log";
-import type { Outcome } from "./token-authority";
+import type { Outcome } from "./outcome";
 import { MAX_TOKEN_CHARS } from "./wechat/client";
 
 type BrokerEnv = { Bindings: AppEnv; Variables: AuthVariables };
@@ -102,7 +102,7 @@ app.use("/token/*", apiKeyAuth());
 app.use("/status", apiKeyAuth());
 
 app.get("/token", async (c) => {
-	const appid = resolveAppid(c.get("config"), c.req.query("appid"));
+	const appid = resolveAppid(c.get("config"), c.req.query("appid"), c.get("principal"));
 	requireApp(c.get("principal"), appid);
 	const edge = await readEdgeCopy(c.env.TOKEN_CACHE, appid, Date.now());
 	return tokenResponse(c, edge ?? unwrap(await authority(c.env, appid).getToken(appid)));
@@ -111,16 +111,16 @@ app.get("/token", async (c) => {
 app.post("/token/invalidate", async (c) => {
 	const { appid: rawAppid, access_token: reported } = await readJsonObject(c);
 	if (rawAppid !== undefined && typeof rawAppid !== "string") throw new BrokerError("bad_request", "appid must be a string.");
-	const appid = resolveAppid(c.get("config"), rawAppid);
+	const appid = resolveAppid(c.get("config"), rawAppid, c.get("principal"));
 	if (typeof reported !== "string" || reported.length === 0 || reported.length > MAX_TOKEN_CHARS) {
 		throw new BrokerError("bad_request", `access_token must be the token WeChat refused (a string of 1–${MAX_TOKEN_CHARS} characters).`);
 	}
 	requireApp(c.get("principal"), appid);
-	return tokenResponse(c, unwrap(await authority(c.env, appid).invalidate(appid, reported)));
+	return tokenResponse(c, unwrap(await authority(c.env, appid).invalidate(appid, reported, c.get("principal").name)));
 });
 
 app.post("/token/refresh", async (c) => {
-	const appid = resolveAppid(c.get("config"), c.req.query("appid"));
+	const appid = resolveAppid(c.get("config"), c.req.query("appid"), c.get("principal"));
 	requireApp(c.get("principal"), appid);
 	requireAdmin(c.get("principal"));
 	return tokenResponse(c, unwrap(await authority(c.env, appid).forceRefresh(appid)));
@@ -151,21 +151,32 @@ app.onError((error, c) => {
 		if (error.retryAfterS !== undefined) headers["Retry-After"] = String(error.retryAfterS);
 		return c.json(error.toBody(), error.status, headers);
 	}
-	if (error instanceof ConfigError) {
-		log("error", "config_invalid", { message: error.message });
-		return c.json({ error: "config_error", message: error.message }, 500);
-	}
+	if (error instanceof ConfigError) return configErrorResponse(c, error);
 	if (error instanceof HTTPException) return error.getResponse();
 	log("error", "internal_error", { name: error.name, message: error.message, path: c.req.path });
 	return c.json({ error: "internal_error", message: "Internal error in the broker; the details are in its logs." }, 500);
 });
 
-function resolveAppid(config: BrokerConfig, raw: string | undefined): string {
+/**
+ * The fix-it message goes to the logs, and to a caller holding an admin key; anyone else learns only that
+ * the broker is misconfigured (the message may name apps and keys).
+ */
+async function configErrorResponse(c: Context<BrokerEnv>, error: ConfigError): Promise<Response> {
+	log("error", "config_invalid", { message: error.message });
+	const presented = /^Bearer (.+)$/.exec(c.req.header("authorization") ?? "")?.[1];
+	const admin = presented !== undefined && error.adminKeys.length > 0 && (await findKey(error.adminKeys, presented)) !== undefined;
+	const message = admin ? error.message : "The broker's configuration is invalid; its operator will find what to fix in the broker's logs (event config_invalid).";
+	return c.json({ error: "config_error", message }, 500);
+}
+
+function resolveAppid(config: BrokerConfig, raw: string | undefined, principal?: Principal): string {
 	if (raw === undefined || raw === "") {
 		if (config.apps.size === 1) return config.apps.keys().next().value!;
 		throw new BrokerError("bad_request", `appid is required: this broker serves ${config.apps.size} apps (?appid=wx… on GET, "appid" in a JSON body).`);
 	}
 	if (!APPID_PATTERN.test(raw)) throw new BrokerError("bad_request", "appid must be 1–64 letters, digits, _ or - (e.g. wx1234567890abcdef).");
+	// A key scoped to some apps learns nothing about the others, configured or not: the same 403 for both.
+	if (!config.apps.has(raw) && principal && principal.apps !== "*") requireApp(principal, raw);
 	if (!config.apps.has(raw)) throw new BrokerError("not_found", `App ${raw} is not configured on this broker; check the appid or ask the operator to add it to WECHAT_APPS.`);
 	return raw;
 }

@@ -62,11 +62,18 @@ const MIN_PLAIN_KEY_CHARS = 16;
 const SHA256_KEY_PATTERN = /^sha256:([0-9a-fA-F]{64})$/;
 /** What a bearer token may contain (RFC 6750 §2.1 b64token); Hono's bearerAuth refuses anything else. */
 const BEARER_KEY_PATTERN = /^[A-Za-z0-9._~+/-]+=*$/;
+/** Hosts whose traffic never leaves the machine. */
+const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
 const KEY_HINT = "generate one with `openssl rand -hex 24`";
 
 /** Thrown for a configuration an operator must fix. The message never contains a secret. */
 export class ConfigError extends Error {
 	override readonly name = "ConfigError";
+	/**
+	 * The admin keys, when API_KEYS itself could be read: only a caller holding one is shown the message.
+	 * Anyone else gets a generic answer, since the message may name apps and keys.
+	 */
+	adminKeys: readonly ApiKeyConfig[] = [];
 }
 
 type ConfigSource = Pick<AppEnv, "WECHAT_APPS" | "API_KEYS"> & {
@@ -105,6 +112,21 @@ export function loadApp(env: ConfigSource, appid: string): AppConfig | undefined
 }
 
 function parseConfig(env: ConfigSource): BrokerConfig {
+	try {
+		return parseValidConfig(env);
+	} catch (error) {
+		if (error instanceof ConfigError) {
+			try {
+				error.adminKeys = parseKeys(env.API_KEYS, null).filter((key) => key.admin);
+			} catch {
+				// API_KEYS is the broken part: nobody can be told more than "see the logs".
+			}
+		}
+		throw error;
+	}
+}
+
+function parseValidConfig(env: ConfigSource): BrokerConfig {
 	const apps = parseApps(env.WECHAT_APPS);
 	return {
 		apiBase: parseApiBase(env.WECHAT_API_BASE),
@@ -112,11 +134,25 @@ function parseConfig(env: ConfigSource): BrokerConfig {
 		keys: parseKeys(env.API_KEYS, apps),
 		allowedIps: parseAllowedIps(env.ALLOWED_IPS),
 		alertWebhookUrl: parseWebhookUrl(env.ALERT_WEBHOOK_URL),
-		quotaGuardShare: parseNumber(env.QUOTA_GUARD_SHARE, "QUOTA_GUARD_SHARE", DEFAULT_QUOTA_GUARD_SHARE, 0, 1,
-			"a share of the daily quota between 0 and 1, e.g. 0.5"),
+		quotaGuardShare: parseQuotaGuardShare(env.QUOTA_GUARD_SHARE, apps),
 		upstreamTimeoutMs: parseNumber(env.WECHAT_TIMEOUT_MS, "WECHAT_TIMEOUT_MS", DEFAULT_UPSTREAM_TIMEOUT_MS, 100, 60_000,
 			"milliseconds per WeChat call, between 100 and 60000"),
 	};
+}
+
+/**
+ * Refused rather than reinterpreted: a guard of 0 calls (share 0, or a tiny daily_quota × share) would make
+ * an idle app "quota nearly spent" and refuse every invalidation, which no operator means.
+ */
+function parseQuotaGuardShare(raw: string | undefined, apps: ReadonlyMap<string, AppConfig>): number {
+	const share = parseNumber(raw, "QUOTA_GUARD_SHARE", DEFAULT_QUOTA_GUARD_SHARE, Number.MIN_VALUE, 1,
+		"a share of the daily quota above 0 and at most 1, e.g. 0.5 (1 turns the guard off)");
+	for (const app of apps.values()) {
+		if (Math.floor(app.dailyQuota * share) < 1) {
+			throw new ConfigError(`App ${app.appid}: daily_quota ${app.dailyQuota} × QUOTA_GUARD_SHARE ${share} leaves no forced refresh at all; raise the app's daily_quota or QUOTA_GUARD_SHARE so that the product is at least 1.`);
+		}
+	}
+	return share;
 }
 
 function parseNumber(raw: string | undefined, name: string, fallback: number, min: number, max: number, what: string): number {
@@ -166,6 +202,11 @@ function parseApiBase(raw: string | undefined): string {
 	}
 	if (url.protocol !== "https:" && url.protocol !== "http:") {
 		throw new ConfigError("WECHAT_API_BASE must be an http(s) URL, e.g. https://api.weixin.qq.com.");
+	}
+	// Classic mode puts the AppSecret in the URL and stable mode in the body: plain http only where it
+	// cannot leave the machine (the simulator, a relay on the same host).
+	if (url.protocol === "http:" && !LOOPBACK_HOSTS.test(url.hostname)) {
+		throw new ConfigError("WECHAT_API_BASE must use https:// (the AppSecret travels to it); plain http:// is allowed only for loopback (127.0.0.1, localhost, [::1]).");
 	}
 	return value.replace(/\/+$/, "");
 }
@@ -219,7 +260,8 @@ function parseApps(raw: string | undefined): Map<string, AppConfig> {
 
 const KEYS_EXAMPLE = '[{"name":"billing","key":"sha256:<hex>","apps":["wx…"],"admin":false}]';
 
-function parseKeys(raw: string | undefined, apps: ReadonlyMap<string, AppConfig>): ApiKeyConfig[] {
+/** `apps` null: scopes are not checked against WECHAT_APPS (it may be the broken part). */
+function parseKeys(raw: string | undefined, apps: ReadonlyMap<string, AppConfig> | null): ApiKeyConfig[] {
 	const names = new Set<string>();
 	return parseJsonArray(raw, "API_KEYS", KEYS_EXAMPLE).map((entry, index) => {
 		const where = `API_KEYS[${index}]`;
@@ -255,13 +297,13 @@ function parseKeys(raw: string | undefined, apps: ReadonlyMap<string, AppConfig>
 	});
 }
 
-function parseScope(scope: unknown, label: string, apps: ReadonlyMap<string, AppConfig>): "*" | Set<string> {
+function parseScope(scope: unknown, label: string, apps: ReadonlyMap<string, AppConfig> | null): "*" | Set<string> {
 	if (!Array.isArray(scope) || scope.length === 0 || !scope.every((a) => typeof a === "string")) {
 		throw new ConfigError(`${label}.apps must be a non-empty array of appids, or ["*"] for every app.`);
 	}
 	if (scope.includes("*")) return "*";
 	for (const appid of scope) {
-		if (!apps.has(appid)) {
+		if (apps && !apps.has(appid)) {
 			throw new ConfigError(`${label}.apps names ${appid}, which is not in WECHAT_APPS; add the app or fix the appid.`);
 		}
 	}

@@ -2,7 +2,8 @@
  * Upstream calls per WeChat day. WeChat's daily quotas (2000 /cgi-bin/token calls, 20 forced stable
  * refreshes) reset at midnight China time (UTC+8), not UTC.
  */
-export type CountedCall = "token" | "stable_token" | "stable_token_force";
+/** `getcallbackip`: the probes that check a reported token before a refresh that would revoke tokens. */
+export type CountedCall = "token" | "stable_token" | "stable_token_force" | "getcallbackip";
 
 export interface DailyUsage {
 	/** Days since the epoch in China time. */
@@ -23,7 +24,7 @@ export function nextQuotaReset(now: number): number {
 }
 
 export function emptyUsage(now: number): DailyUsage {
-	return { day: wechatDay(now), calls: { token: 0, stable_token: 0, stable_token_force: 0 } };
+	return { day: wechatDay(now), calls: { token: 0, stable_token: 0, stable_token_force: 0, getcallbackip: 0 } };
 }
 
 /** Today's usage: yesterday's counts are dropped once the WeChat day turns. */
@@ -33,5 +34,6 @@ export function usageToday(usage: DailyUsage, now: number): DailyUsage {
 
 export function countCall(usage: DailyUsage, call: CountedCall, now: number): DailyUsage {
 	const today = usageToday(usage, now);
-	return { day: today.day, calls: { ...today.calls, [call]: today.calls[call] + 1 } };
+	// `?? 0`: a state stored before a call kind existed has no count for it.
+	return { day: today.day, calls: { ...today.calls, [call]: (today.calls[call] ?? 0) + 1 } };
 }

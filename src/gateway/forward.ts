@@ -98,7 +98,7 @@ export async function forward(c: GatewayContext): Promise<Response> {
 	const first = await inspect(await send(c.req.raw, target(used), body.first));
 	if (first.errcode === null || !upstream.tokenErrcodes.has(first.errcode)) return first.response;
 
-	const healed = await authority(c.env, appid).invalidate(appid, used, { confirmedByWeChat: true });
+	const healed = await authority(c.env, appid).invalidate(appid, used, "gateway", { confirmedByWeChat: true });
 	const retry = healed.ok && healed.token.accessToken !== used && body.again !== null;
 	log(retry ? "info" : "warn", "gateway_token_refused", {
 		appid, path: url.pathname, errcode: first.errcode, used: maskToken(used),

@@ -22,7 +22,7 @@ export interface UpstreamFailure {
 	readonly message: string;
 }
 
-export type UpstreamResult = { ok: true; token: FetchedToken } | { ok: false; failure: UpstreamFailure };
+export type UpstreamResult<T = FetchedToken> = { ok: true; value: T } | { ok: false; failure: UpstreamFailure };
 
 /** WeChat answers in well under a second; a relay or the network that hangs must not hold readers for long. */
 export const UPSTREAM_TIMEOUT_MS = 5_000;
@@ -74,6 +74,33 @@ export async function fetchAccessToken(app: AppConfig, { apiBase, force = false,
 	return parseTokenBody(body);
 }
 
+/** What WeChat said of a token a client reported: it refuses it, accepts it, or could not be asked. */
+export type ProbeVerdict = "refused" | "accepted" | "unknown";
+
+/** WeChat's answers that mean the token itself is bad (WECHAT-API.md, "Token-invalid codes"). */
+export const TOKEN_INVALID_ERRCODES: ReadonlySet<number> = new Set([40001, 40014, 42001]);
+
+/**
+ * Asks WeChat whether it accepts `token`, with the cheapest call that needs one: getcallbackip. Spent only
+ * where the answer decides something (before a refresh that would revoke tokens), never per read.
+ */
+export async function probeToken(apiBase: string, token: string, timeoutMs: number): Promise<ProbeVerdict> {
+	try {
+		const response = await fetch(`${apiBase}/cgi-bin/getcallbackip?access_token=${encodeURIComponent(token)}`, {
+			signal: AbortSignal.timeout(timeoutMs),
+		});
+		if (response.status !== 200) {
+			await response.body?.cancel();
+			return "unknown";
+		}
+		const body = (await response.json()) as { errcode?: unknown; ip_list?: unknown };
+		if (body.errcode === undefined || body.errcode === 0) return Array.isArray(body.ip_list) ? "accepted" : "unknown";
+		return typeof body.errcode === "number" && TOKEN_INVALID_ERRCODES.has(body.errcode) ? "refused" : "unknown";
+	} catch {
+		return "unknown";
+	}
+}
+
 function classicUrl(apiBase: string, app: AppConfig): string {
 	const query = new URLSearchParams({ grant_type: "client_credential", appid: app.appid, secret: app.secret });
 	return `${apiBase}/cgi-bin/token?${query}`;
@@ -93,9 +120,9 @@ export function parseTokenBody(body: unknown): UpstreamResult {
 	if (typeof expires_in !== "number" || !Number.isFinite(expires_in) || expires_in < MIN_EXPIRES_IN_S) {
 		return unreachable(`WeChat's answer had no usable expires_in (at least ${MIN_EXPIRES_IN_S} s)`);
 	}
-	return { ok: true, token: { accessToken: access_token, expiresInS: Math.floor(expires_in) } };
+	return { ok: true, value: { accessToken: access_token, expiresInS: Math.floor(expires_in) } };
 }
 
-function unreachable(message: string): UpstreamResult {
+function unreachable(message: string): { ok: false; failure: UpstreamFailure } {
 	return { ok: false, failure: { kind: "unreachable", class: "retryable", message } };
 }

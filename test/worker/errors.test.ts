@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { MAX_ATTEMPTS } from "../../src/wechat/retry";
 import { appsFor } from "./fixtures";
-import { getToken, invalidate, sim, travel } from "./helpers";
+import { getToken, invalidate, refuseNextProbe, settle, sim, travel } from "./helpers";
 
 const next = appsFor("errors");
 
@@ -78,6 +78,7 @@ it("classic: after a call that got no answer, promises the current token only 30
 	const first = await getToken(app);
 	expect(first.body.expires_in).toBe(6600);
 	await sim.fault({ appid: app.appid, kind: "http", status: 502 });
+	await refuseNextProbe(app);
 	expect((await invalidate(app, first.body.access_token as string)).status).toBe(503);
 	const after = await getToken(app);
 	expect(after.body.access_token).toBe(first.body.access_token);
@@ -96,11 +97,14 @@ describe.each(["stable", "classic"] as const)("%s: a failed refresh of a due tok
 			expect(res.body.access_token).toBe(first);
 			expect(res.body.expires_in).toBeLessThanOrEqual(250);
 		}
+		await settle(app);
 		expect(await sim.check(first)).toBe(0);
 		expect(await sim.tokenCalls(app)).toBe(1 + MAX_ATTEMPTS); // one failed refresh, then backoff
 
 		await sim.clearFaults();
 		await travel(3);
+		expect((await getToken(app)).body.access_token).toBe(first); // answered at once, refreshed behind
+		await settle(app);
 		const res = await getToken(app);
 		expect(res.body.access_token).not.toBe(first);
 		expect(await sim.check(res.body.access_token as string)).toBe(0);
@@ -110,6 +114,7 @@ describe.each(["stable", "classic"] as const)("%s: a failed refresh of a due tok
 		const app = next(mode);
 		const first = (await getToken(app)).body.access_token as string;
 		await sim.fault({ appid: app.appid, kind: "errcode", errcode: -1 });
+		await refuseNextProbe(app);
 		const res = await invalidate(app, first);
 		expect(res.status).toBe(502);
 		expect(res.body.wechat_errcode).toBe(-1);

@@ -11,7 +11,7 @@ import { edgeKey, STATE_KEY } from "../../src/keys";
 import type { TokenRecord } from "../../src/lifetime";
 import { MAX_ATTEMPTS } from "../../src/wechat/retry";
 import { appsFor, type TestApp } from "./fixtures";
-import { alertsFor, call, getToken, invalidate, runCron, sim, travel } from "./helpers";
+import { alertsFor, call, getToken, invalidate, refuseNextProbe, runCron, settle, sim, travel } from "./helpers";
 import { findLeaks } from "./leaks";
 
 const next = appsFor("fault");
@@ -43,6 +43,7 @@ describe.each(["stable", "classic"] as const)("%s: WeChat down during a due refr
 		await sim.fault({ appid: app.appid, kind: "http", status: 503 });
 
 		for (let i = 0; i < 5; i++) expect((await getToken(app)).body.access_token).toBe(first);
+		await settle(app); // the read's background refresh
 		for (let run = 0; run < 3; run++) {
 			await travel(CRON_TICK_S);
 			await runCron([app]);
@@ -87,7 +88,9 @@ it("45009 mid-day: the valid token keeps serving, the error says when the quota 
 	await sim.fault({ appid: app.appid, kind: "errcode", errcode: 45009 });
 
 	expect((await getToken(app)).body.access_token).toBe(first);
+	await settle(app);
 	expect(await sim.tokenCalls(app)).toBe(2); // not retried: waiting seconds does not refill a daily quota
+	await refuseNextProbe(app);
 	const reported = await invalidate(app, first);
 	expect(reported.status).toBe(502);
 	expect(reported.body.wechat_errcode).toBe(45009);
@@ -129,6 +132,7 @@ it("a reset AppSecret: the valid token keeps serving, 40125 is not retried, one 
 	await travel(7200 - 250);
 
 	expect((await getToken(app)).body.access_token).toBe(first);
+	await settle(app);
 	for (let run = 0; run < 3; run++) {
 		await travel(CRON_TICK_S);
 		await runCron([app]);

@@ -136,3 +136,55 @@ export async function travel(seconds: number): Promise<void> {
 	vi.setSystemTime(Date.now() + seconds * 1_000);
 	await control("/clock", { advance_s: seconds });
 }
+
+/**
+ * Intercepts the broker's calls to WeChat (the Durable Object runs in this isolate, so its fetch is this
+ * one): `handle` sees each upstream request and either answers it itself or returns undefined to let it
+ * through to the simulator. Restore with the returned function.
+ */
+export function interceptUpstream(handle: (url: URL, init: RequestInit | undefined, real: typeof fetch) => Promise<Response> | undefined): () => void {
+	const real = globalThis.fetch.bind(globalThis);
+	const spy = vi.spyOn(globalThis, "fetch").mockImplementation((input, init) => {
+		const url = new URL(input instanceof Request ? input.url : String(input));
+		return handle(url, init, real) ?? real(input, init);
+	});
+	return () => spy.mockRestore();
+}
+
+/** True for a stable_token request with force_refresh=true. */
+export function isForce(url: URL, init: RequestInit | undefined): boolean {
+	return url.pathname === "/cgi-bin/stable_token" && typeof init?.body === "string" && JSON.parse(init.body).force_refresh === true;
+}
+
+/** What an upstream call whose answer never arrived looks like to the broker. */
+export function lostAnswer(): Promise<Response> {
+	return Promise.reject(new DOMException("The operation was aborted due to timeout", "TimeoutError"));
+}
+
+export function wechatAnswer(body: unknown): Promise<Response> {
+	return Promise.resolve(new Response(JSON.stringify(body), { headers: { "content-type": "application/json" } }));
+}
+
+/** A promise with its resolve function outside, to hold an upstream answer or signal that a call went out. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+	let resolve!: (value: T) => void;
+	const promise = new Promise<T>((r) => {
+		resolve = r;
+	});
+	return { promise, resolve };
+}
+
+/** Waits for the refresh a read may have started in the background. */
+export function settle(app: TestApp): Promise<void> {
+	return authority(env, app.appid).idle();
+}
+
+/** Makes WeChat refuse `app`'s tokens on the next probe (getcallbackip), as it would a revoked one. */
+export function refuseNextProbe(app: TestApp, errcode = 40001): Promise<unknown> {
+	return sim.fault({ appid: app.appid, endpoint: "getcallbackip", kind: "errcode", errcode, times: 1 });
+}
+
+/** The app's entry of GET /status, asked of its object alone (the route wakes every test app's object). */
+export async function statusOf(app: TestApp): Promise<Record<string, any>> {
+	return (await authority(env, app.appid).status(app.appid)) as unknown as Record<string, any>;
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { nextQuotaReset } from "../../src/usage";
 import { appsFor, KEYS } from "./fixtures";
-import { call, getToken, invalidate, sim, travel } from "./helpers";
+import { call, getToken, invalidate, refuseNextProbe, sim, travel } from "./helpers";
 
 const next = appsFor("inval");
 
@@ -9,6 +9,7 @@ describe.each(["stable", "classic"] as const)("%s mode", (mode) => {
 	it("refreshes once when a client reports the current token, and WeChat accepts the new one", async () => {
 		const app = next(mode);
 		const first = (await getToken(app)).body.access_token as string;
+		await refuseNextProbe(app);
 		const res = await invalidate(app, first);
 		expect(res.status).toBe(200);
 		expect(res.body.access_token).not.toBe(first);
@@ -19,6 +20,7 @@ describe.each(["stable", "classic"] as const)("%s mode", (mode) => {
 	it("answers a report of an older token with the current one and no upstream call", async () => {
 		const app = next(mode);
 		const first = (await getToken(app)).body.access_token as string;
+		await refuseNextProbe(app);
 		const second = (await invalidate(app, first)).body.access_token as string;
 		const calls = await sim.calls(app);
 
@@ -34,6 +36,7 @@ describe.each(["stable", "classic"] as const)("%s mode", (mode) => {
 		const app = next(mode);
 		const first = (await getToken(app)).body.access_token as string;
 		const before = await sim.calls(app);
+		await refuseNextProbe(app); // one probe for all 50
 		const responses = await Promise.all(Array.from({ length: 50 }, () => invalidate(app, first)));
 		expect(responses.map((r) => r.status)).toEqual(Array(50).fill(200));
 		const tokens = new Set(responses.map((r) => r.body.access_token));
@@ -48,16 +51,18 @@ describe.each(["stable", "classic"] as const)("%s mode", (mode) => {
 	it("refuses a second forced refresh within 30 s with 429 and Retry-After, then allows it", async () => {
 		const app = next(mode);
 		const first = (await getToken(app)).body.access_token as string;
+		await refuseNextProbe(app);
 		const second = (await invalidate(app, first)).body.access_token as string;
 		const calls = await sim.calls(app);
 
 		const refused = await invalidate(app, second);
 		expect(refused.status).toBe(429);
 		expect(refused.body.error).toBe("rate_limited");
-		expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+		expect(Number(refused.headers.get("retry-after"))).toBe(30);
 		expect(await sim.calls(app)).toEqual(calls);
 
 		await travel(31);
+		await refuseNextProbe(app);
 		const allowed = await invalidate(app, second);
 		expect(allowed.status).toBe(200);
 		expect(allowed.body.access_token).not.toBe(second);
@@ -79,6 +84,7 @@ it("stable: picks up a token rotated out of band without spending a force refres
 it("stable: force-refreshes a token WeChat still calls current, revoking it", async () => {
 	const app = next("stable");
 	const first = (await getToken(app)).body.access_token as string;
+	await refuseNextProbe(app); // WeChat refuses it, yet stable_token still returns it: only a force helps
 	const res = await invalidate(app, first);
 	expect((await sim.calls(app)).stable_token_force).toBe(1);
 	expect(await sim.check(first)).toBe(40001);

@@ -2,7 +2,7 @@
 import { expect, it } from "vitest";
 import { nextQuotaReset } from "../../src/usage";
 import { appsFor, QUOTA_FILE_DAILY_QUOTA } from "./fixtures";
-import { alertsFor, getToken, invalidate, runCron, sim, travel } from "./helpers";
+import { alertsFor, getToken, invalidate, refuseNextProbe, runCron, sim, travel } from "./helpers";
 
 const next = appsFor("quota");
 const GUARD = Math.floor(QUOTA_FILE_DAILY_QUOTA * 0.5); // QUOTA_GUARD_SHARE's default
@@ -14,6 +14,7 @@ it("refuses invalidation-triggered refreshes with 429 once the guard's share is 
 	let token = (await getToken(app)).body.access_token as string;
 	for (let used = 1; used < GUARD; used++) {
 		await travel(31);
+		await refuseNextProbe(app);
 		token = (await invalidate(app, token)).body.access_token as string;
 	}
 	expect(await sim.tokenCalls(app)).toBe(GUARD);

@@ -46,7 +46,7 @@ describe("ALLOWED_IPS", () => {
 
 	it("leaves /healthz open, and reports an unparsable rule as a configuration error", async () => {
 		expect((await from({}, "/healthz")).status).toBe(200);
-		const res = await from({ "cf-connecting-ip": "203.0.113.7" }, `/token?appid=${app.appid}`, "203.0.113.0/33");
+		const res = await from({ "cf-connecting-ip": "203.0.113.7", authorization: `Bearer ${KEYS.admin}` }, `/token?appid=${app.appid}`, "203.0.113.0/33");
 		expect(res.status).toBe(500);
 		expect(res.body.message).toMatch(/ALLOWED_IPS/);
 	});

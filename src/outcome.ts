@@ -1,0 +1,22 @@
+/**
+ * What the authority's RPC methods return: plain data, so nothing depends on errors crossing the RPC
+ * boundary. app.ts turns a failure into the HTTP contract's error.
+ */
+import type { TokenRecord } from "./lifetime";
+
+export interface Failure {
+	readonly code: "wechat_error" | "wechat_unreachable" | "rate_limited" | "not_found";
+	readonly message: string;
+	readonly wechatErrcode?: number;
+	readonly retryAfterS?: number;
+}
+
+export type Outcome = { ok: true; token: TokenRecord } | { ok: false; failure: Failure };
+
+export function ok(token: TokenRecord): Outcome {
+	return { ok: true, token };
+}
+
+export function fail(failure: Failure): Outcome {
+	return { ok: false, failure };
+}

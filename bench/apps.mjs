@@ -9,6 +9,9 @@
 /** @typedef {{ appid: string, secret: string }} App */
 /** @typedef {App & { mode: Mode }} BrokerApp */
 
+/** Healed calls timed per mode: enough for a median, each a real token refresh at the simulator. */
+const GATEWAY_HEALS_PER_MODE = 5;
+
 /** @param {string} appid @returns {App} */
 function app(appid) {
 	return { appid, secret: `bench-secret-${appid}` };
@@ -49,6 +52,11 @@ export function benchApps({ stampedeSizes, repeats }) {
 			stale: brokerApp("wxbench-stale", "classic"),
 			stampedes: modes.flatMap((mode) => bursts(stampedeSizes, repeats).map(({ n, round }) => ({ mode, n, round, app: brokerApp(`wxbench-stampede-${mode}-${n}-${round}`, mode) }))),
 			storms: modes.flatMap((mode) => bursts(stampedeSizes, repeats).map(({ n, round }) => ({ mode, n, round, app: brokerApp(`wxbench-storm-${mode}-${n}-${round}`, mode) }))),
+		},
+		/** The gateway: one app for the load run, and apps healed once each (one forced refresh per app per 30 s). */
+		gateway: {
+			hot: brokerApp("wxbench-gateway-hot", "stable"),
+			heals: modes.flatMap((mode) => Array.from({ length: GATEWAY_HEALS_PER_MODE }, (_, i) => brokerApp(`wxbench-gateway-heal-${mode}-${i}`, mode))),
 		},
 		/** The compressed day's broker (a Miniflare of its own, so its cron touches only these). */
 		brokerDay: modes.map((mode) => brokerApp(`wxbench-day-${mode}`, mode)),

@@ -52,6 +52,24 @@ export function tableRows(results) {
 			]);
 		}
 	}
+	const gateway = results.gateway;
+	if (gateway) {
+		const direct = new Map(gateway.points.filter((/** @type {any} */ p) => p.target === "sim-direct").map((/** @type {any} */ p) => [p.concurrency, p.rps]));
+		for (const p of gateway.points) {
+			rows.push([
+				"gateway", p.label, `c=${p.concurrency}, ${results.settings.pointS} s ×${results.settings.repeats}`,
+				num(p.rps), num(p.rps / (ceiling.get(p.concurrency) ?? Number.NaN), 2), num(p.p50_ms, 2), num(p.p99_ms, 2),
+				`${num(gateway.token_calls_during_load)} token (0)`, "–",
+				[p.target === "gateway" ? `${num(p.rps / (direct.get(p.concurrency) ?? Number.NaN), 2)}× straight to the simulator` : "", p.failed ? `${p.failed} failed` : ""].filter(Boolean).join("; "),
+			]);
+		}
+		for (const h of gateway.heals) {
+			rows.push([
+				"gateway heal", `broker (${h.mode})`, `${h.n} calls, token revoked at WeChat`, "–", "–", num(h.healed_p50_ms, 1), "–",
+				`${num(h.refreshes_per_heal)} token per heal (1)`, "–", `a plain call through the gateway on the same apps: p50 ${num(h.plain_p50_ms, 1)} ms`,
+			]);
+		}
+	}
 	for (const s of results.stampede.broker) {
 		rows.push([
 			"stampede", `broker (${s.mode})`, `N=${s.n} cold, at once`, "–", "–", num(s.p50_ms, 1), num(s.p99_ms, 1),

@@ -19,6 +19,7 @@ import { readSettings } from "./settings.mjs";
 import { baselineStampedes, fastLifetimeS, LABELS, measureBaselineThroughput, startFastFleets } from "./scenarios/baselines.mjs";
 import { measureBrokerPaths } from "./scenarios/broker-paths.mjs";
 import { measureBundle } from "./scenarios/bundle.mjs";
+import { measureGateway } from "./scenarios/gateway.mjs";
 import { compressedDay, CRON_INTERVAL_MS, DAY_TOKEN_LIFETIME_S } from "./scenarios/day.mjs";
 import { stampede, summarizeRuns } from "./scenarios/stampede.mjs";
 import { storm, summarizeStorms } from "./scenarios/storm.mjs";
@@ -45,7 +46,7 @@ async function main() {
 	const bundle = measureBundle(BUNDLE_PATH);
 
 	const realWorld = await startWorld({ name: "real time" });
-	const brokerApps = [apps.broker.hot, apps.broker.objectPath, apps.broker.stale, ...apps.broker.stampedes.map((s) => s.app), ...apps.broker.storms.map((s) => s.app)];
+	const brokerApps = [apps.broker.hot, apps.broker.objectPath, apps.broker.stale, ...apps.broker.stampedes.map((s) => s.app), ...apps.broker.storms.map((s) => s.app), apps.gateway.hot, ...apps.gateway.heals];
 	await realWorld.registerApps(brokerApps);
 	await realWorld.registerApps(apps.brokerDay.map((app) => ({ appid: app.appid, secret: app.secret, lifetime_s: DAY_TOKEN_LIFETIME_S })));
 	await realWorld.registerApps(apps.strategies.map((strategy) => apps.baselines[strategy].hot));
@@ -53,6 +54,9 @@ async function main() {
 	step("broker: throughput of each path beside /healthz…");
 	const broker = await startBroker({ name: "main", apps: brokerApps, apiBase: realWorld.url });
 	const brokerPaths = await measureBrokerPaths({ broker, world: realWorld, apps: apps.broker, settings });
+
+	step("gateway: a business call straight to the simulator and through the gateway, and healed calls…");
+	const gateway = await measureGateway({ broker, world: realWorld, apps: apps.gateway, settings });
 
 	step("broker: stampedes and invalidation storms…");
 	const brokerStampedes = [];
@@ -132,6 +136,7 @@ async function main() {
 		build_s: round(build.seconds, 1),
 		bundle,
 		throughput: { broker: brokerPaths, baselines: baselineThroughput },
+		gateway,
 		stampede: { broker: brokerStampedes, baselines: baselineStampedeRows },
 		storm: storms,
 		day: {

@@ -11,6 +11,9 @@ import { APPID_PATTERN, ConfigError, loadConfig, type BrokerConfig } from "./con
 import { readEdgeCopy } from "./edge-cache";
 import type { AppEnv } from "./env";
 import { BrokerError } from "./errors";
+import { FORWARDED_PREFIXES, isGatewayPath, mountGateway } from "./gateway/routes";
+import { take as takeGatewayCounts } from "./gateway/usage-counter";
+import { asWeChatError, wechatErrorResponse } from "./gateway/wechat-errors";
 import { expiresInS, type TokenRecord } from "./lifetime";
 import { log } from "./log";
 import type { Outcome } from "./outcome";
@@ -76,6 +79,10 @@ function ipRefused(address: string | undefined): BrokerError {
 	return new BrokerError("forbidden", "This client's IP address is not in the broker's ALLOWED_IPS; ask its operator to add it.");
 }
 
+// The gateway (WeChat's own paths, for SDKs) sits behind the IP allowlist and ahead of the body limit:
+// a media upload is far larger than anything the broker's own routes accept.
+mountGateway(app);
+
 app.use(bodyLimit({
 	maxSize: MAX_BODY_BYTES,
 	onError: () => {
@@ -124,15 +131,21 @@ app.get("/status", async (c) => {
 	requireAdmin(principal);
 	// An admin key scoped to some apps sees only those.
 	const appids = [...c.get("config").apps.keys()].filter((appid) => principal.apps === "*" || principal.apps.has(appid));
-	const apps = await Promise.all(appids.map((appid) => authority(c.env, appid).status(appid)));
+	const apps = await Promise.all(appids.map(async (appid) => {
+		const stub = authority(c.env, appid);
+		// This isolate's uncounted gateway use goes in first, so its own calls are never missing.
+		const [status, gateway] = await Promise.all([stub.status(appid), stub.gatewayUsage(appid, takeGatewayCounts(appid))]);
+		return { ...status, gateway: { calls_today: gateway.calls, heals_today: gateway.heals } };
+	}));
 	return c.json({ now: new Date().toISOString(), apps });
 });
 
 app.notFound(() => {
-	throw new BrokerError("not_found", `No such route. Routes: ${Object.entries(ROUTES).map(([p, m]) => `${m.join("|")} ${p}`).join(", ")}.`);
+	throw new BrokerError("not_found", `No such route. Routes: ${Object.entries(ROUTES).map(([p, m]) => `${m.join("|")} ${p}`).join(", ")}, and WeChat's own API paths (${FORWARDED_PREFIXES.join(", ")}) through the gateway.`);
 });
 
 app.onError((error, c) => {
+	if (isGatewayPath(c.req.path)) return wechatErrorResponse(asWeChatError(error, c.req.path));
 	if (error instanceof BrokerError) {
 		const headers: Record<string, string> = { ...error.headers };
 		if (error.retryAfterS !== undefined) headers["Retry-After"] = String(error.retryAfterS);

@@ -9,6 +9,7 @@
  * refresh can make a stale copy hand out a revoked token, and the client's invalidation report then costs
  * nothing upstream (compare-and-refresh sees a stale token).
  */
+import { writeIssued } from "./gateway/issued-index";
 import { edgeKey } from "./keys";
 import { isDue, isUsable, type TokenRecord } from "./lifetime";
 import { log } from "./log";
@@ -18,6 +19,13 @@ export const KV_MIN_TTL_S = 60;
 
 /** The copy when it may still be served at `now`: present, well-formed, not yet due for refresh. */
 export async function readEdgeCopy(kv: KVNamespace, appid: string, now: number): Promise<TokenRecord | null> {
+	const value = await readEdgeRecord(kv, appid);
+	if (!value || !isUsable(value, now) || isDue(value, now)) return null;
+	return value;
+}
+
+/** The copy as stored, whatever its age, or null when it is missing, malformed or unreadable. */
+export async function readEdgeRecord(kv: KVNamespace, appid: string): Promise<TokenRecord | null> {
 	let value: unknown;
 	try {
 		value = await kv.get(edgeKey(appid), "json");
@@ -26,15 +34,20 @@ export async function readEdgeCopy(kv: KVNamespace, appid: string, now: number):
 		log("warn", "edge_read_failed", { appid, reason: error instanceof Error ? error.name : "unknown" });
 		return null;
 	}
-	if (!isTokenRecord(value) || !isUsable(value, now) || isDue(value, now)) return null;
-	return value;
+	return isTokenRecord(value) ? value : null;
 }
 
-/** True when KV took the copy; a failure is logged and left to the caller to retry. */
+/**
+ * True when KV took the copy and the gateway's record of who issued the token (gateway/issued-index.ts);
+ * a failure of either is logged and left to the caller to retry.
+ */
 export async function writeEdgeCopy(kv: KVNamespace, appid: string, token: TokenRecord, now: number): Promise<boolean> {
 	const ttlS = Math.max(KV_MIN_TTL_S, Math.ceil((token.expiresAt - now) / 1_000));
 	try {
-		await kv.put(edgeKey(appid), JSON.stringify(token), { expirationTtl: ttlS });
+		await Promise.all([
+			kv.put(edgeKey(appid), JSON.stringify(token), { expirationTtl: ttlS }),
+			writeIssued(kv, appid, token, ttlS),
+		]);
 		return true;
 	} catch (error) {
 		log("warn", "edge_write_failed", { appid, reason: error instanceof Error ? error.name : "unknown" });

@@ -23,7 +23,8 @@ import { loadConfig, type AppConfig, type BrokerConfig } from "./config";
 import { writeEdgeCopy } from "./edge-cache";
 import type { AppEnv } from "./env";
 import { healthProblem } from "./health";
-import { STATE_KEY } from "./keys";
+import { addGatewayUse, NO_GATEWAY_USE, type GatewayCounts, type StoredGatewayUsage } from "./gateway/usage-store";
+import { GATEWAY_USAGE_KEY, STATE_KEY } from "./keys";
 import { expiresInS, isDue, isUsable, planToken, type TokenRecord } from "./lifetime";
 import { log, maskToken } from "./log";
 import { fail, ok, type Failure, type Outcome } from "./outcome";
@@ -35,6 +36,11 @@ import { withRetry, type RetriedResult } from "./wechat/retry";
 
 export type { RefreshTrigger } from "./authority-state";
 export type { Failure, Outcome } from "./outcome";
+
+export interface InvalidateOptions {
+	/** WeChat itself refused the token (the gateway's own call), as opposed to a client's say-so. */
+	readonly confirmedByWeChat?: boolean;
+}
 
 export interface CronReport {
 	readonly appid: string;
@@ -144,8 +150,10 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 * of the current token can cause a refresh; a report of any other token is stale and answered with the
 	 * current one at no upstream cost. Concurrent reports of the same token share one refresh. A report is
 	 * evidence, not proof (any reader can send one): see `#replace`. `reporter` names the key, for the logs.
+	 * `confirmedByWeChat`: the gateway saw WeChat refuse the token itself, so the report is proof and needs
+	 * no probe.
 	 */
-	async invalidate(appid: string, reported: string, reporter = "unknown"): Promise<Outcome> {
+	async invalidate(appid: string, reported: string, reporter = "unknown", { confirmedByWeChat = false }: InvalidateOptions = {}): Promise<Outcome> {
 		const app = this.#app(appid);
 		if (!app) return fail(this.#unknownApp(appid));
 		// Let a refresh already under way land first; the report may be of the token it replaces.
@@ -161,14 +169,15 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			log("info", "invalidation_stale", { appid, key: reporter, reported: maskToken(reported), was: previous?.accessToken === reported ? "previous" : "unknown" });
 			return ok(current);
 		}
-		if (this.#accepted?.token === reported && now - this.#accepted.at < PROBE_TRUST_S * 1_000) {
+		// A probe's "accepted" is older news than WeChat refusing the token to the gateway just now.
+		if (!confirmedByWeChat && this.#accepted?.token === reported && now - this.#accepted.at < PROBE_TRUST_S * 1_000) {
 			log("warn", "invalidation_refuted", { appid, key: reporter, reported: maskToken(reported), probe: "recent" });
 			return ok(current);
 		}
 		const limited = forcedRefreshLimit(this.#state.lastForcedAt, now) ?? this.#quotaGuard(app, now);
 		if (limited) return fail(limited);
-		log("info", "invalidation_accepted", { appid, key: reporter, reported: maskToken(reported) });
-		return this.#fly(app, "invalidate", reported, () => this.#replace(app, reported, reporter));
+		log("info", "invalidation_accepted", { appid, key: reporter, reported: maskToken(reported), confirmed_by_wechat: confirmedByWeChat });
+		return this.#fly(app, "invalidate", reported, () => this.#replace(app, reported, reporter, confirmedByWeChat));
 	}
 
 	/** Admin: a new token now, whatever the current one's age (stable mode: force_refresh). */
@@ -208,6 +217,13 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	async flushAlerts(): Promise<void> {
 		while (this.#sending) await this.#sending;
 		if (this.#state.alerts.length > 0) await this.#startSending();
+	}
+
+	/** Gateway calls and heals the isolates counted (gateway/usage-counter.ts), added in; today's totals back. */
+	async gatewayUsage(_appid: string, add: GatewayCounts = NO_GATEWAY_USE): Promise<GatewayCounts> {
+		const usage = addGatewayUse(await this.ctx.storage.get<StoredGatewayUsage>(GATEWAY_USAGE_KEY), add, Date.now());
+		if (add.calls > 0 || add.heals > 0) await this.ctx.storage.put(GATEWAY_USAGE_KEY, usage);
+		return { calls: usage.calls, heals: usage.heals };
 	}
 
 	/** For GET /status: no full token, no secret. */
@@ -281,12 +297,12 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 * a client with a truly dead token must not be stuck because getcallbackip is down, and the 30 s spacing,
 	 * the daily force limit and the quota guard still bound what believing it can cost.
 	 */
-	async #replace(app: AppConfig, reported: string, reporter: string): Promise<Outcome> {
+	async #replace(app: AppConfig, reported: string, reporter: string, confirmedByWeChat: boolean): Promise<Outcome> {
 		if (app.mode === "stable") {
 			const normal = await this.#fetchAndStore(app, "invalidate", false, { unlessToken: reported });
 			if (!normal.ok || normal.token.accessToken !== reported) return normal;
 		}
-		const verdict = await this.#probe(app, reported);
+		const verdict = confirmedByWeChat ? "refused" : await this.#probe(app, reported);
 		const { current } = this.#state;
 		if (verdict === "accepted" && isUsable(current, Date.now())) {
 			log("warn", "invalidation_refuted", { appid: app.appid, key: reporter, reported: maskToken(reported), probe: "getcallbackip" });

@@ -1,0 +1,194 @@
+/**
+ * Forwarding: a WeChat API call that carries a token this broker issued goes to the app's upstream with
+ * the app's current token in its place; WeChat's answer comes back as WeChat sent it (status, content type,
+ * body byte for byte, streamed). When WeChat refuses the token (40001, 40014, 42001), the broker runs
+ * compare-and-refresh with the token it used and retries once with the new one, so the SDK sees the
+ * success. The refusal is WeChat's own answer to the broker, so the report needs no probe.
+ *
+ * Only a few request headers go upstream (FORWARDED_REQUEST_HEADERS): never cookies, authorization,
+ * Cloudflare's cf-* or x-forwarded-*, nor hop-by-hop headers. Nothing here logs a query string: it
+ * carries a token.
+ */
+import type { Context } from "hono";
+import type { AuthVariables } from "../auth";
+import { authority } from "../authority";
+import { readEdgeCopy } from "../edge-cache";
+import type { AppEnv } from "../env";
+import type { TokenRecord } from "../lifetime";
+import { log, maskToken } from "../log";
+import type { Outcome } from "../token-authority";
+import { ownerOf } from "./ownership";
+import { findAccessToken, withAccessToken } from "./query";
+import { readUpTo } from "./streams";
+import { upstreamFor } from "./upstream";
+import { countCall, countHeal, flushInBackground } from "./usage-counter";
+import { ERRCODE, failureAsWeChat, WeChatError } from "./wechat-errors";
+
+type GatewayContext = Context<{ Bindings: AppEnv; Variables: AuthVariables }>;
+
+/**
+ * A request body up to this size is held in memory so the call can be sent again after a heal. JSON calls
+ * are a few KB; 1 MiB also covers thumbnails (64 KB) and most images. A larger body (video, voice, big
+ * images) streams through once: if WeChat refuses its token, the broker still refreshes the token, so an
+ * SDK that sends the call again (WxJava) succeeds.
+ */
+export const REPLAY_MAX_BYTES = 1024 * 1024;
+/** WeChat's token errors are ~100-byte JSON bodies: an answer longer than this is not one, and streams. */
+const ERROR_PEEK_BYTES = 1024;
+/** Until WeChat's answer starts (a 10 MB upload through a relay takes seconds); SDKs wait 60 s for media too. */
+export const UPSTREAM_TIMEOUT_MS = 60_000;
+
+/**
+ * How long an isolate reuses an app's current token without reading KV: a forced refresh elsewhere costs
+ * this isolate at most this long of one extra WeChat round trip per call (refused, then healed for free).
+ */
+const CURRENT_TOKEN_MEMORY_MS = 5_000;
+/** appid → the current token as this isolate last saw it. */
+const currentTokens = new Map<string, { readonly token: string; readonly since: number; readonly until: number }>();
+
+const FORWARDED_REQUEST_HEADERS = ["accept", "accept-language", "content-type", "user-agent"] as const;
+/** content-length and transfer-encoding are the runtime's to set; set-cookie and server are WeChat's business. */
+const RETURNED_RESPONSE_HEADERS = ["content-type", "content-disposition"] as const;
+/** Statuses whose responses cannot carry a body (the Response constructor refuses one). */
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
+
+interface OutgoingBody {
+	/** For the first attempt. */
+	readonly first: BodyInit | null;
+	/** The same body again, or null when it was streamed and cannot be. */
+	readonly again: (() => BodyInit | null) | null;
+}
+
+/** A request's access_token, when this broker issued it: the app it belongs to, and where it sits in the query. */
+export interface OwnedToken {
+	readonly appid: string;
+	/** Its position among the query's parameters (query.ts). */
+	readonly index: number;
+}
+
+/**
+ * The app whose token the request carries, or the WeChat-shaped refusal (41001 without a token, 40001 for
+ * one this broker did not issue). Every gateway endpoint authorised by a token goes through here: the
+ * forwarded calls below, and the broker-served ticket endpoints once they exist (routes.ts).
+ */
+export async function requestOwner(c: GatewayContext): Promise<OwnedToken> {
+	const url = new URL(c.req.url);
+	const presented = findAccessToken(url.search);
+	if (presented.kind === "missing") {
+		throw new WeChatError(ERRCODE.accessTokenMissing, "access_token missing (wx-token-broker: send the access_token this broker gave you)");
+	}
+	const owner = presented.kind === "found" ? await ownerOf(c.env.TOKEN_CACHE, c.get("config"), presented.token, Date.now()) : null;
+	if (presented.kind !== "found" || !owner) {
+		log("warn", "gateway_refused", { reason: presented.kind === "found" ? "unknown_token" : "unusable_token", path: url.pathname, ...(presented.kind === "found" && { token: maskToken(presented.token) }) });
+		throw new WeChatError(ERRCODE.invalidCredential, "invalid credential, access_token is invalid or not latest (wx-token-broker: this broker did not issue this token, or it expired; fetch one from the broker's /cgi-bin/token with your broker key)");
+	}
+	return { appid: owner.appid, index: presented.index };
+}
+
+export async function forward(c: GatewayContext): Promise<Response> {
+	const url = new URL(c.req.url);
+	const { appid, index } = await requestOwner(c);
+	const upstream = upstreamFor(c.get("config"), appid);
+	countCall(appid);
+	flushInBackground(c.env, (promise) => c.executionCtx.waitUntil(promise));
+
+	const body = await outgoingBody(c.req.raw);
+	const target = (token: string) => `${upstream.base}${url.pathname}${withAccessToken(url.search, index, token)}`;
+	const used = await currentToken(c.env, appid);
+	const first = await inspect(await send(c.req.raw, target(used), body.first));
+	if (first.errcode === null || !upstream.tokenErrcodes.has(first.errcode)) return first.response;
+
+	const healed = await authority(c.env, appid).invalidate(appid, used, "gateway", { confirmedByWeChat: true });
+	const retry = healed.ok && healed.token.accessToken !== used && body.again !== null;
+	log(retry ? "info" : "warn", "gateway_token_refused", {
+		appid, path: url.pathname, errcode: first.errcode, used: maskToken(used),
+		outcome: !healed.ok ? healed.failure.code : body.again === null ? "refreshed_not_replayable" : retry ? "retried" : "same_token",
+	});
+	// Whatever happens to this call, the next one must carry the new token, not the one WeChat refused.
+	if (healed.ok) rememberCurrent(appid, healed.token, Date.now());
+	if (!retry) return first.response;
+	countHeal(appid);
+	return passThrough(await send(c.req.raw, target(healed.token.accessToken), body.again!()));
+}
+
+/**
+ * The token to send: this isolate's memory for a few seconds, else the edge copy while it is fresh, else
+ * the object (which refreshes when it must). A remembered token is never past its planned refresh, so it
+ * is still accepted by WeChat unless something revoked it; then WeChat's refusal leads to compare-and-
+ * refresh, which sees a stale token and hands back the current one at no upstream cost.
+ */
+async function currentToken(env: AppEnv, appid: string): Promise<string> {
+	const now = Date.now();
+	const known = currentTokens.get(appid);
+	if (known && now < known.until && now >= known.since) return known.token;
+	const edge = await readEdgeCopy(env.TOKEN_CACHE, appid, now);
+	const token = edge ?? unwrap(await authority(env, appid).getToken(appid));
+	rememberCurrent(appid, token, now);
+	return token.accessToken;
+}
+
+function rememberCurrent(appid: string, token: TokenRecord, now: number): void {
+	currentTokens.set(appid, { token: token.accessToken, since: now, until: Math.min(now + CURRENT_TOKEN_MEMORY_MS, token.refreshAt) });
+}
+
+function unwrap(outcome: Outcome): TokenRecord {
+	if (!outcome.ok) throw failureAsWeChat(outcome.failure);
+	return outcome.token;
+}
+
+async function outgoingBody(request: Request): Promise<OutgoingBody> {
+	if (request.method === "GET" || request.method === "HEAD" || request.body === null) return { first: null, again: () => null };
+	const declared = request.headers.get("content-length");
+	if (declared !== null && Number(declared) > REPLAY_MAX_BYTES) return { first: request.body, again: null };
+	const read = await readUpTo(request.body, REPLAY_MAX_BYTES);
+	if (!read.complete) return { first: read.stream, again: null };
+	return { first: read.bytes, again: () => read.bytes };
+}
+
+async function send(original: Request, target: string, body: BodyInit | null): Promise<Response> {
+	const headers = new Headers();
+	for (const name of FORWARDED_REQUEST_HEADERS) {
+		const value = original.headers.get(name);
+		if (value !== null) headers.set(name, value);
+	}
+	const controller = new AbortController();
+	const timer = setTimeout(() => controller.abort(), UPSTREAM_TIMEOUT_MS);
+	try {
+		// Manual redirects: a redirect is WeChat's answer to pass back, never a reason to call another host.
+		return await fetch(target, { method: original.method, headers, body, redirect: "manual", signal: controller.signal });
+	} catch {
+		// The error's own message names the URL, which carries the token: it is not logged or passed on.
+		const why = controller.signal.aborted ? `WeChat did not answer within ${UPSTREAM_TIMEOUT_MS / 1_000} s` : "could not reach WeChat";
+		throw new WeChatError(ERRCODE.systemError, `system error (wx-token-broker: ${why}; try again)`);
+	} finally {
+		clearTimeout(timer);
+	}
+}
+
+/** WeChat's answer to pass back, and its errcode when it is a short JSON (or text) body. */
+async function inspect(response: Response): Promise<{ response: Response; errcode: number | null }> {
+	const type = response.headers.get("content-type") ?? "";
+	if (response.body === null || !/json|text\/plain/i.test(type)) return { response: passThrough(response), errcode: null };
+	const start = await readUpTo(response.body, ERROR_PEEK_BYTES);
+	if (!start.complete) return { response: passThrough(response, start.stream), errcode: null };
+	return { response: passThrough(response, start.bytes), errcode: errcodeOf(start.bytes) };
+}
+
+function errcodeOf(bytes: Uint8Array): number | null {
+	try {
+		const body: unknown = JSON.parse(new TextDecoder().decode(bytes));
+		const errcode = typeof body === "object" && body !== null ? (body as Record<string, unknown>).errcode : undefined;
+		return typeof errcode === "number" ? errcode : null;
+	} catch {
+		return null;
+	}
+}
+
+function passThrough(response: Response, body: BodyInit | null = response.body): Response {
+	const headers = new Headers();
+	for (const name of RETURNED_RESPONSE_HEADERS) {
+		const value = response.headers.get(name);
+		if (value !== null) headers.set(name, value);
+	}
+	return new Response(NULL_BODY_STATUSES.has(response.status) ? null : body, { status: response.status, headers });
+}

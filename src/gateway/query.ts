@@ -1,0 +1,55 @@
+/**
+ * The access_token in a request's query string, read and replaced without touching anything else.
+ *
+ * The query goes upstream as the SDK wrote it, byte for byte, except the token's value: re-serialising it
+ * (URLSearchParams) would re-encode other parameters that WeChat signs or compares (e.g. a `+` in a
+ * media id). A query with more than one access_token, or one spelled with escapes (`access%5Ftoken`), is
+ * refused: the broker would check one token while WeChat might use the other.
+ */
+import { MAX_TOKEN_CHARS } from "../wechat/client";
+
+export type TokenInQuery =
+	| { readonly kind: "missing" }
+	/** Two tokens, an escaped name, a malformed escape or a value no WeChat token has: never issued here. */
+	| { readonly kind: "unusable" }
+	| { readonly kind: "found"; readonly token: string; readonly index: number };
+
+const NAME = "access_token";
+
+export function findAccessToken(search: string): TokenInQuery {
+	let found: TokenInQuery = { kind: "missing" };
+	let seen = false;
+	for (const [index, part] of splitQuery(search).entries()) {
+		const eq = part.indexOf("=");
+		const rawName = eq === -1 ? part : part.slice(0, eq);
+		if (decode(rawName) !== NAME) continue;
+		if (seen || rawName !== NAME) return { kind: "unusable" };
+		seen = true;
+		const token = decode(eq === -1 ? "" : part.slice(eq + 1));
+		if (token === null || token.length > MAX_TOKEN_CHARS) return { kind: "unusable" };
+		// WeChat answers an empty access_token as a missing one (41001).
+		if (token !== "") found = { kind: "found", token, index };
+	}
+	return found;
+}
+
+/** `search` (with its leading "?") with the access_token at `index` set to `token`. */
+export function withAccessToken(search: string, index: number, token: string): string {
+	const parts = splitQuery(search);
+	parts[index] = `${NAME}=${encodeURIComponent(token)}`;
+	return `?${parts.join("&")}`;
+}
+
+function splitQuery(search: string): string[] {
+	const query = search.startsWith("?") ? search.slice(1) : search;
+	return query === "" ? [] : query.split("&");
+}
+
+/** Form-style decoding (`+` is a space), or null for a malformed escape. */
+function decode(raw: string): string | null {
+	try {
+		return decodeURIComponent(raw.replaceAll("+", " "));
+	} catch {
+		return null;
+	}
+}

@@ -1,0 +1,88 @@
+/**
+ * Errors in WeChat's own shape, for everything under the gateway's paths: `{"errcode": N, "errmsg": "…"}`
+ * with HTTP 200, which is what SDKs parse (they throw on a non-zero errcode and show errmsg). The errcode is
+ * the one WeChat itself would answer for the same mistake, so an SDK's own handling applies unchanged
+ * (e.g. on 40001 co-wechat-api and WxJava fetch a new token — from the broker — and retry); errmsg adds what
+ * the broker saw and what to do, never a key, secret or token.
+ */
+import { ConfigError } from "../config";
+import { BrokerError, type ErrorCode } from "../errors";
+import { log } from "../log";
+import type { Failure } from "../token-authority";
+
+/** WeChat's errcodes the gateway answers with (WECHAT-API.md; WeChat's global return codes). */
+export const ERRCODE = {
+	systemError: -1,
+	invalidCredential: 40001,
+	invalidGrantType: 40002,
+	invalidAppid: 40013,
+	invalidArgs: 40035,
+	invalidAppSecret: 40125,
+	invalidIp: 40164,
+	accessTokenMissing: 41001,
+	appidMissing: 41002,
+	appSecretMissing: 41004,
+	requireGet: 43001,
+	requirePost: 43002,
+	minuteQuota: 45011,
+	dataFormat: 47001,
+	apiUnauthorized: 48001,
+} as const;
+
+export class WeChatError extends Error {
+	override readonly name = "WeChatError";
+	readonly errcode: number;
+	/** 200 like WeChat; 500 only for the broker's own configuration or bugs. */
+	readonly status: 200 | 500;
+
+	constructor(errcode: number, message: string, status: 200 | 500 = 200) {
+		super(message);
+		this.errcode = errcode;
+		this.status = status;
+	}
+}
+
+/** api.weixin.qq.com's exact header, non-standard "encoding" included: SDKs tell an error from a download by it. */
+const WECHAT_CONTENT_TYPE = "application/json; encoding=utf-8";
+
+export function wechatErrorResponse(error: WeChatError): Response {
+	return new Response(JSON.stringify({ errcode: error.errcode, errmsg: error.message }), {
+		status: error.status,
+		headers: { "content-type": WECHAT_CONTENT_TYPE },
+	});
+}
+
+/** A token call's failure (from the TokenAuthority) as WeChat would have put it. */
+export function failureAsWeChat(failure: Failure): WeChatError {
+	return new WeChatError(failure.wechatErrcode ?? BROKER_CODES[failure.code], `${failure.message} (wx-token-broker)`);
+}
+
+const BROKER_CODES: Record<ErrorCode, number> = {
+	bad_request: ERRCODE.invalidArgs,
+	unauthorized: ERRCODE.invalidAppSecret,
+	// The only 403 that reaches a gateway path is ALLOWED_IPS: WeChat's own word for it is 40164.
+	forbidden: ERRCODE.invalidIp,
+	not_found: ERRCODE.invalidAppid,
+	method_not_allowed: ERRCODE.invalidArgs,
+	payload_too_large: ERRCODE.dataFormat,
+	rate_limited: ERRCODE.minuteQuota,
+	wechat_error: ERRCODE.systemError,
+	wechat_unreachable: ERRCODE.systemError,
+	config_error: ERRCODE.systemError,
+	internal_error: ERRCODE.systemError,
+};
+
+/** Anything thrown while serving a gateway path, in WeChat's shape. */
+export function asWeChatError(error: unknown, path: string): WeChatError {
+	if (error instanceof WeChatError) return error;
+	if (error instanceof BrokerError) {
+		return new WeChatError(error.wechatErrcode ?? BROKER_CODES[error.code], `${error.message} (wx-token-broker)`);
+	}
+	if (error instanceof ConfigError) {
+		log("error", "config_invalid", { message: error.message });
+		return new WeChatError(ERRCODE.systemError, `system error (wx-token-broker configuration: ${error.message})`, 500);
+	}
+	const e = error instanceof Error ? error : new Error(String(error));
+	log("error", "internal_error", { name: e.name, message: e.message, path });
+	return new WeChatError(ERRCODE.systemError, "system error (wx-token-broker internal error; the details are in its logs)", 500);
+}

@@ -1,0 +1,65 @@
+/** Calling the broker the way an SDK does: WeChat's own paths, any body, and no broker key in a header. */
+import { exports } from "cloudflare:workers";
+import { expect } from "vitest";
+import { allTestApps } from "./fixtures";
+import { simUrl } from "./helpers";
+import { findLeaks } from "./leaks";
+
+const secrets = allTestApps().map((a) => a.secret);
+
+export interface GatewayResponse {
+	status: number;
+	headers: Headers;
+	bytes: Uint8Array;
+	/** The body parsed as JSON, or null when it is not JSON. */
+	json: Record<string, unknown> | null;
+}
+
+/**
+ * One request through the broker's real fetch handler. Every answer is checked: `no-store`, and no AppSecret
+ * in its body or headers (tokens may appear: the token endpoints hand them out).
+ */
+export async function gw(path: string, init: RequestInit = {}): Promise<GatewayResponse> {
+	const response = await exports.default.fetch(new Request(`https://broker.test${path}`, init));
+	const bytes = new Uint8Array(await response.arrayBuffer());
+	const text = new TextDecoder().decode(bytes);
+	expect(response.headers.get("cache-control"), path.split("?")[0]).toBe("no-store");
+	const headerText = [...response.headers].map(([k, v]) => `${k}: ${v}`).join("\n");
+	expect(secrets.filter((s) => (text + headerText).includes(s)), `${path.split("?")[0]} leaks a secret`).toEqual([]);
+	let json: Record<string, unknown> | null = null;
+	try {
+		json = JSON.parse(text) as Record<string, unknown>;
+	} catch {}
+	return { status: response.status, headers: response.headers, bytes, json };
+}
+
+/** POST JSON, as SDKs send it. */
+export function postJson(path: string, body: unknown, headers: Record<string, string> = {}): Promise<GatewayResponse> {
+	return gw(path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+}
+
+/** The checks a WeChat-shaped refusal passes: HTTP 200, JSON, the errcode, and nothing a leak detector flags. */
+export function expectWeChatError(res: GatewayResponse, errcode: number): void {
+	expect(res.status).toBe(200);
+	// WeChat's exact header: SDKs tell an error from a download by it.
+	expect(res.headers.get("content-type")).toBe("application/json; encoding=utf-8");
+	expect(res.json?.errcode, JSON.stringify(res.json)).toBe(errcode);
+	expect(typeof res.json?.errmsg).toBe("string");
+	expect(findLeaks(JSON.stringify(res.json), secrets)).toEqual([]);
+}
+
+/** Calls the simulator answered "unknown token" to, per path: a forged token that got through shows up here. */
+export async function unknownTokenCalls(): Promise<Record<string, number>> {
+	const response = await fetch(`${simUrl}/__sim/stats`);
+	const stats = (await response.json()) as { unknown_token?: Record<string, number> };
+	return stats.unknown_token ?? {};
+}
+
+/**
+ * "same length, same SHA-256" for bodies: vitest's deep equality walks a megabyte element by element for
+ * seconds, long enough for idle keep-alive connections to the simulator to time out under it.
+ */
+export async function fingerprint(bytes: Uint8Array): Promise<string> {
+	const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+	return `${bytes.byteLength} bytes, sha256 ${Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}

@@ -67,7 +67,7 @@ const MUTATIONS = [
 		name: "ALLOWED_IPS",
 		file: "src/app.ts",
 		find: "if (config.allowedIps.length === 0) return next();",
-		replace: "return next();",
+		replace: "if (config.allowedIps.length >= 0) return next();",
 		tests: ["sec"],
 	},
 	{
@@ -159,7 +159,7 @@ const MUTATIONS = [
 		name: "classic: lifetime capped at 300 s after an unanswered call",
 		file: "src/token-authority.ts",
 		find: "if (!current || app.mode !== \"classic\" || failure.kind !== \"unreachable\") return current;",
-		replace: "return current;",
+		replace: "if (!current || app.mode !== \"classic\" || failure.kind !== \"unreachable\" || Date.now() > 0) return current;",
 		tests: ["errors"],
 	},
 	{

@@ -1,6 +1,10 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
-import { allTestApps, apiKeysJson } from "./test/worker/fixtures";
+import { allTestApps, apiKeysJson } from "./test/worker/fixtures.ts";
+import { dropKnownWorkerdNoise } from "./test/workerd-noise.ts";
+
+// Three workerd log lines that are the tools' own and carry no information (see test/workerd-noise.ts).
+dropKnownWorkerdNoise();
 
 export default defineConfig({
 	test: {

@@ -2,18 +2,30 @@
 // @ts-check
 /**
  * `npm run soak -- [minutes]`: the broker under `wrangler dev` while the simulator hands out short-lived
- * tokens and injects random faults, clients poll like real services (cache for expires_in, report 40001),
- * and every token a client is about to use is checked with WeChat's business API. The number that
- * matters is "tokens served that WeChat rejected": the goal is zero. 127.0.0.1 only, bounded in time.
+ * tokens and injects random faults, clients use tokens like real services (cache for expires_in, report
+ * 40001), and every token a client is about to use is checked with WeChat's business API.
+ *
+ * It passes only when nothing went wrong: exit 1 on any failed request to the broker (a status other
+ * than 200, or no answer), on any served token WeChat rejected, and on fewer checked token uses than it
+ * planned (a client that cannot get a token checks nothing, which must not read as a clean run).
+ * 127.0.0.1 only, bounded in time.
  */
 import { startLocalStack } from "./local-stack.mjs";
 
 const MINUTES = Number(process.argv[2] ?? process.env.SOAK_MINUTES ?? 2);
-/** Short enough that a two-minute soak sees several refreshes per app; margins scale with it. */
-const TOKEN_LIFETIME_S = 40;
+/**
+ * Short enough that a two-minute soak sees a refresh per app or two, and at least the broker's 60 s
+ * minimum expires_in (shorter means a broken relay: the broker refuses it and every read gets 503).
+ * SOAK_TOKEN_LIFETIME_S overrides it, e.g. 40 to watch the soak fail against a broker that serves nothing.
+ */
+const TOKEN_LIFETIME_S = Number(process.env.SOAK_TOKEN_LIFETIME_S ?? 90);
 const CLIENTS = 8;
-/** A client's pause between uses of its token, like a service making WeChat calls. */
-const CLIENT_PAUSE_MS = 100;
+/** Each client uses its token this often, like a service making WeChat calls: the plan is fixed up front. */
+const CLIENT_PERIOD_MS = 250;
+/** After a failed request a client waits this long before asking again. */
+const FAILURE_PAUSE_MS = 500;
+/** Uses still behind schedule at the end get this much longer to finish before they count as missing. */
+const FINISH_GRACE_MS = 10_000;
 /** Cloudflare fires the cron once a minute; firing it more often here matches the compressed lifetime. */
 const CRON_INTERVAL_MS = 5_000;
 const FAULT_INTERVAL_MS = 4_000;
@@ -54,27 +66,43 @@ for (const app of apps) await control("/apps", { appid: app.appid, lifetime_s: T
 const stats = { requests: 0, failures: 0, uses: 0, rejected: 0, invalidations: 0, faults: 0 };
 /** @type {Record<string, number>} */
 const failuresByStatus = {};
-const endAt = Date.now() + MINUTES * 60_000;
+const startAt = Date.now();
+const endAt = startAt + MINUTES * 60_000;
+const USES_PER_CLIENT = Math.floor((MINUTES * 60_000) / CLIENT_PERIOD_MS);
+const plannedUses = CLIENTS * USES_PER_CLIENT;
+
+/** @param {number} ms */
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** @param {Response | null} res @param {string} what */
+function countFailure(res, what) {
+	stats.failures++;
+	const label = `${what} ${res?.status ?? "no answer"}`;
+	failuresByStatus[label] = (failuresByStatus[label] ?? 0) + 1;
+}
 
 /**
  * A service using the broker. A caching client keeps the token for its expires_in (the documented way);
- * an eager one asks the broker before every use (the edge and object read paths under load).
+ * an eager one asks the broker before every use (the edge and object read paths under load). Its k-th use
+ * is due at start + k × CLIENT_PERIOD_MS; one that falls behind catches up, and what is not done by the
+ * end (plus a grace) is missing.
  * @param {typeof apps[number]} app @param {boolean} caching
  */
 async function client(app, caching) {
 	let cached = { token: "", until: 0 };
-	while (Date.now() < endAt) {
-		if (!caching || Date.now() >= cached.until) {
+	for (let k = 0; k < USES_PER_CLIENT; k++) {
+		await pause(startAt + k * CLIENT_PERIOD_MS - Date.now());
+		while (!caching || Date.now() >= cached.until) {
+			if (Date.now() > endAt + FINISH_GRACE_MS) return;
 			stats.requests++;
 			const res = await fetch(`${url}/token?appid=${app.appid}`, { headers }).catch(() => null);
 			const body = res ? /** @type {any} */ (await res.json().catch(() => ({}))) : {};
-			if (!res || res.status !== 200) {
-				stats.failures++;
-				failuresByStatus[res?.status ?? "network"] = (failuresByStatus[res?.status ?? "network"] ?? 0) + 1;
-				await new Promise((r) => setTimeout(r, 500));
-				continue;
+			if (res?.status === 200 && typeof body.access_token === "string" && Number.isInteger(body.expires_in) && body.expires_in > 0) {
+				cached = { token: body.access_token, until: Date.now() + body.expires_in * 1_000 };
+				break;
 			}
-			cached = { token: body.access_token, until: Date.now() + body.expires_in * 1_000 };
+			countFailure(res, "GET /token");
+			await pause(FAILURE_PAUSE_MS);
 		}
 		// Use the token as a service would; the business API says whether WeChat still accepts it.
 		stats.uses++;
@@ -83,10 +111,12 @@ async function client(app, caching) {
 			stats.rejected++;
 			console.error(`rejected: errcode ${check.errcode} for ${cached.token.slice(0, 8)}… with ${Math.round((cached.until - Date.now()) / 1000)} s of promised life left`);
 			stats.invalidations++;
-			await fetch(`${url}/token/invalidate`, { method: "POST", headers, body: JSON.stringify({ appid: app.appid, access_token: cached.token }) }).then((r) => r.body?.cancel());
+			stats.requests++;
+			const res = await fetch(`${url}/token/invalidate`, { method: "POST", headers, body: JSON.stringify({ appid: app.appid, access_token: cached.token }) }).catch(() => null);
+			await res?.body?.cancel();
+			if (res?.status !== 200) countFailure(res, "POST /token/invalidate");
 			cached = { token: "", until: 0 };
 		}
-		await new Promise((r) => setTimeout(r, CLIENT_PAUSE_MS));
 	}
 }
 
@@ -103,7 +133,7 @@ const chaos = setInterval(async () => {
 	await control("/faults", { appid: app?.appid, ...fault, times: 1 + Math.floor(Math.random() * 3) });
 }, FAULT_INTERVAL_MS);
 
-console.log(`soak: ${MINUTES} min, ${CLIENTS} clients (half caching, half asking before every use), token lifetime ${TOKEN_LIFETIME_S} s, a random fault every ~${(2 * FAULT_INTERVAL_MS) / 1000} s`);
+console.log(`soak: ${MINUTES} min, ${CLIENTS} clients (half caching, half asking before every use), ${plannedUses} token uses planned, token lifetime ${TOKEN_LIFETIME_S} s, a random fault every ~${(2 * FAULT_INTERVAL_MS) / 1000} s`);
 try {
 	await Promise.all(Array.from({ length: CLIENTS }, (_, i) => client(/** @type {typeof apps[number]} */ (apps[i % apps.length]), i % 4 < 2)));
 } finally {
@@ -117,9 +147,11 @@ const alerts = (await control("/webhook?key=soak")).messages ?? [];
 const idealPerApp = Math.ceil((MINUTES * 60) / TOKEN_LIFETIME_S);
 console.log(JSON.stringify({
 	minutes: MINUTES,
+	token_lifetime_s: TOKEN_LIFETIME_S,
 	requests: stats.requests,
 	failures: stats.failures,
-	failures_by_status: failuresByStatus,
+	failures_by_request: failuresByStatus,
+	token_uses_planned: plannedUses,
 	token_uses_checked: stats.uses,
 	tokens_served_that_wechat_rejected: stats.rejected,
 	invalidation_reports: stats.invalidations,
@@ -129,4 +161,12 @@ console.log(JSON.stringify({
 	alerts: alerts.map((/** @type {any} */ m) => m.content),
 }, null, 2));
 await stack.stop();
-process.exitCode = stats.rejected === 0 ? 0 : 1;
+
+const problems = [
+	stats.failures > 0 && `${stats.failures} failed request(s) to the broker`,
+	stats.rejected > 0 && `${stats.rejected} served token(s) that WeChat rejected`,
+	stats.uses < plannedUses && `${stats.uses} of ${plannedUses} planned token uses checked`,
+].filter(Boolean);
+for (const problem of problems) console.error(`FAIL ${problem}`);
+if (problems.length === 0) console.log(`ok  ${stats.uses} token uses checked, ${stats.requests} requests, 0 failed, 0 rejected`);
+process.exitCode = problems.length === 0 ? 0 : 1;

@@ -15,11 +15,16 @@ export interface TestApp {
 }
 
 /** One entry per test file; a file's apps are `wx<file><s|c><nn>`. */
-export const TEST_FILES = ["cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors", "sec", "fault", "quota", "promise", "report", "gwtoken", "gateway", "gwbody"] as const;
+export const TEST_FILES = [
+	"cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors", "sec", "fault", "quota",
+	"promise", "report", "gwtoken", "gateway", "gwbody", "keys", "repair", "guard", "limits", "backoff", "alertq",
+] as const;
 export type TestFile = (typeof TEST_FILES)[number];
 const APPS_PER_MODE = 12;
 /** The quota tests' apps claim a tiny daily quota, so the guard's share is reached in a few calls. */
 export const QUOTA_FILE_DAILY_QUOTA = 8;
+/** The files whose apps claim QUOTA_FILE_DAILY_QUOTA. */
+const SMALL_QUOTA_FILES: readonly TestFile[] = ["quota", "guard"];
 
 function secretFor(appid: string): string {
 	return `sec-${appid}-do-not-leak`;
@@ -33,7 +38,7 @@ export function allTestApps(): TestApp[] {
 
 function testApp(file: TestFile, mode: Mode, n: number): TestApp {
 	const appid = `wx${file}${mode[0]}${String(n).padStart(2, "0")}`;
-	return { appid, secret: secretFor(appid), mode, ...(file === "quota" && { daily_quota: QUOTA_FILE_DAILY_QUOTA }) };
+	return { appid, secret: secretFor(appid), mode, ...(SMALL_QUOTA_FILES.includes(file) && { daily_quota: QUOTA_FILE_DAILY_QUOTA }) };
 }
 
 /** Hands out a file's apps one by one: `const next = appsFor("cold"); const app = next("classic");` */

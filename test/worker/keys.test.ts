@@ -1,0 +1,56 @@
+/**
+ * Constant-time key comparison, observed from outside: on every request, the presented key's full SHA-256
+ * digest is compared with every configured key's full digest, whichever key matches and whether one does.
+ * A loop that stops at the first match, skips keys whose first bytes differ, or compares a prefix fails here
+ * even if it still calls timingSafeEqual somewhere.
+ */
+import { afterEach, expect, it, vi } from "vitest";
+import { appsFor, KEYS } from "./fixtures";
+import { call } from "./helpers";
+
+const next = appsFor("keys");
+/** API_KEYS in vitest.config.ts (fixtures.apiKeysJson), in its order; the "hashed" key is stored as its digest. */
+const CONFIGURED = [KEYS.admin, KEYS.all, KEYS.scoped, KEYS.hashed, KEYS.scopedAdmin];
+/** SHA-256: every digest compared is this long. */
+const DIGEST_BYTES = 32;
+
+afterEach(() => {
+	vi.restoreAllMocks();
+});
+
+async function sha256Hex(text: string): Promise<string> {
+	return hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+}
+
+function hex(data: unknown): string {
+	const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
+	if (!bytes) throw new Error(`timingSafeEqual got ${typeof data}`);
+	return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Every timingSafeEqual call one request makes, as [presented, configured] hex digests. */
+async function comparisonsFor(presented: string, path: string): Promise<{ status: number; pairs: Array<[string, string]> }> {
+	const spy = vi.spyOn(crypto.subtle, "timingSafeEqual");
+	const res = await call(path, { key: presented });
+	const pairs = spy.mock.calls.map(([a, b]) => [hex(a), hex(b)] as [string, string]);
+	spy.mockRestore();
+	return { status: res.status, pairs };
+}
+
+it.each([
+	["the first configured key", KEYS.admin, 200],
+	["the last configured key", KEYS.scopedAdmin, 200],
+	["a key that is not configured", "not-a-key-0123456789abcdef", 401],
+	["a configured key with its last character changed", `${KEYS.all.slice(0, -1)}0`, 401],
+])("compares %s with all five configured digests, in full", async (_name, presented, status) => {
+	const app = next("stable");
+	const path = status === 200 && presented === KEYS.scopedAdmin ? "/status" : `/token?appid=${app.appid}`;
+	const { status: got, pairs } = await comparisonsFor(presented, path);
+	expect(got).toBe(status);
+	const expected = await Promise.all(CONFIGURED.map(sha256Hex));
+	const presentedDigest = await sha256Hex(presented);
+	expect(pairs).toHaveLength(5);
+	expect(pairs.map(([a]) => a)).toEqual(Array(5).fill(presentedDigest));
+	expect(pairs.map(([, b]) => b)).toEqual(expected);
+	for (const [a, b] of pairs) expect([a.length, b.length]).toEqual([DIGEST_BYTES * 2, DIGEST_BYTES * 2]);
+});

@@ -1,0 +1,60 @@
+/**
+ * The cron repairs the edge copy when the object's own KV write failed. KV is broken for the object's
+ * writes (every KV namespace in the isolate shares one prototype, the object's binding included), not
+ * only for the Worker's reads.
+ */
+import { env } from "cloudflare:workers";
+import { afterEach, expect, it, vi } from "vitest";
+import { edgeKey } from "../../src/keys";
+import type { TokenRecord } from "../../src/lifetime";
+import { appsFor, type TestApp } from "./fixtures";
+import { call, getToken, runCron, sim } from "./helpers";
+
+const next = appsFor("repair");
+
+afterEach(() => {
+	vi.restoreAllMocks();
+});
+
+/** Makes every KV put in this isolate fail, as KV does when it is down or refuses a write. */
+function breakKvWrites(): { puts: () => number } {
+	const proto = Object.getPrototypeOf(env.TOKEN_CACHE) as KVNamespace;
+	const spy = vi.spyOn(proto, "put").mockImplementation(() => Promise.reject(new Error("KV write failed")));
+	return { puts: () => spy.mock.calls.length };
+}
+
+async function edgeToken(app: TestApp): Promise<string | undefined> {
+	return (await env.TOKEN_CACHE.get<TokenRecord>(edgeKey(app.appid), "json"))?.accessToken;
+}
+
+it.each(["stable", "classic"] as const)("%s: writes the edge copy at the next cron run after the object's write failed", async (mode) => {
+	const app = next(mode);
+	const broken = breakKvWrites();
+	const res = await getToken(app);
+	expect(res.status).toBe(200);
+	expect(broken.puts()).toBeGreaterThan(0); // the object tried, and KV refused
+	vi.restoreAllMocks();
+	expect(await edgeToken(app)).toBeUndefined();
+
+	await runCron([app]);
+	expect(await edgeToken(app)).toBe(res.body.access_token);
+	expect(await sim.tokenCalls(app)).toBe(1); // a repair, not a refresh
+});
+
+it("after a forced refresh whose KV write failed, the cron replaces the copy of the revoked token", async () => {
+	const app = next("stable");
+	const first = (await getToken(app)).body.access_token as string;
+	expect(await edgeToken(app)).toBe(first);
+
+	const broken = breakKvWrites();
+	const forced = await call(`/token/refresh?appid=${app.appid}`, { method: "POST", key: "admin-key-0123456789abcdef" });
+	expect(forced.status).toBe(200);
+	expect(broken.puts()).toBeGreaterThan(0);
+	vi.restoreAllMocks();
+	expect(await sim.check(first)).toBe(40001); // force_refresh revoked it; the edge copy still holds it
+	expect(await edgeToken(app)).toBe(first);
+
+	await runCron([app]);
+	expect(await edgeToken(app)).toBe(forced.body.access_token);
+	expect(await sim.check(forced.body.access_token as string)).toBe(0);
+});

@@ -12,7 +12,9 @@ import { readEdgeCopy } from "./edge-cache";
 import type { AppEnv } from "./env";
 import { BrokerError } from "./errors";
 import { expiresInS, type TokenRecord } from "./lifetime";
+import { edgeKey } from "./keys";
 import { log } from "./log";
+import { MemoryTier } from "./memory-cache";
 import type { Outcome } from "./token-authority";
 import { MAX_TOKEN_CHARS } from "./wechat/client";
 
@@ -31,6 +33,9 @@ const ROUTES: Record<string, readonly string[]> = {
 };
 
 export const app = new Hono<BrokerEnv>();
+
+/** This isolate's copy of the edge copies it has read or replaced (memory-cache.ts has the staleness bound). */
+const tokenMemory = new MemoryTier<TokenRecord>();
 
 app.use(async (c, next) => {
 	await next();
@@ -97,7 +102,13 @@ app.use("/status", apiKeyAuth());
 app.get("/token", async (c) => {
 	const appid = resolveAppid(c.get("config"), c.req.query("appid"));
 	requireApp(c.get("principal"), appid);
-	const edge = await readEdgeCopy(c.env.TOKEN_CACHE, appid, Date.now());
+	const key = edgeKey(appid);
+	const now = Date.now();
+	const remembered = tokenMemory.get(key, now);
+	if (remembered) return tokenResponse(c, remembered);
+	const edge = await readEdgeCopy(c.env.TOKEN_CACHE, appid, now);
+	// Only what KV holds is remembered: a KV miss asks the object every time, as it did before this tier.
+	if (edge) tokenMemory.put(key, edge, now);
 	return tokenResponse(c, edge ?? unwrap(await authority(c.env, appid).getToken(appid)));
 });
 
@@ -109,14 +120,16 @@ app.post("/token/invalidate", async (c) => {
 		throw new BrokerError("bad_request", `access_token must be the token WeChat refused (a string of 1–${MAX_TOKEN_CHARS} characters).`);
 	}
 	requireApp(c.get("principal"), appid);
-	return tokenResponse(c, unwrap(await authority(c.env, appid).invalidate(appid, reported)));
+	// Even a refused report (429) is a hint the remembered token may be dead: the next read asks KV.
+	tokenMemory.delete(edgeKey(appid));
+	return tokenResponse(c, remember(appid, unwrap(await authority(c.env, appid).invalidate(appid, reported))));
 });
 
 app.post("/token/refresh", async (c) => {
 	const appid = resolveAppid(c.get("config"), c.req.query("appid"));
 	requireApp(c.get("principal"), appid);
 	requireAdmin(c.get("principal"));
-	return tokenResponse(c, unwrap(await authority(c.env, appid).forceRefresh(appid)));
+	return tokenResponse(c, remember(appid, unwrap(await authority(c.env, appid).forceRefresh(appid))));
 });
 
 app.get("/status", async (c) => {
@@ -178,6 +191,15 @@ function unwrap(outcome: Outcome): TokenRecord {
 		// WeChat refusing is not fixed by waiting a few seconds; only 429 and 503 carry Retry-After.
 		...(retryAfterS !== undefined && code !== "wechat_error" && { retryAfterS }),
 	});
+}
+
+/**
+ * The object's answer to an invalidation or refresh replaces this isolate's memory entry at once, so the
+ * isolate that told a client "here is the new token" never hands that client the old one again.
+ */
+function remember(appid: string, token: TokenRecord): TokenRecord {
+	tokenMemory.put(edgeKey(appid), token, Date.now());
+	return token;
 }
 
 /** The same shape WeChat returns, so an SDK's "token from elsewhere" hook takes it unchanged. */

@@ -15,7 +15,7 @@ export interface TestApp {
 }
 
 /** One entry per test file; a file's apps are `wx<file><s|c><nn>`. */
-export const TEST_FILES = ["cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors", "sec", "fault", "quota"] as const;
+export const TEST_FILES = ["cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors", "sec", "fault", "quota", "memory"] as const;
 export type TestFile = (typeof TEST_FILES)[number];
 const APPS_PER_MODE = 12;
 /** The quota tests' apps claim a tiny daily quota, so the guard's share is reached in a few calls. */

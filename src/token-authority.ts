@@ -354,11 +354,11 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	async #fetchAndStore(app: AppConfig, trigger: RefreshTrigger, force: boolean, { unlessToken }: { unlessToken?: string } = {}): Promise<Outcome> {
 		const startedAt = Date.now();
 		const forcing = force && app.mode === "stable";
-		const { apiBase, upstreamTimeoutMs } = this.#config();
+		const { apiBase, upstreamTimeoutMs, relayHeaders } = this.#config();
 		// Past the guard's share of the daily quota, a long outage must not spend the rest: one attempt a
 		// refresh, and long pauses between refreshes.
 		const conserving = this.#quotaGuard(app, startedAt) !== null;
-		const result = await fetchWithRetry(app, { apiBase, force: forcing, timeoutMs: upstreamTimeoutMs }, () => {
+		const result = await fetchWithRetry(app, { apiBase, force: forcing, timeoutMs: upstreamTimeoutMs, relayHeaders }, () => {
 			let usage = countCall(this.#state.usage, endpointFor(app), Date.now());
 			if (forcing) usage = countCall(usage, "stable_token_force", Date.now());
 			this.#state = { ...this.#state, usage };

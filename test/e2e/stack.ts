@@ -19,6 +19,8 @@ const COMPATIBILITY_DATE = "2026-04-20";
 /** nginx starts in milliseconds; a loaded CI machine gets generous room before the test gives up. */
 const NGINX_READY_TIMEOUT_MS = 10_000;
 const READY_POLL_MS = 50;
+/** Debian puts nginx in /usr/sbin, which is not on every user's PATH (scripts/system-deps.mjs installs it). */
+const NGINX = existsSync("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx";
 
 export interface BrokerApp {
 	readonly appid: string;
@@ -82,7 +84,7 @@ export async function startNginx(conf: (dir: string) => string, port: number): P
 	const dir = mkdtempSync(join(tmpdir(), "broker-nginx-"));
 	mkdirSync(join(dir, "logs"));
 	writeFileSync(join(dir, "nginx.conf"), conf(dir));
-	const child: ChildProcess = spawn("nginx", ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", join(dir, "logs", "startup.log"), "-g", "daemon off;"], {
+	const child: ChildProcess = spawn(NGINX, ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", join(dir, "logs", "startup.log"), "-g", "daemon off;"], {
 		stdio: ["ignore", "ignore", "pipe"],
 	});
 	let stderr = "";

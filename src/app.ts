@@ -14,6 +14,7 @@ import { APPID_PATTERN, ConfigError, loadConfig, type BrokerConfig } from "./con
 import { readEdgeCopy } from "./edge-cache";
 import type { AppEnv } from "./env";
 import { BrokerError } from "./errors";
+import { checkApps } from "./health-check";
 import { expiresInS, type TokenRecord } from "./lifetime";
 import { edgeKey } from "./keys";
 import { log } from "./log";
@@ -32,6 +33,7 @@ const ROUTES: Record<string, readonly string[]> = {
 	"/token/invalidate": ["POST"],
 	"/token/refresh": ["POST"],
 	"/status": ["GET"],
+	"/health": ["GET"],
 	"/healthz": ["GET"],
 };
 
@@ -101,6 +103,7 @@ for (const [path, methods] of Object.entries(ROUTES)) {
 // "/token/*" matches "/token" itself too: one registration, one key check per request.
 app.use("/token/*", apiKeyAuth());
 app.use("/status", apiKeyAuth());
+app.use("/health", apiKeyAuth());
 
 app.get("/token", async (c) => {
 	const appid = resolveAppid(c.get("config"), c.req.query("appid"));
@@ -142,6 +145,22 @@ app.get("/status", async (c) => {
 	const appids = [...c.get("config").apps.keys()].filter((appid) => principal.apps === "*" || principal.apps.has(appid));
 	const apps = await Promise.all(appids.map((appid) => authority(c.env, appid).status(appid)));
 	return c.json({ now: new Date().toISOString(), apps });
+});
+
+/** For monitors: any key, its own apps only. 200 when all can serve a token with no open incident, else 503. */
+app.get("/health", async (c) => {
+	const { apps } = c.get("principal");
+	const appids = [...c.get("config").apps.keys()].filter((appid) => apps === "*" || apps.has(appid));
+	const now = Date.now();
+	const health = await checkApps(c.env, appids, now);
+	const failing = health.filter((h) => !h.ok);
+	if (failing.length === 0) return c.json({ ok: true, apps: health });
+	return c.json({
+		ok: false,
+		error: "unhealthy",
+		message: `${failing.length} of ${health.length} apps cannot serve a token or have an open incident: ${failing.map((h) => `${h.appid} (${h.reason})`).join("; ")}. GET /status with an admin key has the details.`,
+		apps: health,
+	}, 503);
 });
 
 app.notFound(() => {

@@ -15,7 +15,7 @@ export interface TestApp {
 }
 
 /** One entry per test file; a file's apps are `wx<file><s|c><nn>`. */
-export const TEST_FILES = ["cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors", "sec", "fault", "quota", "memory"] as const;
+export const TEST_FILES = ["cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors", "sec", "fault", "quota", "memory", "health"] as const;
 export type TestFile = (typeof TEST_FILES)[number];
 const APPS_PER_MODE = 12;
 /** The quota tests' apps claim a tiny daily quota, so the guard's share is reached in a few calls. */
@@ -56,9 +56,13 @@ export const KEYS = {
 	hashed: "hashed-key-0123456789abcdef",
 	/** Admin, but only for SCOPED_APPS. */
 	scopedAdmin: "scoped-admin-key-0123456789abcdef",
+	/** Not admin; scoped to HEALTH_APPS. */
+	health: "health-key-0123456789abcdef",
 } as const;
 
 export const SCOPED_APPS = ["wxauths00", "wxauthc00"];
+/** The first two stable apps and the first classic app of the "health" file. */
+export const HEALTH_APPS = ["wxhealths00", "wxhealths01", "wxhealthc00"];
 
 export async function apiKeysJson(): Promise<string> {
 	const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(KEYS.hashed)));
@@ -69,5 +73,6 @@ export async function apiKeysJson(): Promise<string> {
 		{ name: "billing", key: KEYS.scoped, apps: SCOPED_APPS },
 		{ name: "hashed", key: `sha256:${hex}`, apps: ["*"] },
 		{ name: "billing-ops", key: KEYS.scopedAdmin, apps: SCOPED_APPS, admin: true },
+		{ name: "monitor", key: KEYS.health, apps: HEALTH_APPS },
 	]);
 }

@@ -13,6 +13,7 @@ import { authority } from "./authority";
 import { APPID_PATTERN, ConfigError, loadConfig, type BrokerConfig } from "./config";
 import { readEdgeCopy } from "./edge-cache";
 import type { AppEnv } from "./env";
+import { DASHBOARD_HTML, dashboardHeaders } from "./dashboard-page";
 import { BrokerError } from "./errors";
 import { checkApps } from "./health-check";
 import { expiresInS, type TokenRecord } from "./lifetime";
@@ -35,6 +36,7 @@ const ROUTES: Record<string, readonly string[]> = {
 	"/status": ["GET"],
 	"/health": ["GET"],
 	"/healthz": ["GET"],
+	"/dashboard": ["GET"],
 };
 
 export const app = new Hono<BrokerEnv>();
@@ -49,6 +51,10 @@ app.use(async (c, next) => {
 });
 
 app.get("/healthz", (c) => c.json({ ok: true }));
+
+// The one HTML route. Before the configuration is loaded: the page holds no data, and with a broken
+// configuration it still loads and shows /status's message saying what to fix.
+app.get("/dashboard", async (c) => c.body(DASHBOARD_HTML, 200, await dashboardHeaders()));
 
 app.use(async (c, next) => {
 	c.set("config", loadConfig(c.env));

@@ -1,6 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
-import { allTestApps, apiKeysJson } from "./test/worker/fixtures";
+import { allTestApps, apiKeysJson } from "./test/worker/fixtures.ts";
 
 export default defineConfig({
 	test: {

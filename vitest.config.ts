@@ -13,6 +13,18 @@ export default defineConfig({
 				test: { name: "sim", include: ["test/sim/**/*.test.js"], environment: "node" },
 			},
 			{
+				// The built bundle in Miniflare with real nginx and Chromium around it (test/e2e/stack.ts).
+				test: {
+					name: "e2e",
+					include: ["test/e2e/**/*.test.ts"],
+					environment: "node",
+					globalSetup: ["test/e2e/global-setup.ts"],
+					// Starting workerd, nginx or Chromium takes a second or two; a busy CI machine more.
+					testTimeout: 30_000,
+					hookTimeout: 60_000,
+				},
+			},
+			{
 				plugins: [
 					cloudflareTest(async ({ inject }) => ({
 						wrangler: { configPath: "./wrangler.toml" },

@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * One table for the terminal and for PERFORMANCE.md (Markdown, columns padded so it reads in both), and
+ * One table for the terminal and for bench/README.md (Markdown, columns padded so it reads in both), and
  * results.json with every figure behind it, the rounds of each point included.
  */
 import { writeFileSync } from "node:fs";

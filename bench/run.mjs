@@ -2,7 +2,7 @@
 // @ts-check
 /**
  * `npm run bench`: the broker's performance beside the designs it replaces, in one bounded run on
- * 127.0.0.1 (see PERFORMANCE.md for what each row means). Prints one table; writes bench/results.json.
+ * 127.0.0.1 (see bench/README.md for what each row means). Prints one table; writes bench/results.json.
  *
  * Order matters: the broker's paths are measured first on a machine with nothing else running, the
  * baselines' throughput next, then the bursts, and last the compressed day, where every system runs

@@ -2,23 +2,25 @@
 // @ts-check
 /**
  * `npm start`: the whole broker on this machine, no Cloudflare account and no network: the WeChat
- * simulator and `wrangler dev` with a demo app and a demo admin key, and the cron trigger fired every
- * minute as Cloudflare would. Prints a curl that returns a token; Ctrl-C stops everything.
+ * simulator and `wrangler dev` with two demo apps (stable and classic), a demo admin key and a demo
+ * reader key (not admin, first app only: for trying a 403), and the cron trigger fired every minute as
+ * Cloudflare would. Prints a curl that returns a token; Ctrl-C stops everything.
  *
  * Ports: BROKER_PORT (default 8787) and WXSIM_PORT (default 9860).
  */
+import { DEMO_ADMIN_KEY, DEMO_APPS, DEMO_KEYS, DEMO_READER_KEY } from "./demo.mjs";
 import { startLocalStack } from "./local-stack.mjs";
 
-const DEMO_APP = { appid: "wxdemo0000000001", secret: "demo-secret-not-real", mode: /** @type {const} */ ("stable") };
-const DEMO_KEY = "demo-key-change-me-0123456789";
+const [DEMO_APP, SECOND_APP] = /** @type {[typeof DEMO_APPS[0], typeof DEMO_APPS[0]]} */ (DEMO_APPS);
+const DEMO_KEY = DEMO_ADMIN_KEY;
 /** Cloudflare runs the `* * * * *` trigger once a minute; wrangler dev only when asked. */
 const CRON_INTERVAL_MS = 60_000;
 
 const stack = await startLocalStack({
 	brokerPort: Number(process.env.BROKER_PORT ?? 8787),
 	simPort: Number(process.env.WXSIM_PORT ?? 9860),
-	apps: [DEMO_APP],
-	keys: [{ name: "demo", key: DEMO_KEY, apps: ["*"], admin: true }],
+	apps: [...DEMO_APPS],
+	keys: [...DEMO_KEYS],
 	persistTo: ".wrangler/demo-state",
 }).catch((error) => {
 	console.error(`Could not start the broker: ${error.code ?? error.message}. If a port is taken, set BROKER_PORT or WXSIM_PORT.`);
@@ -47,6 +49,9 @@ More:
   curl -s -X POST -H 'Authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' \\
        -d '{"appid":"${DEMO_APP.appid}","access_token":"<the token WeChat refused>"}' ${url}/token/invalidate
   curl -s -H 'Authorization: Bearer ${DEMO_KEY}' ${url}/status
+  curl -s -H 'Authorization: Bearer ${DEMO_KEY}' ${url}/health
+  curl -s -H 'Authorization: Bearer ${DEMO_READER_KEY}' '${url}/token?appid=${SECOND_APP.appid}'   # 403: not this key's app
+  open ${url}/dashboard and paste ${DEMO_KEY}
   curl -s "${sim.url}/cgi-bin/getcallbackip?access_token=<token>"   # does WeChat (the simulator) accept it?
 
 Ctrl-C stops both.

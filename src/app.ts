@@ -1,7 +1,10 @@
 /**
  * The HTTP contract (DESIGN.md): routes, their auth, and one error shape for everything that goes wrong.
  */
-import { Hono, type Context, type MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+// hono/tiny: the same Hono with its PatternRouter, which is a fraction of the default SmartRouter's code;
+// a dozen routes do not need a compiled RegExpRouter.
+import { Hono } from "hono/tiny";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { ipRestriction } from "hono/ip-restriction";
@@ -10,12 +13,16 @@ import { authority } from "./authority";
 import { APPID_PATTERN, ConfigError, loadConfig, type BrokerConfig } from "./config";
 import { readEdgeCopy } from "./edge-cache";
 import type { AppEnv } from "./env";
+import { DASHBOARD_HTML, dashboardHeaders } from "./dashboard-page";
 import { BrokerError } from "./errors";
 import { FORWARDED_PREFIXES, isGatewayPath, mountGateway } from "./gateway/routes";
 import { take as takeGatewayCounts } from "./gateway/usage-counter";
 import { asWeChatError, wechatErrorResponse } from "./gateway/wechat-errors";
+import { checkApps } from "./health-check";
 import { expiresInS, type TokenRecord } from "./lifetime";
+import { edgeKey } from "./keys";
 import { log } from "./log";
+import { MemoryTier } from "./memory-cache";
 import type { Outcome } from "./outcome";
 import { MAX_TOKEN_CHARS } from "./wechat/client";
 
@@ -30,10 +37,15 @@ const ROUTES: Record<string, readonly string[]> = {
 	"/token/invalidate": ["POST"],
 	"/token/refresh": ["POST"],
 	"/status": ["GET"],
+	"/health": ["GET"],
 	"/healthz": ["GET"],
+	"/dashboard": ["GET"],
 };
 
 export const app = new Hono<BrokerEnv>();
+
+/** This isolate's copy of the edge copies it has read or replaced (memory-cache.ts has the staleness bound). */
+const tokenMemory = new MemoryTier<TokenRecord>();
 
 app.use(async (c, next) => {
 	await next();
@@ -42,6 +54,10 @@ app.use(async (c, next) => {
 });
 
 app.get("/healthz", (c) => c.json({ ok: true }));
+
+// The one HTML route. Before the configuration is loaded: the page holds no data, and with a broken
+// configuration it still loads and shows /status's message saying what to fix.
+app.get("/dashboard", async (c) => c.body(DASHBOARD_HTML, 200, await dashboardHeaders()));
 
 app.use(async (c, next) => {
 	c.set("config", loadConfig(c.env));
@@ -100,11 +116,18 @@ for (const [path, methods] of Object.entries(ROUTES)) {
 // "/token/*" matches "/token" itself too: one registration, one key check per request.
 app.use("/token/*", apiKeyAuth());
 app.use("/status", apiKeyAuth());
+app.use("/health", apiKeyAuth());
 
 app.get("/token", async (c) => {
 	const appid = resolveAppid(c.get("config"), c.req.query("appid"), c.get("principal"));
 	requireApp(c.get("principal"), appid);
-	const edge = await readEdgeCopy(c.env.TOKEN_CACHE, appid, Date.now());
+	const key = edgeKey(appid);
+	const now = Date.now();
+	const remembered = tokenMemory.get(key, now);
+	if (remembered) return tokenResponse(c, remembered);
+	const edge = await readEdgeCopy(c.env.TOKEN_CACHE, appid, now);
+	// Only what KV holds is remembered: a KV miss asks the object every time, as it did before this tier.
+	if (edge) tokenMemory.put(key, edge, now);
 	return tokenResponse(c, edge ?? unwrap(await authority(c.env, appid).getToken(appid)));
 });
 
@@ -116,14 +139,16 @@ app.post("/token/invalidate", async (c) => {
 		throw new BrokerError("bad_request", `access_token must be the token WeChat refused (a string of 1–${MAX_TOKEN_CHARS} characters).`);
 	}
 	requireApp(c.get("principal"), appid);
-	return tokenResponse(c, unwrap(await authority(c.env, appid).invalidate(appid, reported, c.get("principal").name)));
+	// Even a refused report (429) is a hint the remembered token may be dead: the next read asks KV.
+	tokenMemory.delete(edgeKey(appid));
+	return tokenResponse(c, remember(appid, unwrap(await authority(c.env, appid).invalidate(appid, reported, c.get("principal").name))));
 });
 
 app.post("/token/refresh", async (c) => {
 	const appid = resolveAppid(c.get("config"), c.req.query("appid"), c.get("principal"));
 	requireApp(c.get("principal"), appid);
 	requireAdmin(c.get("principal"));
-	return tokenResponse(c, unwrap(await authority(c.env, appid).forceRefresh(appid)));
+	return tokenResponse(c, remember(appid, unwrap(await authority(c.env, appid).forceRefresh(appid))));
 });
 
 app.get("/status", async (c) => {
@@ -138,6 +163,22 @@ app.get("/status", async (c) => {
 		return { ...status, gateway: { calls_today: gateway.calls, heals_today: gateway.heals } };
 	}));
 	return c.json({ now: new Date().toISOString(), apps });
+});
+
+/** For monitors: any key, its own apps only. 200 when all can serve a token with no open incident, else 503. */
+app.get("/health", async (c) => {
+	const { apps } = c.get("principal");
+	const appids = [...c.get("config").apps.keys()].filter((appid) => apps === "*" || apps.has(appid));
+	const now = Date.now();
+	const health = await checkApps(c.env, appids, now);
+	const failing = health.filter((h) => !h.ok);
+	if (failing.length === 0) return c.json({ ok: true, apps: health });
+	return c.json({
+		ok: false,
+		error: "unhealthy",
+		message: `${failing.length} of ${health.length} apps cannot serve a token or have an open incident: ${failing.map((h) => `${h.appid} (${h.reason})`).join("; ")}. GET /status with an admin key has the details.`,
+		apps: health,
+	}, 503);
 });
 
 app.notFound(() => {
@@ -202,6 +243,15 @@ function unwrap(outcome: Outcome): TokenRecord {
 		// WeChat refusing is not fixed by waiting a few seconds; only 429 and 503 carry Retry-After.
 		...(retryAfterS !== undefined && code !== "wechat_error" && { retryAfterS }),
 	});
+}
+
+/**
+ * The object's answer to an invalidation or refresh replaces this isolate's memory entry at once, so the
+ * isolate that told a client "here is the new token" never hands that client the old one again.
+ */
+function remember(appid: string, token: TokenRecord): TokenRecord {
+	tokenMemory.put(edgeKey(appid), token, Date.now());
+	return token;
 }
 
 /** The same shape WeChat returns, so an SDK's "token from elsewhere" hook takes it unchanged. */

@@ -42,6 +42,8 @@ export interface BrokerConfig {
 	readonly quotaGuardShare: number;
 	/** Per upstream attempt. */
 	readonly upstreamTimeoutMs: number;
+	/** Added to every upstream WeChat/WeCom call (never to the alert webhook), so a relay can admit only the broker. */
+	readonly relayHeaders: Readonly<Record<string, string>>;
 }
 
 export const DEFAULT_API_BASE = "https://api.weixin.qq.com";
@@ -82,9 +84,10 @@ type ConfigSource = Pick<AppEnv, "WECHAT_APPS" | "API_KEYS"> & {
 	ALERT_WEBHOOK_URL?: string;
 	QUOTA_GUARD_SHARE?: string;
 	WECHAT_TIMEOUT_MS?: string;
+	WECHAT_RELAY_HEADERS?: string;
 };
 
-const OPTIONAL_VARS = ["ALLOWED_IPS", "ALERT_WEBHOOK_URL", "QUOTA_GUARD_SHARE", "WECHAT_TIMEOUT_MS"] as const;
+const OPTIONAL_VARS = ["ALLOWED_IPS", "ALERT_WEBHOOK_URL", "QUOTA_GUARD_SHARE", "WECHAT_TIMEOUT_MS", "WECHAT_RELAY_HEADERS"] as const;
 
 let cached: { source: readonly (string | undefined)[]; result: BrokerConfig | ConfigError } | undefined;
 
@@ -137,6 +140,7 @@ function parseValidConfig(env: ConfigSource): BrokerConfig {
 		quotaGuardShare: parseQuotaGuardShare(env.QUOTA_GUARD_SHARE, apps),
 		upstreamTimeoutMs: parseNumber(env.WECHAT_TIMEOUT_MS, "WECHAT_TIMEOUT_MS", DEFAULT_UPSTREAM_TIMEOUT_MS, 100, 60_000,
 			"milliseconds per WeChat call, between 100 and 60000"),
+		relayHeaders: parseRelayHeaders(env.WECHAT_RELAY_HEADERS),
 	};
 }
 
@@ -153,6 +157,49 @@ function parseQuotaGuardShare(raw: string | undefined, apps: ReadonlyMap<string,
 		}
 	}
 	return share;
+}
+
+/** RFC 9110 §5.1: a field name is a token. */
+const HEADER_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** RFC 9110 §5.5: a field value is visible characters, spaces and tabs; CR, LF or NUL would split the request. */
+const HEADER_VALUE_PATTERN = /^[\t\x20-\x7e\x80-\xff]*$/;
+/**
+ * Headers the broker or the HTTP layer own: hop-by-hop ones (RFC 9110 §7.6.1) mean nothing past the next
+ * hop, and Host, Content-Length and Content-Type describe the request the broker builds.
+ */
+const RESERVED_HEADERS = new Set([
+	"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
+	"transfer-encoding", "upgrade", "host", "content-length", "content-type",
+]);
+const RELAY_EXAMPLE = '{"X-Relay-Key": "<openssl rand -hex 24>"}';
+
+/** Header names may be quoted in messages; values are secrets and never are. */
+function parseRelayHeaders(raw: string | undefined): Record<string, string> {
+	if (raw === undefined || raw.trim() === "") return {};
+	let value: unknown;
+	try {
+		value = JSON.parse(raw);
+	} catch {
+		throw new ConfigError(`WECHAT_RELAY_HEADERS is not valid JSON: it must be a JSON object like ${RELAY_EXAMPLE}, or unset.`);
+	}
+	if (!isRecord(value)) throw new ConfigError(`WECHAT_RELAY_HEADERS must be a JSON object of header names to string values, like ${RELAY_EXAMPLE}.`);
+	const headers: Record<string, string> = {};
+	for (const [name, headerValue] of Object.entries(value)) {
+		if (!HEADER_NAME_PATTERN.test(name)) {
+			throw new ConfigError(`WECHAT_RELAY_HEADERS: ${JSON.stringify(name.slice(0, 64))} is not a valid header name; use letters, digits and - (e.g. X-Relay-Key).`);
+		}
+		if (RESERVED_HEADERS.has(name.toLowerCase())) {
+			throw new ConfigError(`WECHAT_RELAY_HEADERS: ${name} is set by the broker or the HTTP connection itself; use a header of your own, e.g. X-Relay-Key.`);
+		}
+		if (typeof headerValue !== "string") {
+			throw new ConfigError(`WECHAT_RELAY_HEADERS: the value of ${name} must be a string, like ${RELAY_EXAMPLE}.`);
+		}
+		if (!HEADER_VALUE_PATTERN.test(headerValue)) {
+			throw new ConfigError(`WECHAT_RELAY_HEADERS: the value of ${name} contains a line break or control character; use printable characters only.`);
+		}
+		headers[name] = headerValue;
+	}
+	return headers;
 }
 
 function parseNumber(raw: string | undefined, name: string, fallback: number, min: number, max: number, what: string): number {

@@ -8,6 +8,12 @@
  * leaves the old token valid 300 s, a stable rotation leaves it valid to its own expiry. Only a forced
  * refresh can make a stale copy hand out a revoked token, and the client's invalidation report then costs
  * nothing upstream (compare-and-refresh sees a stale token).
+ *
+ * Staleness bound with the memory tier (memory-cache.ts) in front: an isolate may serve a copy up to
+ * MEMORY_TTL_MS (5 s) after it read it from KV, so a refresh reaches every isolate within KV's ~60 s plus
+ * 5 s, and never later than the served record's own `refreshAt` (the same limit KV copies obey). The
+ * isolate that answered an invalidation or refresh serves the new record at once. This holds for every
+ * credential kind kept this way: the bound depends only on `refreshAt`.
  */
 import { writeIssued } from "./gateway/issued-index";
 import { edgeKey } from "./keys";

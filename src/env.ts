@@ -18,6 +18,8 @@ declare global {
 			QUOTA_GUARD_SHARE?: string;
 			/** Optional per-attempt timeout for WeChat calls, in ms; default 5000. */
 			WECHAT_TIMEOUT_MS?: string;
+			/** Optional JSON object of headers for every upstream call, so a relay can admit only the broker. Secret. */
+			WECHAT_RELAY_HEADERS?: string;
 		}
 	}
 }

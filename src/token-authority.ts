@@ -328,10 +328,10 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 * 30 s spacing counts from when a force reaches WeChat), and the `inFlight` marker is persisted.
 	 */
 	async #call(app: AppConfig, force: boolean, maxAttempts: number | undefined): Promise<TokenCall> {
-		const { apiBase, upstreamTimeoutMs } = this.#config();
+		const { apiBase, upstreamTimeoutMs, relayHeaders } = this.#config();
 		const forcing = force && app.mode === "stable";
 		const call: InFlightCall = { call: endpointFor(app), force: forcing, startedAt: Date.now() };
-		const result = await withRetry(() => fetchAccessToken(app, { apiBase, force: forcing, timeoutMs: upstreamTimeoutMs }), async () => {
+		const result = await withRetry(() => fetchAccessToken(app, { apiBase, force: forcing, timeoutMs: upstreamTimeoutMs, relayHeaders }), async () => {
 			const now = Date.now();
 			let usage = countCall(this.#state.usage, call.call, now);
 			if (forcing) usage = countCall(usage, "stable_token_force", now);

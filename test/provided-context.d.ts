@@ -1,7 +1,8 @@
-/** What test/global-setup.ts provides to the worker tests (`inject("simUrl")`). */
+/** What the global setups provide: test/global-setup.ts `simUrl` (worker tests), test/e2e/global-setup.ts `bundlePath`. */
 declare module "vitest" {
 	export interface ProvidedContext {
 		simUrl: string;
+		bundlePath: string;
 	}
 }
 export {};

@@ -39,21 +39,23 @@ export interface FetchOptions {
 	/** Stable mode only: `force_refresh=true`, which revokes the previous stable token. */
 	readonly force?: boolean;
 	readonly timeoutMs?: number;
+	/** WECHAT_RELAY_HEADERS: sent with every call, so a relay in front of WeChat can admit only the broker. */
+	readonly relayHeaders?: Readonly<Record<string, string>>;
 }
 
 export function endpointFor(app: AppConfig): Endpoint {
 	return app.mode === "classic" ? "token" : "stable_token";
 }
 
-export async function fetchAccessToken(app: AppConfig, { apiBase, force = false, timeoutMs = UPSTREAM_TIMEOUT_MS }: FetchOptions): Promise<UpstreamResult> {
+export async function fetchAccessToken(app: AppConfig, { apiBase, force = false, timeoutMs = UPSTREAM_TIMEOUT_MS, relayHeaders = {} }: FetchOptions): Promise<UpstreamResult> {
 	const signal = AbortSignal.timeout(timeoutMs);
 	let response: Response;
 	try {
 		response = app.mode === "classic"
-			? await fetch(classicUrl(apiBase, app), { signal })
+			? await fetch(classicUrl(apiBase, app), { headers: relayHeaders, signal })
 			: await fetch(`${apiBase}/cgi-bin/stable_token`, {
 				method: "POST",
-				headers: { "content-type": "application/json" },
+				headers: { ...relayHeaders, "content-type": "application/json" },
 				body: JSON.stringify({ grant_type: "client_credential", appid: app.appid, secret: app.secret, force_refresh: force }),
 				signal,
 			});
@@ -63,7 +65,9 @@ export async function fetchAccessToken(app: AppConfig, { apiBase, force = false,
 	}
 	if (response.status !== 200) {
 		await response.body?.cancel();
-		return unreachable(`WeChat answered HTTP ${response.status}`);
+		return unreachable(response.status === 401 || response.status === 403
+			? `WeChat's address (WECHAT_API_BASE) answered HTTP ${response.status}: a relay there refused the broker; check that WECHAT_RELAY_HEADERS holds the header the relay expects`
+			: `WeChat answered HTTP ${response.status}`);
 	}
 	let body: unknown;
 	try {

@@ -18,6 +18,7 @@ export interface TestApp {
 export const TEST_FILES = [
 	"cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors", "sec", "fault", "quota",
 	"promise", "report", "gwtoken", "gateway", "gwbody", "keys", "repair", "guard", "limits", "backoff", "alertq",
+	"memory", "health",
 ] as const;
 export type TestFile = (typeof TEST_FILES)[number];
 const APPS_PER_MODE = 12;
@@ -61,9 +62,13 @@ export const KEYS = {
 	hashed: "hashed-key-0123456789abcdef",
 	/** Admin, but only for SCOPED_APPS. */
 	scopedAdmin: "scoped-admin-key-0123456789abcdef",
+	/** Not admin; scoped to HEALTH_APPS. */
+	health: "health-key-0123456789abcdef",
 } as const;
 
 export const SCOPED_APPS = ["wxauths00", "wxauthc00"];
+/** The first two stable apps and the first classic app of the "health" file. */
+export const HEALTH_APPS = ["wxhealths00", "wxhealths01", "wxhealthc00"];
 
 export async function apiKeysJson(): Promise<string> {
 	const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(KEYS.hashed)));
@@ -74,5 +79,6 @@ export async function apiKeysJson(): Promise<string> {
 		{ name: "billing", key: KEYS.scoped, apps: SCOPED_APPS },
 		{ name: "hashed", key: `sha256:${hex}`, apps: ["*"] },
 		{ name: "billing-ops", key: KEYS.scopedAdmin, apps: SCOPED_APPS, admin: true },
+		{ name: "monitor", key: KEYS.health, apps: HEALTH_APPS },
 	]);
 }

@@ -1,0 +1,22 @@
+// @ts-check
+/**
+ * The demo apps and keys of `npm start`, shared with the dashboard test so that what the README shows is
+ * what is tested. Local only: the simulator accepts these secrets, WeChat never sees them.
+ */
+
+/** @type {readonly { appid: string, secret: string, mode: "stable" | "classic" }[]} */
+export const DEMO_APPS = [
+	{ appid: "wxdemo0000000001", secret: "demo-secret-not-real", mode: "stable" },
+	{ appid: "wxdemo0000000002", secret: "demo-secret-not-real-2", mode: "classic" },
+];
+
+/** Admin, every app: /status, /token/refresh and the dashboard. */
+export const DEMO_ADMIN_KEY = "demo-key-change-me-0123456789";
+/** Not admin, first app only: try it on /status or on the second app for a 403. */
+export const DEMO_READER_KEY = "demo-reader-key-0123456789";
+
+/** @type {readonly { name: string, key: string, apps: string[], admin?: boolean }[]} */
+export const DEMO_KEYS = [
+	{ name: "demo-admin", key: DEMO_ADMIN_KEY, apps: ["*"], admin: true },
+	{ name: "demo-reader", key: DEMO_READER_KEY, apps: [DEMO_APPS[0]?.appid ?? ""] },
+];

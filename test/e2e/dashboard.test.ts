@@ -1,0 +1,130 @@
+/**
+ * GET /dashboard in a real headless Chromium (Debian's package, driven by playwright-core), against the
+ * built broker with `npm start`'s demo apps and keys: paste a key → the table; a bad key → a clear error;
+ * the key never in a URL; no Content-Security-Policy violation. `UPDATE_SCREENSHOT=1 npm test` also
+ * refreshes docs/dashboard.png for the README.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { DEMO_ADMIN_KEY, DEMO_APPS, DEMO_KEYS, DEMO_READER_KEY } from "../../scripts/demo.mjs";
+import { startBroker, startSimulator, type Broker, type Simulator } from "./stack";
+
+const CHROMIUM = "/usr/bin/chromium";
+// What page.evaluate's functions use, in the browser; this project's types are the Workers runtime's.
+declare const sessionStorage: { getItem(key: string): string | null };
+declare const document: { querySelector(selector: string): { textContent: string | null } | null };
+const [stableApp, classicApp] = [DEMO_APPS[0]!, DEMO_APPS[1]!];
+
+let sim: Simulator;
+let broker: Broker;
+let browser: Browser;
+const tokens: string[] = [];
+const consoleLines: string[] = [];
+
+async function api(path: string, init: RequestInit = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+	const res = await fetch(`${broker.url}${path}`, { ...init, headers: { authorization: `Bearer ${DEMO_ADMIN_KEY}`, ...init.headers } });
+	return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+beforeAll(async () => {
+	sim = await startSimulator({ apps: DEMO_APPS.map(({ appid, secret }) => ({ appid, secret })) });
+	broker = await startBroker({ apps: DEMO_APPS, keys: DEMO_KEYS, vars: { WECHAT_API_BASE: sim.url } });
+	for (const app of DEMO_APPS) tokens.push((await api(`/token?appid=${app.appid}`)).body.access_token as string);
+	// Something for the incident and last-error columns: the classic app's AppSecret was reset in the console.
+	await fetch(`${sim.url}/__sim/apps`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ appid: classicApp.appid, secret: "reset-in-the-console" }) });
+	expect((await api(`/token/refresh?appid=${classicApp.appid}`, { method: "POST" })).status).toBe(502);
+	browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+});
+
+afterAll(async () => {
+	await browser?.close();
+	await broker?.dispose();
+	await sim?.close();
+});
+
+async function openDashboard(): Promise<Page> {
+	const context = await browser.newContext({ viewport: { width: 1280, height: 420 } });
+	const page = await context.newPage();
+	page.on("console", (message) => consoleLines.push(message.text()));
+	page.on("pageerror", (error) => consoleLines.push(`pageerror: ${error.message}`));
+	const res = await page.goto(`${broker.url}/dashboard`);
+	expect(res?.status()).toBe(200);
+	return page;
+}
+
+async function submitKey(page: Page, key: string): Promise<void> {
+	await page.fill("#key", key);
+	await page.click("button[type=submit]");
+}
+
+it("serves one HTML page with a strict Content-Security-Policy, and stays JSON everywhere else", async () => {
+	const res = await fetch(`${broker.url}/dashboard`);
+	expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
+	expect(res.headers.get("cache-control")).toBe("no-store");
+	const csp = res.headers.get("content-security-policy") ?? "";
+	for (const directive of ["default-src 'none'", "connect-src 'self'", "form-action 'none'", "frame-ancestors 'none'", "base-uri 'none'"]) expect(csp).toContain(directive);
+	expect(csp).toMatch(/script-src 'sha256-[A-Za-z0-9+/]{43}='/);
+	expect(csp).not.toContain("unsafe");
+	await res.text();
+	const post = await fetch(`${broker.url}/dashboard`, { method: "POST" });
+	expect(post.status).toBe(405);
+	expect(post.headers.get("content-type")).toMatch(/^application\/json/);
+	await post.text();
+});
+
+it("shows every demo app after an admin key is pasted, with masked tokens, quota, incident and last error", async () => {
+	const page = await openDashboard();
+	await submitKey(page, DEMO_ADMIN_KEY);
+	await page.waitForSelector(`tr[data-appid="${classicApp.appid}"]`);
+	const rows = await page.$$eval("#rows tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")));
+	expect(rows.map((cells) => cells[0])).toEqual([stableApp.appid, classicApp.appid]);
+	const [stable, classic] = rows as [string[], string[]];
+	expect(stable[1]).toBe("stable");
+	expect(stable[2]).toMatch(/^.{8}…\(\d+ chars\)$/);
+	expect(stable[3]).toMatch(/^\d+(\.\d)? h$|^\d+ min$/);
+	expect(stable[4]).toMatch(/^in /);
+	expect(stable[5]).toMatch(/^1 \/ 500000 today$/);
+	expect(stable[6]).toBe("none");
+	expect(classic[1]).toBe("classic");
+	expect(classic[5]).toMatch(/^2 \/ 2000 today$/);
+	expect(classic[6]).toMatch(/^since .*40125/);
+	expect(classic[7]).toMatch(/40125: the AppSecret is wrong/);
+	expect(await page.$$("#rows .bar > span")).toHaveLength(2);
+
+	const html = await page.content();
+	for (const token of tokens) expect(html).not.toContain(token);
+	expect(html).not.toContain(DEMO_ADMIN_KEY);
+	expect(page.url()).toBe(`${broker.url}/dashboard`);
+	expect(await page.evaluate(() => sessionStorage.getItem("wx-token-broker-admin-key"))).toBe(DEMO_ADMIN_KEY);
+
+	const shot = join(mkdtempSync(join(tmpdir(), "broker-dashboard-")), "dashboard.png");
+	await page.screenshot({ path: process.env.UPDATE_SCREENSHOT ? "docs/dashboard.png" : shot, fullPage: true });
+
+	// The key stays in the tab: a reload shows the table again without asking.
+	await page.reload();
+	await page.waitForSelector(`tr[data-appid="${stableApp.appid}"]`);
+	expect(page.url()).not.toContain(DEMO_ADMIN_KEY);
+	await page.context().close();
+});
+
+it("says clearly when the key is wrong or not an admin key, and forgets a wrong one", async () => {
+	const page = await openDashboard();
+	await submitKey(page, "not-a-key-of-this-broker-0123");
+	await page.waitForSelector("#message.error");
+	expect(await page.textContent("#message")).toBe("HTTP 401: This API key is not valid. Check the key, or ask the broker's operator for one.");
+	expect(await page.isHidden("#table")).toBe(true);
+	expect(await page.evaluate(() => sessionStorage.getItem("wx-token-broker-admin-key"))).toBeNull();
+
+	await submitKey(page, DEMO_READER_KEY);
+	await page.waitForFunction(() => document.querySelector("#message")?.textContent?.startsWith("HTTP 403"));
+	expect(await page.textContent("#message")).toMatch(/^HTTP 403: The key "demo-reader" is not an admin key/);
+	expect(page.url()).toBe(`${broker.url}/dashboard`);
+	await page.context().close();
+});
+
+it("runs without a single Content-Security-Policy violation or script error", () => {
+	expect(consoleLines.filter((line) => /Content Security Policy|pageerror|Trusted Type/i.test(line))).toEqual([]);
+});

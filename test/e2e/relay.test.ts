@@ -1,0 +1,132 @@
+/**
+ * relay/nginx.conf, run by the real nginx between the broker and the WeChat simulator: the broker with the
+ * relay key gets tokens through it, the broker without gets a clear error naming the relay, and nothing
+ * of a query string (where classic mode puts the AppSecret) reaches nginx's logs.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, startBroker, startNginx, startSimulator, type Broker, type BrokerApp, type Nginx, type Simulator } from "./stack";
+
+const RELAY_KEY = "e2e-relay-key-0123456789abcdef";
+const API_KEY = "e2e-admin-key-0123456789abcdef";
+const APPS: BrokerApp[] = [
+	{ appid: "wxrelaystable", secret: "sec-wxrelaystable-do-not-leak", mode: "stable" },
+	{ appid: "wxrelayclassic", secret: "sec-wxrelayclassic-do-not-leak", mode: "classic" },
+];
+const RECIPE = readFileSync("relay/nginx.conf", "utf8");
+
+/**
+ * The recipe as an operator deploys it, with only what a test machine needs changed: a loopback port
+ * instead of TLS on 443, the simulator instead of WeChat's hosts, and files inside the test's own
+ * directory. Every substitution must hit, so the recipe cannot drift away from what is tested.
+ */
+function testConf(simUrl: string, port: number) {
+	return (dir: string): string => {
+		const edits: [RegExp, string][] = [
+			[/^pid .*;$/m, `pid ${dir}/nginx.pid;`],
+			[/^error_log \S+ crit;$/m, `error_log ${dir}/logs/error.log crit;`],
+			[/access_log \S+ relay;/, `access_log ${dir}/logs/access.log relay;`],
+			[/^worker_processes auto;$/m, "worker_processes 1;"],
+			[/listen 443 ssl;.*$/m, `listen 127.0.0.1:${port};`],
+			[/^\s*ssl_certificate .*$/m, ""],
+			[/^\s*ssl_certificate_key .*$/m, ""],
+			[/https:\/\/api\.weixin\.qq\.com\//, `${simUrl}/`],
+			[/https:\/\/qyapi\.weixin\.qq\.com\//, `${simUrl}/`],
+			[/"CHANGE-ME-to-openssl-rand-hex-24"/, `"${RELAY_KEY}"`],
+			[/^http \{$/m, ["http {", ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `\t${t}_temp_path ${dir}/${t}_temp;`)].join("\n")],
+		];
+		return edits.reduce((conf, [pattern, replacement]) => {
+			if (!pattern.test(conf)) throw new Error(`relay/nginx.conf no longer has ${pattern}: update this test with the recipe`);
+			return conf.replace(pattern, replacement);
+		}, RECIPE);
+	};
+}
+
+let sim: Simulator;
+let nginx: Nginx;
+let admitted: Broker & { logs: string[] };
+let refused: Broker & { logs: string[] };
+
+beforeAll(async () => {
+	sim = await startSimulator({ apps: APPS.map(({ appid, secret }) => ({ appid, secret })) });
+	const port = await freePort();
+	nginx = await startNginx(testConf(sim.url, port), port);
+	const keys = [{ name: "e2e", key: API_KEY, apps: ["*"], admin: true }];
+	const vars = { WECHAT_API_BASE: `${nginx.url}/wechat`, WECHAT_TIMEOUT_MS: "2000" };
+	admitted = await startBroker({ apps: APPS, keys, vars: { ...vars, WECHAT_RELAY_HEADERS: JSON.stringify({ "X-Relay-Key": RELAY_KEY }) } });
+	refused = await startBroker({ apps: APPS, keys, vars });
+});
+
+afterAll(async () => {
+	await Promise.all([admitted?.dispose(), refused?.dispose()]);
+	await nginx?.stop();
+	await sim?.close();
+});
+
+async function getToken(broker: Broker, appid: string): Promise<{ status: number; body: Record<string, unknown> }> {
+	const res = await fetch(`${broker.url}/token?appid=${appid}`, { headers: { authorization: `Bearer ${API_KEY}` } });
+	return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function simCalls(appid: string): Promise<number> {
+	const res = await fetch(`${sim.url}/__sim/stats?appid=${appid}`);
+	const { apps } = (await res.json()) as { apps: Record<string, { token: number; stable_token: number } | undefined> };
+	return (apps[appid]?.token ?? 0) + (apps[appid]?.stable_token ?? 0);
+}
+
+async function wechatAccepts(token: string): Promise<boolean> {
+	const res = await fetch(`${sim.url}/cgi-bin/getcallbackip?access_token=${encodeURIComponent(token)}`);
+	return ((await res.json()) as { errcode?: number }).errcode === undefined;
+}
+
+function relayLogs(): string {
+	return readdirSync(join(nginx.dir, "logs")).map((file) => readFileSync(join(nginx.dir, "logs", file), "utf8")).join("\n");
+}
+
+describe("the broker behind the relay", () => {
+	it("gets tokens through the relay when it sends WECHAT_RELAY_HEADERS (stable and classic)", async () => {
+		for (const app of APPS) {
+			const res = await getToken(admitted, app.appid);
+			expect(res.status, JSON.stringify(res.body)).toBe(200);
+			expect(await wechatAccepts(res.body.access_token as string)).toBe(true);
+		}
+		const access = readFileSync(join(nginx.dir, "logs", "access.log"), "utf8");
+		expect(access).toMatch(/"POST \/wechat\/cgi-bin\/stable_token" 200 /);
+		expect(access).toMatch(/"GET \/wechat\/cgi-bin\/token" 200 /);
+	});
+
+	it("is refused without the header: 503 naming the relay, and WeChat never called", async () => {
+		const before = await simCalls(APPS[0]!.appid);
+		const res = await getToken(refused, APPS[0]!.appid);
+		expect(res.status).toBe(503);
+		expect(res.body.error).toBe("wechat_unreachable");
+		expect(res.body.message).toMatch(/answered HTTP 403: a relay there refused the broker; check that WECHAT_RELAY_HEADERS/);
+		expect(await simCalls(APPS[0]!.appid)).toBe(before);
+		expect(readFileSync(join(nginx.dir, "logs", "access.log"), "utf8")).toMatch(/"POST \/wechat\/cgi-bin\/stable_token" 403 /);
+	});
+});
+
+describe("the relay itself", () => {
+	it("refuses a request with no key or a wrong one, and forwards /wecom/ with the right one", async () => {
+		const path = "/wecom/cgi-bin/getcallbackip?access_token=not-a-token";
+		for (const headers of [{}, { "x-relay-key": "wrong" }, { "x-relay-key": "" }] as Record<string, string>[]) {
+			const res = await fetch(`${nginx.url}${path}`, { headers });
+			expect(res.status).toBe(403);
+			expect(await res.json()).toMatchObject({ errmsg: expect.stringMatching(/X-Relay-Key missing or wrong/) });
+		}
+		const res = await fetch(`${nginx.url}${path}`, { headers: { "x-relay-key": RELAY_KEY } });
+		expect(res.status).toBe(200);
+		// The simulator's own answer: the relay forwarded it.
+		expect(await res.json()).toMatchObject({ errcode: 40014 });
+	});
+
+	it("never writes a query string, an AppSecret or a token to its logs", async () => {
+		const logs = relayLogs();
+		expect(logs).toContain("/wechat/cgi-bin/token");
+		expect(logs).not.toContain("?");
+		for (const app of APPS) expect(logs).not.toContain(app.secret);
+		expect(logs).not.toContain("not-a-token");
+		for (const line of [...admitted.logs, ...refused.logs]) for (const app of APPS) expect(line).not.toContain(app.secret);
+	});
+});

@@ -5,7 +5,7 @@
  */
 import { afterEach, expect, it } from "vitest";
 import { appsFor } from "./fixtures";
-import { getToken, sim, travel } from "./helpers";
+import { getToken, sim, travel, settle } from "./helpers";
 
 const next = appsFor("backoff");
 
@@ -74,17 +74,22 @@ it("backs off a due token's refresh too, while the token keeps serving", async (
 	await travel(7200 - 250); // due, and accepted for 250 s more
 	await sim.fault({ appid: app.appid, kind: "http", status: 502 });
 	expect((await getToken(app)).body.access_token).toBe(held);
+	await settle(app); // the refresh it started in the background
 	expect(await sim.tokenCalls(app)).toBe(1 + 3);
 	await travel(1);
 	expect((await getToken(app)).body.access_token).toBe(held);
+	await settle(app); // the refresh it started in the background
 	expect(await sim.tokenCalls(app)).toBe(1 + 3);
 	await travel(1);
 	expect((await getToken(app)).body.access_token).toBe(held);
+	await settle(app); // the refresh it started in the background
 	expect(await sim.tokenCalls(app)).toBe(1 + 6);
 	await travel(3);
 	expect((await getToken(app)).body.access_token).toBe(held);
+	await settle(app); // the refresh it started in the background
 	expect(await sim.tokenCalls(app)).toBe(1 + 6);
 	await travel(1);
 	expect((await getToken(app)).body.access_token).toBe(held);
+	await settle(app); // the refresh it started in the background
 	expect(await sim.tokenCalls(app)).toBe(1 + 9);
 });

@@ -21,7 +21,7 @@ export const TEST_FILES = [
 	"memory", "health",
 ] as const;
 export type TestFile = (typeof TEST_FILES)[number];
-const APPS_PER_MODE = 12;
+const APPS_PER_MODE = 10;
 /** The quota tests' apps claim a tiny daily quota, so the guard's share is reached in a few calls. */
 export const QUOTA_FILE_DAILY_QUOTA = 8;
 /** The files whose apps claim QUOTA_FILE_DAILY_QUOTA. */

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { appsFor, KEYS, type TestApp } from "./fixtures";
-import { call, getToken, runCron, sim, travel } from "./helpers";
+import { call, getToken, runCron, sim, travel, settle } from "./helpers";
 
 const next = appsFor("guard");
 const GUARD_CALLS = 4;
@@ -66,6 +66,7 @@ it("past the guard's share, a failing WeChat gets one attempt per refresh and 30
 	await sim.fault({ appid: app.appid, kind: "http", status: 503 });
 	const read = await getToken(app);
 	expect(read.body.access_token).toBe(held);
+	await settle(app); // the refresh the read started in the background
 	expect(await sim.tokenCalls(app)).toBe(GUARD_CALLS + 1); // one attempt, where a transient failure gets 3
 
 	await travel(299);

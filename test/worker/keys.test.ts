@@ -10,7 +10,7 @@ import { call } from "./helpers";
 
 const next = appsFor("keys");
 /** API_KEYS in vitest.config.ts (fixtures.apiKeysJson), in its order; the "hashed" key is stored as its digest. */
-const CONFIGURED = [KEYS.admin, KEYS.all, KEYS.scoped, KEYS.hashed, KEYS.scopedAdmin];
+const CONFIGURED = [KEYS.admin, KEYS.all, KEYS.scoped, KEYS.hashed, KEYS.scopedAdmin, KEYS.health];
 /** SHA-256: every digest compared is this long. */
 const DIGEST_BYTES = 32;
 
@@ -42,15 +42,15 @@ it.each([
 	["the last configured key", KEYS.scopedAdmin, 200],
 	["a key that is not configured", "not-a-key-0123456789abcdef", 401],
 	["a configured key with its last character changed", `${KEYS.all.slice(0, -1)}0`, 401],
-])("compares %s with all five configured digests, in full", async (_name, presented, status) => {
+])("compares %s with all six configured digests, in full", async (_name, presented, status) => {
 	const app = next("stable");
 	const path = status === 200 && presented === KEYS.scopedAdmin ? "/status" : `/token?appid=${app.appid}`;
 	const { status: got, pairs } = await comparisonsFor(presented, path);
 	expect(got).toBe(status);
 	const expected = await Promise.all(CONFIGURED.map(sha256Hex));
 	const presentedDigest = await sha256Hex(presented);
-	expect(pairs).toHaveLength(5);
-	expect(pairs.map(([a]) => a)).toEqual(Array(5).fill(presentedDigest));
+	expect(pairs).toHaveLength(6);
+	expect(pairs.map(([a]) => a)).toEqual(Array(6).fill(presentedDigest));
 	expect(pairs.map(([, b]) => b)).toEqual(expected);
 	for (const [a, b] of pairs) expect([a.length, b.length]).toEqual([DIGEST_BYTES * 2, DIGEST_BYTES * 2]);
 });

@@ -4,7 +4,7 @@ import { edgeKey } from "../../src/keys";
 import type { TokenRecord } from "../../src/lifetime";
 import { MEMORY_TTL_MS } from "../../src/memory-cache";
 import { appsFor, KEYS, type TestApp } from "./fixtures";
-import { call, getToken, invalidate, sim, travel } from "./helpers";
+import { call, getToken, invalidate, refuseNextProbe, sim, travel } from "./helpers";
 
 const next = appsFor("memory");
 
@@ -56,6 +56,7 @@ it("serves the token an invalidation returned at once, not the remembered one", 
 	const app = next("stable");
 	const first = await tokenOf(app);
 	expect(await tokenOf(app)).toBe(first);
+	await refuseNextProbe(app);
 	const replaced = await invalidate(app, first);
 	expect(replaced.status).toBe(200);
 	const second = replaced.body.access_token as string;
@@ -79,6 +80,7 @@ it("serves the token an admin refresh returned at once", async () => {
 it("forgets the remembered token when an invalidation of it is refused", async () => {
 	const app = next("stable");
 	await tokenOf(app);
+	await refuseNextProbe(app);
 	const second = (await invalidate(app, await tokenOf(app))).body.access_token as string;
 	expect(await tokenOf(app)).toBe(second);
 	// Reported again within 30 s: the rate limit refuses, and this isolate stops trusting its copy.

@@ -4,7 +4,7 @@
  * the key never in a URL; no Content-Security-Policy violation. `UPDATE_SCREENSHOT=1 npm test` also
  * refreshes docs/dashboard.png for the README.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -100,8 +100,11 @@ it("shows every demo app after an admin key is pasted, with masked tokens, quota
 	expect(page.url()).toBe(`${broker.url}/dashboard`);
 	expect(await page.evaluate(() => sessionStorage.getItem("wx-token-broker-admin-key"))).toBe(DEMO_ADMIN_KEY);
 
-	const shot = join(mkdtempSync(join(tmpdir(), "broker-dashboard-")), "dashboard.png");
-	await page.screenshot({ path: process.env.UPDATE_SCREENSHOT ? "docs/dashboard.png" : shot, fullPage: true });
+	const shotDir = mkdtempSync(join(tmpdir(), "broker-dashboard-"));
+	const shot = process.env.UPDATE_SCREENSHOT ? "docs/dashboard.png" : join(shotDir, "dashboard.png");
+	await page.screenshot({ path: shot, fullPage: true });
+	expect(statSync(shot).size).toBeGreaterThan(10_000);
+	rmSync(shotDir, { recursive: true, force: true });
 
 	// The key stays in the tab: a reload shows the table again without asking.
 	await page.reload();

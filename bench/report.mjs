@@ -91,7 +91,7 @@ export function tableRows(results) {
 	}
 	for (const d of results.day.systems) {
 		rows.push([
-			"compressed day", d.label, `${num(d.elapsed_s, 0)} s, 20 s tokens`, num(d.rps), "–", num(d.p50_ms, 2), num(d.p99_ms, 2),
+			"compressed day", d.label, `${num(d.elapsed_s, 0)} s, ${results.day.token_lifetime_s} s tokens`, num(d.rps), "–", num(d.p50_ms, 2), num(d.p99_ms, 2),
 			`${num(d.upstream_token_calls)} (${d.ideal_calls}) = ${num(d.calls_per_lifetime, 2)}/lifetime`, `${num(d.rejected)}/${num(d.checked)}`,
 			[
 				d.probe_calls ? `${num(d.probe_calls)} getcallbackip probes` : "",
@@ -129,7 +129,7 @@ export function headline(results) {
 	const oneToken = storms.every((/** @type {any} */ s) => s.distinct_tokens === 1 && s.still_old_token === 0 && s.failed === 0);
 	lines.push(`Invalidation storm of ${largest} reports of one token: ${storms.map((/** @type {any} */ s) => `${s.mode} ${s.upstream_calls} call(s)${s.forced_calls ? ` (${s.forced_calls} forced)` : ""}`).join(", ")}; ${oneToken ? "every reporter got the same new token" : "NOT every reporter got the same new token (see results.json)"}.`);
 	const day = results.day.systems;
-	lines.push(`Compressed day (${results.day.seconds} s, 20 s tokens, ideal ${day[0]?.ideal_calls} calls): ${day.map((/** @type {any} */ d) => `${d.label} ${d.upstream_token_calls} calls, ${d.rejected}/${d.checked} sampled tokens refused`).join("; ")}.`);
+	lines.push(`Compressed day (${results.day.seconds} s, ${results.day.token_lifetime_s} s tokens, ideal ${day[0]?.ideal_calls} calls): ${day.map((/** @type {any} */ d) => `${d.label} ${d.upstream_token_calls} calls, ${d.rejected}/${d.checked} sampled tokens refused`).join("; ")}.`);
 	return lines;
 }
 

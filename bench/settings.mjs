@@ -2,13 +2,13 @@
 /**
  * What `npm run bench` measures and for how long. Every knob is a flag or an environment variable, so a
  * slower machine can shorten the run and a quiet one can lengthen it; the defaults keep the whole bench
- * under ~5 minutes on 2 cores.
+ * under ~6 minutes on 2 cores.
  *
  *   --seconds N      | BENCH_SECONDS      seconds per throughput point (default 2)
  *   --repeats N      | BENCH_REPEATS      timings repeated, medians reported (default 3)
  *   --concurrency L  | BENCH_CONCURRENCY  comma-separated connection counts (default 1,16,64)
  *   --stampede L     | BENCH_STAMPEDE     comma-separated burst sizes (default 100,1000)
- *   --day-seconds N  | BENCH_DAY_SECONDS  length of the compressed-day run (default 45)
+ *   --day-seconds N  | BENCH_DAY_SECONDS  length of the compressed-day run (default 135)
  *   --no-baselines   | BENCH_BASELINES=0  skip the Redis baselines
  *                      BENCH_REDIS_SERVER the redis-server binary (default: redis-server on PATH)
  */
@@ -68,8 +68,8 @@ export function readSettings(argv = process.argv.slice(2), env = process.env) {
 		concurrencies: list("--concurrency", values.concurrency ?? env.BENCH_CONCURRENCY ?? "1,16,64", 1024),
 		// Beyond ~4000 the client runs out of sockets before the server is tested.
 		stampedeSizes: list("--stampede", values.stampede ?? env.BENCH_STAMPEDE ?? "100,1000", 4000),
-		// At least two 20 s token lifetimes, or "calls per lifetime" says nothing.
-		daySeconds: number("--day-seconds", values["day-seconds"] ?? env.BENCH_DAY_SECONDS ?? "45", 40, 600),
+		// At least two 60 s token lifetimes, or "calls per lifetime" says nothing.
+		daySeconds: number("--day-seconds", values["day-seconds"] ?? env.BENCH_DAY_SECONDS ?? "135", 120, 600),
 		baselines: !(values["no-baselines"] ?? env.BENCH_BASELINES === "0"),
 		resultsPath: "bench/results.json",
 	};

@@ -13,6 +13,8 @@
  *   "issued:v1:<sha256 hex of a token>" → IssuedRecord (gateway/issued-index.ts): which app issued the token
  *             and until when it lives, written beside the edge copy so the gateway can tell a token this
  *             broker issued (current or replaced) from a forged one; KV expires it with the token.
+ *
+ * Isolate memory (memory-cache.ts): the same "token:v1:<appid>" keys, for at most MEMORY_TTL_MS each.
  */
 export const STATE_KEY = "state";
 export const GATEWAY_USAGE_KEY = "gateway";

@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * A compressed day: every system serves steady client traffic for the same window while its tokens live
- * only 20 real seconds, so a 45 s run spans several token lifetimes. Two numbers per system:
+ * only 60 real seconds, so a 135 s run spans a few token lifetimes. Two numbers per system:
  * - quota efficiency: token-endpoint calls per token lifetime (ideal: one; the broker refreshes 1/8 of a
  *   lifetime early, so its floor is 8/7 ≈ 1.14 plus the first fetch);
  * - correctness: a sample of the tokens each system hands out is checked with WeChat's getcallbackip at a
@@ -11,14 +11,17 @@
  */
 import { median, percentile, round } from "../stats.mjs";
 
-/** WeChat's 7200 s, compressed: the broker's world gets lifetime_s 20; the fast world runs 360× (world.mjs). */
-export const DAY_TOKEN_LIFETIME_S = 20;
+/**
+ * WeChat's 7200 s, compressed: the broker's world gets lifetime_s 60, the shortest `expires_in` the broker
+ * accepts (a shorter one means a broken upstream); the fast world runs 7200 / 60 = 120× (world.mjs).
+ */
+export const DAY_TOKEN_LIFETIME_S = 60;
 /** Per system: services polling their token server, each pausing between reads like a real caller. */
 const CLIENTS_PER_SYSTEM = 8;
 const CLIENT_PAUSE_MS = 50;
-/** Share of served tokens checked with WeChat: ~700 checks per system in 45 s, few enough not to load it. */
-const CHECK_SHARE = 0.1;
-/** Cloudflare fires the cron once a minute for 7200 s tokens; with 20 s tokens, every 2 s keeps the ratio sane. */
+/** Share of served tokens checked with WeChat: ~700 checks per system in 135 s, few enough not to load it. */
+const CHECK_SHARE = 0.035;
+/** Cloudflare fires the cron once a minute for 7200 s tokens; with 60 s tokens, every 2 s still leaves several runs inside the 7.5 s refresh margin. */
 export const CRON_INTERVAL_MS = 2_000;
 
 /**

@@ -4,7 +4,7 @@
  * the key never in a URL; no Content-Security-Policy violation. `UPDATE_SCREENSHOT=1 npm test` also
  * refreshes docs/dashboard.png for the README.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -100,8 +100,11 @@ it("shows every demo app after an admin key is pasted, with masked tokens, quota
 	expect(page.url()).toBe(`${broker.url}/dashboard`);
 	expect(await page.evaluate(() => sessionStorage.getItem("wx-token-broker-admin-key"))).toBe(DEMO_ADMIN_KEY);
 
-	const shot = join(mkdtempSync(join(tmpdir(), "broker-dashboard-")), "dashboard.png");
-	await page.screenshot({ path: process.env.UPDATE_SCREENSHOT ? "docs/dashboard.png" : shot, fullPage: true });
+	const shotDir = mkdtempSync(join(tmpdir(), "broker-dashboard-"));
+	const shot = process.env.UPDATE_SCREENSHOT ? "docs/dashboard.png" : join(shotDir, "dashboard.png");
+	await page.screenshot({ path: shot, fullPage: true });
+	expect(statSync(shot).size).toBeGreaterThan(10_000);
+	rmSync(shotDir, { recursive: true, force: true });
 
 	// The key stays in the tab: a reload shows the table again without asking.
 	await page.reload();
@@ -122,6 +125,35 @@ it("says clearly when the key is wrong or not an admin key, and forgets a wrong 
 	await page.waitForFunction(() => document.querySelector("#message")?.textContent?.startsWith("HTTP 403"));
 	expect(await page.textContent("#message")).toMatch(/^HTTP 403: The key "demo-reader" is not an admin key/);
 	expect(page.url()).toBe(`${broker.url}/dashboard`);
+	await page.context().close();
+});
+
+it("renders one row per credential when /status lists several for an app", async () => {
+	// The shape /status takes once it reports tickets beside the token: the page must not need a change.
+	const page = await openDashboard();
+	await page.route("**/status", (route) => route.fulfill({
+		json: {
+			now: new Date().toISOString(),
+			apps: [{
+				appid: stableApp.appid, mode: "stable",
+				credentials: [
+					{ kind: "access_token", token: "86_abcdef…(155 chars)", expires_in: 5000, next_refresh: new Date(Date.now() + 4_000_000).toISOString(), calls_today: 3, daily_quota: 500000, incident: null, last_error: null },
+					{ kind: "jsapi_ticket", token: "kgt8ON7y…(86 chars)", expires_in: 90, next_refresh: null, calls_today: 90, daily_quota: 100, incident: { since: "2026-11-25T00:00:00.000Z", reason: "ticket quota nearly spent" }, last_error: null },
+				],
+			}],
+		},
+	}));
+	await submitKey(page, DEMO_ADMIN_KEY);
+	await page.waitForSelector("#rows tr:nth-child(2)");
+	const rows = await page.$$eval("#rows tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")));
+	expect(rows.map((cells) => [cells[0], cells[1], cells[2]])).toEqual([
+		[stableApp.appid, "access_token", "86_abcdef…(155 chars)"],
+		[stableApp.appid, "jsapi_ticket", "kgt8ON7y…(86 chars)"],
+	]);
+	expect(rows[1]![3]).toBe("90 s");
+	expect(rows[1]![5]).toBe("90 / 100 today");
+	expect(rows[1]![6]).toMatch(/ticket quota nearly spent/);
+	expect(await page.$eval("#rows tr:nth-child(2) .bar", (bar) => bar.className)).toBe("bar full");
 	await page.context().close();
 });
 

@@ -43,6 +43,13 @@ const MUTATIONS = [
 		tests: ["keys"],
 	},
 	{
+		name: "constant-time key comparison: decide by an early-exit byte loop, call timingSafeEqual for show",
+		file: "src/auth.ts",
+		find: "if (crypto.subtle.timingSafeEqual(digest, await keyDigest(key))) match ??= key;",
+		replace: "const candidate = new Uint8Array(await keyDigest(key));\n\t\tconst presentedBytes = new Uint8Array(digest);\n\t\tcrypto.subtle.timingSafeEqual(digest, candidate);\n\t\tif (candidate.every((b, i) => b === presentedBytes[i])) match ??= key;",
+		tests: ["keys"],
+	},
+	{
 		name: "bearer scope check (a key used for an app outside its apps)",
 		file: "src/auth.ts",
 		find: "if (principal.apps === \"*\" || principal.apps.has(appid)) return;",

@@ -135,6 +135,13 @@ const MUTATIONS = [
 		tests: ["inval"],
 	},
 	{
+		name: "stable: a normal call before spending one of the 20 daily forces",
+		file: "src/token-authority.ts",
+		find: "const normal = await this.#fetchAndStore(app, \"invalidate\", false, { unlessToken: reported });\n\t\t\tif (!normal.ok || normal.token.accessToken !== reported) return normal;",
+		replace: "",
+		tests: ["inval"],
+	},
+	{
 		name: "a read waits for a forced refresh in flight",
 		file: "src/token-authority.ts",
 		find: "if (this.#flight?.forced) {",

@@ -43,6 +43,13 @@ const MUTATIONS = [
 		tests: ["keys"],
 	},
 	{
+		name: "constant-time key comparison: decide by an early-exit byte loop, call timingSafeEqual for show",
+		file: "src/auth.ts",
+		find: "if (crypto.subtle.timingSafeEqual(digest, await keyDigest(key))) match ??= key;",
+		replace: "const candidate = new Uint8Array(await keyDigest(key));\n\t\tconst presentedBytes = new Uint8Array(digest);\n\t\tcrypto.subtle.timingSafeEqual(digest, candidate);\n\t\tif (candidate.every((b, i) => b === presentedBytes[i])) match ??= key;",
+		tests: ["keys"],
+	},
+	{
 		name: "bearer scope check (a key used for an app outside its apps)",
 		file: "src/auth.ts",
 		find: "if (principal.apps === \"*\" || principal.apps.has(appid)) return;",
@@ -125,6 +132,13 @@ const MUTATIONS = [
 		file: "src/token-authority.ts",
 		find: "if (reported !== current.accessToken) {",
 		replace: "if (reported !== current.accessToken && Date.now() < 0) {",
+		tests: ["inval"],
+	},
+	{
+		name: "stable: a normal call before spending one of the 20 daily forces",
+		file: "src/token-authority.ts",
+		find: "const normal = await this.#fetchAndStore(app, \"invalidate\", false, { unlessToken: reported });\n\t\t\tif (!normal.ok || normal.token.accessToken !== reported) return normal;",
+		replace: "",
 		tests: ["inval"],
 	},
 	{

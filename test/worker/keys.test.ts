@@ -2,7 +2,8 @@
  * Constant-time key comparison, observed from outside: on every request, the presented key's full SHA-256
  * digest is compared with every configured key's full digest, whichever key matches and whether one does.
  * A loop that stops at the first match, skips keys whose first bytes differ, or compares a prefix fails here
- * even if it still calls timingSafeEqual somewhere.
+ * even if it still calls timingSafeEqual somewhere; so does one that calls it on every key but decides by its
+ * own early-exit byte loop.
  */
 import { afterEach, expect, it, vi } from "vitest";
 import { appsFor, KEYS } from "./fixtures";
@@ -53,4 +54,12 @@ it.each([
 	expect(pairs.map(([a]) => a)).toEqual(Array(6).fill(presentedDigest));
 	expect(pairs.map(([, b]) => b)).toEqual(expected);
 	for (const [a, b] of pairs) expect([a.length, b.length]).toEqual([DIGEST_BYTES * 2, DIGEST_BYTES * 2]);
+});
+
+it("lets timingSafeEqual decide: a valid key is refused when it answers no, whatever the bytes say", async () => {
+	const app = next("classic");
+	vi.spyOn(crypto.subtle, "timingSafeEqual").mockReturnValue(false);
+	expect((await call(`/token?appid=${app.appid}`, { key: KEYS.admin })).status).toBe(401);
+	vi.restoreAllMocks();
+	expect((await call(`/token?appid=${app.appid}`, { key: KEYS.admin })).status).toBe(200);
 });

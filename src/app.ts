@@ -19,7 +19,7 @@ import { FORWARDED_PREFIXES, isGatewayPath, mountGateway } from "./gateway/route
 import { take as takeGatewayCounts } from "./gateway/usage-counter";
 import { asWeChatError, wechatErrorResponse } from "./gateway/wechat-errors";
 import { checkApps } from "./health-check";
-import { expiresInS, type TokenRecord } from "./lifetime";
+import { expiresInS, type CredentialRecord } from "./lifetime";
 import { edgeKey } from "./keys";
 import { log } from "./log";
 import { MemoryTier } from "./memory-cache";
@@ -45,7 +45,7 @@ const ROUTES: Record<string, readonly string[]> = {
 export const app = new Hono<BrokerEnv>();
 
 /** This isolate's copy of the edge copies it has read or replaced (memory-cache.ts has the staleness bound). */
-const tokenMemory = new MemoryTier<TokenRecord>();
+const tokenMemory = new MemoryTier<CredentialRecord>();
 
 app.use(async (c, next) => {
 	await next();
@@ -235,8 +235,8 @@ async function readJsonObject(c: Context<BrokerEnv>): Promise<Record<string, unk
 }
 
 /** A failed Outcome becomes the contract's error: 502 with wechat_errcode, 503 or 429 with Retry-After, 404. */
-function unwrap(outcome: Outcome): TokenRecord {
-	if (outcome.ok) return outcome.token;
+function unwrap(outcome: Outcome): CredentialRecord {
+	if (outcome.ok) return outcome.record;
 	const { code, message, wechatErrcode, retryAfterS } = outcome.failure;
 	throw new BrokerError(code, message, {
 		...(wechatErrcode !== undefined && { wechatErrcode }),
@@ -249,12 +249,12 @@ function unwrap(outcome: Outcome): TokenRecord {
  * The object's answer to an invalidation or refresh replaces this isolate's memory entry at once, so the
  * isolate that told a client "here is the new token" never hands that client the old one again.
  */
-function remember(appid: string, token: TokenRecord): TokenRecord {
+function remember(appid: string, token: CredentialRecord): CredentialRecord {
 	tokenMemory.put(edgeKey(appid), token, Date.now());
 	return token;
 }
 
 /** The same shape WeChat returns, so an SDK's "token from elsewhere" hook takes it unchanged. */
-function tokenResponse(c: Context<BrokerEnv>, token: TokenRecord): Response {
-	return c.json({ access_token: token.accessToken, expires_in: expiresInS(token, Date.now()) });
+function tokenResponse(c: Context<BrokerEnv>, token: CredentialRecord): Response {
+	return c.json({ access_token: token.value, expires_in: expiresInS(token, Date.now()) });
 }

@@ -6,18 +6,12 @@
  * says exactly what is wrong.
  */
 import { ipRestriction } from "hono/ip-restriction";
+import { isRecord, parseApps, type AppConfig } from "./config-apps";
+import { ConfigError } from "./config-error";
 import type { AppEnv } from "./env";
 
-export type TokenMode = "stable" | "classic";
-
-export interface AppConfig {
-	readonly appid: string;
-	readonly secret: string;
-	/** `stable`: /cgi-bin/stable_token (default); `classic`: /cgi-bin/token. */
-	readonly mode: TokenMode;
-	/** WeChat's daily call quota for the app's token endpoint (what the quota guard protects). */
-	readonly dailyQuota: number;
-}
+export { APPID_PATTERN, type AppConfig, type TokenMode } from "./config-apps";
+export { ConfigError } from "./config-error";
 
 export interface ApiKeyConfig {
 	readonly name: string;
@@ -32,6 +26,8 @@ export interface ApiKeyConfig {
 export interface BrokerConfig {
 	/** Without a trailing slash. */
 	readonly apiBase: string;
+	/** WeCom's upstream base, without a trailing slash. */
+	readonly weComBase: string;
 	readonly apps: ReadonlyMap<string, AppConfig>;
 	readonly keys: readonly ApiKeyConfig[];
 	/** CIDRs or addresses allowed to call the broker; empty means any. */
@@ -47,18 +43,12 @@ export interface BrokerConfig {
 }
 
 export const DEFAULT_API_BASE = "https://api.weixin.qq.com";
-/**
- * WeChat's daily token quotas (WECHAT-API.md): /cgi-bin/token 2000 a day for an official account;
- * /cgi-bin/stable_token 500,000 a day. Mini programs and test accounts differ: set `daily_quota`.
- */
-export const DEFAULT_DAILY_QUOTA: Record<TokenMode, number> = { classic: 2_000, stable: 500_000 };
+export const DEFAULT_WECOM_API_BASE = "https://qyapi.weixin.qq.com";
 /** Half the quota stays reserved for scheduled refreshes, whatever clients or admins ask for. */
 export const DEFAULT_QUOTA_GUARD_SHARE = 0.5;
 /** WeChat answers in well under a second; a relay or network that hangs must not hold readers long. */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 5_000;
 
-/** WeChat appids are `wx` + 16 hex digits and WeCom corpids `ww…`; anything outside this set is a typo. */
-export const APPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** A plain key shorter than this is guessable; `openssl rand -hex 24` gives 48 characters. */
 const MIN_PLAIN_KEY_CHARS = 16;
 const SHA256_KEY_PATTERN = /^sha256:([0-9a-fA-F]{64})$/;
@@ -68,18 +58,10 @@ const BEARER_KEY_PATTERN = /^[A-Za-z0-9._~+/-]+=*$/;
 const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
 const KEY_HINT = "generate one with `openssl rand -hex 24`";
 
-/** Thrown for a configuration an operator must fix. The message never contains a secret. */
-export class ConfigError extends Error {
-	override readonly name = "ConfigError";
-	/**
-	 * The admin keys, when API_KEYS itself could be read: only a caller holding one is shown the message.
-	 * Anyone else gets a generic answer, since the message may name apps and keys.
-	 */
-	adminKeys: readonly ApiKeyConfig[] = [];
-}
 
 type ConfigSource = Pick<AppEnv, "WECHAT_APPS" | "API_KEYS"> & {
 	WECHAT_API_BASE?: string;
+	WECOM_API_BASE?: string;
 	ALLOWED_IPS?: string;
 	ALERT_WEBHOOK_URL?: string;
 	QUOTA_GUARD_SHARE?: string;
@@ -87,7 +69,7 @@ type ConfigSource = Pick<AppEnv, "WECHAT_APPS" | "API_KEYS"> & {
 	WECHAT_RELAY_HEADERS?: string;
 };
 
-const OPTIONAL_VARS = ["ALLOWED_IPS", "ALERT_WEBHOOK_URL", "QUOTA_GUARD_SHARE", "WECHAT_TIMEOUT_MS", "WECHAT_RELAY_HEADERS"] as const;
+const OPTIONAL_VARS = ["WECOM_API_BASE", "ALLOWED_IPS", "ALERT_WEBHOOK_URL", "QUOTA_GUARD_SHARE", "WECHAT_TIMEOUT_MS", "WECHAT_RELAY_HEADERS"] as const;
 
 let cached: { source: readonly (string | undefined)[]; result: BrokerConfig | ConfigError } | undefined;
 
@@ -130,9 +112,10 @@ function parseConfig(env: ConfigSource): BrokerConfig {
 }
 
 function parseValidConfig(env: ConfigSource): BrokerConfig {
-	const apps = parseApps(env.WECHAT_APPS);
+	const apps = parseApps(parseJsonArray(env.WECHAT_APPS, "WECHAT_APPS", '[{"appid":"wx…","secret":"…","mode":"stable"}]'));
 	return {
-		apiBase: parseApiBase(env.WECHAT_API_BASE),
+		apiBase: parseApiBase(env.WECHAT_API_BASE, "WECHAT_API_BASE", DEFAULT_API_BASE),
+		weComBase: parseApiBase(env.WECOM_API_BASE, "WECOM_API_BASE", DEFAULT_WECOM_API_BASE),
 		apps,
 		keys: parseKeys(env.API_KEYS, apps),
 		allowedIps: parseAllowedIps(env.ALLOWED_IPS),
@@ -239,21 +222,21 @@ function parseWebhookUrl(raw: string | undefined): string | null {
 	return url.toString();
 }
 
-function parseApiBase(raw: string | undefined): string {
-	const value = raw?.trim() || DEFAULT_API_BASE;
+function parseApiBase(raw: string | undefined, name: string, fallback: string): string {
+	const value = raw?.trim() || fallback;
 	let url: URL;
 	try {
 		url = new URL(value);
 	} catch {
-		throw new ConfigError(`WECHAT_API_BASE is not a URL: set it to ${DEFAULT_API_BASE} or to your fixed-IP relay.`);
+		throw new ConfigError(`${name} is not a URL: set it to ${fallback} or to your fixed-IP relay.`);
 	}
 	if (url.protocol !== "https:" && url.protocol !== "http:") {
-		throw new ConfigError("WECHAT_API_BASE must be an http(s) URL, e.g. https://api.weixin.qq.com.");
+		throw new ConfigError(`${name} must be an http(s) URL, e.g. ${fallback}.`);
 	}
 	// Classic mode puts the AppSecret in the URL and stable mode in the body: plain http only where it
 	// cannot leave the machine (the simulator, a relay on the same host).
 	if (url.protocol === "http:" && !LOOPBACK_HOSTS.test(url.hostname)) {
-		throw new ConfigError("WECHAT_API_BASE must use https:// (the AppSecret travels to it); plain http:// is allowed only for loopback (127.0.0.1, localhost, [::1]).");
+		throw new ConfigError(`${name} must use https:// (the AppSecret travels to it); plain http:// is allowed only for loopback (127.0.0.1, localhost, [::1]).`);
 	}
 	return value.replace(/\/+$/, "");
 }
@@ -275,35 +258,6 @@ function parseJsonArray(raw: string | undefined, name: string, example: string):
 	return value;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-	return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-const APPS_EXAMPLE = '[{"appid":"wx…","secret":"…","mode":"stable"}]';
-
-function parseApps(raw: string | undefined): Map<string, AppConfig> {
-	const apps = new Map<string, AppConfig>();
-	parseJsonArray(raw, "WECHAT_APPS", APPS_EXAMPLE).forEach((entry, index) => {
-		const where = `WECHAT_APPS[${index}]`;
-		if (!isRecord(entry)) throw new ConfigError(`${where} must be an object like ${APPS_EXAMPLE.slice(1, -1)}.`);
-		const { appid, secret, mode = "stable", daily_quota: dailyQuota } = entry;
-		if (typeof appid !== "string" || !APPID_PATTERN.test(appid)) {
-			throw new ConfigError(`${where}.appid must be the app's AppID (letters, digits, _ or -, e.g. wx1234567890abcdef).`);
-		}
-		if (typeof secret !== "string" || secret.trim() === "") {
-			throw new ConfigError(`${where}.secret (app ${appid}) must be the AppSecret from the WeChat admin console.`);
-		}
-		if (mode !== "stable" && mode !== "classic") {
-			throw new ConfigError(`${where}.mode (app ${appid}) must be "stable" (default, /cgi-bin/stable_token) or "classic" (/cgi-bin/token).`);
-		}
-		if (dailyQuota !== undefined && (typeof dailyQuota !== "number" || !Number.isInteger(dailyQuota) || dailyQuota < 1)) {
-			throw new ConfigError(`${where}.daily_quota (app ${appid}) must be a positive integer: the app's daily quota for its token endpoint.`);
-		}
-		if (apps.has(appid)) throw new ConfigError(`${where}: app ${appid} is listed twice; keep one entry per appid.`);
-		apps.set(appid, { appid, secret, mode, dailyQuota: dailyQuota ?? DEFAULT_DAILY_QUOTA[mode] });
-	});
-	return apps;
-}
 
 const KEYS_EXAMPLE = '[{"name":"billing","key":"sha256:<hex>","apps":["wx…"],"admin":false}]';
 

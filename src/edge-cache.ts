@@ -17,42 +17,43 @@
  */
 import { writeIssued } from "./gateway/issued-index";
 import { edgeKey } from "./keys";
-import { isDue, isUsable, type TokenRecord } from "./lifetime";
+import type { CredentialType } from "./engine/kinds";
+import { isDue, isUsable, type CredentialRecord } from "./lifetime";
 import { log } from "./log";
 
 /** KV rejects an expiration less than 60 s away. */
 export const KV_MIN_TTL_S = 60;
 
 /** The copy when it may still be served at `now`: present, well-formed, not yet due for refresh. */
-export async function readEdgeCopy(kv: KVNamespace, appid: string, now: number): Promise<TokenRecord | null> {
-	const value = await readEdgeRecord(kv, appid);
+export async function readEdgeCopy(kv: KVNamespace, appid: string, now: number, type: CredentialType = "token"): Promise<CredentialRecord | null> {
+	const value = await readEdgeRecord(kv, appid, type);
 	if (!value || !isUsable(value, now) || isDue(value, now)) return null;
 	return value;
 }
 
 /** The copy as stored, whatever its age, or null when it is missing, malformed or unreadable. */
-export async function readEdgeRecord(kv: KVNamespace, appid: string): Promise<TokenRecord | null> {
+export async function readEdgeRecord(kv: KVNamespace, appid: string, type: CredentialType = "token"): Promise<CredentialRecord | null> {
 	let value: unknown;
 	try {
-		value = await kv.get(edgeKey(appid), "json");
+		value = await kv.get(edgeKey(appid, type), "json");
 	} catch (error) {
 		// KV down or the value corrupt: the Durable Object still answers, so this is only slower.
 		log("warn", "edge_read_failed", { appid, reason: error instanceof Error ? error.name : "unknown" });
 		return null;
 	}
-	return isTokenRecord(value) ? value : null;
+	return isCredentialRecord(value) ? value : null;
 }
 
 /**
- * True when KV took the copy and the gateway's record of who issued the token (gateway/issued-index.ts);
- * a failure of either is logged and left to the caller to retry.
+ * True when KV took the copy and, for an access_token, the gateway's record of who issued it
+ * (gateway/issued-index.ts); a failure of either is logged and left to the caller to retry.
  */
-export async function writeEdgeCopy(kv: KVNamespace, appid: string, token: TokenRecord, now: number): Promise<boolean> {
-	const ttlS = Math.max(KV_MIN_TTL_S, Math.ceil((token.expiresAt - now) / 1_000));
+export async function writeEdgeCopy(kv: KVNamespace, appid: string, type: CredentialType, record: CredentialRecord, now: number): Promise<boolean> {
+	const ttlS = Math.max(KV_MIN_TTL_S, Math.ceil((record.expiresAt - now) / 1_000));
 	try {
 		await Promise.all([
-			kv.put(edgeKey(appid), JSON.stringify(token), { expirationTtl: ttlS }),
-			writeIssued(kv, appid, token, ttlS),
+			kv.put(edgeKey(appid, type), JSON.stringify(record), { expirationTtl: ttlS }),
+			...(type === "token" ? [writeIssued(kv, appid, record, ttlS)] : []),
 		]);
 		return true;
 	} catch (error) {
@@ -61,9 +62,9 @@ export async function writeEdgeCopy(kv: KVNamespace, appid: string, token: Token
 	}
 }
 
-function isTokenRecord(value: unknown): value is TokenRecord {
+function isCredentialRecord(value: unknown): value is CredentialRecord {
 	if (typeof value !== "object" || value === null) return false;
 	const v = value as Record<string, unknown>;
-	return typeof v.accessToken === "string" && (v.mode === "stable" || v.mode === "classic")
+	return typeof v.value === "string" && (v.policy === "stable" || v.policy === "classic" || v.policy === "independent")
 		&& typeof v.obtainedAt === "number" && typeof v.expiresAt === "number" && typeof v.refreshAt === "number";
 }

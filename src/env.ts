@@ -14,6 +14,8 @@ declare global {
 			ALLOWED_IPS?: string;
 			/** Optional incoming-webhook URL for alerts; a secret when it embeds a key (it usually does). */
 			ALERT_WEBHOOK_URL?: string;
+			/** Optional WeCom upstream base (default https://qyapi.weixin.qq.com); a relay in production. */
+			WECOM_API_BASE?: string;
 			/** Optional share (0–1) of a daily quota after which forced refreshes are refused; default 0.5. */
 			QUOTA_GUARD_SHARE?: string;
 			/** Optional per-attempt timeout for WeChat calls, in ms; default 5000. */

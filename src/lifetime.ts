@@ -1,11 +1,20 @@
 /**
- * The refresh policy: when a token is due, and how long a client may rely on it.
+ * The refresh policy: when a credential is due, and how long a client may rely on it.
  *
- * The promise to clients: `expires_in` is the number of seconds WeChat will still accept the token, given
- * this server's own refresh plan. A client that caches a token for `expires_in` never holds a revoked one,
+ * The promise to clients: `expires_in` is the number of seconds WeChat will still accept the credential,
+ * given this server's own refresh plan. A client that caches it for `expires_in` never holds a revoked one,
  * unless something outside the broker revoked it (another server with the secret, or a forced refresh).
  */
-import type { TokenMode } from "./config";
+
+/**
+ * What a newly fetched value does to the previous one, and when a new value can be had:
+ * - `classic` (/cgi-bin/token): every call mints a new token and revokes the previous one 300 s later.
+ * - `stable` (/cgi-bin/stable_token, normal mode): the same token until WeChat's last-300-s rotation window;
+ *   a rotation leaves the old token valid to its own expiry; force_refresh revokes it at once.
+ * - `independent` (JS-SDK tickets, WeCom tokens): a new value leaves the old one valid to its own expiry,
+ *   and a re-fetch may return the same value (WeChat does not say which; the broker is correct either way).
+ */
+export type LifetimePolicy = "classic" | "stable" | "independent";
 
 /** /cgi-bin/token: after a new token is minted, the previous one stays valid for at most 5 more minutes. */
 export const CLASSIC_PREVIOUS_VALID_S = 300;
@@ -25,48 +34,57 @@ const REFRESH_AHEAD_FRACTION = 1 / 8;
 const MAX_REFRESH_AHEAD_S = 900;
 const MS_PER_S = 1_000;
 
-/** The current token as the authority keeps it, in storage and in the KV edge copy. */
-export interface TokenRecord {
-	readonly accessToken: string;
-	readonly mode: TokenMode;
+/** A credential as the authority keeps it, in storage and in the KV edge copy. */
+export interface CredentialRecord {
+	/** The access_token or ticket itself. */
+	readonly value: string;
+	readonly policy: LifetimePolicy;
 	/** ms since epoch, taken before the upstream request was sent (errs on the early side). */
 	readonly obtainedAt: number;
-	/** ms; when WeChat stops accepting the token on its own. */
+	/** ms; when WeChat stops accepting it on its own. */
 	readonly expiresAt: number;
 	/** ms; when the broker plans to replace it. */
 	readonly refreshAt: number;
 }
 
-export function refreshAheadS(mode: TokenMode, expiresInS: number): number {
+export function refreshAheadS(policy: LifetimePolicy, expiresInS: number): number {
 	const scaled = Math.min(expiresInS * REFRESH_AHEAD_FRACTION, MAX_REFRESH_AHEAD_S);
-	return mode === "stable" ? Math.min(scaled, STABLE_ROTATION_WINDOW_S - STABLE_WINDOW_SAFETY_S) : scaled;
+	return policy === "stable" ? Math.min(scaled, STABLE_ROTATION_WINDOW_S - STABLE_WINDOW_SAFETY_S) : scaled;
 }
 
-export function planToken(accessToken: string, mode: TokenMode, obtainedAt: number, expiresInS: number): TokenRecord {
+export function planRecord(value: string, policy: LifetimePolicy, obtainedAt: number, expiresInS: number): CredentialRecord {
 	const expiresAt = obtainedAt + expiresInS * MS_PER_S;
-	return { accessToken, mode, obtainedAt, expiresAt, refreshAt: expiresAt - refreshAheadS(mode, expiresInS) * MS_PER_S };
+	return { value, policy, obtainedAt, expiresAt, refreshAt: expiresAt - refreshAheadS(policy, expiresInS) * MS_PER_S };
 }
 
 /**
- * Until when WeChat is sure to accept the token, given the broker's own plan.
- * - stable: a normal-mode rotation leaves the old token valid to its own expiry.
+ * An `independent` credential that a refresh returned unchanged cannot be renewed before it expires
+ * (WeCom: "a re-fetch inside the validity returns the same token"): asking again sooner only spends calls.
+ */
+export function notRenewableBeforeExpiry(record: CredentialRecord): CredentialRecord {
+	return { ...record, refreshAt: record.expiresAt };
+}
+
+/**
+ * Until when WeChat is sure to accept the credential, given the broker's own plan.
+ * - stable, independent: a refresh leaves the old value valid to its own expiry.
  * - classic: a refresh revokes the old token 300 s later; from the planned refresh on (or from now, once
  *   due, since a refresh may land any moment) the token is only sure for 300 more seconds.
  */
-export function acceptedUntil(token: TokenRecord, now: number): number {
-	if (token.mode === "stable") return token.expiresAt;
-	return Math.min(token.expiresAt, Math.max(now, token.refreshAt) + CLASSIC_PREVIOUS_VALID_S * MS_PER_S);
+export function acceptedUntil(record: CredentialRecord, now: number): number {
+	if (record.policy !== "classic") return record.expiresAt;
+	return Math.min(record.expiresAt, Math.max(now, record.refreshAt) + CLASSIC_PREVIOUS_VALID_S * MS_PER_S);
 }
 
-/** Whole seconds the client may use the token; 0 when it must not be handed out. */
-export function expiresInS(token: TokenRecord, now: number): number {
-	return Math.max(0, Math.floor((acceptedUntil(token, now) - now) / MS_PER_S));
+/** Whole seconds the client may use it; 0 when it must not be handed out. */
+export function expiresInS(record: CredentialRecord, now: number): number {
+	return Math.max(0, Math.floor((acceptedUntil(record, now) - now) / MS_PER_S));
 }
 
-export function isUsable(token: TokenRecord | null | undefined, now: number): token is TokenRecord {
-	return token != null && expiresInS(token, now) > 0;
+export function isUsable(record: CredentialRecord | null | undefined, now: number): record is CredentialRecord {
+	return record != null && expiresInS(record, now) > 0;
 }
 
-export function isDue(token: TokenRecord, now: number): boolean {
-	return now >= token.refreshAt;
+export function isDue(record: CredentialRecord, now: number): boolean {
+	return now >= record.refreshAt;
 }

@@ -2,7 +2,7 @@
  * What the authority's RPC methods return: plain data, so nothing depends on errors crossing the RPC
  * boundary. app.ts turns a failure into the HTTP contract's error.
  */
-import type { TokenRecord } from "./lifetime";
+import type { CredentialRecord } from "./lifetime";
 
 export interface Failure {
 	readonly code: "wechat_error" | "wechat_unreachable" | "rate_limited" | "not_found";
@@ -11,10 +11,10 @@ export interface Failure {
 	readonly retryAfterS?: number;
 }
 
-export type Outcome = { ok: true; token: TokenRecord } | { ok: false; failure: Failure };
+export type Outcome = { ok: true; record: CredentialRecord } | { ok: false; failure: Failure };
 
-export function ok(token: TokenRecord): Outcome {
-	return { ok: true, token };
+export function ok(record: CredentialRecord): Outcome {
+	return { ok: true, record };
 }
 
 export function fail(failure: Failure): Outcome {

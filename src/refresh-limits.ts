@@ -5,8 +5,8 @@
  */
 import type { AppConfig } from "./config";
 import type { Failure } from "./outcome";
-import { nextQuotaReset, usageToday, type DailyUsage } from "./usage";
-import { endpointFor } from "./wechat/client";
+import type { CredentialKind } from "./engine/kinds";
+import { callsThisHour, callsToday, nextHour, nextQuotaReset, type Usage } from "./usage";
 
 /**
  * Forced refreshes at most this often: WeChat's own rule for stable force_refresh ("30 s apart"), and in
@@ -27,8 +27,8 @@ export function forcedRefreshLimit(lastForcedAt: number, now: number): Failure |
 	};
 }
 
-export function stableForceLimit(app: AppConfig, usage: DailyUsage, now: number): Failure | null {
-	if (app.mode !== "stable" || usageToday(usage, now).calls.stable_token_force < STABLE_FORCE_DAILY_LIMIT) return null;
+export function stableForceLimit(app: AppConfig, usage: Usage, now: number): Failure | null {
+	if (app.mode !== "stable" || callsToday(usage, "stable_token_force", now) < STABLE_FORCE_DAILY_LIMIT) return null;
 	return {
 		code: "rate_limited",
 		message: `WeChat allows ${STABLE_FORCE_DAILY_LIMIT} forced stable-token refreshes a day and all are spent; they reset at 00:00 China time.`,
@@ -36,22 +36,34 @@ export function stableForceLimit(app: AppConfig, usage: DailyUsage, now: number)
 	};
 }
 
-/** Calls of the app's token endpoint after which forced refreshes stop (config refuses a guard under 1). */
-export function quotaGuardLimit(app: AppConfig, quotaGuardShare: number): number {
-	return Math.floor(app.dailyQuota * quotaGuardShare);
+/** The part of a credential kind the quota rules need. */
+export type Quota = Pick<CredentialKind, "call" | "dailyQuota" | "hourlyLimit">;
+
+/** Calls of the kind's endpoint after which forced refreshes stop (config refuses a guard under 1). */
+export function quotaGuardLimit(quota: Quota, quotaGuardShare: number): number {
+	return Math.floor(quota.dailyQuota * quotaGuardShare);
 }
 
 /**
  * Once a share of the daily quota is spent, forced refreshes are refused, so that whatever clients do,
  * the scheduled refreshes of the day still have quota left.
  */
-export function quotaGuard(app: AppConfig, usage: DailyUsage, quotaGuardShare: number, now: number): Failure | null {
-	const endpoint = endpointFor(app);
-	const used = usageToday(usage, now).calls[endpoint];
-	if (used < quotaGuardLimit(app, quotaGuardShare)) return null;
+export function quotaGuard(quota: Quota, usage: Usage, quotaGuardShare: number, now: number): Failure | null {
+	const used = callsToday(usage, quota.call, now);
+	if (used < quotaGuardLimit(quota, quotaGuardShare)) return null;
 	return {
 		code: "rate_limited",
-		message: `${used} of the app's ${app.dailyQuota} daily ${endpoint} calls are spent; forced refreshes are refused to keep the rest for scheduled ones until 00:00 China time. Look for what keeps reporting tokens as invalid (another server holding the AppSecret?).`,
+		message: `${used} of the app's ${quota.dailyQuota} daily ${quota.call} calls are spent; forced refreshes are refused to keep the rest for scheduled ones until 00:00 China time. Look for what keeps reporting tokens as invalid (another server holding the AppSecret?).`,
 		retryAfterS: Math.ceil((nextQuotaReset(now) - now) / 1_000),
+	};
+}
+
+/** WeCom's hourly ticket limits are never exceeded: past them WeChat would answer 45009 for the hour anyway. */
+export function hourlyLimit(quota: Quota, usage: Usage, now: number): Failure | null {
+	if (quota.hourlyLimit === null || callsThisHour(usage, quota.call, now) < quota.hourlyLimit) return null;
+	return {
+		code: "rate_limited",
+		message: `WeCom allows ${quota.hourlyLimit} ${quota.call} calls an hour for this app and all are spent; the next hour starts at ${new Date(nextHour(now)).toISOString()}.`,
+		retryAfterS: Math.ceil((nextHour(now) - now) / 1_000),
 	};
 }

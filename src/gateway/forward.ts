@@ -14,7 +14,7 @@ import type { AuthVariables } from "../auth";
 import { authority } from "../authority";
 import { readEdgeCopy } from "../edge-cache";
 import type { AppEnv } from "../env";
-import type { TokenRecord } from "../lifetime";
+import type { CredentialRecord } from "../lifetime";
 import { log, maskToken } from "../log";
 import type { Outcome } from "../token-authority";
 import { ownerOf } from "./ownership";
@@ -99,16 +99,16 @@ export async function forward(c: GatewayContext): Promise<Response> {
 	if (first.errcode === null || !upstream.tokenErrcodes.has(first.errcode)) return first.response;
 
 	const healed = await authority(c.env, appid).invalidate(appid, used, "gateway", { confirmedByWeChat: true });
-	const retry = healed.ok && healed.token.accessToken !== used && body.again !== null;
+	const retry = healed.ok && healed.record.value !== used && body.again !== null;
 	log(retry ? "info" : "warn", "gateway_token_refused", {
 		appid, path: url.pathname, errcode: first.errcode, used: maskToken(used),
 		outcome: !healed.ok ? healed.failure.code : body.again === null ? "refreshed_not_replayable" : retry ? "retried" : "same_token",
 	});
 	// Whatever happens to this call, the next one must carry the new token, not the one WeChat refused.
-	if (healed.ok) rememberCurrent(appid, healed.token, Date.now());
+	if (healed.ok) rememberCurrent(appid, healed.record, Date.now());
 	if (!retry) return first.response;
 	countHeal(appid);
-	return passThrough(await send(c.req.raw, target(healed.token.accessToken), body.again!()));
+	return passThrough(await send(c.req.raw, target(healed.record.value), body.again!()));
 }
 
 /**
@@ -124,16 +124,16 @@ async function currentToken(env: AppEnv, appid: string): Promise<string> {
 	const edge = await readEdgeCopy(env.TOKEN_CACHE, appid, now);
 	const token = edge ?? unwrap(await authority(env, appid).getToken(appid));
 	rememberCurrent(appid, token, now);
-	return token.accessToken;
+	return token.value;
 }
 
-function rememberCurrent(appid: string, token: TokenRecord, now: number): void {
-	currentTokens.set(appid, { token: token.accessToken, since: now, until: Math.min(now + CURRENT_TOKEN_MEMORY_MS, token.refreshAt) });
+function rememberCurrent(appid: string, token: CredentialRecord, now: number): void {
+	currentTokens.set(appid, { token: token.value, since: now, until: Math.min(now + CURRENT_TOKEN_MEMORY_MS, token.refreshAt) });
 }
 
-function unwrap(outcome: Outcome): TokenRecord {
+function unwrap(outcome: Outcome): CredentialRecord {
 	if (!outcome.ok) throw failureAsWeChat(outcome.failure);
-	return outcome.token;
+	return outcome.record;
 }
 
 async function outgoingBody(request: Request): Promise<OutgoingBody> {

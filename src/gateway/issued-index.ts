@@ -9,7 +9,7 @@
  * The key is the token's digest, never the token: listing the namespace must not hand out tokens.
  */
 import { issuedKey } from "../keys";
-import type { TokenRecord } from "../lifetime";
+import type { CredentialRecord } from "../lifetime";
 
 export interface IssuedRecord {
 	readonly appid: string;
@@ -25,9 +25,9 @@ export async function tokenDigest(token: string): Promise<string> {
 }
 
 /** Throws when KV refuses; the caller (edge-cache.ts) counts that as a failed edge write, which the cron repairs. */
-export async function writeIssued(kv: KVNamespace, appid: string, token: TokenRecord, ttlS: number): Promise<void> {
+export async function writeIssued(kv: KVNamespace, appid: string, token: CredentialRecord, ttlS: number): Promise<void> {
 	const record: IssuedRecord = { appid, until: token.expiresAt };
-	await kv.put(issuedKey(await tokenDigest(token.accessToken)), JSON.stringify(record), { expirationTtl: ttlS });
+	await kv.put(issuedKey(await tokenDigest(token.value)), JSON.stringify(record), { expirationTtl: ttlS });
 }
 
 /** The record for `token`, or null when there is none, it is malformed, or KV cannot be read. */

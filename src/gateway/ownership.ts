@@ -67,7 +67,7 @@ async function fallback(kv: KVNamespace, config: BrokerConfig, now: number): Pro
 	if (appids.length <= MAX_FALLBACK_APPS) {
 		const copies = await Promise.all(appids.map((appid) => readEdgeRecord(kv, appid)));
 		copies.forEach((copy, i) => {
-			if (copy) owners.set(copy.accessToken, { appid: appids[i]!, until: copy.expiresAt });
+			if (copy) owners.set(copy.value, { appid: appids[i]!, until: copy.expiresAt });
 		});
 	}
 	fallbackTable = { builtAt: now, owners };

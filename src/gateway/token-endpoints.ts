@@ -17,7 +17,7 @@ import { authority } from "../authority";
 import { APPID_PATTERN, type BrokerConfig } from "../config";
 import { readEdgeCopy } from "../edge-cache";
 import type { AppEnv } from "../env";
-import { expiresInS, type TokenRecord } from "../lifetime";
+import { expiresInS, type CredentialRecord } from "../lifetime";
 import { log } from "../log";
 import type { Outcome } from "../token-authority";
 import { rememberIssued } from "./ownership";
@@ -51,7 +51,7 @@ export async function stableTokenEndpoint(c: GatewayContext): Promise<Response> 
 
 interface Served {
 	readonly appid: string;
-	readonly token: TokenRecord;
+	readonly token: CredentialRecord;
 }
 
 async function tokenFor(c: GatewayContext, grantType: string | null | undefined, appid: string | null | undefined, secret: string | null | undefined, force: boolean): Promise<Served> {
@@ -82,15 +82,15 @@ function checkApp(config: BrokerConfig, appid: string, keyName: string, scope: "
 	}
 }
 
-function unwrap(outcome: Outcome): TokenRecord {
-	if (outcome.ok) return outcome.token;
+function unwrap(outcome: Outcome): CredentialRecord {
+	if (outcome.ok) return outcome.record;
 	throw failureAsWeChat(outcome.failure);
 }
 
 /** WeChat's success shape; the token is remembered as issued, so the SDK's first business call needs no lookup. */
 function tokenAnswer(c: GatewayContext, { appid, token }: Served): Response {
-	rememberIssued(token.accessToken, appid, token.expiresAt);
-	return c.json({ access_token: token.accessToken, expires_in: expiresInS(token, Date.now()) });
+	rememberIssued(token.value, appid, token.expiresAt);
+	return c.json({ access_token: token.value, expires_in: expiresInS(token, Date.now()) });
 }
 
 async function readJsonBody(c: GatewayContext): Promise<Record<string, unknown>> {

@@ -1,132 +1,130 @@
 /**
- * The only code that calls WeChat's token endpoints. It turns every answer into a typed result: a token, or
- * a failure that says whether WeChat refused (with its errcode) or could not be reached. It never throws for
- * an upstream problem, and never logs or returns the request URL or body (they carry the AppSecret).
+ * The only code that calls WeChat's and WeCom's credential endpoints: access_token (classic, stable, WeCom),
+ * JS-SDK tickets, and the getcallbackip probe. Every answer becomes a typed result: a value with its
+ * lifetime, or a failure that says whether WeChat refused (with its errcode, classified per platform) or
+ * could not be reached. It never throws for an upstream problem, and never logs or returns a request URL or
+ * body (they carry the AppSecret or a token).
  */
-import type { AppConfig } from "../config";
-import { classifyErrcode, type FailureClass } from "./errcodes";
+import type { AppConfig, BrokerConfig } from "../config";
+import type { CountedCall } from "../usage";
+import { classifyErrcode, TOKEN_INVALID } from "./errcodes";
+import { unreachable, upstreamJson, type UpstreamOptions, type UpstreamResult } from "./upstream";
 
-export type Endpoint = "token" | "stable_token";
+export type { UpstreamFailure, UpstreamResult } from "./upstream";
 
-export interface FetchedToken {
-	readonly accessToken: string;
-	/** As WeChat reported it: "a value within 7200 s" (classic), the remaining lifetime (stable). */
+export interface Fetched {
+	readonly value: string;
+	/** As WeChat reported it: "a value within 7200 s" (classic), the remaining lifetime (stable, re-fetches). */
 	readonly expiresInS: number;
 }
 
-export interface UpstreamFailure {
-	/** `wechat`: WeChat answered with an errcode. `unreachable`: no usable answer (network, timeout, 5xx, garbage). */
-	readonly kind: "wechat" | "unreachable";
-	readonly class: FailureClass;
-	readonly errcode?: number;
-	readonly message: string;
-}
+export type TicketType = "jsapi" | "wx_card" | "agent_config";
 
-export type UpstreamResult<T = FetchedToken> = { ok: true; value: T } | { ok: false; failure: UpstreamFailure };
-
-/** WeChat answers in well under a second; a relay or the network that hangs must not hold readers for long. */
-export const UPSTREAM_TIMEOUT_MS = 5_000;
 /**
- * No WeChat token lives this briefly; a shorter expires_in means a broken relay, and storing it would make
- * every read refresh again at once (a success clears the backoff).
+ * No WeChat credential lives this briefly; a shorter expires_in means a broken relay, and storing it would
+ * make every read refresh again at once (a success clears the backoff).
  */
 const MIN_EXPIRES_IN_S = 60;
-/** WeChat documents tokens up to 512 characters; anything longer is not a token. */
+/** WeChat documents tokens up to 512 characters; anything longer is not a token (nor a ticket). */
 export const MAX_TOKEN_CHARS = 512;
 
-export interface FetchOptions {
-	readonly apiBase: string;
-	/** Stable mode only: `force_refresh=true`, which revokes the previous stable token. */
-	readonly force?: boolean;
-	readonly timeoutMs?: number;
-	/** WECHAT_RELAY_HEADERS: sent with every call, so a relay in front of WeChat can admit only the broker. */
-	readonly relayHeaders?: Readonly<Record<string, string>>;
+type Upstream = Pick<BrokerConfig, "apiBase" | "weComBase" | "upstreamTimeoutMs" | "relayHeaders">;
+
+/** The counted call that fetches the app's access_token. */
+export function endpointFor(app: AppConfig): CountedCall {
+	return app.mode === "classic" ? "token" : app.mode === "wecom" ? "gettoken" : "stable_token";
 }
 
-export function endpointFor(app: AppConfig): Endpoint {
-	return app.mode === "classic" ? "token" : "stable_token";
+export function ticketEndpointFor(app: AppConfig, type: TicketType): CountedCall {
+	if (app.platform === "wechat") return "getticket";
+	return type === "agent_config" ? "ticket_get" : "get_jsapi_ticket";
 }
 
-export async function fetchAccessToken(app: AppConfig, { apiBase, force = false, timeoutMs = UPSTREAM_TIMEOUT_MS, relayHeaders = {} }: FetchOptions): Promise<UpstreamResult> {
-	const signal = AbortSignal.timeout(timeoutMs);
-	let response: Response;
-	try {
-		response = app.mode === "classic"
-			? await fetch(classicUrl(apiBase, app), { headers: relayHeaders, signal })
-			: await fetch(`${apiBase}/cgi-bin/stable_token`, {
-				method: "POST",
-				headers: { ...relayHeaders, "content-type": "application/json" },
-				body: JSON.stringify({ grant_type: "client_credential", appid: app.appid, secret: app.secret, force_refresh: force }),
-				signal,
-			});
-	} catch (error) {
-		const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
-		return unreachable(timedOut ? `WeChat did not answer within ${timeoutMs} ms` : "could not connect to WeChat (network error)");
+function options(app: AppConfig, config: Upstream): UpstreamOptions & { base: string } {
+	const wecom = app.platform === "wecom";
+	return {
+		base: wecom ? config.weComBase : config.apiBase,
+		baseName: wecom ? "WECOM_API_BASE" : "WECHAT_API_BASE",
+		timeoutMs: config.upstreamTimeoutMs,
+		relayHeaders: config.relayHeaders,
+	};
+}
+
+/** The app's access_token. `force`: stable force_refresh, which revokes the previous stable token at once. */
+export async function fetchToken(app: AppConfig, config: Upstream, force: boolean): Promise<UpstreamResult<Fetched>> {
+	const { base, ...opts } = options(app, config);
+	let answer: UpstreamResult<Record<string, unknown>>;
+	if (app.mode === "stable") {
+		answer = await upstreamJson(`${base}/cgi-bin/stable_token`, {
+			method: "POST",
+			headers: { "content-type": "application/json" },
+			body: JSON.stringify({ grant_type: "client_credential", appid: app.appid, secret: app.secret, force_refresh: force }),
+		}, opts);
+	} else if (app.mode === "classic") {
+		const query = new URLSearchParams({ grant_type: "client_credential", appid: app.appid, secret: app.secret });
+		answer = await upstreamJson(`${base}/cgi-bin/token?${query}`, {}, opts);
+	} else {
+		const query = new URLSearchParams({ corpid: app.corpid!, corpsecret: app.secret });
+		answer = await upstreamJson(`${base}/cgi-bin/gettoken?${query}`, {}, opts);
 	}
-	if (response.status !== 200) {
-		await response.body?.cancel();
-		return unreachable(response.status === 401 || response.status === 403
-			? `WeChat's address (WECHAT_API_BASE) answered HTTP ${response.status}: a relay there refused the broker; check that WECHAT_RELAY_HEADERS holds the header the relay expects`
-			: `WeChat answered HTTP ${response.status}`);
+	return answer.ok ? parseCredential(answer.value, "access_token", app.platform, false) : answer;
+}
+
+/** A JS-SDK ticket, fetched with `token`; a refusal of the token is marked `tokenRefused`. */
+export async function fetchTicket(app: AppConfig, type: TicketType, token: string, config: Upstream): Promise<UpstreamResult<Fetched>> {
+	const { base, ...opts } = options(app, config);
+	const query = new URLSearchParams({ access_token: token });
+	let path: string;
+	if (app.platform === "wechat") {
+		query.set("type", type);
+		path = "/cgi-bin/ticket/getticket";
+	} else if (type === "agent_config") {
+		query.set("type", "agent_config");
+		path = "/cgi-bin/ticket/get";
+	} else {
+		path = "/cgi-bin/get_jsapi_ticket";
 	}
-	let body: unknown;
-	try {
-		body = await response.json();
-	} catch {
-		return unreachable("WeChat's answer was not JSON (a relay or gateway error page?)");
-	}
-	return parseTokenBody(body);
+	const answer = await upstreamJson(`${base}${path}?${query}`, {}, opts);
+	return answer.ok ? parseCredential(answer.value, "ticket", app.platform, true) : answer;
 }
 
 /** What WeChat said of a token a client reported: it refuses it, accepts it, or could not be asked. */
 export type ProbeVerdict = "refused" | "accepted" | "unknown";
 
-/** WeChat's answers that mean the token itself is bad (WECHAT-API.md, "Token-invalid codes"). */
-export const TOKEN_INVALID_ERRCODES: ReadonlySet<number> = new Set([40001, 40014, 42001]);
+/**
+ * Asks WeChat whether it accepts `token`, with the cheapest call that needs one: getcallbackip (WeCom has
+ * it too). Spent only where the answer decides something (before a refresh that revokes), never per read.
+ */
+export async function probeToken(app: AppConfig, token: string, config: Upstream): Promise<ProbeVerdict> {
+	const { base, ...opts } = options(app, config);
+	const answer = await upstreamJson(`${base}/cgi-bin/getcallbackip?access_token=${encodeURIComponent(token)}`, {}, opts);
+	if (!answer.ok) return "unknown";
+	const { errcode, ip_list } = answer.value;
+	if (errcode === undefined || errcode === 0) return Array.isArray(ip_list) ? "accepted" : "unknown";
+	return typeof errcode === "number" && TOKEN_INVALID[app.platform].has(errcode) ? "refused" : "unknown";
+}
 
 /**
- * Asks WeChat whether it accepts `token`, with the cheapest call that needs one: getcallbackip. Spent only
- * where the answer decides something (before a refresh that would revoke tokens), never per read.
+ * Token successes from api.weixin.qq.com carry no errcode; tickets and WeCom answers carry errcode 0;
+ * errors a non-zero one (WECHAT-API.md, "Conventions").
  */
-export async function probeToken(apiBase: string, token: string, timeoutMs: number): Promise<ProbeVerdict> {
-	try {
-		const response = await fetch(`${apiBase}/cgi-bin/getcallbackip?access_token=${encodeURIComponent(token)}`, {
-			signal: AbortSignal.timeout(timeoutMs),
-		});
-		if (response.status !== 200) {
-			await response.body?.cancel();
-			return "unknown";
-		}
-		const body = (await response.json()) as { errcode?: unknown; ip_list?: unknown };
-		if (body.errcode === undefined || body.errcode === 0) return Array.isArray(body.ip_list) ? "accepted" : "unknown";
-		return typeof body.errcode === "number" && TOKEN_INVALID_ERRCODES.has(body.errcode) ? "refused" : "unknown";
-	} catch {
-		return "unknown";
-	}
-}
-
-function classicUrl(apiBase: string, app: AppConfig): string {
-	const query = new URLSearchParams({ grant_type: "client_credential", appid: app.appid, secret: app.secret });
-	return `${apiBase}/cgi-bin/token?${query}`;
-}
-
-/** Token successes carry no errcode; errors carry a non-zero one (WECHAT-API.md, "Conventions"). */
-export function parseTokenBody(body: unknown): UpstreamResult {
-	if (typeof body !== "object" || body === null) return unreachable("WeChat's answer was not a JSON object");
-	const { errcode, access_token, expires_in } = body as Record<string, unknown>;
+export function parseCredential(body: Record<string, unknown>, field: "access_token" | "ticket", platform: "wechat" | "wecom", withToken: boolean): UpstreamResult<Fetched> {
+	const { errcode, expires_in } = body;
+	const value = body[field];
 	if (typeof errcode === "number" && errcode !== 0) {
-		const info = classifyErrcode(errcode);
-		return { ok: false, failure: { kind: "wechat", class: info.class, errcode, message: `WeChat errcode ${errcode}: ${info.advice}` } };
+		// A ticket call refused for its token: the token is bad, not the ticket (and not the secret).
+		const tokenRefused = withToken && TOKEN_INVALID[platform].has(errcode);
+		const info = classifyErrcode(errcode, platform);
+		const message = tokenRefused
+			? `${platform === "wecom" ? "WeCom" : "WeChat"} refused the access_token the ticket was asked with (errcode ${errcode})`
+			: `${platform === "wecom" ? "WeCom" : "WeChat"} errcode ${errcode}: ${info.advice}`;
+		return { ok: false, failure: { kind: "wechat", class: tokenRefused ? "retryable" : info.class, errcode, message, ...(tokenRefused && { tokenRefused }) } };
 	}
-	if (typeof access_token !== "string" || access_token.length === 0 || access_token.length > MAX_TOKEN_CHARS) {
-		return unreachable("WeChat's answer had no usable access_token");
+	if (typeof value !== "string" || value.length === 0 || value.length > MAX_TOKEN_CHARS) {
+		return unreachable(`WeChat's answer had no usable ${field}`);
 	}
 	if (typeof expires_in !== "number" || !Number.isFinite(expires_in) || expires_in < MIN_EXPIRES_IN_S) {
 		return unreachable(`WeChat's answer had no usable expires_in (at least ${MIN_EXPIRES_IN_S} s)`);
 	}
-	return { ok: true, value: { accessToken: access_token, expiresInS: Math.floor(expires_in) } };
-}
-
-function unreachable(message: string): { ok: false; failure: UpstreamFailure } {
-	return { ok: false, failure: { kind: "unreachable", class: "retryable", message } };
+	return { ok: true, value: { value, expiresInS: Math.floor(expires_in) } };
 }

@@ -47,6 +47,30 @@ const ERRCODES: ReadonlyMap<number, ErrcodeInfo> = new Map([
 	[50007, { class: "fatal", advice: "the account is frozen; see the WeChat admin console" }],
 ]);
 
-export function classifyErrcode(errcode: number): ErrcodeInfo {
-	return ERRCODES.get(errcode) ?? { class: "fatal", advice: `WeChat answered errcode ${errcode}, which the broker does not know; see WeChat's global return codes` };
+/**
+ * WeCom's own table (WECHAT-API.md, "WeCom"): the same numbers can mean different things there, above all
+ * 40001, which is a bad *secret* in WeCom, not a bad token.
+ */
+const WECOM_ERRCODES: ReadonlyMap<number, ErrcodeInfo> = new Map([
+	[-1, { class: "retryable", advice: "WeCom is busy (system error); the broker retries" }],
+	[45033, { class: "retryable", advice: "WeCom's concurrency limit was hit; the broker retries" }],
+	[45009, { class: "quota", advice: "WeCom's frequency limit for this API was hit (per minute or per hour); calls resume when the window ends" }],
+	[40001, { class: "fatal", advice: "WeCom rejected the Secret (errcode 40001): update the app's secret in WECHAT_APPS" }],
+	[40013, { class: "fatal", advice: "WeCom does not know this CorpID: check corpid in WECHAT_APPS" }],
+	[40056, { class: "fatal", advice: "WeCom rejected the AgentId: check agentid in WECHAT_APPS" }],
+	[41002, { class: "fatal", advice: "the corpid was missing from the request; check WECHAT_APPS" }],
+	[41004, { class: "fatal", advice: "the Secret was missing from the request; check WECHAT_APPS" }],
+	[48002, { class: "fatal", advice: "this Secret may not call the API (e.g. an agent ticket needs that agent's own secret): check the entry in WECHAT_APPS" }],
+	[60020, { class: "fatal", advice: "WeCom refuses this egress IP: add it to the app's trusted IPs in the WeCom admin console, or set WECOM_API_BASE to a fixed-IP relay that is" }],
+]);
+
+/** Answers that mean the access_token used is bad, per platform (WECHAT-API.md). */
+export const TOKEN_INVALID: Record<"wechat" | "wecom", ReadonlySet<number>> = {
+	wechat: new Set([40001, 40014, 42001]),
+	wecom: new Set([40014, 42001]),
+};
+
+export function classifyErrcode(errcode: number, platform: "wechat" | "wecom" = "wechat"): ErrcodeInfo {
+	const known = (platform === "wecom" ? WECOM_ERRCODES : ERRCODES).get(errcode);
+	return known ?? { class: "fatal", advice: `${platform === "wecom" ? "WeCom" : "WeChat"} answered errcode ${errcode}, which the broker does not know; see its global return codes` };
 }

@@ -4,7 +4,7 @@
  * that waiting cannot fix (wrong secret, IP not allowlisted, daily quota) is returned at once.
  * Longer outages are the caller's business: it keeps the current token and tries again later.
  */
-import type { UpstreamFailure, UpstreamResult } from "./client";
+import type { UpstreamFailure, UpstreamResult } from "./upstream";
 
 /** Three attempts cover a blip without holding a cold reader for long: worst case 3 timeouts + ~0.6 s. */
 export const MAX_ATTEMPTS = 3;
@@ -46,7 +46,8 @@ export async function withRetry<T>(
 		await beforeAttempt();
 		const result = await attempt();
 		if (!result.ok && result.failure.kind === "unreachable") unanswered = true;
-		if (result.ok || result.failure.class !== "retryable" || n >= maxAttempts) return { ...result, unanswered };
+		// A refused token is the caller's to heal: asking again with the same token cannot help.
+		if (result.ok || result.failure.class !== "retryable" || result.failure.tokenRefused || n >= maxAttempts) return { ...result, unanswered };
 		await retryPauses.sleep(RETRY_BASE_MS * 2 ** (n - 1) * (0.5 + Math.random() / 2));
 	}
 }

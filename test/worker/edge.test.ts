@@ -1,21 +1,21 @@
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import { edgeKey } from "../../src/keys";
-import type { TokenRecord } from "../../src/lifetime";
+import type { CredentialRecord } from "../../src/lifetime";
 import { appsFor } from "./fixtures";
 import { getToken, sim } from "./helpers";
 
 const next = appsFor("edge");
 
-async function edgeCopy(appid: string): Promise<TokenRecord | null> {
-	return env.TOKEN_CACHE.get<TokenRecord>(edgeKey(appid), "json");
+async function edgeCopy(appid: string): Promise<CredentialRecord | null> {
+	return env.TOKEN_CACHE.get<CredentialRecord>(edgeKey(appid), "json");
 }
 
 it("writes the edge copy after a refresh, with an expiration no earlier than the token's", async () => {
 	const app = next("classic");
 	const res = await getToken(app);
 	const copy = await edgeCopy(app.appid);
-	expect(copy?.accessToken).toBe(res.body.access_token);
+	expect(copy?.value).toBe(res.body.access_token);
 	const { keys } = await env.TOKEN_CACHE.list({ prefix: edgeKey(app.appid) });
 	// The token is accepted for 7200 s; KV computes the expiration on its own clock, so allow a few seconds.
 	expect(keys[0]?.expiration).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) + 7200 - 5);
@@ -26,7 +26,7 @@ it("serves reads from the edge copy while it is fresh", async () => {
 	await getToken(app);
 	const copy = (await edgeCopy(app.appid))!;
 	// A marker only the edge copy holds: if the read went to the Durable Object it would not come back.
-	await env.TOKEN_CACHE.put(edgeKey(app.appid), JSON.stringify({ ...copy, accessToken: "from-the-edge-copy" }));
+	await env.TOKEN_CACHE.put(edgeKey(app.appid), JSON.stringify({ ...copy, value: "from-the-edge-copy" }));
 	expect((await getToken(app)).body.access_token).toBe("from-the-edge-copy");
 });
 
@@ -34,7 +34,7 @@ it("asks the object when the edge copy is due for refresh", async () => {
 	const app = next("stable");
 	const res = await getToken(app);
 	const copy = (await edgeCopy(app.appid))!;
-	await env.TOKEN_CACHE.put(edgeKey(app.appid), JSON.stringify({ ...copy, accessToken: "stale-copy", refreshAt: Date.now() - 1 }));
+	await env.TOKEN_CACHE.put(edgeKey(app.appid), JSON.stringify({ ...copy, value: "stale-copy", refreshAt: Date.now() - 1 }));
 	expect((await getToken(app)).body.access_token).toBe(res.body.access_token);
 });
 
@@ -43,7 +43,7 @@ it("asks the object when the edge copy is malformed", async () => {
 	const res = await getToken(app);
 	await env.TOKEN_CACHE.put(edgeKey(app.appid), "{not json");
 	expect((await getToken(app)).body.access_token).toBe(res.body.access_token);
-	await env.TOKEN_CACHE.put(edgeKey(app.appid), JSON.stringify({ accessToken: 42 }));
+	await env.TOKEN_CACHE.put(edgeKey(app.appid), JSON.stringify({ value: 42 }));
 	expect((await getToken(app)).body.access_token).toBe(res.body.access_token);
 });
 

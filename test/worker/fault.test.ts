@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { authority } from "../../src/authority";
 import { edgeKey, STATE_KEY } from "../../src/keys";
-import type { TokenRecord } from "../../src/lifetime";
+import type { CredentialRecord } from "../../src/lifetime";
 import { MAX_ATTEMPTS } from "../../src/wechat/retry";
 import { appsFor, type TestApp } from "./fixtures";
 import { alertsFor, call, getToken, invalidate, refuseNextProbe, runCron, settle, sim, travel } from "./helpers";
@@ -22,9 +22,9 @@ afterEach(() => sim.clearFaults());
 
 /** The token as the object stores it and as the edge copy holds it. */
 async function heldTokens(app: TestApp): Promise<{ stored: string | undefined; edge: string | undefined }> {
-	const state = await runInDurableObject(authority(env, app.appid), (_o, s) => s.storage.get<{ current: TokenRecord | null }>(STATE_KEY));
-	const edge = await env.TOKEN_CACHE.get<TokenRecord>(edgeKey(app.appid), "json");
-	return { stored: state?.current?.accessToken, edge: edge?.accessToken };
+	const state = await runInDurableObject(authority(env, app.appid), (_o, s) => s.storage.get<{ slots: { token?: { current: CredentialRecord | null } } }>(STATE_KEY));
+	const edge = await env.TOKEN_CACHE.get<CredentialRecord>(edgeKey(app.appid), "json");
+	return { stored: state?.slots.token?.current?.value, edge: edge?.value };
 }
 
 async function expectOneIncident(app: TestApp, reason: RegExp): Promise<void> {

@@ -1,22 +1,22 @@
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import { edgeKey } from "../../src/keys";
-import type { TokenRecord } from "../../src/lifetime";
+import type { CredentialRecord } from "../../src/lifetime";
 import { MEMORY_TTL_MS } from "../../src/memory-cache";
 import { appsFor, KEYS, type TestApp } from "./fixtures";
 import { call, getToken, invalidate, refuseNextProbe, sim, travel } from "./helpers";
 
 const next = appsFor("memory");
 
-async function edgeCopy(app: TestApp): Promise<TokenRecord> {
-	const copy = await env.TOKEN_CACHE.get<TokenRecord>(edgeKey(app.appid), "json");
+async function edgeCopy(app: TestApp): Promise<CredentialRecord> {
+	const copy = await env.TOKEN_CACHE.get<CredentialRecord>(edgeKey(app.appid), "json");
 	if (!copy) throw new Error(`no edge copy for ${app.appid}`);
 	return copy;
 }
 
 /** Replaces the KV copy with a marker only KV holds: a read that returns it did not come from memory. */
-async function markKv(app: TestApp, marker: string, changes: Partial<TokenRecord> = {}): Promise<void> {
-	await env.TOKEN_CACHE.put(edgeKey(app.appid), JSON.stringify({ ...(await edgeCopy(app)), accessToken: marker, ...changes }));
+async function markKv(app: TestApp, marker: string, changes: Partial<CredentialRecord> = {}): Promise<void> {
+	await env.TOKEN_CACHE.put(edgeKey(app.appid), JSON.stringify({ ...(await edgeCopy(app)), value: marker, ...changes }));
 }
 
 async function tokenOf(app: TestApp): Promise<string> {
@@ -96,6 +96,6 @@ it("does not remember a read the object answered: a KV miss asks the object ever
 	await env.TOKEN_CACHE.delete(edgeKey(app.appid));
 	expect(await tokenOf(app)).toBe(first);
 	// Had memory kept the object's answer, this marker would be hidden for MEMORY_TTL_MS.
-	await env.TOKEN_CACHE.put(edgeKey(app.appid), JSON.stringify({ mode: "classic", obtainedAt: Date.now(), expiresAt: Date.now() + 7_200_000, refreshAt: Date.now() + 6_300_000, accessToken: "kv-written-later" }));
+	await env.TOKEN_CACHE.put(edgeKey(app.appid), JSON.stringify({ policy: "classic", obtainedAt: Date.now(), expiresAt: Date.now() + 7_200_000, refreshAt: Date.now() + 6_300_000, value: "kv-written-later" }));
 	expect(await tokenOf(app)).toBe("kv-written-later");
 });

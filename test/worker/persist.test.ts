@@ -24,7 +24,7 @@ it("keeps the token, its expiry and today's upstream calls in the object's stora
 	const app = next("classic");
 	const res = await getToken(app);
 	const stored = await runInDurableObject(authority(env, app.appid), (_instance, state) => state.storage.get<Record<string, any>>(STATE_KEY));
-	expect(stored?.current.accessToken).toBe(res.body.access_token);
-	expect(stored?.current.expiresAt).toBeGreaterThan(Date.now());
+	expect(stored?.slots.token.current.value).toBe(res.body.access_token);
+	expect(stored?.slots.token.current.expiresAt).toBeGreaterThan(Date.now());
 	expect(stored?.usage.calls.token).toBe(1);
 });

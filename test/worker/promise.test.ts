@@ -126,7 +126,8 @@ describe("a restart in the middle of an upstream call", () => {
 		await runInDurableObject(stub, async (_o, state) => {
 			const stored = (await state.storage.get<Record<string, any>>(STATE_KEY))!;
 			const usage = { ...stored.usage, calls: { ...stored.usage.calls, token: stored.usage.calls.token + 1 } };
-			await state.storage.put(STATE_KEY, { ...stored, usage, inFlight: { call: "token", force: true, startedAt } });
+			const token = { ...stored.slots.token, inFlight: { call: "token", force: false, startedAt } };
+			await state.storage.put(STATE_KEY, { ...stored, usage, slots: { ...stored.slots, token } });
 		});
 		await abortAllDurableObjects();
 
@@ -138,7 +139,7 @@ describe("a restart in the middle of an upstream call", () => {
 		// The dead instance's call, then the refresh its capped (so due) token starts in the background.
 		expect((await statusOf(app)).calls_today.token).toBe(3);
 		const stored = await runInDurableObject(authority(env, app.appid), (_o, state) => state.storage.get<Record<string, any>>(STATE_KEY));
-		expect(stored?.inFlight).toBeNull();
+		expect(stored?.slots.token.inFlight).toBeNull();
 	});
 });
 

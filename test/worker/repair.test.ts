@@ -6,7 +6,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, expect, it, vi } from "vitest";
 import { edgeKey } from "../../src/keys";
-import type { TokenRecord } from "../../src/lifetime";
+import type { CredentialRecord } from "../../src/lifetime";
 import { appsFor, type TestApp } from "./fixtures";
 import { call, getToken, runCron, sim } from "./helpers";
 
@@ -24,7 +24,7 @@ function breakKvWrites(): { puts: () => number } {
 }
 
 async function edgeToken(app: TestApp): Promise<string | undefined> {
-	return (await env.TOKEN_CACHE.get<TokenRecord>(edgeKey(app.appid), "json"))?.accessToken;
+	return (await env.TOKEN_CACHE.get<CredentialRecord>(edgeKey(app.appid), "json"))?.value;
 }
 
 it.each(["stable", "classic"] as const)("%s: writes the edge copy at the next cron run after the object's write failed", async (mode) => {

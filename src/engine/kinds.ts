@@ -1,0 +1,73 @@
+/**
+ * The credential kinds an app has, and only what differs between them: how one is fetched (endpoint,
+ * parameters, which token it needs), its lifetime policy (what a new value does to the old one), which call
+ * it counts against, and its quota. Everything else — single flight, storage and restart safety, due time
+ * and the promised expires_in, backoff, the limits, incidents, the KV edge copy — is the engine's
+ * (refresher.ts), written once. A new kind (the open platform's component tokens, say) is a new entry here.
+ */
+import type { AppConfig, BrokerConfig } from "../config";
+import type { LifetimePolicy } from "../lifetime";
+import type { CountedCall } from "../usage";
+import { endpointFor, fetchTicket, fetchToken, ticketEndpointFor, type Fetched, type TicketType, type UpstreamResult } from "../wechat/client";
+
+/** `token` is the access_token; the others are JS-SDK tickets (`jsapi` on a WeCom app is the corp ticket). */
+export type CredentialType = "token" | TicketType;
+
+export const CREDENTIAL_TYPES: readonly CredentialType[] = ["token", "jsapi", "wx_card", "agent_config"];
+
+/** WeCom: 400 corp jsapi tickets an hour per corp, 100 agent_config tickets an hour per agent (WECHAT-API.md). */
+const WECOM_CORP_TICKETS_PER_HOUR = 400;
+const WECOM_AGENT_TICKETS_PER_HOUR = 100;
+
+export interface CredentialKind {
+	readonly type: CredentialType;
+	/** For logs, alerts and /status. */
+	readonly label: string;
+	readonly policy: LifetimePolicy;
+	/** The counted call that fetches it. */
+	readonly call: CountedCall;
+	/** Tickets are fetched with the app's current access_token. */
+	readonly derived: boolean;
+	/** Calls a WeChat day (what the quota guard protects). */
+	readonly dailyQuota: number;
+	/** Calls a clock hour, where WeChat limits by the hour (WeCom tickets); never exceeded. */
+	readonly hourlyLimit: number | null;
+	/**
+	 * `force`: a refresh that must not return the current value if WeChat can avoid it (stable
+	 * force_refresh); `token`: the access_token for derived kinds.
+	 */
+	fetch(config: BrokerConfig, force: boolean, token: string | null): Promise<UpstreamResult<Fetched>>;
+}
+
+/** The kinds `app` has: official accounts have jsapi and wx_card tickets; WeCom apps jsapi, and agent_config with an agentid. */
+export function kindsOf(app: AppConfig): CredentialType[] {
+	if (app.platform === "wechat") return ["token", "jsapi", "wx_card"];
+	return app.agentid ? ["token", "jsapi", "agent_config"] : ["token", "jsapi"];
+}
+
+export function hasKind(app: AppConfig, type: CredentialType): boolean {
+	return kindsOf(app).includes(type);
+}
+
+export function kindFor(app: AppConfig, type: CredentialType): CredentialKind {
+	if (type === "token") {
+		return {
+			type, label: "access_token", derived: false, hourlyLimit: null,
+			policy: app.mode === "classic" ? "classic" : app.mode === "stable" ? "stable" : "independent",
+			call: endpointFor(app),
+			dailyQuota: app.dailyQuota,
+			fetch: (config, force) => fetchToken(app, config, force),
+		};
+	}
+	const wecom = app.platform === "wecom";
+	return {
+		type, label: `${type} ticket`, derived: true, policy: "independent",
+		call: ticketEndpointFor(app, type),
+		dailyQuota: wecom ? Number.MAX_SAFE_INTEGER : app.ticketDailyQuota,
+		hourlyLimit: !wecom ? null : type === "agent_config"
+			? WECOM_AGENT_TICKETS_PER_HOUR
+			// The corp ticket's limit is the corp's: each entry of the corp keeps to its share.
+			: Math.max(1, Math.floor(WECOM_CORP_TICKETS_PER_HOUR / (app.corpEntries ?? 1))),
+		fetch: (config, _force, token) => fetchTicket(app, type, token!, config),
+	};
+}

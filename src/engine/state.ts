@@ -1,0 +1,120 @@
+/**
+ * What a TokenAuthority keeps in storage (key "state", keys.ts): one slot per credential kind, and what the
+ * app's kinds share (today's call counts, the open incident, queued alerts). Plus the pure rules that change
+ * a slot when an upstream call's fate is unknown, kept apart so they can be audited alone.
+ */
+import type { Alert } from "../alerts";
+import { CLASSIC_PREVIOUS_VALID_S, type CredentialRecord } from "../lifetime";
+import { emptyUsage, type CountedCall, type Usage } from "../usage";
+import type { UpstreamFailure } from "../wechat/client";
+import type { CredentialType } from "./kinds";
+
+export type RefreshTrigger = "read" | "cron" | "invalidate" | "admin";
+
+/** An upstream call under way, persisted before it is sent (see `recoverInterruptedCall`). */
+export interface InFlightCall {
+	readonly call: CountedCall;
+	/** A stable force_refresh (revokes the current token at once). */
+	readonly force: boolean;
+	/** ms; when the refresh's first attempt was sent. */
+	readonly startedAt: number;
+}
+
+export interface SlotState {
+	readonly current: CredentialRecord | null;
+	/** The value the current one replaced, and until when WeChat still accepts it. */
+	readonly previous: { readonly value: string; readonly acceptedUntil: number } | null;
+	readonly lastRefresh: { readonly at: number; readonly trigger: RefreshTrigger } | null;
+	readonly lastError: { readonly at: number; readonly failure: UpstreamFailure } | null;
+	readonly consecutiveFailures: number;
+	/** ms; after a failure, no read- or cron-triggered upstream call before this. */
+	readonly retryAt: number;
+	/** ms; when the last forced call (classic invalidation or admin, stable force_refresh, admin ticket) was sent. */
+	readonly lastForcedAt: number;
+	/**
+	 * The record KV is known to hold. When it differs from `current` (a failed write, or a write of an older
+	 * record that finished after a newer one), the cron writes the edge copy again.
+	 */
+	readonly edgeRecord: CredentialRecord | null;
+	/** Set while WeChat is being asked; an instance that finds it at start-up died in the middle of the call. */
+	readonly inFlight: InFlightCall | null;
+}
+
+export interface AuthorityState {
+	readonly slots: Readonly<Partial<Record<CredentialType, SlotState>>>;
+	readonly usage: Usage;
+	/** The open incident: an alert went (or is going) out for it, and a recovery alert will close it. */
+	readonly incident: { readonly since: number; readonly reason: string } | null;
+	/** Alerts not yet taken by the webhook, oldest first. */
+	readonly alerts: readonly Alert[];
+}
+
+export const EMPTY_SLOT: SlotState = {
+	current: null, previous: null, lastRefresh: null, lastError: null, consecutiveFailures: 0, retryAt: 0,
+	lastForcedAt: 0, edgeRecord: null, inFlight: null,
+};
+
+export function initialState(now: number): AuthorityState {
+	return { slots: {}, usage: emptyUsage(now), incident: null, alerts: [] };
+}
+
+/** A stored state, from this version or the single-token one before it. */
+export function restoreState(stored: Record<string, any>, now: number): AuthorityState {
+	if (stored.slots) return { ...initialState(now), ...stored } as AuthorityState;
+	// Before credential kinds: the token's fields at the top level, `accessToken` for the value.
+	const record = (r: any): CredentialRecord | null => r && {
+		value: r.accessToken, policy: r.mode === "classic" ? "classic" : "stable",
+		obtainedAt: r.obtainedAt, expiresAt: r.expiresAt, refreshAt: r.refreshAt,
+	};
+	const current = record(stored.current);
+	const token: SlotState = {
+		...EMPTY_SLOT,
+		current,
+		previous: stored.previous ? { value: stored.previous.accessToken, acceptedUntil: stored.previous.acceptedUntil } : null,
+		lastRefresh: stored.lastRefresh ?? null,
+		lastError: stored.lastError ?? null,
+		consecutiveFailures: stored.consecutiveFailures ?? 0,
+		retryAt: stored.retryAt ?? 0,
+		lastForcedAt: stored.lastForcedAt ?? 0,
+		// The edge copy's key changed with its shape: it must be written again.
+		edgeRecord: null,
+	};
+	return {
+		slots: { token },
+		usage: { ...emptyUsage(now), day: stored.usage?.day ?? 0, calls: stored.usage?.calls ?? {} },
+		incident: stored.incident ?? null,
+		alerts: stored.alerts ?? [],
+	};
+}
+
+export function sameRecord(a: CredentialRecord | null, b: CredentialRecord | null): boolean {
+	return a === b || (a !== null && b !== null && a.value === b.value && a.expiresAt === b.expiresAt && a.refreshAt === b.refreshAt);
+}
+
+/**
+ * The current value after a call whose answer never arrived, started at `startedAt`:
+ * - classic: WeChat may have minted a token, which revokes the current one 300 s later. It is promised no
+ *   longer than that, and is due at once so that the cron replaces it before then.
+ * - stable force_refresh: WeChat may have revoked the current token at once. It is no longer handed out;
+ *   the next read asks WeChat (a normal call) for the live token.
+ * - anything else (a stable normal call, tickets, WeCom) revokes nothing.
+ */
+export function afterUnansweredCall(current: CredentialRecord | null, call: InFlightCall): CredentialRecord | null {
+	if (!current) return null;
+	if (current.policy === "classic") {
+		return {
+			...current,
+			expiresAt: Math.min(current.expiresAt, call.startedAt + CLASSIC_PREVIOUS_VALID_S * 1_000),
+			refreshAt: Math.min(current.refreshAt, call.startedAt),
+		};
+	}
+	if (call.force) return { ...current, expiresAt: Math.min(current.expiresAt, call.startedAt), refreshAt: Math.min(current.refreshAt, call.startedAt) };
+	return current;
+}
+
+/** WeChat's rules for the value a refresh replaced (WECHAT-API.md), given when the refresh began. */
+export function previousAcceptedUntil(old: CredentialRecord, forced: boolean, startedAt: number, now: number): number {
+	// Classic: the first attempt may already have minted a token, so the 300 s count from when it was sent.
+	if (old.policy === "classic") return Math.min(old.expiresAt, startedAt + CLASSIC_PREVIOUS_VALID_S * 1_000);
+	return old.policy === "stable" && forced ? now : old.expiresAt;
+}

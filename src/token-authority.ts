@@ -15,7 +15,8 @@ import { loadConfig, type AppConfig, type BrokerConfig } from "./config";
 import { hasKind, kindFor, kindsOf, type CredentialType } from "./engine/kinds";
 import { Incidents } from "./engine/incidents";
 import { Refresher, type CronAction } from "./engine/refresher";
-import { afterUnansweredCall, EMPTY_SLOT, initialState, restoreState, type AuthorityState, type RefreshTrigger } from "./engine/state";
+import { afterUnansweredCall, EMPTY_SLOT, initialState, restoreState, type AuthorityState, type RefreshTrigger, type SlotState } from "./engine/state";
+import { writeEdgeCopy } from "./edge-cache";
 import type { AppEnv } from "./env";
 import { addGatewayUse, NO_GATEWAY_USE, type GatewayCounts, type StoredGatewayUsage } from "./gateway/usage-store";
 import { healthProblem } from "./health";
@@ -77,8 +78,6 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	readonly #incidents: Incidents;
 	/** The app's configuration when the object last looked: a new one (a fixed secret) ends any backoff. */
 	#seenApp: AppConfig | undefined;
-	/** Which app this object serves: set by the first call (the id's name is not readable in every runtime). */
-	#appid: string | undefined;
 
 	constructor(ctx: DurableObjectState, env: AppEnv) {
 		super(ctx, env);
@@ -95,7 +94,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			const stored = await ctx.storage.get<Record<string, unknown>>(STATE_KEY);
 			if (!stored) return;
 			this.#state = restoreState(stored, Date.now());
-			if (this.#recover()) await this.#save();
+			await this.#recover();
 		});
 	}
 
@@ -199,7 +198,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	#app(appid: string): AppConfig | undefined {
 		const app = this.#config().apps.get(appid);
 		if (!app) return undefined;
-		this.#appid = appid;
+		if (this.#state.appid !== appid) this.#state = { ...this.#state, appid };
 		if (this.#seenApp && this.#seenApp !== app && this.#seenApp.secret !== app.secret) {
 			// The operator fixed the secret (`wrangler secret put`): the next attempt may well succeed.
 			log("info", "config_changed", { appid });
@@ -256,21 +255,23 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 
 	/**
 	 * An instance that finds an `inFlight` marker was evicted or restarted while WeChat was being asked: the
-	 * call was counted when the marker was written; the current value is capped as for a lost answer.
+	 * call was counted when the marker was written; the current value is capped as for a lost answer, in
+	 * storage and in the edge copy (which would otherwise go on promising the old lifetime).
 	 */
-	#recover(): boolean {
-		let changed = false;
-		for (const [type, slot] of Object.entries(this.#state.slots) as [CredentialType, NonNullable<AuthorityState["slots"]["token"]>][]) {
+	async #recover(): Promise<void> {
+		const { appid } = this.#state;
+		for (const [type, slot] of Object.entries(this.#state.slots) as [CredentialType, SlotState][]) {
 			if (!slot.inFlight) continue;
 			const current = afterUnansweredCall(slot.current, slot.inFlight);
 			log("warn", "upstream_call_interrupted", {
-				credential: type, call: slot.inFlight.call, force: slot.inFlight.force, started_at: iso(slot.inFlight.startedAt),
-				value: current ? maskToken(current.value) : null,
+				appid: appid ?? null, credential: type, call: slot.inFlight.call, force: slot.inFlight.force,
+				started_at: iso(slot.inFlight.startedAt), value: current ? maskToken(current.value) : null,
 			});
-			this.#state = { ...this.#state, slots: { ...this.#state.slots, [type]: { ...slot, current, inFlight: null } } };
-			changed = true;
+			const written = current && appid ? await writeEdgeCopy(this.env.TOKEN_CACHE, appid, type, current, Date.now()) : false;
+			const recovered: SlotState = { ...slot, current, inFlight: null, edgeRecord: written ? current : null };
+			this.#state = { ...this.#state, slots: { ...this.#state.slots, [type]: recovered } };
+			await this.#save();
 		}
-		return changed;
 	}
 
 	#save(): Promise<void> {

@@ -52,10 +52,11 @@ const BACKOFF_CAP_S: Record<FailureClass, number> = { retryable: 60, quota: 300,
 /** Past the quota guard's share: at most one attempt every 5 minutes, ~300 calls a day at worst. */
 const CONSERVING_BACKOFF_S = 300;
 /**
- * A token a probe found accepted is taken as accepted for this long: a client that retries its report at
- * once (or 100 of them) gets its answer without another probe, and a real revocation is believed 10 s later.
+ * A report that changed nothing (WeChat accepts the token, or a limit refused the refresh) is answered the
+ * same way for this long without another upstream call: a client looping on a valid token costs at most one
+ * probe a minute (1,440 a day), and an out-of-band revocation reported inside the window heals a minute later.
  */
-const PROBE_TRUST_S = 10;
+const REPORT_VERDICT_S = 60;
 
 function upstreamFailure(failure: UpstreamFailure, retryAt: number, now: number): Failure {
 	return {
@@ -79,9 +80,13 @@ interface Attempted {
 export class Refresher {
 	readonly #host: RefresherHost;
 	readonly #type: CredentialType;
-	#flight: { readonly promise: Promise<Outcome>; readonly reported: string | null; readonly forced: boolean } | null = null;
-	/** The last value a probe found accepted, and when. */
-	#accepted: { readonly value: string; readonly at: number } | null = null;
+	/**
+	 * The refresh under way. `revoking`: it is known to kill the current value at once (WeChat refused it, or
+	 * a stable force_refresh is being sent), so readers wait for its result instead of getting that value.
+	 */
+	#flight: { readonly promise: Promise<Outcome>; readonly reported: string | null; revoking: boolean } | null = null;
+	/** The last report that changed nothing, and its answer (see REPORT_VERDICT_S). */
+	#verdict: { readonly value: string; readonly at: number; readonly outcome: Outcome } | null = null;
 
 	constructor(host: RefresherHost, type: CredentialType) {
 		this.#host = host;
@@ -109,17 +114,20 @@ export class Refresher {
 	 * background; only a reader with no usable value waits for WeChat (and all such readers share one flight).
 	 */
 	async get(): Promise<Outcome> {
-		// A forced refresh under way may revoke the current value the moment it lands: wait for its result.
-		if (this.#flight?.forced) {
+		// A refresh that kills the current value at once is under way: wait for the value that replaces it.
+		if (this.#flight?.revoking) {
 			const outcome = await this.#flight.promise;
 			if (outcome.ok) return outcome;
 		}
 		// Taken after any wait: a value that expired meanwhile must not be answered.
 		const now = Date.now();
-		const { current, retryAt, lastError } = this.#slot();
+		const { current, retryAt, lastError, inFlight } = this.#slot();
 		if (isUsable(current, now)) {
 			if (isDue(current, now) && now >= retryAt) this.#host.waitUntil(this.#fly("read", null, () => this.#fetchAndStore("read", false)));
-			return ok(current);
+			// A classic call under way may already have minted a token: from then on the current one is sure
+			// only until 300 s after that call was sent.
+			const promised = inFlight ? afterUnansweredCall(current, inFlight) : current;
+			return isUsable(promised, now) ? ok(promised) : ok(current);
 		}
 		if (now < retryAt && lastError) return fail(upstreamFailure(lastError.failure, retryAt, now));
 		const outcome = await this.#fly("read", null, () => this.#fetchAndStore("read", false));
@@ -150,15 +158,18 @@ export class Refresher {
 			log("info", "invalidation_stale", { appid, key: reporter, reported: maskToken(reported), was: previous?.value === reported ? "previous" : "unknown" });
 			return ok(current);
 		}
-		// A probe's "accepted" is older news than WeChat refusing the token to the broker just now.
-		if (!confirmedByWeChat && this.#accepted?.value === reported && now - this.#accepted.at < PROBE_TRUST_S * 1_000) {
+		// A recent verdict on this very value is older news than WeChat refusing it to the broker just now.
+		const verdict = this.#verdict;
+		if (!confirmedByWeChat && verdict?.value === reported && now >= verdict.at && now - verdict.at < REPORT_VERDICT_S * 1_000) {
 			log("warn", "invalidation_refuted", { appid, key: reporter, reported: maskToken(reported), probe: "recent" });
-			return ok(current);
+			return verdict.outcome.ok ? ok(current) : verdict.outcome;
 		}
 		const limited = forcedRefreshLimit(lastForcedAt, now) ?? this.#quotaGuard(now);
 		if (limited) return fail(limited);
 		log("info", "invalidation_accepted", { appid, key: reporter, reported: maskToken(reported), confirmed_by_wechat: confirmedByWeChat });
-		return this.#fly("invalidate", reported, () => this.#replace(reported, reporter, confirmedByWeChat));
+		const flight = this.#fly("invalidate", reported, () => this.#replace(reported, reporter, confirmedByWeChat));
+		if (confirmedByWeChat) this.#markRevoking();
+		return flight;
 	}
 
 	/** Admin: a new value now, whatever the current one's age (stable token: force_refresh). */
@@ -168,7 +179,10 @@ export class Refresher {
 		const limited = forcedRefreshLimit(this.#slot().lastForcedAt, now)
 			?? stableForceLimit(this.#app, this.#host.usage(), now) ?? this.#quotaGuard(now);
 		if (limited) return fail(limited);
-		return this.#fly("admin", null, () => this.#fetchAndStore("admin", true));
+		const flight = this.#fly("admin", null, () => this.#fetchAndStore("admin", true));
+		// A stable force_refresh revokes the current token the moment WeChat takes it; a classic mint leaves it 300 s.
+		if (this.#kind.policy === "stable") this.#markRevoking();
+		return flight;
 	}
 
 	/**
@@ -213,7 +227,7 @@ export class Refresher {
 		const promise = run().finally(() => {
 			this.#flight = null;
 		});
-		this.#flight = { promise, reported, forced: trigger === "invalidate" || trigger === "admin" };
+		this.#flight = { promise, reported, revoking: false };
 		log("info", "refresh_started", { appid: this.#app.appid, credential: this.#kind.label, trigger, mode: this.#app.mode });
 		return promise;
 	}
@@ -237,30 +251,51 @@ export class Refresher {
 		const { current } = this.#slot();
 		if (verdict === "accepted" && isUsable(current, Date.now())) {
 			log("warn", "invalidation_refuted", { appid, key: reporter, reported: maskToken(reported), probe: "getcallbackip" });
-			return ok(current);
+			return this.#remember(reported, ok(current));
 		}
-		if (verdict === "unknown") log("warn", "probe_inconclusive", { appid, key: reporter, reported: maskToken(reported) });
+		if (verdict === "unknown") {
+			// Not proof either way: the token stays (revoking a token WeChat may still accept would break every
+			// client that holds it), and the client is told to retry once WeChat can be asked.
+			log("warn", "probe_inconclusive", { appid, key: reporter, reported: maskToken(reported) });
+			return fail({
+				code: "wechat_unreachable",
+				message: "WeChat could not confirm that it refuses this token (its getcallbackip check did not answer), so the broker kept it; retry in a minute.",
+				retryAfterS: REPORT_VERDICT_S,
+			});
+		}
+		this.#markRevoking();
 		const limited = stableForceLimit(this.#app, this.#host.usage(), Date.now());
-		if (limited) return fail(limited);
+		if (limited) return this.#remember(reported, fail(limited));
 		return this.#fetchAndStore("invalidate", true);
+	}
+
+	#markRevoking(): void {
+		if (this.#flight) this.#flight.revoking = true;
+	}
+
+	#remember(value: string, outcome: Outcome): Outcome {
+		this.#verdict = { value, at: Date.now(), outcome };
+		return outcome;
 	}
 
 	async #probe(token: string): Promise<"accepted" | "refused" | "unknown"> {
 		this.#host.setUsage(countCall(this.#host.usage(), "getcallbackip", Date.now()));
 		await this.#host.save();
-		const verdict = await probeToken(this.#app, token, this.#host.config());
-		if (verdict === "accepted") this.#accepted = { value: token, at: Date.now() };
-		return verdict;
+		return probeToken(this.#app, token, this.#host.config());
 	}
 
 	/**
 	 * One fetch with its retries. Before each attempt the call is counted, a forced one is stamped (the 30 s
 	 * spacing counts from when a force reaches WeChat), and the `inFlight` marker is persisted.
 	 */
-	async #attempt(force: boolean, maxAttempts: number | undefined, token: string | null): Promise<Attempted> {
+	async #attempt(force: boolean, maxAttempts: number | undefined, token: string | null, { afterLostForce = false } = {}): Promise<Attempted> {
 		const config = this.#host.config();
 		const forcing = force && this.#kind.policy === "stable";
-		const call: InFlightCall = { call: this.#kind.call, force: forcing, startedAt: Date.now() };
+		// The marker says "a force may have revoked the current value" until WeChat's live one is known.
+		const call: InFlightCall = { call: this.#kind.call, force: forcing || afterLostForce, startedAt: Date.now() };
+		// A force is sent once: WeChat ignores another within 30 s, and a lost answer is settled by the normal
+		// call that follows it, not by forcing again.
+		if (forcing) maxAttempts = 1;
 		const result = await withRetry(() => this.#kind.fetch(config, forcing, token), async () => {
 			const now = Date.now();
 			let usage = countCall(this.#host.usage(), call.call, now);
@@ -308,7 +343,7 @@ export class Refresher {
 			// WeChat may have carried out the force and revoked the current token: a normal call (which
 			// revokes nothing) returns whatever token WeChat now considers live.
 			log("warn", "force_unanswered", { appid: this.#app.appid, trigger });
-			const followUp = await this.#attempt(false, maxAttempts, null);
+			const followUp = await this.#attempt(false, maxAttempts, null, { afterLostForce: true });
 			if (followUp.result.ok) ({ result } = followUp);
 			else forcedAway = true;
 		}

@@ -41,6 +41,8 @@ export interface SlotState {
 }
 
 export interface AuthorityState {
+	/** The app this object serves, once known (a restart's recovery rewrites its edge copies). */
+	readonly appid?: string;
 	readonly slots: Readonly<Partial<Record<CredentialType, SlotState>>>;
 	readonly usage: Usage;
 	/** The open incident: an alert went (or is going) out for it, and a recovery alert will close it. */

@@ -95,11 +95,11 @@ it("a 502 (WeChat refused) carries no Retry-After", async () => {
 	expect(res.body).not.toHaveProperty("retry_after");
 });
 
-it.each(["stable", "classic"] as const)("%s: a read that reaches the object during a forced refresh waits for the new token", async (mode) => {
-	const app = next(mode);
-	const first = (await getToken(app)).body.access_token as string;
+it("stable: a read that reaches the object during a force_refresh waits for its result", async () => {
+	const app = next("stable");
+	await getToken(app);
 	await env.TOKEN_CACHE.delete(edgeKey(app.appid)); // the read must reach the object, not the edge copy
-	// The forced call hangs until the broker's 300 ms timeout; its second attempt succeeds.
+	// The force hangs until the broker's 300 ms timeout; the normal call after it tells WeChat's live token.
 	await sim.fault({ appid: app.appid, kind: "hang", times: 1 });
 	const forced = adminRefresh(app);
 	await untilUpstreamCalls(app, 2);
@@ -107,9 +107,25 @@ it.each(["stable", "classic"] as const)("%s: a read that reaches the object duri
 	const read = await getToken(app);
 	const refreshed = await forced;
 	expect(refreshed.status).toBe(200);
-	expect(refreshed.body.access_token).not.toBe(first);
 	expect(read.status).toBe(200);
 	expect(read.body.access_token).toBe(refreshed.body.access_token);
+	expect(await sim.check(read.body.access_token as string)).toBe(0);
+});
+
+it("classic: a read during a forced refresh gets the current token at once, promised 300 s from the call", async () => {
+	const app = next("classic");
+	const first = (await getToken(app)).body.access_token as string;
+	await env.TOKEN_CACHE.delete(edgeKey(app.appid));
+	await sim.fault({ appid: app.appid, kind: "hang", times: 1 });
+	const forced = adminRefresh(app);
+	await untilUpstreamCalls(app, 2);
+
+	const read = await getToken(app); // a classic mint revokes the old token only 300 s later: no wait
+	expect(read.body.access_token).toBe(first);
+	expect(read.body.expires_in).toBeLessThanOrEqual(300);
+	const refreshed = await forced;
+	expect(refreshed.status).toBe(200);
+	expect(refreshed.body.access_token).not.toBe(first);
 });
 
 it("a restart during a forced refresh still refuses a second force within 30 s", async () => {

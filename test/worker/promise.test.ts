@@ -167,7 +167,7 @@ describe("a read that waited for a forced refresh that failed", () => {
 		await sent.promise;
 		const reading = authority(env, app.appid).getToken(app.appid); // joins the forced flight
 		const [forced, read] = await Promise.all([forcing, reading]);
-		expect(forced.status).toBe(502);
+		expect(forced.status).toBe(503); // the force went unanswered, and so did the normal calls after it
 		expect(read.ok).toBe(false);
 	});
 });

@@ -1,0 +1,76 @@
+/** Restarts in the middle of an upstream call (found by an adversarial review): each test asserts the contract and is expected to FAIL on the current engine. */
+import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it } from "vitest";
+import { authority } from "../../src/authority";
+import { edgeKey, STATE_KEY } from "../../src/keys";
+import { appsFor, KEYS } from "./fixtures";
+import { call, deferred, getToken, interceptUpstream, invalidate, isForce, lostAnswer, settle, sim, statusOf, travel } from "./helpers";
+
+const next = appsFor("reviewr");
+let restore: (() => void) | undefined;
+afterEach(async () => {
+	restore?.();
+	restore = undefined;
+	await sim.clearFaults();
+});
+const forceRefresh = (appid: string) => call(`/token/refresh?appid=${appid}`, { method: "POST", key: KEYS.admin });
+/** Lets the request reach WeChat (which acts on it), then holds the answer until `release`. */
+function held(real: typeof fetch, url: URL, init: RequestInit | undefined, sent: () => void, release: Promise<void>): Promise<Response> {
+	return real(url, init).then(async (r) => {
+		const text = await r.text();
+		sent();
+		await release;
+		return new Response(text, { headers: { "content-type": "application/json" } });
+	});
+}
+const never = () => new Promise<Response>(() => {});
+
+describe("B stable: restart after WeChat carried out an admin force", () => {
+	it("the KV edge copy must not go on serving the revoked token", async () => {
+		const app = next("stable");
+		const first = (await getToken(app)).body.access_token as string;
+		const sent = deferred();
+		restore = interceptUpstream((url, init, real) =>
+			isForce(url, init) ? real(url, init).then(() => { sent.resolve(); return never(); }) : undefined);
+		const forcing = forceRefresh(app.appid).catch(() => null);
+		await sent.promise; // WeChat revoked `first`; the instance dies before the answer arrives
+		
+		await abortAllDurableObjects();
+		
+		void forcing;
+		restore();
+		restore = undefined;
+		expect((await statusOf(app)).token).toBeNull(); // the successor recovered: it no longer hands `first` out
+		const read = await getToken(app); // ...but KV still does
+		expect(await sim.check(read.body.access_token as string), `expires_in ${read.body.expires_in}`).toBe(0);
+	});
+});
+
+describe("C stable: lost force answer, then restart during the follow-up normal call", () => {
+	it("keeps the force in the in-flight marker and never serves the revoked token", async () => {
+		const app = next("stable");
+		const first = (await getToken(app)).body.access_token as string;
+		const followUp = deferred();
+		restore = interceptUpstream((url, init, real) => {
+			if (isForce(url, init)) return real(url, init).then(() => lostAnswer());
+			if (url.pathname === "/cgi-bin/stable_token") { followUp.resolve(); return never(); }
+			return undefined;
+		});
+		const forcing = forceRefresh(app.appid).catch(() => null);
+		await followUp.promise;
+		const stored = await runInDurableObject(authority(env, app.appid), (_o, s) => s.storage.get<Record<string, any>>(STATE_KEY));
+		
+		await abortAllDurableObjects();
+		
+		void forcing;
+		restore();
+		restore = undefined;
+		await env.TOKEN_CACHE.delete(edgeKey(app.appid)); // isolate from finding B
+		const read = await getToken(app);
+		expect(await sim.check(first)).toBe(40001); // WeChat did revoke it
+		expect({ marker: stored?.slots.token.inFlight?.force, served: read.body.access_token === first, expires_in: read.body.expires_in })
+			.toEqual({ marker: true, served: false, expires_in: expect.any(Number) });
+	});
+});
+

@@ -1,0 +1,146 @@
+/** Findings of an adversarial review of the refresh engine, each reproduced before it was fixed. */
+import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it } from "vitest";
+import { authority } from "../../src/authority";
+import { edgeKey, STATE_KEY } from "../../src/keys";
+import { appsFor, KEYS } from "./fixtures";
+import { call, deferred, getToken, interceptUpstream, invalidate, isForce, lostAnswer, settle, sim, statusOf, travel } from "./helpers";
+
+const next = appsFor("review");
+let restore: (() => void) | undefined;
+afterEach(async () => {
+	restore?.();
+	restore = undefined;
+	await sim.clearFaults();
+});
+const forceRefresh = (appid: string) => call(`/token/refresh?appid=${appid}`, { method: "POST", key: KEYS.admin });
+/** Lets the request reach WeChat (which acts on it), then holds the answer until `release`. */
+function held(real: typeof fetch, url: URL, init: RequestInit | undefined, sent: () => void, release: Promise<void>): Promise<Response> {
+	return real(url, init).then(async (r) => {
+		const text = await r.text();
+		sent();
+		await release;
+		return new Response(text, { headers: { "content-type": "application/json" } });
+	});
+}
+const never = () => new Promise<Response>(() => {});
+
+describe("A classic: a read during an in-flight refresh", () => {
+	it("is promised no longer than mint + 300 s", async () => {
+		const app = next("classic");
+		const first = (await getToken(app)).body.access_token as string;
+		await travel(7200 - 850); // due (900 s ahead), still accepted
+		await env.TOKEN_CACHE.delete(edgeKey(app.appid));
+		const sent = deferred();
+		const release = deferred();
+		restore = interceptUpstream((url, init, real) =>
+			url.pathname === "/cgi-bin/token" ? held(real, url, init, sent.resolve, release.promise) : undefined);
+		expect((await getToken(app)).body.access_token).toBe(first); // starts the background refresh
+		await sent.promise; // WeChat minted: `first` dies 300 s from now
+		await travel(20);
+		const r2 = await getToken(app); // served while the flight is under way
+		expect(r2.body.access_token).toBe(first);
+		const promised = r2.body.expires_in as number;
+		release.resolve();
+		await settle(app);
+		await travel(promised - 2); // still inside what r2 promised
+		expect(await sim.check(first), `promised ${promised} s, 20 s after the mint`).toBe(0);
+	});
+});
+
+describe("D a report the probe cannot judge", () => {
+	it.each(["stable", "classic"] as const)("%s: is not believed: a valid token is not revoked", async (mode) => {
+		const app = next(mode);
+		const first = (await getToken(app)).body.access_token as string;
+		// getcallbackip's own daily quota is spent (45009): the probe says nothing about the token.
+		await sim.fault({ appid: app.appid, endpoint: "getcallbackip", kind: "errcode", errcode: 45009, times: 1 });
+		const res = await invalidate(app, first); // any key scoped to the app can send this
+		expect(res.status).toBe(503); // not proof either way: kept, and the client is told to retry
+		expect(res.headers.get("retry-after")).toBe("60");
+		await travel(mode === "classic" ? 301 : 1);
+		expect(await sim.check(first)).toBe(0); // first was valid and was promised ~7200 s
+	});
+});
+
+describe("E a reader while a valid token exists", () => {
+	it("stable: does not wait for an invalidation's normal call + probe (which then refutes the report)", async () => {
+		const app = next("stable");
+		const first = (await getToken(app)).body.access_token as string;
+		await env.TOKEN_CACHE.delete(edgeKey(app.appid)); // a location whose KV has no copy
+		const sent = deferred();
+		const release = deferred();
+		restore = interceptUpstream((url, init, real) =>
+			url.pathname === "/cgi-bin/stable_token" ? held(real, url, init, sent.resolve, release.promise) : undefined);
+		const reporting = invalidate(app, first);
+		await sent.promise;
+		const reading = getToken(app).then(() => "answered");
+		const raced = await Promise.race([reading, new Promise((r) => setTimeout(() => r("still waiting"), 500))]);
+		release.resolve();
+		await reading;
+		expect((await reporting).body.access_token).toBe(first); // probe refuted: nothing was revoked
+		expect(raced).toBe("answered");
+	});
+	it("classic: does not wait for an admin refresh (it revokes the old token only 300 s later)", async () => {
+		const app = next("classic");
+		await getToken(app);
+		await env.TOKEN_CACHE.delete(edgeKey(app.appid));
+		const sent = deferred();
+		const release = deferred();
+		restore = interceptUpstream((url, init, real) =>
+			url.pathname === "/cgi-bin/token" ? held(real, url, init, sent.resolve, release.promise) : undefined);
+		const forcing = forceRefresh(app.appid);
+		await sent.promise;
+		const reading = getToken(app).then(() => "answered");
+		const raced = await Promise.race([reading, new Promise((r) => setTimeout(() => r("still waiting"), 500))]);
+		release.resolve();
+		await Promise.all([reading, forcing]);
+		expect(raced).toBe("answered");
+	});
+});
+
+describe("F a client looping on reports of a valid token", () => {
+	it("costs a bounded number of probes", async () => {
+		const app = next("classic");
+		const first = (await getToken(app)).body.access_token as string;
+		for (let i = 0; i < 30; i++) {
+			expect((await invalidate(app, first)).body.access_token).toBe(first);
+			await travel(11);
+		}
+		// One probe a minute at most: reports from 0 to 319 s are probed at 0, 66, 132, 198 and 264 s.
+		expect((await sim.calls(app)).getcallbackip).toBe(5);
+	});
+});
+
+describe("G stable: reports after the 20 daily forces are spent", () => {
+	it("cost one normal call and one probe, then nothing for a minute", async () => {
+		const app = next("stable");
+		await getToken(app);
+		for (let i = 0; i < 20; i++) {
+			expect((await forceRefresh(app.appid)).status).toBe(200);
+			await travel(31);
+		}
+		const dead = (await getToken(app)).body.access_token as string;
+		await sim.fault({ appid: app.appid, endpoint: "getcallbackip", kind: "errcode", errcode: 40001, times: 10 });
+		const before = await sim.calls(app);
+		for (let i = 0; i < 10; i++) expect((await invalidate(app, dead)).status).toBe(429); // a client looping on 429
+		const after = await sim.calls(app);
+		expect({ stable_token: after.stable_token - before.stable_token, getcallbackip: after.getcallbackip - before.getcallbackip })
+			.toEqual({ stable_token: 1, getcallbackip: 1 });
+	});
+});
+
+describe("H stable: a force whose answer was lost", () => {
+	it("is not re-sent at once (WeChat ignores forces < 30 s apart) nor counted twice against the 20/day", async () => {
+		const app = next("stable");
+		await getToken(app);
+		let forces = 0;
+		restore = interceptUpstream((url, init, real) => {
+			if (!isForce(url, init)) return undefined;
+			forces++;
+			return forces === 1 ? real(url, init).then(() => lostAnswer()) : undefined;
+		});
+		expect((await forceRefresh(app.appid)).status).toBe(200);
+		expect({ sent: forces, counted: (await statusOf(app)).calls_today.stable_token_force }).toEqual({ sent: 1, counted: 1 });
+	});
+});

@@ -12,7 +12,7 @@ import { startSimulator } from "../sim/server.js";
 const speedup = Number(process.env.BENCH_SIM_SPEEDUP ?? "1");
 const startMs = Date.now();
 const startPerf = performance.now();
-// performance.now() rather than Date.now(): at 360× a whole-millisecond clock would jump 360 ms at a time.
+// performance.now() rather than Date.now(): at 120× a whole-millisecond clock would jump 120 ms at a time.
 const now = speedup === 1 ? Date.now : () => startMs + (performance.now() - startPerf) * speedup;
 
 const sim = await startSimulator({ port: 0, host: "127.0.0.1", now });

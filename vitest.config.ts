@@ -13,6 +13,10 @@ export default defineConfig({
 				test: { name: "sim", include: ["test/sim/**/*.test.js"], environment: "node" },
 			},
 			{
+				// The bench's own rules (bench/failures.mjs, bench/settings.mjs); the bench itself is `npm run bench`.
+				test: { name: "bench", include: ["test/bench/**/*.test.js"], environment: "node" },
+			},
+			{
 				// The built bundle in Miniflare with real nginx and Chromium around it (test/e2e/stack.ts).
 				test: {
 					name: "e2e",

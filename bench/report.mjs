@@ -3,7 +3,8 @@
  * One table for the terminal and for bench/README.md (Markdown, columns padded so it reads in both), and
  * results.json with every figure behind it, the rounds of each point included.
  */
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 
 const COLUMNS = ["measure", "system", "load", "req/s", "× ceiling", "p50 ms", "p99 ms", "WeChat calls (ideal)", "rejected", "note"];
 
@@ -25,10 +26,11 @@ function kib(bytes) {
 export function tableRows(results) {
 	/** @type {string[][]} */
 	const rows = [];
+	// A partial run (--only) leaves the sections it skipped null.
 	const broker = results.throughput.broker;
 	/** @type {Map<number, number>} */
-	const ceiling = new Map(broker.points.filter((/** @type {any} */ p) => p.target === "healthz").map((/** @type {any} */ p) => [p.concurrency, p.rps]));
-	for (const p of broker.points) {
+	const ceiling = new Map((broker?.points ?? []).filter((/** @type {any} */ p) => p.target === "healthz").map((/** @type {any} */ p) => [p.concurrency, p.rps]));
+	for (const p of broker?.points ?? []) {
 		rows.push([
 			"throughput", `broker ${p.label}`, `c=${p.concurrency}, ${results.settings.pointS} s ×${results.settings.repeats}`,
 			num(p.rps), num(p.rps / (ceiling.get(p.concurrency) ?? Number.NaN), 2), num(p.p50_ms, 2), num(p.p99_ms, 2),
@@ -70,7 +72,7 @@ export function tableRows(results) {
 			]);
 		}
 	}
-	for (const s of results.stampede.broker) {
+	for (const s of results.stampede.broker ?? []) {
 		rows.push([
 			"stampede", `broker (${s.mode})`, `N=${s.n} cold, at once`, "–", "–", num(s.p50_ms, 1), num(s.p99_ms, 1),
 			`${num(s.upstream_calls)} (1)`, `${num(s.rejected)}/${s.n}`, `${num(s.distinct_tokens)} distinct token(s), checked at once${s.failed ? `; ${s.failed} failed` : ""}`,
@@ -82,14 +84,14 @@ export function tableRows(results) {
 			`${num(s.upstream_calls)} (1)`, `${num(s.rejected)}/${s.n}`, `${num(s.distinct_tokens)} distinct token(s), checked ${num(s.check_after_ms / 1000, 1)} s later (> the 5-min overlap)${s.failed ? `; ${s.failed} failed` : ""}`,
 		]);
 	}
-	for (const s of results.storm) {
+	for (const s of results.storm ?? []) {
 		rows.push([
 			"invalidation storm", `broker (${s.mode})`, `N=${s.n} reports of the current token`, "–", "–", num(s.p50_ms, 1), num(s.p99_ms, 1),
 			s.mode === "stable" ? `${num(s.upstream_calls)} (2: normal + force)` : `${num(s.upstream_calls)} (1)`, "–",
 			`${num(s.distinct_tokens)} distinct token(s) back, ${num(s.still_old_token)} old${s.failed ? `; ${s.failed} failed` : ""}`,
 		]);
 	}
-	for (const d of results.day.systems) {
+	for (const d of results.day?.systems ?? []) {
 		rows.push([
 			"compressed day", d.label, `${num(d.elapsed_s, 0)} s, ${results.day.token_lifetime_s} s tokens`, num(d.rps), "–", num(d.p50_ms, 2), num(d.p99_ms, 2),
 			`${num(d.upstream_token_calls)} (${d.ideal_calls}) = ${num(d.calls_per_lifetime, 2)}/lifetime`, `${num(d.rejected)}/${num(d.checked)}`,
@@ -115,22 +117,43 @@ export function tableRows(results) {
  */
 export function headline(results) {
 	const lines = [];
+	if (results.throughput.broker) lines.push(throughputHeadline(results));
+	if (results.stampede.broker) lines.push(stampedeHeadline(results));
+	if (results.storm) lines.push(stormHeadline(results));
+	if (results.day) lines.push(dayHeadline(results));
+	return lines;
+}
+
+/** @param {any} results */
+function throughputHeadline(results) {
 	const points = results.throughput.broker.points;
 	const at = (/** @type {string} */ target, /** @type {number} */ c) => points.find((/** @type {any} */ p) => p.target === target && p.concurrency === c)?.rps;
 	const concurrencies = results.settings.concurrencies;
 	const ratios = (/** @type {string} */ target) => concurrencies.map((/** @type {number} */ c) => num(at(target, c) / at("healthz", c), 2)).join(" / ");
-	lines.push(`Throughput as a share of the same Worker's GET /healthz (c = ${concurrencies.join(" / ")}): GET /token from the KV copy ${ratios("token-kv")}, from the Durable Object ${ratios("token-object")}, stale POST /token/invalidate ${ratios("invalidate-stale")}; WeChat calls during all of it: ${Object.values(results.throughput.broker.upstream_calls_during_load).reduce((/** @type {number} */ a, /** @type {number} */ b) => a + b, 0)}.`);
+	return `Throughput as a share of the same Worker's GET /healthz (c = ${concurrencies.join(" / ")}): GET /token from the KV copy ${ratios("token-kv")}, from the Durable Object ${ratios("token-object")}, stale POST /token/invalidate ${ratios("invalidate-stale")}; WeChat calls during all of it: ${Object.values(results.throughput.broker.upstream_calls_during_load).reduce((/** @type {number} */ a, /** @type {number} */ b) => a + b, 0)}.`;
+}
+
+/** @param {any} results */
+function stampedeHeadline(results) {
 	const largest = Math.max(...results.settings.stampedeSizes);
 	const brokerStampede = results.stampede.broker.filter((/** @type {any} */ s) => s.n === largest);
 	const baselineStampede = (results.stampede.baselines ?? []).filter((/** @type {any} */ s) => s.n === largest);
-	lines.push(`Stampede of ${largest} cold readers: the broker made ${brokerStampede.map((/** @type {any} */ s) => `${s.upstream_calls} (${s.mode})`).join(", ")} WeChat call(s) and handed out ${brokerStampede.map((/** @type {any} */ s) => s.distinct_tokens).join(", ")} distinct token(s)` +
-		(baselineStampede.length ? `; baselines (a) / (b) / (c) made ${baselineStampede.map((/** @type {any} */ s) => s.upstream_calls).join(" / ")} calls, and ${baselineStampede.map((/** @type {any} */ s) => s.rejected).join(" / ")} of their ${largest} answers carried a token WeChat refused once the 5-minute overlap had passed (medians of ${results.settings.repeats}).` : "."));
+	return `Stampede of ${largest} cold readers: the broker made ${brokerStampede.map((/** @type {any} */ s) => `${s.upstream_calls} (${s.mode})`).join(", ")} WeChat call(s) and handed out ${brokerStampede.map((/** @type {any} */ s) => s.distinct_tokens).join(", ")} distinct token(s)` +
+		(baselineStampede.length ? `; baselines (a) / (b) / (c) made ${baselineStampede.map((/** @type {any} */ s) => s.upstream_calls).join(" / ")} calls, and ${baselineStampede.map((/** @type {any} */ s) => s.rejected).join(" / ")} of their ${largest} answers carried a token WeChat refused once the 5-minute overlap had passed (medians of ${results.settings.repeats}).` : ".");
+}
+
+/** @param {any} results */
+function stormHeadline(results) {
+	const largest = Math.max(...results.settings.stampedeSizes);
 	const storms = results.storm.filter((/** @type {any} */ s) => s.n === largest);
 	const oneToken = storms.every((/** @type {any} */ s) => s.distinct_tokens === 1 && s.still_old_token === 0 && s.failed === 0);
-	lines.push(`Invalidation storm of ${largest} reports of one token: ${storms.map((/** @type {any} */ s) => `${s.mode} ${s.upstream_calls} call(s)${s.forced_calls ? ` (${s.forced_calls} forced)` : ""}`).join(", ")}; ${oneToken ? "every reporter got the same new token" : "NOT every reporter got the same new token (see results.json)"}.`);
+	return `Invalidation storm of ${largest} reports of one token: ${storms.map((/** @type {any} */ s) => `${s.mode} ${s.upstream_calls} call(s)${s.forced_calls ? ` (${s.forced_calls} forced)` : ""}`).join(", ")}; ${oneToken ? "every reporter got the same new token" : "NOT every reporter got the same new token (see results.json)"}.`;
+}
+
+/** @param {any} results */
+function dayHeadline(results) {
 	const day = results.day.systems;
-	lines.push(`Compressed day (${results.day.seconds} s, ${results.day.token_lifetime_s} s tokens, ideal ${day[0]?.ideal_calls} calls): ${day.map((/** @type {any} */ d) => `${d.label} ${d.upstream_token_calls} calls, ${d.rejected}/${d.checked} sampled tokens refused`).join("; ")}.`);
-	return lines;
+	return `Compressed day (${results.day.seconds} s, ${results.day.token_lifetime_s} s tokens, ideal ${day[0]?.ideal_calls} calls): ${day.map((/** @type {any} */ d) => `${d.label} ${d.upstream_token_calls} calls, ${d.rejected}/${d.checked} sampled tokens refused`).join("; ")}.`;
 }
 
 /** @param {string[][]} rows */
@@ -146,5 +169,6 @@ export function markdownTable(rows) {
  * @param {unknown} results
  */
 export function writeResults(path, results) {
+	mkdirSync(dirname(path), { recursive: true });
 	writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);
 }

@@ -13,6 +13,7 @@ import { cpus, platform, release } from "node:os";
 import { benchApps } from "./apps.mjs";
 import { AUTH_HEADERS, BUNDLE_PATH, buildWorker, startBroker } from "./broker.mjs";
 import { cleanupAll, cleanupOnSignals, interrupted } from "./cleanup.mjs";
+import { BenchFailure, requireSuccess } from "./failures.mjs";
 import { REDIS_INSTALL_HINT, redisAvailable, startRedis } from "./redis.mjs";
 import { headline, markdownTable, tableRows, writeResults } from "./report.mjs";
 import { readSettings } from "./settings.mjs";
@@ -26,7 +27,7 @@ import { storm, summarizeStorms } from "./scenarios/storm.mjs";
 import { round } from "./stats.mjs";
 import { startWorld } from "./world.mjs";
 
-/** The fast world's clock rate: WeChat's 7200 s token lives the day run's DAY_TOKEN_LIFETIME_S real seconds. */
+/** The fast world's clock rate: WeChat's 7200 s token lives the day run's 60 real seconds (120×). */
 const FAST_WORLD_SPEEDUP = 7200 / DAY_TOKEN_LIFETIME_S;
 
 const benchStartedAt = performance.now();
@@ -37,9 +38,11 @@ function step(/** @type {string} */ message) {
 
 async function main() {
 	const settings = readSettings();
+	const { only } = settings;
 	const apps = benchApps(settings);
 	/** @type {string[]} */
 	const skipped = [];
+	if (settings.partial) skipped.push(`scenarios: only ${[...only].join(", ")} (--only / BENCH_ONLY); figures in ${settings.resultsPath}`);
 
 	step("building the Worker (npm run build)…");
 	const build = await buildWorker();
@@ -51,40 +54,63 @@ async function main() {
 	await realWorld.registerApps(apps.brokerDay.map((app) => ({ appid: app.appid, secret: app.secret, lifetime_s: DAY_TOKEN_LIFETIME_S })));
 	await realWorld.registerApps(apps.strategies.map((strategy) => apps.baselines[strategy].hot));
 
-	step("broker: throughput of each path beside /healthz…");
-	const broker = await startBroker({ name: "main", apps: brokerApps, apiBase: realWorld.url });
-	const brokerPaths = await measureBrokerPaths({ broker, world: realWorld, apps: apps.broker, settings });
-
-	step("gateway: a business call straight to the simulator and through the gateway, and healed calls…");
-	const gateway = await measureGateway({ broker, world: realWorld, apps: apps.gateway, settings });
-
-	step("broker: stampedes and invalidation storms…");
-	const brokerStampedes = [];
-	for (const mode of /** @type {const} */ (["classic", "stable"])) {
-		for (const n of settings.stampedeSizes) {
-			const runs = [];
-			for (const s of apps.broker.stampedes.filter((x) => x.mode === mode && x.n === n)) {
-				runs.push(await stampede({ world: realWorld, appid: s.app.appid, urls: [broker.url], n, headers: AUTH_HEADERS, checkAfterMs: 0 }));
-			}
-			const summary = summarizeRuns(runs);
-			console.error(`  stampede broker ${mode} N=${n}: ${summary.upstream_calls} upstream calls, ${summary.distinct_tokens} tokens, p99 ${summary.p99_ms} ms`);
-			brokerStampedes.push({ mode, ...summary });
+	/** @type {any} */
+	let brokerPaths = null;
+	/** @type {any} */
+	let gateway = null;
+	/** @type {any[] | null} */
+	let brokerStampedes = null;
+	/** @type {any[] | null} */
+	let storms = null;
+	/** @type {any} */
+	let mainLogs = null;
+	if (only.has("throughput") || only.has("gateway") || only.has("stampede") || only.has("storm")) {
+		const broker = await startBroker({ name: "main", apps: brokerApps, apiBase: realWorld.url });
+		if (only.has("throughput")) {
+			step("broker: throughput of each path beside /healthz…");
+			brokerPaths = await measureBrokerPaths({ broker, world: realWorld, apps: apps.broker, settings });
+			requireSuccess("throughput (broker)", pointOutcomes(brokerPaths.points));
 		}
-	}
-	const storms = [];
-	for (const mode of /** @type {const} */ (["classic", "stable"])) {
-		for (const n of settings.stampedeSizes) {
-			const runs = [];
-			for (const s of apps.broker.storms.filter((x) => x.mode === mode && x.n === n)) {
-				runs.push(await storm({ world: realWorld, broker, appid: s.app.appid, n }));
-			}
-			const summary = { mode, ...summarizeStorms(runs) };
-			console.error(`  storm broker ${mode} N=${n}: ${summary.upstream_calls} upstream calls (${summary.forced_calls} forced), p99 ${summary.p99_ms} ms`);
-			storms.push(summary);
+		if (only.has("gateway")) {
+			step("gateway: a business call straight to the simulator and through the gateway, and healed calls…");
+			gateway = await measureGateway({ broker, world: realWorld, apps: apps.gateway, settings });
+			requireSuccess("gateway", pointOutcomes(gateway.points));
 		}
+		if (only.has("stampede")) {
+			step("broker: stampedes…");
+			brokerStampedes = [];
+			for (const mode of /** @type {const} */ (["classic", "stable"])) {
+				for (const n of settings.stampedeSizes) {
+					const runs = [];
+					for (const s of apps.broker.stampedes.filter((x) => x.mode === mode && x.n === n)) {
+						runs.push(await stampede({ world: realWorld, appid: s.app.appid, urls: [broker.url], n, headers: AUTH_HEADERS, checkAfterMs: 0 }));
+					}
+					requireSuccess("stampede (broker)", [burstOutcome(`broker (${mode}) N=${n}`, runs)]);
+					const summary = summarizeRuns(runs);
+					console.error(`  stampede broker ${mode} N=${n}: ${summary.upstream_calls} upstream calls, ${summary.distinct_tokens} tokens, p99 ${summary.p99_ms} ms`);
+					brokerStampedes.push({ mode, ...summary });
+				}
+			}
+		}
+		if (only.has("storm")) {
+			step("broker: invalidation storms…");
+			storms = [];
+			for (const mode of /** @type {const} */ (["classic", "stable"])) {
+				for (const n of settings.stampedeSizes) {
+					const runs = [];
+					for (const s of apps.broker.storms.filter((x) => x.mode === mode && x.n === n)) {
+						runs.push(await storm({ world: realWorld, broker, appid: s.app.appid, n }));
+					}
+					requireSuccess("invalidation storm", [burstOutcome(`broker (${mode}) N=${n}`, runs)]);
+					const summary = { mode, ...summarizeStorms(runs) };
+					console.error(`  storm broker ${mode} N=${n}: ${summary.upstream_calls} upstream calls (${summary.forced_calls} forced), p99 ${summary.p99_ms} ms`);
+					storms.push(summary);
+				}
+			}
+		}
+		mainLogs = broker.logCounts();
+		await broker.dispose();
 	}
-	const mainLogs = broker.logCounts();
-	await broker.dispose();
 
 	/** @type {any} */
 	let baselineThroughput = null;
@@ -93,7 +119,10 @@ async function main() {
 	/** @type {import("./scenarios/day.mjs").DaySystem[]} */
 	const baselineDaySystems = [];
 	let fastWorld = null;
-	if (!settings.baselines) {
+	const baselinesWanted = only.has("throughput") || only.has("stampede") || only.has("day");
+	if (!baselinesWanted) {
+		// Nothing of theirs was asked for: no note needed.
+	} else if (!settings.baselines) {
 		skipped.push("baselines: skipped by --no-baselines / BENCH_BASELINES=0");
 	} else if (!redisAvailable()) {
 		const message = `baselines: redis-server was not found on PATH; ${REDIS_INSTALL_HINT}`;
@@ -101,52 +130,67 @@ async function main() {
 		skipped.push(message);
 	} else {
 		const redis = await startRedis();
-		step("baselines: throughput, 4 instances each behind one Redis…");
-		baselineThroughput = await measureBaselineThroughput({ redisUrl: redis.url, world: realWorld, apps, settings });
-
-		step(`baselines: stampedes in the fast world (WeChat's clock ×${FAST_WORLD_SPEEDUP})…`);
-		fastWorld = await startWorld({ name: "fast", speedup: FAST_WORLD_SPEEDUP });
-		await fastWorld.registerApps(apps.strategies.flatMap((strategy) => [...apps.baselines[strategy].stampedes.map((s) => s.app), apps.baselines[strategy].day]));
-		const fleets = await startFastFleets({ redisUrl: redis.url, world: fastWorld, apps });
-		baselineStampedeRows = await baselineStampedes({ world: fastWorld, apps, fleets });
-		for (const strategy of apps.strategies) {
-			baselineDaySystems.push({
-				id: strategy, label: LABELS[strategy], world: fastWorld, appid: apps.baselines[strategy].day.appid,
-				urls: /** @type {import("./baselines/fleet.mjs").Fleet} */ (fleets.get(strategy)).urls,
-			});
+		if (only.has("throughput")) {
+			step("baselines: throughput, 4 instances each behind one Redis…");
+			baselineThroughput = await measureBaselineThroughput({ redisUrl: redis.url, world: realWorld, apps, settings });
+			requireSuccess("throughput (baselines)", pointOutcomes(baselineThroughput.points));
+		}
+		if (only.has("stampede") || only.has("day")) {
+			fastWorld = await startWorld({ name: "fast", speedup: FAST_WORLD_SPEEDUP });
+			await fastWorld.registerApps(apps.strategies.flatMap((strategy) => [...apps.baselines[strategy].stampedes.map((s) => s.app), apps.baselines[strategy].day]));
+			const fleets = await startFastFleets({ redisUrl: redis.url, world: fastWorld, apps });
+			if (only.has("stampede")) {
+				step(`baselines: stampedes in the fast world (WeChat's clock ×${FAST_WORLD_SPEEDUP})…`);
+				baselineStampedeRows = await baselineStampedes({ world: fastWorld, apps, fleets });
+				requireSuccess("stampede (baselines)", baselineStampedeRows.map((row) => burstOutcome(`${row.label} N=${row.n}`, row.runs)));
+			}
+			for (const strategy of apps.strategies) {
+				baselineDaySystems.push({
+					id: strategy, label: LABELS[strategy], world: fastWorld, appid: apps.baselines[strategy].day.appid,
+					urls: /** @type {import("./baselines/fleet.mjs").Fleet} */ (fleets.get(strategy)).urls,
+				});
+			}
 		}
 	}
 
-	step(`compressed day: ${settings.daySeconds} s of client load, ${DAY_TOKEN_LIFETIME_S} s tokens, every system at once…`);
-	const dayBroker = await startBroker({ name: "day", apps: apps.brokerDay, apiBase: realWorld.url });
-	const daySystems = await compressedDay({
-		seconds: settings.daySeconds,
-		crons: [dayBroker.fireCron],
-		systems: [
-			...apps.brokerDay.map((app) => ({ id: `broker-${app.mode}`, label: `broker (${app.mode})`, world: realWorld, appid: app.appid, urls: [dayBroker.url], headers: AUTH_HEADERS })),
-			...baselineDaySystems,
-		],
-	});
-	const dayLogs = dayBroker.logCounts();
-
-	const results = {
-		generated_at: new Date().toISOString(),
-		machine: { node: process.version, cpus: cpus().length, cpu_model: cpus()[0]?.model ?? "unknown", os: `${platform()} ${release()}` },
-		settings,
-		build_s: round(build.seconds, 1),
-		bundle,
-		throughput: { broker: brokerPaths, baselines: baselineThroughput },
-		gateway,
-		stampede: { broker: brokerStampedes, baselines: baselineStampedeRows },
-		storm: storms,
-		day: {
+	/** @type {any} */
+	let day = null;
+	/** @type {any} */
+	let dayLogs = null;
+	if (only.has("day")) {
+		step(`compressed day: ${settings.daySeconds} s of client load, ${DAY_TOKEN_LIFETIME_S} s tokens, every system at once…`);
+		const dayBroker = await startBroker({ name: "day", apps: apps.brokerDay, apiBase: realWorld.url });
+		const daySystems = await compressedDay({
+			seconds: settings.daySeconds,
+			crons: [dayBroker.fireCron],
+			systems: [
+				...apps.brokerDay.map((app) => ({ id: `broker-${app.mode}`, label: `broker (${app.mode})`, world: realWorld, appid: app.appid, urls: [dayBroker.url], headers: AUTH_HEADERS })),
+				...baselineDaySystems,
+			],
+		});
+		dayLogs = dayBroker.logCounts();
+		requireSuccess("compressed day", daySystems.map((d) => ({ label: d.label, requests: d.attempted, failed: d.failed, firstError: d.first_error ?? undefined })));
+		day = {
 			seconds: settings.daySeconds,
 			token_lifetime_s: DAY_TOKEN_LIFETIME_S,
 			cron_interval_ms: CRON_INTERVAL_MS,
 			fast_world_speedup: fastWorld ? FAST_WORLD_SPEEDUP : null,
 			fast_world_token_lifetime_s: fastWorld ? fastLifetimeS(FAST_WORLD_SPEEDUP) : null,
 			systems: daySystems,
-		},
+		};
+	}
+
+	const results = {
+		generated_at: new Date().toISOString(),
+		machine: { node: process.version, cpus: cpus().length, cpu_model: cpus()[0]?.model ?? "unknown", os: `${platform()} ${release()}` },
+		settings: { ...settings, only: [...only] },
+		build_s: round(build.seconds, 1),
+		bundle,
+		throughput: { broker: brokerPaths, baselines: baselineThroughput },
+		gateway,
+		stampede: { broker: brokerStampedes, baselines: baselineStampedeRows },
+		storm: storms,
+		day,
 		worker_logs: { main: mainLogs, day: dayLogs },
 		skipped,
 		duration_s: 0,
@@ -162,11 +206,23 @@ async function main() {
 	for (const line of skipped) console.log(`Skipped: ${line}`);
 }
 
+/** @param {{ label: string, concurrency: number, requests: number, failed: number }[]} points */
+function pointOutcomes(points) {
+	return points.map((p) => ({ label: `${p.label} c=${p.concurrency}`, requests: p.requests, failed: p.failed }));
+}
+
+/** @param {string} label @param {{ n: number, failed: number }[]} runs */
+function burstOutcome(label, runs) {
+	return { label, requests: runs.reduce((sum, r) => sum + r.n, 0), failed: runs.reduce((sum, r) => sum + r.failed, 0) };
+}
+
 cleanupOnSignals();
 try {
 	await main();
 } catch (error) {
-	if (!interrupted()) console.error(`bench: failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+	// A failed scenario explains itself; anything else is the bench's own bug, with its stack.
+	if (error instanceof BenchFailure) console.error(`bench: FAILED, nothing written. ${error.message}`);
+	else if (!interrupted()) console.error(`bench: failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
 	process.exitCode = 1;
 } finally {
 	await cleanupAll();

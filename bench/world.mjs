@@ -6,8 +6,9 @@
  * - real time (speedup 1): the broker. workerd's clock cannot be sped up, so its compressed day uses
  *   really short tokens instead (the simulator's lifetime_s); its margins scale with expires_in.
  * - fast (speedup 120): the baselines. WeChat's whole clock runs 120× fast: a 7200 s token lives 60 real
- *   seconds, the 5-minute overlap in which a replaced token still works lasts 2.5 s, a day 12 minutes,
- *   and the baselines' own timers (120 min TTL, hourly refresh) are divided by the same factor. Shrinking
+ *   seconds (the broker's day tokens), the 5-minute overlap in which a replaced token still works lasts
+ *   2.5 s, a day 12 minutes, and the baselines' own timers (120 min TTL, hourly refresh) are divided by the
+ *   same factor. Shrinking
  *   only the token lifetime instead would leave the 5-minute overlap longer than a whole token's life,
  *   and the baselines' defining failure (instances revoking each other's tokens) would never show.
  */

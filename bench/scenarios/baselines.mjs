@@ -5,7 +5,7 @@
  *   timer): tokens live 7200 s there, so a few seconds of load measure only the read path;
  * - stampedes in the fast world (world.mjs), with every constant divided by its speedup, so that the
  *   5-minute overlap after which a superseded token stops working has passed by the time answers are
- *   checked (1 s later = 6 world minutes).
+ *   checked (6 world minutes later: 3 s at the fast world's 120×).
  */
 import { startFleet } from "../baselines/fleet.mjs";
 import { totalTokenCalls } from "./broker-paths.mjs";

@@ -23,6 +23,7 @@ import { median, round } from "../stats.mjs";
  * @property {number} rps       median over rounds
  * @property {number} p50_ms    median over rounds
  * @property {number} p99_ms    median over rounds
+ * @property {number} requests  all responses, errors and timeouts, all rounds
  * @property {number} failed    non-2xx, errors and timeouts, all rounds
  * @property {number[]} rounds_rps
  */
@@ -57,6 +58,7 @@ export async function measureThroughput({ targets, concurrencies, pointS, warmup
 			rps: round(median(results.map((x) => x.rps)), 0),
 			p50_ms: round(median(results.map((x) => x.p50Ms)), 3),
 			p99_ms: round(median(results.map((x) => x.p99Ms)), 3),
+			requests: results.reduce((sum, x) => sum + x.ok + x.failed, 0),
 			failed: results.reduce((sum, x) => sum + x.failed, 0),
 			rounds_rps: results.map((x) => round(x.rps, 0)),
 		};

@@ -6,7 +6,8 @@
  * success. The refusal is WeChat's own answer to the broker, so the report needs no probe.
  *
  * Only a few request headers go upstream (FORWARDED_REQUEST_HEADERS): never cookies, authorization,
- * Cloudflare's cf-* or x-forwarded-*, nor hop-by-hop headers. Nothing here logs a query string: it
+ * Cloudflare's cf-* or x-forwarded-*, nor hop-by-hop headers; WECHAT_RELAY_HEADERS are added over them
+ * (upstream.ts). Nothing here logs a query string: it
  * carries a token.
  */
 import type { Context } from "hono";
@@ -20,7 +21,7 @@ import type { Outcome } from "../token-authority";
 import { ownerOf } from "./ownership";
 import { findAccessToken, withAccessToken } from "./query";
 import { readUpTo } from "./streams";
-import { upstreamFor } from "./upstream";
+import { upstreamFor, type Upstream } from "./upstream";
 import { countCall, countHeal, flushInBackground } from "./usage-counter";
 import { ERRCODE, failureAsWeChat, WeChatError } from "./wechat-errors";
 
@@ -95,7 +96,7 @@ export async function forward(c: GatewayContext): Promise<Response> {
 	const body = await outgoingBody(c.req.raw);
 	const target = (token: string) => `${upstream.base}${url.pathname}${withAccessToken(url.search, index, token)}`;
 	const used = await currentToken(c.env, appid);
-	const first = await inspect(await send(c.req.raw, target(used), body.first));
+	const first = await inspect(await send(c.req.raw, upstream, target(used), body.first));
 	if (first.errcode === null || !upstream.tokenErrcodes.has(first.errcode)) return first.response;
 
 	const healed = await authority(c.env, appid).invalidate(appid, used, "gateway", { confirmedByWeChat: true });
@@ -108,7 +109,7 @@ export async function forward(c: GatewayContext): Promise<Response> {
 	if (healed.ok) rememberCurrent(appid, healed.record, Date.now());
 	if (!retry) return first.response;
 	countHeal(appid);
-	return passThrough(await send(c.req.raw, target(healed.record.value), body.again!()));
+	return passThrough(await send(c.req.raw, upstream, target(healed.record.value), body.again!()));
 }
 
 /**
@@ -145,12 +146,14 @@ async function outgoingBody(request: Request): Promise<OutgoingBody> {
 	return { first: read.bytes, again: () => read.bytes };
 }
 
-async function send(original: Request, target: string, body: BodyInit | null): Promise<Response> {
+async function send(original: Request, upstream: Upstream, target: string, body: BodyInit | null): Promise<Response> {
 	const headers = new Headers();
 	for (const name of FORWARDED_REQUEST_HEADERS) {
 		const value = original.headers.get(name);
 		if (value !== null) headers.set(name, value);
 	}
+	// Last, so a relay header named like a forwarded one (User-Agent) carries the configured value, not the client's.
+	for (const [name, value] of Object.entries(upstream.relayHeaders)) headers.set(name, value);
 	const controller = new AbortController();
 	const timer = setTimeout(() => controller.abort(), UPSTREAM_TIMEOUT_MS);
 	try {

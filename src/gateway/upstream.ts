@@ -9,6 +9,12 @@ export interface Upstream {
 	readonly base: string;
 	/** Answers that compare-and-refresh heals, then one retry with the new token. */
 	readonly tokenErrcodes: ReadonlySet<number>;
+	/**
+	 * WECHAT_RELAY_HEADERS, on every call the gateway sends, as on the broker's token calls: a relay that
+	 * admits only the broker must admit its forwarded calls too. They are set after the client's headers, so
+	 * a client cannot choose their values.
+	 */
+	readonly relayHeaders: Readonly<Record<string, string>>;
 }
 
 /** 40001 invalid credential / not latest, 40014 invalid access_token, 42001 expired (WECHAT-API.md). */
@@ -18,8 +24,8 @@ export const WECOM_TOKEN_ERRCODES: ReadonlySet<number> = new Set([40014, 42001])
 
 /**
  * Every configured app is an official account or mini program today. WeCom apps, once WECHAT_APPS can
- * hold them, get one branch here: `{ base: config.wecomApiBase, tokenErrcodes: WECOM_TOKEN_ERRCODES }`.
+ * hold them, get one branch here: `{ base: config.wecomApiBase, tokenErrcodes: WECOM_TOKEN_ERRCODES, relayHeaders }`.
  */
 export function upstreamFor(config: BrokerConfig, _appid: string): Upstream {
-	return { base: config.apiBase, tokenErrcodes: WECHAT_TOKEN_ERRCODES };
+	return { base: config.apiBase, tokenErrcodes: WECHAT_TOKEN_ERRCODES, relayHeaders: config.relayHeaders };
 }

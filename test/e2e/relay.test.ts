@@ -1,7 +1,8 @@
 /**
  * relay/nginx.conf, run by the real nginx between the broker and the WeChat simulator: the broker with the
- * relay key gets tokens through it, the broker without gets a clear error naming the relay, and nothing
- * of a query string (where classic mode puts the AppSecret) reaches nginx's logs.
+ * relay key gets tokens through it and its gateway forwards SDKs' business calls through it, the broker
+ * without gets a clear error naming the relay, and nothing of a query string (where classic mode puts the
+ * AppSecret) reaches nginx's logs.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -94,6 +95,17 @@ describe("the broker behind the relay", () => {
 		const access = readFileSync(join(nginx.dir, "logs", "access.log"), "utf8");
 		expect(access).toMatch(/"POST \/wechat\/cgi-bin\/stable_token" 200 /);
 		expect(access).toMatch(/"GET \/wechat\/cgi-bin\/token" 200 /);
+	});
+
+	it("forwards an SDK's business call through the relay with the header (the gateway, not only token calls)", async () => {
+		const app = APPS[0]!;
+		const issued = await fetch(`${admitted.url}/cgi-bin/token?grant_type=client_credential&appid=${app.appid}&secret=${API_KEY}`);
+		const { access_token: token } = (await issued.json()) as { access_token: string };
+		const res = await fetch(`${admitted.url}/cgi-bin/getcallbackip?access_token=${encodeURIComponent(token)}`, { headers: { "x-relay-key": "wrong" } });
+		// Without the relay's key the gateway would pass nginx's 403 back as it came.
+		expect(res.status).toBe(200);
+		expect(await res.json()).toMatchObject({ ip_list: expect.any(Array) });
+		expect(readFileSync(join(nginx.dir, "logs", "access.log"), "utf8")).toMatch(/"GET \/wechat\/cgi-bin\/getcallbackip" 200 /);
 	});
 
 	it("is refused without the header: 503 naming the relay, and WeChat never called", async () => {

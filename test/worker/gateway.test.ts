@@ -11,7 +11,7 @@ import { nextQuotaReset } from "../../src/usage";
 import worker from "../../src/index";
 import { appsFor, KEYS, type TestApp } from "./fixtures";
 import { expectWeChatError, gw, unknownTokenCalls } from "./gateway-helpers";
-import { call, getToken, sim, simUrl, travel } from "./helpers";
+import { call, getToken, interceptUpstream, sim, simUrl, travel } from "./helpers";
 import { logLines } from "./setup";
 
 const next = appsFor("gateway");
@@ -199,6 +199,35 @@ it("sends only content-type, accept, accept-language and user-agent upstream, an
 	const upstream = seen[0]!;
 	expect(upstream.url).toBe(`${simUrl}/cgi-bin/getcallbackip?access_token=${encodeURIComponent(token)}&extra=a%2Bb+c&x=%E4%BD%A0`);
 	expect([...upstream.headers.keys()].sort()).toEqual(["accept", "accept-language", "user-agent"]);
+});
+
+it("adds WECHAT_RELAY_HEADERS to every forwarded call, the retry after a heal too, over the client's own headers of those names", async () => {
+	const app = next("stable");
+	const token = await tokenOf(app);
+	const relayHeaders = { "X-Relay-Key": "relay-key-for-the-broker-only", "User-Agent": "wx-token-broker-relay" };
+	await revokeBehindTheBrokersBack(app, token);
+	const sent: Headers[] = [];
+	const restore = interceptUpstream((url, init) => {
+		if (url.pathname === "/cgi-bin/getcallbackip") sent.push(new Headers(init?.headers));
+		return undefined;
+	});
+	try {
+		const ctx = createExecutionContext();
+		const res = await worker.fetch(new Request(`https://broker.test${ipList(token)}`, {
+			headers: { "x-relay-key": "what-a-client-guessed", "user-agent": "co-wechat-api/3.11", accept: "application/json" },
+		}), { ...env, WECHAT_RELAY_HEADERS: JSON.stringify(relayHeaders) }, ctx);
+		await waitOnExecutionContext(ctx);
+		expect(((await res.json()) as { ip_list?: unknown }).ip_list).toEqual(expect.any(Array));
+	} finally {
+		restore();
+	}
+	// Refused with the revoked token, then healed and sent again: both attempts carry the configured values.
+	expect(sent).toHaveLength(2);
+	for (const headers of sent) {
+		expect(headers.get("x-relay-key")).toBe(relayHeaders["X-Relay-Key"]);
+		expect(headers.get("user-agent")).toBe(relayHeaders["User-Agent"]);
+		expect(headers.get("accept")).toBe("application/json");
+	}
 });
 
 it("sends the new token after a forced refresh elsewhere, at the cost of one refused call and no upstream refresh", async () => {

@@ -1,6 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
-import { allTestApps, apiKeysJson } from "./test/worker/fixtures.ts";
+import { apiKeysJson, wechatAppsJson } from "./test/worker/fixtures.ts";
 import { dropKnownWorkerdNoise } from "./test/workerd-noise.ts";
 
 // Three workerd log lines that are the tools' own and carry no information (see test/workerd-noise.ts).
@@ -35,7 +35,9 @@ export default defineConfig({
 						miniflare: {
 							bindings: {
 								WECHAT_API_BASE: inject("simUrl"),
-								WECHAT_APPS: JSON.stringify(allTestApps()),
+								WECHAT_APPS: wechatAppsJson(),
+								// The simulator serves WeCom under /qyapi: a WeCom call sent to WeChat's base fails.
+								WECOM_API_BASE: `${inject("simUrl")}/qyapi`,
 								API_KEYS: await apiKeysJson(),
 								// The simulator is local: a hang is detected in 300 ms instead of 5 s.
 								WECHAT_TIMEOUT_MS: "300",

@@ -11,7 +11,6 @@ import { ipRestriction } from "hono/ip-restriction";
 import { apiKeyAuth, findKey, requireAdmin, requireApp, type AuthVariables, type Principal } from "./auth";
 import { authority } from "./authority";
 import { APPID_PATTERN, ConfigError, loadConfig, type BrokerConfig } from "./config";
-import { readEdgeCopy } from "./edge-cache";
 import type { AppEnv } from "./env";
 import { DASHBOARD_HTML, dashboardHeaders } from "./dashboard-page";
 import { BrokerError } from "./errors";
@@ -19,14 +18,12 @@ import { FORWARDED_PREFIXES, isGatewayPath, mountGateway } from "./gateway/route
 import { take as takeGatewayCounts } from "./gateway/usage-counter";
 import { asWeChatError, wechatErrorResponse } from "./gateway/wechat-errors";
 import { checkApps } from "./health-check";
+import { mountTicketRoutes } from "./ticket-routes";
 import { expiresInS, type CredentialRecord } from "./lifetime";
-import { edgeKey } from "./keys";
 import { log } from "./log";
-import { MemoryTier } from "./memory-cache";
-import type { Outcome } from "./outcome";
+import { forget, readCredential, readJsonObject, remember, resolveAppid, unwrap, type BrokerEnv } from "./http-shared";
 import { MAX_TOKEN_CHARS } from "./wechat/client";
 
-type BrokerEnv = { Bindings: AppEnv; Variables: AuthVariables };
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
 export const MAX_BODY_BYTES = 4 * 1024;
@@ -36,6 +33,9 @@ const ROUTES: Record<string, readonly string[]> = {
 	"/token": ["GET"],
 	"/token/invalidate": ["POST"],
 	"/token/refresh": ["POST"],
+	"/ticket": ["GET"],
+	"/ticket/refresh": ["POST"],
+	"/jssdk/config": ["POST"],
 	"/status": ["GET"],
 	"/health": ["GET"],
 	"/healthz": ["GET"],
@@ -44,8 +44,6 @@ const ROUTES: Record<string, readonly string[]> = {
 
 export const app = new Hono<BrokerEnv>();
 
-/** This isolate's copy of the edge copies it has read or replaced (memory-cache.ts has the staleness bound). */
-const tokenMemory = new MemoryTier<CredentialRecord>();
 
 app.use(async (c, next) => {
 	await next();
@@ -115,20 +113,15 @@ for (const [path, methods] of Object.entries(ROUTES)) {
 
 // "/token/*" matches "/token" itself too: one registration, one key check per request.
 app.use("/token/*", apiKeyAuth());
+app.use("/ticket/*", apiKeyAuth());
+app.use("/jssdk/*", apiKeyAuth());
 app.use("/status", apiKeyAuth());
 app.use("/health", apiKeyAuth());
 
 app.get("/token", async (c) => {
 	const appid = resolveAppid(c.get("config"), c.req.query("appid"), c.get("principal"));
 	requireApp(c.get("principal"), appid);
-	const key = edgeKey(appid);
-	const now = Date.now();
-	const remembered = tokenMemory.get(key, now);
-	if (remembered) return tokenResponse(c, remembered);
-	const edge = await readEdgeCopy(c.env.TOKEN_CACHE, appid, now);
-	// Only what KV holds is remembered: a KV miss asks the object every time, as it did before this tier.
-	if (edge) tokenMemory.put(key, edge, now);
-	return tokenResponse(c, edge ?? unwrap(await authority(c.env, appid).getToken(appid)));
+	return tokenResponse(c, await readCredential(c.env, appid, "token"));
 });
 
 app.post("/token/invalidate", async (c) => {
@@ -140,16 +133,18 @@ app.post("/token/invalidate", async (c) => {
 	}
 	requireApp(c.get("principal"), appid);
 	// Even a refused report (429) is a hint the remembered token may be dead: the next read asks KV.
-	tokenMemory.delete(edgeKey(appid));
-	return tokenResponse(c, remember(appid, unwrap(await authority(c.env, appid).invalidate(appid, reported, c.get("principal").name))));
+	forget(appid, "token");
+	return tokenResponse(c, remember(appid, "token", unwrap(await authority(c.env, appid).invalidate(appid, reported, c.get("principal").name))));
 });
 
 app.post("/token/refresh", async (c) => {
 	const appid = resolveAppid(c.get("config"), c.req.query("appid"), c.get("principal"));
 	requireApp(c.get("principal"), appid);
 	requireAdmin(c.get("principal"));
-	return tokenResponse(c, remember(appid, unwrap(await authority(c.env, appid).forceRefresh(appid))));
+	return tokenResponse(c, remember(appid, "token", unwrap(await authority(c.env, appid).forceRefresh(appid))));
 });
+
+mountTicketRoutes(app);
 
 app.get("/status", async (c) => {
 	const principal = c.get("principal");
@@ -208,50 +203,6 @@ async function configErrorResponse(c: Context<BrokerEnv>, error: ConfigError): P
 	const admin = presented !== undefined && error.adminKeys.length > 0 && (await findKey(error.adminKeys, presented)) !== undefined;
 	const message = admin ? error.message : "The broker's configuration is invalid; its operator will find what to fix in the broker's logs (event config_invalid).";
 	return c.json({ error: "config_error", message }, 500);
-}
-
-function resolveAppid(config: BrokerConfig, raw: string | undefined, principal?: Principal): string {
-	if (raw === undefined || raw === "") {
-		if (config.apps.size === 1) return config.apps.keys().next().value!;
-		throw new BrokerError("bad_request", `appid is required: this broker serves ${config.apps.size} apps (?appid=wx… on GET, "appid" in a JSON body).`);
-	}
-	if (!APPID_PATTERN.test(raw)) throw new BrokerError("bad_request", "appid must be 1–64 letters, digits, _ or - (e.g. wx1234567890abcdef).");
-	// A key scoped to some apps learns nothing about the others, configured or not: the same 403 for both.
-	if (!config.apps.has(raw) && principal && principal.apps !== "*") requireApp(principal, raw);
-	if (!config.apps.has(raw)) throw new BrokerError("not_found", `App ${raw} is not configured on this broker; check the appid or ask the operator to add it to WECHAT_APPS.`);
-	return raw;
-}
-
-async function readJsonObject(c: Context<BrokerEnv>): Promise<Record<string, unknown>> {
-	const hint = 'The body must be JSON like {"appid": "wx…", "access_token": "<the token WeChat refused>"}.';
-	let body: unknown;
-	try {
-		body = await c.req.json();
-	} catch {
-		throw new BrokerError("bad_request", `${hint} It was not valid JSON.`);
-	}
-	if (typeof body !== "object" || body === null || Array.isArray(body)) throw new BrokerError("bad_request", hint);
-	return body as Record<string, unknown>;
-}
-
-/** A failed Outcome becomes the contract's error: 502 with wechat_errcode, 503 or 429 with Retry-After, 404. */
-function unwrap(outcome: Outcome): CredentialRecord {
-	if (outcome.ok) return outcome.record;
-	const { code, message, wechatErrcode, retryAfterS } = outcome.failure;
-	throw new BrokerError(code, message, {
-		...(wechatErrcode !== undefined && { wechatErrcode }),
-		// WeChat refusing is not fixed by waiting a few seconds; only 429 and 503 carry Retry-After.
-		...(retryAfterS !== undefined && code !== "wechat_error" && { retryAfterS }),
-	});
-}
-
-/**
- * The object's answer to an invalidation or refresh replaces this isolate's memory entry at once, so the
- * isolate that told a client "here is the new token" never hands that client the old one again.
- */
-function remember(appid: string, token: CredentialRecord): CredentialRecord {
-	tokenMemory.put(edgeKey(appid), token, Date.now());
-	return token;
 }
 
 /** The same shape WeChat returns, so an SDK's "token from elsewhere" hook takes it unchanged. */

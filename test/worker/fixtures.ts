@@ -18,7 +18,7 @@ export interface TestApp {
 export const TEST_FILES = [
 	"cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors", "sec", "fault", "quota",
 	"promise", "report", "gwtoken", "gateway", "gwbody", "keys", "repair", "guard", "limits", "backoff", "alertq",
-	"memory", "health", "review", "reviewr",
+	"memory", "health", "review", "reviewr", "tickets",
 ] as const;
 export type TestFile = (typeof TEST_FILES)[number];
 /**
@@ -90,4 +90,36 @@ export async function apiKeysJson(): Promise<string> {
 		{ name: "billing-ops", key: KEYS.scopedAdmin, apps: SCOPED_APPS, admin: true },
 		{ name: "monitor", key: KEYS.health, apps: HEALTH_APPS },
 	]);
+}
+
+/**
+ * WeCom entries of the broker's configuration (WECHAT_APPS, `"kind": "wecom"`), all served by the
+ * simulator's WeCom under /qyapi: two corps, each agent with its own secret, and a corp-level secret (no
+ * agentid) addressed by its `id`.
+ */
+export interface WeComTestApp {
+	/** What clients send as ?appid=. */
+	readonly appid: string;
+	readonly corpid: string;
+	readonly agentid?: string;
+	readonly secret: string;
+}
+
+export const WECOM_CORP = "wwtestcorp00001";
+export const WECOM_OTHER_CORP = "wwtestcorp00002";
+
+export function allWeComApps(): WeComTestApp[] {
+	const agents = (corpid: string, ids: string[]) => ids.map((agentid) => ({ appid: `${corpid}-${agentid}`, corpid, agentid, secret: secretFor(`${corpid}-${agentid}`) }));
+	return [
+		...agents(WECOM_CORP, ["1000001", "1000002", "1000003", "1000004", "1000005", "1000006"]),
+		{ appid: `${WECOM_CORP}-contacts`, corpid: WECOM_CORP, secret: secretFor(`${WECOM_CORP}-contacts`) },
+		...agents(WECOM_OTHER_CORP, ["1000001"]),
+	];
+}
+
+/** WECHAT_APPS as the worker tests run with it: every official-account app, then the WeCom entries. */
+export function wechatAppsJson(): string {
+	const wecom = allWeComApps().map(({ appid, corpid, agentid, secret }) =>
+		({ kind: "wecom", corpid, secret, ...(agentid ? { agentid } : { id: appid }) }));
+	return JSON.stringify([...allTestApps(), ...wecom]);
 }

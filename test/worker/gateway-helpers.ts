@@ -1,11 +1,11 @@
 /** Calling the broker the way an SDK does: WeChat's own paths, any body, and no broker key in a header. */
 import { exports } from "cloudflare:workers";
 import { expect } from "vitest";
-import { allTestApps } from "./fixtures";
+import { allTestApps, allWeComApps } from "./fixtures";
 import { simUrl } from "./helpers";
 import { findLeaks } from "./leaks";
 
-const secrets = allTestApps().map((a) => a.secret);
+const secrets = [...allTestApps(), ...allWeComApps()].map((a) => a.secret);
 
 export interface GatewayResponse {
 	status: number;

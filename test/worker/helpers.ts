@@ -4,13 +4,13 @@ import { env, exports } from "cloudflare:workers";
 import { expect, inject, vi } from "vitest";
 import { authority } from "../../src/authority";
 import worker from "../../src/index";
-import { allTestApps, KEYS, type TestApp } from "./fixtures";
+import { allTestApps, allWeComApps, KEYS, type TestApp } from "./fixtures";
 import { findLeaks } from "./leaks";
 
 export const simUrl = inject("simUrl");
 /** The key in ALERT_WEBHOOK_URL (vitest.config.ts). */
 export const ALERT_WEBHOOK_KEY = "broker-tests";
-const secrets = allTestApps().map((a) => a.secret);
+const secrets = [...allTestApps(), ...allWeComApps()].map((a) => a.secret);
 
 export interface BrokerResponse {
 	status: number;
@@ -42,7 +42,9 @@ export async function call(path: string, { method = "GET", key = KEYS.all, body,
 	expect(response.headers.get("content-type"), `${method} ${path}`).toMatch(/^application\/json/);
 	expect(response.headers.get("cache-control")).toBe("no-store");
 	const parsed = JSON.parse(text) as Record<string, unknown>;
-	const allowed = response.status === 200 && typeof parsed.access_token === "string" ? [parsed.access_token] : [];
+	// A success may carry what was asked for: a token, a ticket, or a JS-SDK signature (SHA-1 hex).
+	const carried = [parsed.access_token, parsed.ticket, parsed.signature, (parsed.agentConfig as Record<string, unknown> | undefined)?.signature];
+	const allowed = response.status === 200 ? carried.filter((v): v is string => typeof v === "string") : [];
 	const headerText = [...response.headers].map(([k, v]) => `${k}: ${v}`).join("\n");
 	expect(findLeaks(text + "\n" + headerText, secrets, allowed), `${method} ${path} leaks`).toEqual([]);
 	return { status: response.status, headers: response.headers, body: parsed };
@@ -84,6 +86,9 @@ export interface Calls {
 	stable_token: number;
 	stable_token_force: number;
 	getcallbackip: number;
+	getticket?: number;
+	getticket_jsapi?: number;
+	getticket_wx_card?: number;
 }
 
 export const sim = {
@@ -97,7 +102,7 @@ export const sim = {
 		return app.mode === "classic" ? calls.token : calls.stable_token;
 	},
 	/** Changes the app on WeChat's side (a reset AppSecret, a shorter lifetime, a smaller quota). */
-	configure(app: TestApp, settings: { lifetime_s?: number; daily_quota?: number; secret?: string }): Promise<unknown> {
+	configure(app: TestApp, settings: { lifetime_s?: number; daily_quota?: number; secret?: string; ticket_refetch?: "same" | "new"; ticket_daily_quota?: number }): Promise<unknown> {
 		return control("/apps", { appid: app.appid, secret: app.secret, ...settings });
 	},
 	fault(fault: { appid?: string; endpoint?: string; kind: string; errcode?: number; status?: number; times?: number }): Promise<unknown> {
@@ -106,9 +111,26 @@ export const sim = {
 	clearFaults(): Promise<unknown> {
 		return control("/faults", undefined, "DELETE");
 	},
+	/** Every token of the app's mode stops working now (40001), as if revoked behind the broker's back. */
+	revoke(app: TestApp): Promise<unknown> {
+		return control(`/apps/${app.appid}/revoke`, { kind: app.mode });
+	},
 	/** Out of band, as another server holding the AppSecret would. */
 	rotate(app: TestApp): Promise<unknown> {
 		return control(`/apps/${app.appid}/rotate`, { kind: app.mode });
+	},
+	/** What wx.config (or wx.agentConfig) would say of a signed config: `{ok: true}` or `{ok: false, reason}`. */
+	verify(body: Record<string, unknown>): Promise<{ ok: boolean; reason?: string }> {
+		return control("/jssdk/verify", body) as Promise<{ ok: boolean; reason?: string }>;
+	},
+	/** A WeCom corp's call counts (gettoken, get_jsapi_ticket, ticket_get, getcallbackip). */
+	async wecomCalls(corpid: string): Promise<Record<string, number>> {
+		const stats = (await control(`/stats?appid=${corpid}`)) as { wecom: Record<string, Record<string, number>> };
+		return stats.wecom[corpid] ?? {};
+	},
+	/** Revokes every token of a WeCom secret early, as WeCom may. */
+	wecomRevoke(corpid: string, agentid?: string): Promise<unknown> {
+		return control("/wecom/revoke", { corpid, ...(agentid && { agentid }) });
 	},
 	/** 0 when WeChat's business API accepts the token, else its errcode (40001, 40014, 42001 …). */
 	async check(token: string): Promise<number> {

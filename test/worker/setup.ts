@@ -6,11 +6,11 @@
  *   ever reach a log line.
  */
 import { afterEach, beforeEach, expect, vi } from "vitest";
-import { allTestApps } from "./fixtures";
+import { allTestApps, allWeComApps } from "./fixtures";
 import { findLeaks } from "./leaks";
 
 export const logLines: string[] = [];
-const secrets = allTestApps().map((a) => a.secret);
+const secrets = [...allTestApps(), ...allWeComApps()].map((a) => a.secret);
 
 for (const level of ["log", "info", "warn", "error", "debug"] as const) {
 	console[level] = (...args: unknown[]) => {

@@ -1,0 +1,82 @@
+/**
+ * What the broker's own routes share: reading the request (appid, JSON body), reading a credential through
+ * the isolate memory tier, the KV edge copy and the app's Durable Object, and turning an Outcome into the
+ * HTTP contract's error.
+ */
+import type { Context } from "hono";
+import { requireApp, type AuthVariables, type Principal } from "./auth";
+import { authority } from "./authority";
+import { APPID_PATTERN, type BrokerConfig } from "./config";
+import { readEdgeCopy } from "./edge-cache";
+import type { CredentialType } from "./engine/kinds";
+import type { AppEnv } from "./env";
+import { BrokerError } from "./errors";
+import { edgeKey } from "./keys";
+import type { CredentialRecord } from "./lifetime";
+import { MemoryTier } from "./memory-cache";
+import type { Outcome } from "./outcome";
+
+export type BrokerEnv = { Bindings: AppEnv; Variables: AuthVariables };
+
+/** This isolate's copy of the edge copies it has read or replaced (memory-cache.ts has the staleness bound). */
+const memory = new MemoryTier<CredentialRecord>();
+
+/** A credential for a read: this isolate's memory, else the KV edge copy, else the app's object. */
+export async function readCredential(env: AppEnv, appid: string, type: CredentialType): Promise<CredentialRecord> {
+	const key = edgeKey(appid, type);
+	const now = Date.now();
+	const remembered = memory.get(key, now);
+	if (remembered) return remembered;
+	const edge = await readEdgeCopy(env.TOKEN_CACHE, appid, now, type);
+	// Only what KV holds is remembered: a KV miss asks the object every time, as it did before this tier.
+	if (edge) memory.put(key, edge, now);
+	return edge ?? unwrap(await authority(env, appid).getCredential(appid, type));
+}
+
+/**
+ * The object's answer to an invalidation or refresh replaces this isolate's memory entry at once, so the
+ * isolate that told a client "here is the new token" never hands that client the old one again.
+ */
+export function remember(appid: string, type: CredentialType, record: CredentialRecord): CredentialRecord {
+	memory.put(edgeKey(appid, type), record, Date.now());
+	return record;
+}
+
+export function forget(appid: string, type: CredentialType): void {
+	memory.delete(edgeKey(appid, type));
+}
+
+
+export function resolveAppid(config: BrokerConfig, raw: string | undefined, principal?: Principal): string {
+	if (raw === undefined || raw === "") {
+		if (config.apps.size === 1) return config.apps.keys().next().value!;
+		throw new BrokerError("bad_request", `appid is required: this broker serves ${config.apps.size} apps (?appid=wx… on GET, "appid" in a JSON body).`);
+	}
+	if (!APPID_PATTERN.test(raw)) throw new BrokerError("bad_request", "appid must be 1–64 letters, digits, _ or - (e.g. wx1234567890abcdef).");
+	// A key scoped to some apps learns nothing about the others, configured or not: the same 403 for both.
+	if (!config.apps.has(raw) && principal && principal.apps !== "*") requireApp(principal, raw);
+	if (!config.apps.has(raw)) throw new BrokerError("not_found", `App ${raw} is not configured on this broker; check the appid or ask the operator to add it to WECHAT_APPS.`);
+	return raw;
+}
+
+export async function readJsonObject(c: Context<BrokerEnv>, hint = 'The body must be JSON like {"appid": "wx…", "access_token": "<the token WeChat refused>"}.'): Promise<Record<string, unknown>> {
+	let body: unknown;
+	try {
+		body = await c.req.json();
+	} catch {
+		throw new BrokerError("bad_request", `${hint} It was not valid JSON.`);
+	}
+	if (typeof body !== "object" || body === null || Array.isArray(body)) throw new BrokerError("bad_request", hint);
+	return body as Record<string, unknown>;
+}
+
+/** A failed Outcome becomes the contract's error: 502 with wechat_errcode, 503 or 429 with Retry-After, 404. */
+export function unwrap(outcome: Outcome): CredentialRecord {
+	if (outcome.ok) return outcome.record;
+	const { code, message, wechatErrcode, retryAfterS } = outcome.failure;
+	throw new BrokerError(code, message, {
+		...(wechatErrcode !== undefined && { wechatErrcode }),
+		// WeChat refusing is not fixed by waiting a few seconds; only 429 and 503 carry Retry-After.
+		...(retryAfterS !== undefined && code !== "wechat_error" && { retryAfterS }),
+	});
+}

@@ -128,6 +128,16 @@ export const sim = {
 		const stats = (await control(`/stats?appid=${corpid}`)) as { wecom: Record<string, Record<string, number>> };
 		return stats.wecom[corpid] ?? {};
 	},
+	/** 0 when WeCom's business API accepts the token, else its errcode (40014, 42001 …). */
+	async checkWeCom(token: string): Promise<number> {
+		const response = await fetch(`${simUrl}/qyapi/cgi-bin/getcallbackip?access_token=${encodeURIComponent(token)}`);
+		const body = (await response.json()) as { errcode?: number };
+		return body.errcode ?? 0;
+	},
+	/** Re-registers a WeCom secret on WeCom's side (a new secret: the broker's one is now wrong). */
+	wecomApp(app: { corpid: string; agentid?: string; secret: string }, settings: Record<string, unknown> = {}): Promise<unknown> {
+		return control("/wecom/apps", { corpid: app.corpid, secret: app.secret, ...(app.agentid && { agentid: app.agentid }), ...settings });
+	},
 	/** Revokes every token of a WeCom secret early, as WeCom may. */
 	wecomRevoke(corpid: string, agentid?: string): Promise<unknown> {
 		return control("/wecom/revoke", { corpid, ...(agentid && { agentid }) });

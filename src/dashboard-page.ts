@@ -89,11 +89,14 @@ function quotaCell(c) {
 function row(appid, c) {
 	const tr = el("tr");
 	tr.dataset.appid = appid;
+	tr.dataset.credential = c.type || "token";
+	// A credential of /status's list carries its masked value as "value"; an app without the list, as "token".
+	const masked = c.value !== undefined ? c.value : c.token;
 	tr.append(
 		el("td", appid, "mono"),
-		el("td", c.kind || c.type || c.mode || "token"),
-		el("td", c.token || "none", "mono" + (c.token ? "" : " bad")),
-		el("td", c.token ? duration(c.expires_in) : "–"),
+		el("td", c.type && c.type !== "token" ? c.label || c.type : c.mode || "token"),
+		el("td", masked || "none", "mono" + (masked ? "" : " bad")),
+		el("td", masked ? duration(c.expires_in) : "–"),
 		el("td", until(c.next_refresh)),
 		quotaCell(c),
 		el("td", c.incident ? "since " + c.incident.since + ": " + c.incident.reason : "none", c.incident ? "bad" : "ok"),
@@ -108,7 +111,8 @@ function render(status) {
 	for (const app of status.apps || []) {
 		if (!app) continue;
 		const credentials = Array.isArray(app.credentials) && app.credentials.length > 0 ? app.credentials : [app];
-		for (const c of credentials) body.append(row(app.appid, Object.assign({ mode: app.mode }, c)));
+		// The incident is the app's: it is shown once, on its first row.
+		credentials.forEach((c, i) => body.append(row(app.appid, Object.assign({ mode: app.mode, incident: i === 0 ? app.incident : null }, c))));
 	}
 	$("table").hidden = false;
 	say((status.apps || []).length + " apps · as of " + new Date().toLocaleTimeString(), false);

@@ -79,7 +79,8 @@ it("shows every demo app after an admin key is pasted, with masked tokens, quota
 	const page = await openDashboard();
 	await submitKey(page, DEMO_ADMIN_KEY);
 	await page.waitForSelector(`tr[data-appid="${classicApp.appid}"]`);
-	const rows = await page.$$eval("#rows tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")));
+	// One row per credential; the access_token's rows carry what is checked here.
+	const rows = await page.$$eval('#rows tr[data-credential="token"]', (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")));
 	expect(rows.map((cells) => cells[0])).toEqual([stableApp.appid, classicApp.appid]);
 	const [stable, classic] = rows as [string[], string[]];
 	expect(stable[1]).toBe("stable");
@@ -92,7 +93,10 @@ it("shows every demo app after an admin key is pasted, with masked tokens, quota
 	expect(classic[5]).toMatch(/^2 \/ 2000 today$/);
 	expect(classic[6]).toMatch(/^since .*40125/);
 	expect(classic[7]).toMatch(/40125: the AppSecret is wrong/);
-	expect(await page.$$("#rows .bar > span")).toHaveLength(2);
+	expect(await page.$$('#rows tr[data-credential="token"] .bar > span')).toHaveLength(2);
+	// The tickets no client asked for yet: listed, not fetched.
+	const tickets = await page.$$eval('#rows tr:not([data-credential="token"])', (trs) => trs.map((tr) => tr.querySelector("td:nth-child(3)")?.textContent));
+	expect(tickets).toEqual(["none", "none", "none", "none"]);
 
 	const html = await page.content();
 	for (const token of tokens) expect(html).not.toContain(token);
@@ -128,17 +132,16 @@ it("says clearly when the key is wrong or not an admin key, and forgets a wrong 
 	await page.context().close();
 });
 
-it("renders one row per credential when /status lists several for an app", async () => {
-	// The shape /status takes once it reports tickets beside the token: the page must not need a change.
+it("renders one row per credential, as /status lists them, with the app's incident on its first row", async () => {
 	const page = await openDashboard();
 	await page.route("**/status", (route) => route.fulfill({
 		json: {
 			now: new Date().toISOString(),
 			apps: [{
-				appid: stableApp.appid, mode: "stable",
+				appid: stableApp.appid, mode: "stable", incident: { since: "2026-11-25T00:00:00.000Z", reason: "daily quota nearly spent" },
 				credentials: [
-					{ kind: "access_token", token: "86_abcdef…(155 chars)", expires_in: 5000, next_refresh: new Date(Date.now() + 4_000_000).toISOString(), calls_today: 3, daily_quota: 500000, incident: null, last_error: null },
-					{ kind: "jsapi_ticket", token: "kgt8ON7y…(86 chars)", expires_in: 90, next_refresh: null, calls_today: 90, daily_quota: 100, incident: { since: "2026-11-25T00:00:00.000Z", reason: "ticket quota nearly spent" }, last_error: null },
+					{ type: "token", label: "access_token", value: "86_abcdef…(155 chars)", expires_in: 5000, next_refresh: new Date(Date.now() + 4_000_000).toISOString(), calls_today: 3, daily_quota: 500000, last_error: null },
+					{ type: "jsapi", label: "jsapi ticket", value: "kgt8ON7y…(86 chars)", expires_in: 90, next_refresh: null, calls_today: 9500, daily_quota: 10000, last_error: null },
 				],
 			}],
 		},
@@ -147,12 +150,13 @@ it("renders one row per credential when /status lists several for an app", async
 	await page.waitForSelector("#rows tr:nth-child(2)");
 	const rows = await page.$$eval("#rows tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")));
 	expect(rows.map((cells) => [cells[0], cells[1], cells[2]])).toEqual([
-		[stableApp.appid, "access_token", "86_abcdef…(155 chars)"],
-		[stableApp.appid, "jsapi_ticket", "kgt8ON7y…(86 chars)"],
+		[stableApp.appid, "stable", "86_abcdef…(155 chars)"],
+		[stableApp.appid, "jsapi ticket", "kgt8ON7y…(86 chars)"],
 	]);
+	expect(rows[0]![6]).toMatch(/daily quota nearly spent/);
 	expect(rows[1]![3]).toBe("90 s");
-	expect(rows[1]![5]).toBe("90 / 100 today");
-	expect(rows[1]![6]).toMatch(/ticket quota nearly spent/);
+	expect(rows[1]![5]).toBe("9500 / 10000 today");
+	expect(rows[1]![6]).toBe("none");
 	expect(await page.$eval("#rows tr:nth-child(2) .bar", (bar) => bar.className)).toBe("bar full");
 	await page.context().close();
 });

@@ -11,7 +11,7 @@ import { edgeKey, STATE_KEY } from "../../src/keys";
 import type { CredentialRecord } from "../../src/lifetime";
 import { MAX_ATTEMPTS } from "../../src/wechat/retry";
 import { appsFor, type TestApp } from "./fixtures";
-import { alertsFor, call, getToken, invalidate, refuseNextProbe, runCron, settle, sim, travel } from "./helpers";
+import { alertsFor, call, getToken, invalidate, refuseNextProbe, runCron, settle, sim, statusOf, travel } from "./helpers";
 import { findLeaks } from "./leaks";
 
 const next = appsFor("fault");
@@ -170,4 +170,29 @@ it("KV unavailable: reads fall back to the object", async () => {
 		expect(await sim.check(body.access_token)).toBe(0);
 	}
 	expect(await sim.tokenCalls(app)).toBe(1);
+});
+
+it("a secret fixed by the operator ends the backoff: the next cron run retries at once", async () => {
+	const app = next("classic");
+	const first = (await getToken(app)).body.access_token as string;
+	await sim.configure(app, { secret: "reset-by-an-admin-in-the-console" });
+	await travel(7200 - 250); // due
+	for (let run = 0; run < 3; run++) {
+		await travel(CRON_TICK_S);
+		await runCron([app]);
+	}
+	const failedCalls = await sim.tokenCalls(app);
+	expect((await statusOf(app)).last_error).toMatchObject({ wechat_errcode: 40125 });
+
+	// `wrangler secret put WECHAT_APPS` with the new secret: the object sees the new configuration.
+	const fixed = JSON.parse(env.WECHAT_APPS).map((a: { appid: string }) => (a.appid === app.appid ? { ...a, secret: "reset-by-an-admin-in-the-console" } : a));
+	await runInDurableObject(authority(env, app.appid), (instance) => {
+		(instance as unknown as { env: typeof env }).env = { ...env, WECHAT_APPS: JSON.stringify(fixed) };
+	});
+	await runCron([app]); // no time has passed: only the fix can explain a call now
+	expect(await sim.tokenCalls(app)).toBe(failedCalls + 1);
+	expect((await statusOf(app)).token).not.toBeNull();
+	expect((await statusOf(app)).last_error).toMatchObject({ wechat_errcode: 40125 }); // history, not state
+	await sim.configure(app, { secret: app.secret });
+	void first;
 });

@@ -10,6 +10,12 @@ export const DEMO_APPS = [
 	{ appid: "wxdemo0000000002", secret: "demo-secret-not-real-2", mode: "classic" },
 ];
 
+/** A WeCom self-built app (agent): clients address it as `<corpid>-<agentid>`. */
+/** @type {readonly { kind: "wecom", corpid: string, agentid: string, secret: string }[]} */
+export const DEMO_WECOM_APPS = [
+	{ kind: "wecom", corpid: "wwdemo0000000001", agentid: "1000002", secret: "demo-wecom-secret-not-real" },
+];
+
 /** Admin, every app: /status, /token/refresh and the dashboard. */
 export const DEMO_ADMIN_KEY = "demo-key-change-me-0123456789";
 /** Not admin, first app only: try it on /status or on the second app for a 403. */

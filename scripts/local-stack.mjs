@@ -21,16 +21,20 @@ const READY_POLL_MS = 250;
  * The simulator keeps its tokens in memory, so the broker's storage starts empty with it: a token
  * persisted by an earlier run would be one this simulator never issued.
  *
- * @param {{ brokerPort: number, simPort: number, apps: App[], keys: ApiKey[], persistTo: string, vars?: Record<string, string>, quiet?: boolean }} options
+ * @param {{ brokerPort: number, simPort: number, apps: App[], wecomApps?: { kind: "wecom", corpid: string, agentid: string, secret: string }[], keys: ApiKey[], persistTo: string, vars?: Record<string, string>, quiet?: boolean }} options
  * @returns {Promise<LocalStack>}
  */
-export async function startLocalStack({ brokerPort, simPort, apps, keys, persistTo, vars = {}, quiet = false }) {
+export async function startLocalStack({ brokerPort, simPort, apps, wecomApps = [], keys, persistTo, vars = {}, quiet = false }) {
 	rmSync(persistTo, { recursive: true, force: true });
-	const sim = await startSimulator({ port: simPort, apps: apps.map(({ appid, secret }) => ({ appid, secret })) });
+	const sim = await startSimulator({
+		port: simPort,
+		apps: apps.map(({ appid, secret }) => ({ appid, secret })),
+		wecomApps: wecomApps.map(({ corpid, agentid, secret }) => ({ corpid, agentid, secret })),
+	});
 	// Secrets go to a file wrangler reads, under .wrangler/ (git-ignored), never onto a command line.
 	mkdirSync(".wrangler", { recursive: true });
 	const envFile = `.wrangler/local-${brokerPort}.env`;
-	const values = { WECHAT_APPS: JSON.stringify(apps), API_KEYS: JSON.stringify(keys), ...vars };
+	const values = { WECHAT_APPS: JSON.stringify([...apps, ...wecomApps]), API_KEYS: JSON.stringify(keys), ...vars };
 	writeFileSync(envFile, Object.entries(values).map(([name, value]) => `${name}=${value.replaceAll("{sim}", sim.url)}\n`).join(""));
 	const url = `http://127.0.0.1:${brokerPort}`;
 
@@ -42,6 +46,8 @@ export async function startLocalStack({ brokerPort, simPort, apps, keys, persist
 			"--ip", "127.0.0.1", "--port", String(brokerPort),
 			"--env-file", envFile,
 			"--var", `WECHAT_API_BASE:${sim.url}`,
+			// The simulator serves WeCom under /qyapi, as qyapi.weixin.qq.com would be a separate host.
+			"--var", `WECOM_API_BASE:${sim.url}/qyapi`,
 			"--persist-to", persistTo,
 			"--test-scheduled",
 			"--show-interactive-dev-session=false",

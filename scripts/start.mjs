@@ -2,16 +2,19 @@
 // @ts-check
 /**
  * `npm start`: the whole broker on this machine, no Cloudflare account and no network: the WeChat
- * simulator and `wrangler dev` with two demo apps (stable and classic), a demo admin key and a demo
+ * simulator and `wrangler dev` with two demo apps (stable and classic) and a WeCom agent, a demo admin key and a demo
  * reader key (not admin, first app only: for trying a 403), and the cron trigger fired every minute as
  * Cloudflare would. Prints a curl that returns a token; Ctrl-C stops everything.
  *
  * Ports: BROKER_PORT (default 8787) and WXSIM_PORT (default 9860).
  */
-import { DEMO_ADMIN_KEY, DEMO_APPS, DEMO_KEYS, DEMO_READER_KEY } from "./demo.mjs";
+import { DEMO_ADMIN_KEY, DEMO_APPS, DEMO_KEYS, DEMO_READER_KEY, DEMO_WECOM_APPS } from "./demo.mjs";
 import { startLocalStack } from "./local-stack.mjs";
 
 const [DEMO_APP, SECOND_APP] = /** @type {[typeof DEMO_APPS[0], typeof DEMO_APPS[0]]} */ (DEMO_APPS);
+const WECOM_APP = /** @type {typeof DEMO_WECOM_APPS[0]} */ (DEMO_WECOM_APPS[0]);
+const WECOM_ID = `${WECOM_APP.corpid}-${WECOM_APP.agentid}`;
+const PAGE = "https://example.com/page?x=1";
 const DEMO_KEY = DEMO_ADMIN_KEY;
 /** Cloudflare runs the `* * * * *` trigger once a minute; wrangler dev only when asked. */
 const CRON_INTERVAL_MS = 60_000;
@@ -20,6 +23,7 @@ const stack = await startLocalStack({
 	brokerPort: Number(process.env.BROKER_PORT ?? 8787),
 	simPort: Number(process.env.WXSIM_PORT ?? 9860),
 	apps: [...DEMO_APPS],
+	wecomApps: [...DEMO_WECOM_APPS],
 	keys: [...DEMO_KEYS],
 	persistTo: ".wrangler/demo-state",
 }).catch((error) => {
@@ -52,6 +56,16 @@ More:
   curl -s -H 'Authorization: Bearer ${DEMO_KEY}' ${url}/health
   curl -s -H 'Authorization: Bearer ${DEMO_READER_KEY}' '${url}/token?appid=${SECOND_APP.appid}'   # 403: not this key's app
   open ${url}/dashboard and paste ${DEMO_KEY}
+
+JS-SDK: a signed wx.config for a page, and the ticket to check its signature by hand:
+  curl -s -X POST -H 'Authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' \\
+       -d '{"appid":"${DEMO_APP.appid}","url":"${PAGE}"}' ${url}/jssdk/config
+  curl -s -H 'Authorization: Bearer ${DEMO_KEY}' '${url}/ticket?appid=${DEMO_APP.appid}&type=jsapi'
+  printf 'jsapi_ticket=%s&noncestr=%s&timestamp=%s&url=%s' <ticket> <nonceStr> <timestamp> '${PAGE}' | sha1sum   # = signature
+WeCom agent ${WECOM_ID} (its token, and wx.config + wx.agentConfig):
+  curl -s -H 'Authorization: Bearer ${DEMO_KEY}' '${url}/token?appid=${WECOM_ID}'
+  curl -s -X POST -H 'Authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' \\
+       -d '{"appid":"${WECOM_ID}","url":"${PAGE}"}' ${url}/jssdk/config
   curl -s "${sim.url}/cgi-bin/getcallbackip?access_token=<token>"   # does WeChat (the simulator) accept it?
 
 Ctrl-C stops both.

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { MAX_ATTEMPTS } from "../../src/wechat/retry";
 import { appsFor } from "./fixtures";
 import { getToken, invalidate, refuseNextProbe, settle, sim, travel } from "./helpers";
+import { retryPausesTaken } from "./setup";
 
 const next = appsFor("errors");
 
@@ -25,13 +26,18 @@ describe("with no valid token to fall back on", () => {
 		expect(await sim.tokenCalls(app)).toBe(errcode === -1 ? MAX_ATTEMPTS : 1);
 	});
 
-	it("retries a transient failure at once and serves the token it gets", async () => {
+	it("retries a transient failure after jittered pauses of ~200 ms then ~400 ms, and serves the token it gets", async () => {
 		const app = next("classic");
 		await sim.fault({ appid: app.appid, kind: "errcode", errcode: -1, times: 2 });
 		const res = await getToken(app);
 		expect(res.status).toBe(200);
 		expect(await sim.check(res.body.access_token as string)).toBe(0);
 		expect(await sim.tokenCalls(app)).toBe(3);
+		expect(retryPausesTaken).toHaveLength(2);
+		expect(retryPausesTaken[0]).toBeGreaterThanOrEqual(100);
+		expect(retryPausesTaken[0]).toBeLessThanOrEqual(200);
+		expect(retryPausesTaken[1]).toBeGreaterThanOrEqual(200);
+		expect(retryPausesTaken[1]).toBeLessThanOrEqual(400);
 	});
 
 	it.each([

@@ -1,15 +1,23 @@
 /**
  * Runs around every worker test:
+ * - the pause between upstream attempts is recorded instead of slept (`retryPausesTaken`);
  * - Date is faked (and only Date), so tests move time with `travel()` instead of sleeping; the Durable
  *   Object runs in the same isolate and sees the same clock.
  * - every console line is captured and checked: no AppSecret and nothing that looks like a full token may
  *   ever reach a log line.
  */
 import { afterEach, beforeEach, expect, vi } from "vitest";
+import { retryPauses } from "../../src/wechat/retry";
 import { allTestApps, allWeComApps } from "./fixtures";
 import { findLeaks } from "./leaks";
 
 export const logLines: string[] = [];
+/** The pauses the broker took between upstream attempts, in ms: recorded, not slept (see retry.ts). */
+export const retryPausesTaken: number[] = [];
+
+retryPauses.sleep = async (ms) => {
+	retryPausesTaken.push(ms);
+};
 const secrets = [...allTestApps(), ...allWeComApps()].map((a) => a.secret);
 
 for (const level of ["log", "info", "warn", "error", "debug"] as const) {
@@ -24,6 +32,7 @@ beforeEach(() => {
 
 afterEach(() => {
 	vi.useRealTimers();
+	retryPausesTaken.length = 0;
 	const leaks = logLines.flatMap((line) => findLeaks(line, secrets));
 	logLines.length = 0;
 	expect(leaks, "log lines must not carry secrets or full tokens").toEqual([]);

@@ -3,7 +3,7 @@
  * under these paths answers in WeChat's shape (wechat-errors.ts), because an SDK is on the other end.
  *
  * - ANSWERED: WeChat endpoints the broker serves from its own credentials: the token endpoints
- *   (token-endpoints.ts) and the JS-SDK ticket endpoints
+ *   (token-endpoints.ts), WeCom's gettoken (wecom-token.ts), and the JS-SDK ticket endpoints
  *   (ticket-endpoints.ts), which would otherwise spend WeChat's scarce getticket quota on every SDK's cache.
  * - FORWARDED_PREFIXES: WeChat server-API families that take an access_token. Every one is forwarded
  *   only with a token this broker issued, so a wider list costs no safety; anything outside it is not a
@@ -17,6 +17,7 @@ import type { AppEnv } from "../env";
 import { forward } from "./forward";
 import { officialTicketEndpoint, weComAgentTicketEndpoint, weComCorpTicketEndpoint } from "./ticket-endpoints";
 import { classicTokenEndpoint, stableTokenEndpoint } from "./token-endpoints";
+import { weComTokenEndpoint } from "./wecom-token";
 import { ERRCODE, WeChatError } from "./wechat-errors";
 
 type GatewayEnv = { Bindings: AppEnv; Variables: AuthVariables };
@@ -26,6 +27,7 @@ const ANSWERED: Readonly<Record<string, Handler<GatewayEnv>>> = {
 	"/cgi-bin/stable_token": stableTokenEndpoint,
 	"/cgi-bin/ticket/getticket": officialTicketEndpoint,
 	// WeCom (qyapi.weixin.qq.com): its paths live beside WeChat's under /cgi-bin/ and never collide with them.
+	"/cgi-bin/gettoken": weComTokenEndpoint,
 	"/cgi-bin/get_jsapi_ticket": weComCorpTicketEndpoint,
 	"/cgi-bin/ticket/get": weComAgentTicketEndpoint,
 };

@@ -58,6 +58,11 @@ export function benchApps({ stampedeSizes, repeats }) {
 			hot: brokerApp("wxbench-gateway-hot", "stable"),
 			heals: modes.flatMap((mode) => Array.from({ length: GATEWAY_HEALS_PER_MODE }, (_, i) => brokerApp(`wxbench-gateway-heal-${mode}-${i}`, mode))),
 		},
+		/** JS-SDK tickets: one app for the hot run, a fresh one per cold stampede (token and ticket never fetched). */
+		tickets: {
+			hot: brokerApp("wxbench-ticket-hot", "stable"),
+			stampedes: bursts(stampedeSizes, repeats).map(({ n, round }) => ({ n, round, app: brokerApp(`wxbench-ticket-stampede-${n}-${round}`, "stable") })),
+		},
 		/** The compressed day's broker (a Miniflare of its own, so its cron touches only these). */
 		brokerDay: modes.map((mode) => brokerApp(`wxbench-day-${mode}`, mode)),
 		baselines: {

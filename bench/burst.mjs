@@ -13,6 +13,7 @@ import { percentile } from "./stats.mjs";
  * @property {"GET" | "POST"} [method]
  * @property {Record<string, string>} [headers]
  * @property {string} [body]
+ * @property {string} [valueKey]  the answer's field that carries the credential (default access_token; ticket for GET /ticket)
  */
 
 /**
@@ -30,7 +31,7 @@ import { percentile } from "./stats.mjs";
  * @param {BurstSpec} spec
  * @returns {Promise<BurstResult>}
  */
-export async function burst({ urls, n, method = "GET", headers = {}, body }) {
+export async function burst({ urls, n, method = "GET", headers = {}, body, valueKey = "access_token" }) {
 	/** @type {Record<string, number>} */
 	const failures = {};
 	/** @type {string[]} */
@@ -43,10 +44,11 @@ export async function burst({ urls, n, method = "GET", headers = {}, body }) {
 		try {
 			const res = await fetch(/** @type {string} */ (urls[i % urls.length]), { method, headers, body });
 			status = String(res.status);
-			const json = /** @type {{ access_token?: string }} */ (await res.json().catch(() => ({})));
+			const json = /** @type {Record<string, unknown>} */ (await res.json().catch(() => ({})));
 			latencies.push(performance.now() - started);
-			if (res.status === 200 && typeof json.access_token === "string") {
-				tokens.push(json.access_token);
+			const value = json[valueKey];
+			if (res.status === 200 && typeof value === "string") {
+				tokens.push(value);
 				return;
 			}
 		} catch {}

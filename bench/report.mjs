@@ -72,6 +72,24 @@ export function tableRows(results) {
 			]);
 		}
 	}
+	const tickets = results.tickets;
+	if (tickets) {
+		const ticketCeiling = new Map(tickets.points.filter((/** @type {any} */ p) => p.target === "healthz").map((/** @type {any} */ p) => [p.concurrency, p.rps]));
+		for (const p of tickets.points) {
+			rows.push([
+				"tickets", `broker ${p.label}`, `c=${p.concurrency}, ${results.settings.pointS} s ×${results.settings.repeats}`,
+				num(p.rps), num(p.rps / (ticketCeiling.get(p.concurrency) ?? Number.NaN), 2), num(p.p50_ms, 2), num(p.p99_ms, 2),
+				p.target === "healthz" ? "–" : `${num(tickets.getticket_calls_during_load)} getticket, ${num(tickets.token_calls_during_load)} token (0)`, "–",
+				p.failed ? `${p.failed} failed` : "",
+			]);
+		}
+		for (const s of tickets.stampedes) {
+			rows.push([
+				"ticket stampede", "broker GET /ticket (stable)", `N=${s.n} cold, at once`, "–", "–", num(s.p50_ms, 1), num(s.p99_ms, 1),
+				`${num(s.getticket_calls)} getticket (1), ${num(s.token_calls)} token (1)`, "–", `${num(s.distinct_tickets)} distinct ticket(s)${s.failed ? `; ${s.failed} failed` : ""}`,
+			]);
+		}
+	}
 	for (const s of results.stampede.broker ?? []) {
 		rows.push([
 			"stampede", `broker (${s.mode})`, `N=${s.n} cold, at once`, "–", "–", num(s.p50_ms, 1), num(s.p99_ms, 1),

@@ -24,6 +24,7 @@ import { measureGateway } from "./scenarios/gateway.mjs";
 import { compressedDay, CRON_INTERVAL_MS, DAY_TOKEN_LIFETIME_S } from "./scenarios/day.mjs";
 import { stampede, summarizeRuns } from "./scenarios/stampede.mjs";
 import { storm, summarizeStorms } from "./scenarios/storm.mjs";
+import { measureTickets } from "./scenarios/tickets.mjs";
 import { round } from "./stats.mjs";
 import { startWorld } from "./world.mjs";
 
@@ -49,7 +50,7 @@ async function main() {
 	const bundle = measureBundle(BUNDLE_PATH);
 
 	const realWorld = await startWorld({ name: "real time" });
-	const brokerApps = [apps.broker.hot, apps.broker.objectPath, apps.broker.stale, ...apps.broker.stampedes.map((s) => s.app), ...apps.broker.storms.map((s) => s.app), apps.gateway.hot, ...apps.gateway.heals];
+	const brokerApps = [apps.broker.hot, apps.broker.objectPath, apps.broker.stale, ...apps.broker.stampedes.map((s) => s.app), ...apps.broker.storms.map((s) => s.app), apps.gateway.hot, ...apps.gateway.heals, apps.tickets.hot, ...apps.tickets.stampedes.map((s) => s.app)];
 	await realWorld.registerApps(brokerApps);
 	await realWorld.registerApps(apps.brokerDay.map((app) => ({ appid: app.appid, secret: app.secret, lifetime_s: DAY_TOKEN_LIFETIME_S })));
 	await realWorld.registerApps(apps.strategies.map((strategy) => apps.baselines[strategy].hot));
@@ -63,8 +64,10 @@ async function main() {
 	/** @type {any[] | null} */
 	let storms = null;
 	/** @type {any} */
+	let tickets = null;
+	/** @type {any} */
 	let mainLogs = null;
-	if (only.has("throughput") || only.has("gateway") || only.has("stampede") || only.has("storm")) {
+	if (only.has("throughput") || only.has("gateway") || only.has("stampede") || only.has("storm") || only.has("tickets")) {
 		const broker = await startBroker({ name: "main", apps: brokerApps, apiBase: realWorld.url });
 		if (only.has("throughput")) {
 			step("broker: throughput of each path beside /healthz…");
@@ -75,6 +78,14 @@ async function main() {
 			step("gateway: a business call straight to the simulator and through the gateway, and healed calls…");
 			gateway = await measureGateway({ broker, world: realWorld, apps: apps.gateway, settings });
 			requireSuccess("gateway", pointOutcomes(gateway.points));
+		}
+		if (only.has("tickets")) {
+			step("tickets: cold stampedes of GET /ticket, then GET /ticket and the gateway's getticket beside /healthz…");
+			tickets = await measureTickets({ broker, world: realWorld, apps: apps.tickets, settings });
+			requireSuccess("tickets", [
+				...pointOutcomes(tickets.points),
+				...tickets.stampedes.map((/** @type {any} */ s) => burstOutcome(`ticket stampede N=${s.n}`, s.runs)),
+			]);
 		}
 		if (only.has("stampede")) {
 			step("broker: stampedes…");
@@ -188,6 +199,7 @@ async function main() {
 		bundle,
 		throughput: { broker: brokerPaths, baselines: baselineThroughput },
 		gateway,
+		tickets,
 		stampede: { broker: brokerStampedes, baselines: baselineStampedeRows },
 		storm: storms,
 		day,

@@ -26,7 +26,7 @@ const START_TIMEOUT_MS = 15_000;
  * @property {number} [lifetime_s]
  * @property {number} [daily_quota]
  */
-/** @typedef {{ token: number, stable_token: number, stable_token_force: number, getcallbackip: number }} CallCounts */
+/** @typedef {{ token: number, stable_token: number, stable_token_force: number, getcallbackip: number, getticket?: number }} CallCounts */
 
 /**
  * @typedef {object} World

@@ -5,7 +5,8 @@
  * under `wrangler dev` instead of api.weixin.qq.com, each configured with nothing but the broker as its
  * host and a broker API key as its "secret" — the two settings a service changes to adopt the gateway.
  * Behind the broker is the WeChat simulator. Checks, per SDK: token fetch, getcallbackip, a custom message
- * (JSON POST), a media upload and download that arrive byte-identical, getticket, a token revoked behind
+ * (JSON POST), a media upload and download that arrive byte-identical, getticket (answered by the broker
+ * from the ticket it keeps, not forwarded), a token revoked behind
  * everyone's back healed inside one SDK call with exactly one upstream refresh, and a forged token that
  * never reaches the simulator. Prints what it measured; exits non-zero when a check fails.
  * 127.0.0.1 only; ports BROKER_PORT (8840) and WXSIM_PORT (9960).
@@ -180,7 +181,10 @@ try {
 
 		const [ticket, ticketMs] = await timed(() => sdk.ticket());
 		assert.ok(typeof ticket.ticket === "string" && ticket.ticket.length > 0, "getticket answers a ticket");
-		results.push(`${tag}: ticket/getticket jsapi (${ms(ticketMs)})`);
+		const kept = /** @type {any} */ (await (await fetch(`${stack.url}/ticket?appid=${app.appid}&type=jsapi`, { headers: { authorization: `Bearer ${KEY}` } })).json());
+		assert.equal(ticket.ticket, kept.ticket, "the SDK's ticket is the one the broker keeps");
+		assert.equal((await calls(app.appid)).getticket, 1, "one getticket reached WeChat: the broker's own, not the SDK's");
+		results.push(`${tag}: ticket/getticket jsapi answered by the broker, = GET /ticket, 1 upstream getticket (${ms(ticketMs)})`);
 
 		await revokeBehindEveryonesBack(app);
 		const before = await calls(app.appid);

@@ -23,7 +23,7 @@ import { findAccessToken, withAccessToken } from "./query";
 import { readUpTo } from "./streams";
 import { upstreamFor, type Upstream } from "./upstream";
 import { countCall, countHeal, flushInBackground } from "./usage-counter";
-import { ERRCODE, failureAsWeChat, WeChatError } from "./wechat-errors";
+import { ERRCODE, failureAsWeChat, WECOM_ERRCODE, WeChatError, type Platform } from "./wechat-errors";
 
 type GatewayContext = Context<{ Bindings: AppEnv; Variables: AuthVariables }>;
 
@@ -69,18 +69,22 @@ export interface OwnedToken {
 
 /**
  * The app whose token the request carries, or the WeChat-shaped refusal (41001 without a token, 40001 for
- * one this broker did not issue). Every gateway endpoint authorised by a token goes through here: the
- * forwarded calls below, and the broker-served ticket endpoints once they exist (routes.ts).
+ * one this broker did not issue; WeCom's 40014 on WeCom-only paths). Every gateway endpoint authorised by a
+ * token goes through here: the forwarded calls below, and the broker-served ticket endpoints (ticket-endpoints.ts).
  */
-export async function requestOwner(c: GatewayContext): Promise<OwnedToken> {
+export async function requestOwner(c: GatewayContext, platform: Platform = "wechat"): Promise<OwnedToken> {
 	const url = new URL(c.req.url);
 	const presented = findAccessToken(url.search);
 	if (presented.kind === "missing") {
-		throw new WeChatError(ERRCODE.accessTokenMissing, "access_token missing (wx-token-broker: send the access_token this broker gave you)");
+		throw new WeChatError(ERRCODE.accessTokenMissing, "access_token missing (wx-token-broker: send the access_token this broker gave you)", 200, platform);
 	}
 	const owner = presented.kind === "found" ? await ownerOf(c.env.TOKEN_CACHE, c.get("config"), presented.token, Date.now()) : null;
 	if (presented.kind !== "found" || !owner) {
 		log("warn", "gateway_refused", { reason: presented.kind === "found" ? "unknown_token" : "unusable_token", path: url.pathname, ...(presented.kind === "found" && { token: maskToken(presented.token) }) });
+		// On a WeCom-only path the refusal is WeCom's "invalid access_token" (40014): there 40001 means a bad secret.
+		if (platform === "wecom") {
+			throw new WeChatError(WECOM_ERRCODE.invalidAccessToken, "invalid access_token (wx-token-broker: this broker did not issue this token, or it expired; fetch one from the broker's /cgi-bin/gettoken with your broker key)", 200, platform);
+		}
 		throw new WeChatError(ERRCODE.invalidCredential, "invalid credential, access_token is invalid or not latest (wx-token-broker: this broker did not issue this token, or it expired; fetch one from the broker's /cgi-bin/token with your broker key)");
 	}
 	return { appid: owner.appid, index: presented.index };

@@ -2,11 +2,9 @@
  * The gateway's paths: what the broker answers itself, what it forwards, what it refuses. Everything
  * under these paths answers in WeChat's shape (wechat-errors.ts), because an SDK is on the other end.
  *
- * - ANSWERED: WeChat endpoints the broker serves from its own credentials. The JS-SDK ticket endpoints
- *   (/cgi-bin/ticket/getticket, WeCom /cgi-bin/get_jsapi_ticket and /cgi-bin/ticket/get) and WeCom's
- *   /cgi-bin/gettoken become one entry each here once the TokenAuthority serves them, e.g.
- *   `"/cgi-bin/ticket/getticket": async (c) => ticketAnswer(c, (await requestOwner(c)).appid, c.req.query("type"))`
- *   (requestOwner: forward.ts). Until then a getticket call is forwarded like any business call.
+ * - ANSWERED: WeChat endpoints the broker serves from its own credentials: the token endpoints
+ *   (token-endpoints.ts), WeCom's gettoken (wecom-token.ts), and the JS-SDK ticket endpoints
+ *   (ticket-endpoints.ts), which would otherwise spend WeChat's scarce getticket quota on every SDK's cache.
  * - FORWARDED_PREFIXES: WeChat server-API families that take an access_token. Every one is forwarded
  *   only with a token this broker issued, so a wider list costs no safety; anything outside it is not a
  *   WeChat API the broker knows and gets the broker's own 404.
@@ -17,7 +15,9 @@ import type { Handler, Hono } from "hono";
 import type { AuthVariables } from "../auth";
 import type { AppEnv } from "../env";
 import { forward } from "./forward";
+import { officialTicketEndpoint, weComAgentTicketEndpoint, weComCorpTicketEndpoint } from "./ticket-endpoints";
 import { classicTokenEndpoint, stableTokenEndpoint } from "./token-endpoints";
+import { weComTokenEndpoint } from "./wecom-token";
 import { ERRCODE, WeChatError } from "./wechat-errors";
 
 type GatewayEnv = { Bindings: AppEnv; Variables: AuthVariables };
@@ -25,6 +25,11 @@ type GatewayEnv = { Bindings: AppEnv; Variables: AuthVariables };
 const ANSWERED: Readonly<Record<string, Handler<GatewayEnv>>> = {
 	"/cgi-bin/token": classicTokenEndpoint,
 	"/cgi-bin/stable_token": stableTokenEndpoint,
+	"/cgi-bin/ticket/getticket": officialTicketEndpoint,
+	// WeCom (qyapi.weixin.qq.com): its paths live beside WeChat's under /cgi-bin/ and never collide with them.
+	"/cgi-bin/gettoken": weComTokenEndpoint,
+	"/cgi-bin/get_jsapi_ticket": weComCorpTicketEndpoint,
+	"/cgi-bin/ticket/get": weComAgentTicketEndpoint,
 };
 
 export const FORWARDED_PREFIXES = [

@@ -29,7 +29,7 @@ type GatewayContext = Context<{ Bindings: AppEnv; Variables: AuthVariables }>;
 /** A stable_token request is ~150 bytes of JSON; anything this large is not one. */
 export const MAX_TOKEN_REQUEST_BYTES = 4 * 1024;
 /** Longer than any key the broker accepts; hashing arbitrary megabytes would only cost CPU. */
-const MAX_SECRET_CHARS = 1_024;
+export const MAX_SECRET_CHARS = 1_024;
 const CLIENT_CREDENTIAL = "client_credential";
 
 export async function classicTokenEndpoint(c: GatewayContext): Promise<Response> {

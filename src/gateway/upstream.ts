@@ -3,6 +3,7 @@
  * The gateway sends nothing anywhere else: the base comes from configuration, never from the request.
  */
 import type { BrokerConfig } from "../config";
+import { TOKEN_INVALID } from "../wechat/errcodes";
 
 export interface Upstream {
 	/** Without a trailing slash: WECHAT_API_BASE (a fixed-IP relay in production). */
@@ -17,15 +18,16 @@ export interface Upstream {
 	readonly relayHeaders: Readonly<Record<string, string>>;
 }
 
-/** 40001 invalid credential / not latest, 40014 invalid access_token, 42001 expired (WECHAT-API.md). */
-export const WECHAT_TOKEN_ERRCODES: ReadonlySet<number> = new Set([40001, 40014, 42001]);
-/** In WeCom 40001 means a bad *secret*, not a bad token: only 40014 and 42001 are token errors there. */
-export const WECOM_TOKEN_ERRCODES: ReadonlySet<number> = new Set([40014, 42001]);
-
 /**
- * Every configured app is an official account or mini program today. WeCom apps, once WECHAT_APPS can
- * hold them, get one branch here: `{ base: config.wecomApiBase, tokenErrcodes: WECOM_TOKEN_ERRCODES, relayHeaders }`.
+ * An official account's or mini program's calls go to WECHAT_API_BASE; a WeCom app's to WECOM_API_BASE,
+ * where 40001 means a bad *secret*, not a bad token: only 40014 and 42001 are healed there (TOKEN_INVALID).
+ * An app that is no longer configured never gets here: ownership.ts only recognises configured apps.
  */
-export function upstreamFor(config: BrokerConfig, _appid: string): Upstream {
-	return { base: config.apiBase, tokenErrcodes: WECHAT_TOKEN_ERRCODES, relayHeaders: config.relayHeaders };
+export function upstreamFor(config: BrokerConfig, appid: string): Upstream {
+	const platform = config.apps.get(appid)?.platform ?? "wechat";
+	return {
+		base: platform === "wecom" ? config.weComBase : config.apiBase,
+		tokenErrcodes: TOKEN_INVALID[platform],
+		relayHeaders: config.relayHeaders,
+	};
 }

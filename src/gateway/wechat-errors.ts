@@ -27,34 +27,57 @@ export const ERRCODE = {
 	minuteQuota: 45011,
 	dataFormat: 47001,
 	apiUnauthorized: 48001,
+	/** getticket with a type WeChat does not have (the simulator and WeChat answer "invalid args"). */
+	invalidTicketType: 40097,
 } as const;
+
+/**
+ * WeCom's own numbers for the same mistakes (WECHAT-API.md, "WeCom"): 40001 is a bad *secret* there, a bad
+ * token is 40014, and a bad parameter 40058.
+ */
+export const WECOM_ERRCODE = {
+	invalidSecret: 40001,
+	invalidCorpid: 40013,
+	invalidAccessToken: 40014,
+	invalidParameter: 40058,
+	corpidMissing: 41002,
+	secretMissing: 41004,
+} as const;
+
+export type Platform = "wechat" | "wecom";
 
 export class WeChatError extends Error {
 	override readonly name = "WeChatError";
 	readonly errcode: number;
 	/** 200 like WeChat; 500 only for the broker's own configuration or bugs. */
 	readonly status: 200 | 500;
+	/** Whose shape the answer takes: WeCom's errors carry its own content type. */
+	readonly platform: Platform;
 
-	constructor(errcode: number, message: string, status: 200 | 500 = 200) {
+	constructor(errcode: number, message: string, status: 200 | 500 = 200, platform: Platform = "wechat") {
 		super(message);
 		this.errcode = errcode;
 		this.status = status;
+		this.platform = platform;
 	}
 }
 
 /** api.weixin.qq.com's exact header, non-standard "encoding" included: SDKs tell an error from a download by it. */
 const WECHAT_CONTENT_TYPE = "application/json; encoding=utf-8";
+/** qyapi.weixin.qq.com's header. */
+export const WECOM_CONTENT_TYPE = "application/json; charset=UTF-8";
 
 export function wechatErrorResponse(error: WeChatError): Response {
 	return new Response(JSON.stringify({ errcode: error.errcode, errmsg: error.message }), {
 		status: error.status,
-		headers: { "content-type": WECHAT_CONTENT_TYPE },
+		headers: { "content-type": error.platform === "wecom" ? WECOM_CONTENT_TYPE : WECHAT_CONTENT_TYPE },
 	});
 }
 
-/** A token call's failure (from the TokenAuthority) as WeChat would have put it. */
-export function failureAsWeChat(failure: Failure): WeChatError {
-	return new WeChatError(failure.wechatErrcode ?? BROKER_CODES[failure.code], `${failure.message} (wx-token-broker)`);
+/** A token call's failure (from the TokenAuthority) as WeChat (or WeCom) would have put it. */
+export function failureAsWeChat(failure: Failure | BrokerError, platform: Platform = "wechat"): WeChatError {
+	const codes = platform === "wecom" ? WECOM_BROKER_CODES : BROKER_CODES;
+	return new WeChatError(failure.wechatErrcode ?? codes[failure.code], `${failure.message} (wx-token-broker)`, 200, platform);
 }
 
 const BROKER_CODES: Record<ErrorCode, number> = {
@@ -70,6 +93,17 @@ const BROKER_CODES: Record<ErrorCode, number> = {
 	wechat_unreachable: ERRCODE.systemError,
 	config_error: ERRCODE.systemError,
 	internal_error: ERRCODE.systemError,
+};
+
+/** WeCom says "frequency limit" with 45009 and "not trusted IP" with 60020; a bad parameter is 40058. */
+const WECOM_BROKER_CODES: Record<ErrorCode, number> = {
+	...BROKER_CODES,
+	bad_request: WECOM_ERRCODE.invalidParameter,
+	unauthorized: WECOM_ERRCODE.invalidSecret,
+	forbidden: 60020,
+	not_found: WECOM_ERRCODE.invalidCorpid,
+	method_not_allowed: WECOM_ERRCODE.invalidParameter,
+	rate_limited: 45009,
 };
 
 /** Anything thrown while serving a gateway path, in WeChat's shape. */

@@ -18,7 +18,7 @@ export interface TestApp {
 export const TEST_FILES = [
 	"cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors", "sec", "fault", "quota",
 	"promise", "report", "gwtoken", "gateway", "gwbody", "keys", "repair", "guard", "limits", "backoff", "alertq",
-	"memory", "health", "review", "reviewr", "tickets",
+	"memory", "health", "review", "reviewr", "tickets", "gwticket", "gwwecom",
 ] as const;
 export type TestFile = (typeof TEST_FILES)[number];
 /**
@@ -26,7 +26,7 @@ export type TestFile = (typeof TEST_FILES)[number];
  * src/gateway/ownership.ts), which the gateway's tests exercise with this very configuration.
  */
 const APPS_PER_MODE = 8;
-const APPS_PER_MODE_FOR: Partial<Record<TestFile, number>> = { gateway: 12, inval: 10, errors: 10, promise: 10 };
+const APPS_PER_MODE_FOR: Partial<Record<TestFile, number>> = { gateway: 12, inval: 10, errors: 10, promise: 10, gwticket: 4, gwwecom: 1 };
 
 function poolSize(file: TestFile): number {
 	return APPS_PER_MODE_FOR[file] ?? APPS_PER_MODE;
@@ -107,6 +107,9 @@ export interface WeComTestApp {
 
 export const WECOM_CORP = "wwtestcorp00001";
 export const WECOM_OTHER_CORP = "wwtestcorp00002";
+/** The gateway's WeCom tests (gwwecom, gwticket): a corp with several entries, and one with a single agent. */
+export const WECOM_GATEWAY_CORP = "wwtestcorp00003";
+export const WECOM_SINGLE_CORP = "wwtestcorp00004";
 
 export function allWeComApps(): WeComTestApp[] {
 	const agents = (corpid: string, ids: string[]) => ids.map((agentid) => ({ appid: `${corpid}-${agentid}`, corpid, agentid, secret: secretFor(`${corpid}-${agentid}`) }));
@@ -114,6 +117,9 @@ export function allWeComApps(): WeComTestApp[] {
 		...agents(WECOM_CORP, ["1000001", "1000002", "1000003", "1000004", "1000005", "1000006"]),
 		{ appid: `${WECOM_CORP}-contacts`, corpid: WECOM_CORP, secret: secretFor(`${WECOM_CORP}-contacts`) },
 		...agents(WECOM_OTHER_CORP, ["1000001"]),
+		...agents(WECOM_GATEWAY_CORP, ["1000001", "1000002", "1000003", "1000004", "1000005"]),
+		{ appid: `${WECOM_GATEWAY_CORP}-contacts`, corpid: WECOM_GATEWAY_CORP, secret: secretFor(`${WECOM_GATEWAY_CORP}-contacts`) },
+		...agents(WECOM_SINGLE_CORP, ["1000001"]),
 	];
 }
 

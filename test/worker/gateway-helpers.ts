@@ -1,9 +1,11 @@
 /** Calling the broker the way an SDK does: WeChat's own paths, any body, and no broker key in a header. */
-import { exports } from "cloudflare:workers";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import { allTestApps, allWeComApps } from "./fixtures";
 import { simUrl } from "./helpers";
 import { findLeaks } from "./leaks";
+import worker from "../../src/index";
 
 const secrets = [...allTestApps(), ...allWeComApps()].map((a) => a.secret);
 
@@ -17,10 +19,19 @@ export interface GatewayResponse {
 
 /**
  * One request through the broker's real fetch handler. Every answer is checked: `no-store`, and no AppSecret
- * in its body or headers (tokens may appear: the token endpoints hand them out).
+ * in its body or headers (tokens may appear: the token endpoints hand them out). `overrides` replace some of
+ * the Worker's bindings for this one request (e.g. API_KEYS with keys only one test file needs).
  */
-export async function gw(path: string, init: RequestInit = {}): Promise<GatewayResponse> {
-	const response = await exports.default.fetch(new Request(`https://broker.test${path}`, init));
+export async function gw(path: string, init: RequestInit = {}, overrides?: Partial<typeof env>): Promise<GatewayResponse> {
+	const request = new Request(`https://broker.test${path}`, init);
+	let response: Response;
+	if (overrides) {
+		const ctx = createExecutionContext();
+		response = await worker.fetch(request, { ...env, ...overrides }, ctx);
+		await waitOnExecutionContext(ctx);
+	} else {
+		response = await exports.default.fetch(request);
+	}
 	const bytes = new Uint8Array(await response.arrayBuffer());
 	const text = new TextDecoder().decode(bytes);
 	expect(response.headers.get("cache-control"), path.split("?")[0]).toBe("no-store");

@@ -36,10 +36,11 @@ const mf = new Miniflare({
 });
 const url = (await mf.ready).href.replace(/\/$/, "");
 
+/** @param {string} appid */
 async function read(appid) {
 	const started = performance.now();
 	const res = await fetch(`${url}/token?appid=${appid}`, { headers: { authorization: `Bearer ${KEY}` } });
-	const body = await res.json();
+	const body = /** @type {{ access_token?: string }} */ (await res.json());
 	return { ms: performance.now() - started, status: res.status, token: body.access_token };
 }
 
@@ -53,6 +54,7 @@ try {
 	for (const app of apps) {
 		const first = (await read(app.appid)).token;
 		const deadline = performance.now() + RUN_MS;
+		/** @type {number[]} */
 		const latencies = [];
 		let failed = 0;
 		const tokens = new Set();
@@ -65,8 +67,8 @@ try {
 			}
 		}));
 		latencies.sort((a, b) => a - b);
-		const stats = await (await fetch(`${sim.url}/__sim/stats?appid=${app.appid}`)).json();
-		const calls = stats.apps[app.appid][app.mode === "classic" ? "token" : "stable_token"];
+		const stats = /** @type {{ apps: Record<string, Record<string, number>> }} */ (await (await fetch(`${sim.url}/__sim/stats?appid=${app.appid}`)).json());
+		const calls = stats.apps[app.appid]?.[app.mode === "classic" ? "token" : "stable_token"];
 		console.log(`${app.mode}: ${latencies.length} reads over ${RUN_MS / 1000} s across a due refresh (WeChat answering in ${WECHAT_DELAY_MS / 1000} s): ` +
 			`slowest ${latencies.at(-1)?.toFixed(0)} ms, p99 ${latencies[Math.floor(latencies.length * 0.99)]?.toFixed(0)} ms, ${failed} failed; ` +
 			`token replaced: ${tokens.size > 1 && [...tokens].some((t) => t !== first) ? "yes" : "no"}; upstream token calls: ${calls}`);

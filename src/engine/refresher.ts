@@ -7,7 +7,7 @@
  * Why one refresh at a time holds: an object runs one call at a time up to its first await, and every path
  * that calls WeChat goes through `#fly`, which installs `#flight` synchronously before its first await.
  * Any call that arrives while WeChat is being asked joins that flight instead of starting another, so N
- * concurrent readers of a cold or due credential cause exactly one upstream call. `#flight` and `#accepted`
+ * concurrent readers of a cold or due credential cause exactly one upstream call. `#flight` and `#verdicts`
  * are memory only: losing them with the object is fine, as nothing awaits the one and the other is a shortcut.
  */
 import type { AppConfig, BrokerConfig } from "../config";
@@ -16,11 +16,13 @@ import { expiresInS, isDue, isUsable, notRenewableBeforeExpiry, planRecord, type
 import { log, maskToken } from "../log";
 import { fail, ok, type Failure, type Outcome } from "../outcome";
 import { forcedRefreshLimit, hourlyLimit, quotaGuard, stableForceLimit } from "../refresh-limits";
-import { countCall, nextQuotaReset, type Usage } from "../usage";
-import { probeToken, type Fetched, type UpstreamFailure } from "../wechat/client";
-import type { FailureClass } from "../wechat/errcodes";
-import { withRetry, type RetriedResult } from "../wechat/retry";
+import { nextQuotaReset, type Usage } from "../usage";
+import type { Fetched } from "../wechat/client";
+import type { RetriedResult } from "../wechat/retry";
+import { attempt, fetchCredential, type AttemptHost } from "./attempt";
+import { backoffAfter, upstreamFailure } from "./backoff";
 import { kindFor, type CredentialKind, type CredentialType } from "./kinds";
+import { INCONCLUSIVE_PROBE, probe, VerdictMemory } from "./reports";
 import { afterUnansweredCall, previousAcceptedUntil, sameRecord, type InFlightCall, type RefreshTrigger, type SlotState } from "./state";
 
 /** What the engine needs from the object that holds it: the shared state, storage, and the other kinds. */
@@ -46,35 +48,8 @@ export interface CronAction {
 	readonly action: "fresh" | "refreshed" | "failed" | "backing_off";
 }
 
-/** Backoff after failed refreshes: 2 s, 4 s, 8 s … capped per failure class. */
-const BACKOFF_BASE_S = 2;
-const BACKOFF_CAP_S: Record<FailureClass, number> = { retryable: 60, quota: 300, fatal: 300 };
-/** Past the quota guard's share: at most one attempt every 5 minutes, ~300 calls a day at worst. */
-const CONSERVING_BACKOFF_S = 300;
-/**
- * A report that changed nothing (WeChat accepts the token, or a limit refused the refresh) is answered the
- * same way for this long without another upstream call: a client looping on a valid token costs at most one
- * probe a minute (1,440 a day), and an out-of-band revocation reported inside the window heals a minute later.
- */
-const REPORT_VERDICT_S = 60;
-
-function upstreamFailure(failure: UpstreamFailure, retryAt: number, now: number): Failure {
-	return {
-		code: failure.kind === "wechat" ? "wechat_error" : "wechat_unreachable",
-		message: failure.message,
-		...(failure.errcode !== undefined && { wechatErrcode: failure.errcode }),
-		retryAfterS: Math.max(1, Math.ceil((retryAt - now) / 1_000)),
-	};
-}
-
 function iso(ms: number): string {
 	return new Date(ms).toISOString();
-}
-
-/** One upstream fetch (with its retries) and when its first attempt went out. */
-interface Attempted {
-	readonly result: RetriedResult<Fetched>;
-	readonly call: InFlightCall;
 }
 
 export class Refresher {
@@ -85,8 +60,7 @@ export class Refresher {
 	 * a stable force_refresh is being sent), so readers wait for its result instead of getting that value.
 	 */
 	#flight: { readonly promise: Promise<Outcome>; readonly reported: string | null; revoking: boolean } | null = null;
-	/** The last report that changed nothing, and its answer (see REPORT_VERDICT_S). */
-	#verdict: { readonly value: string; readonly at: number; readonly outcome: Outcome } | null = null;
+	readonly #verdicts = new VerdictMemory();
 
 	constructor(host: RefresherHost, type: CredentialType) {
 		this.#host = host;
@@ -159,10 +133,10 @@ export class Refresher {
 			return ok(current);
 		}
 		// A recent verdict on this very value is older news than WeChat refusing it to the broker just now.
-		const verdict = this.#verdict;
-		if (!confirmedByWeChat && verdict?.value === reported && now >= verdict.at && now - verdict.at < REPORT_VERDICT_S * 1_000) {
+		const recalled = confirmedByWeChat ? null : this.#verdicts.recall(reported, now);
+		if (recalled) {
 			log("warn", "invalidation_refuted", { appid, key: reporter, reported: maskToken(reported), probe: "recent" });
-			return verdict.outcome.ok ? ok(current) : verdict.outcome;
+			return recalled.ok ? ok(current) : recalled;
 		}
 		const limited = forcedRefreshLimit(lastForcedAt, now) ?? this.#quotaGuard(now);
 		if (limited) return fail(limited);
@@ -217,6 +191,16 @@ export class Refresher {
 		if (this.#slot().retryAt > 0) this.#update({ retryAt: 0 });
 	}
 
+	/** What the upstream call needs of this refresher (attempt.ts). */
+	#attemptHost(): AttemptHost {
+		return {
+			app: this.#app, kind: this.#kind, config: this.#host.config(),
+			usage: () => this.#host.usage(), setUsage: (usage) => this.#host.setUsage(usage),
+			update: (change) => this.#update(change), save: () => this.#host.save(),
+			token: () => this.#host.token(), healToken: (used) => this.#host.healToken(used),
+		};
+	}
+
 	#quotaGuard(now: number): Failure | null {
 		return quotaGuard(this.#kind, this.#host.usage(), this.#host.config().quotaGuardShare, now);
 	}
@@ -233,13 +217,11 @@ export class Refresher {
 	}
 
 	/**
-	 * Replaces a token reported dead. A stable token gets a normal call first: if something else already
-	 * rotated it, that returns the new one without spending one of the 20 daily forces. Before a call that
-	 * revokes tokens (classic; stable force) one getcallbackip made with the reported token asks WeChat
-	 * whether it really refuses it: a token WeChat accepts is answered as it is. When the probe cannot tell
-	 * (WeChat unreachable, an errcode that is not about the token), the report is believed: a client with a
-	 * truly dead token must not be stuck because getcallbackip is down, and the 30 s spacing, the daily force
-	 * limit and the quota guard still bound what believing it can cost.
+	 * Replaces a token reported dead. A stable token (and a WeCom one) gets a normal call first: if
+	 * something else already rotated it, that returns the new one without spending one of the 20 daily
+	 * forces. Before a call that revokes tokens (classic; stable force) WeChat is asked whether it really
+	 * refuses the reported token (reports.ts): one it accepts is answered as it is, and when it cannot tell,
+	 * the token is kept and the client told to retry.
 	 */
 	async #replace(reported: string, reporter: string, confirmedByWeChat: boolean): Promise<Outcome> {
 		const appid = this.#app.appid;
@@ -247,82 +229,26 @@ export class Refresher {
 			const normal = await this.#fetchAndStore("invalidate", false, { unlessValue: reported });
 			if (!normal.ok || normal.record.value !== reported || this.#kind.policy !== "stable") return normal;
 		}
-		const verdict = confirmedByWeChat ? "refused" : await this.#probe(reported);
+		const verdict = confirmedByWeChat ? "refused" : await probe(this.#app, this.#host.config(), reported, {
+			get: () => this.#host.usage(), set: (usage) => this.#host.setUsage(usage), save: () => this.#host.save(),
+		});
 		const { current } = this.#slot();
 		if (verdict === "accepted" && isUsable(current, Date.now())) {
 			log("warn", "invalidation_refuted", { appid, key: reporter, reported: maskToken(reported), probe: "getcallbackip" });
-			return this.#remember(reported, ok(current));
+			return this.#verdicts.remember(reported, ok(current));
 		}
 		if (verdict === "unknown") {
-			// Not proof either way: the token stays (revoking a token WeChat may still accept would break every
-			// client that holds it), and the client is told to retry once WeChat can be asked.
 			log("warn", "probe_inconclusive", { appid, key: reporter, reported: maskToken(reported) });
-			return fail({
-				code: "wechat_unreachable",
-				message: "WeChat could not confirm that it refuses this token (its getcallbackip check did not answer), so the broker kept it; retry in a minute.",
-				retryAfterS: REPORT_VERDICT_S,
-			});
+			return fail(INCONCLUSIVE_PROBE);
 		}
 		this.#markRevoking();
 		const limited = stableForceLimit(this.#app, this.#host.usage(), Date.now());
-		if (limited) return this.#remember(reported, fail(limited));
+		if (limited) return this.#verdicts.remember(reported, fail(limited));
 		return this.#fetchAndStore("invalidate", true);
 	}
 
 	#markRevoking(): void {
 		if (this.#flight) this.#flight.revoking = true;
-	}
-
-	#remember(value: string, outcome: Outcome): Outcome {
-		this.#verdict = { value, at: Date.now(), outcome };
-		return outcome;
-	}
-
-	async #probe(token: string): Promise<"accepted" | "refused" | "unknown"> {
-		this.#host.setUsage(countCall(this.#host.usage(), "getcallbackip", Date.now()));
-		await this.#host.save();
-		return probeToken(this.#app, token, this.#host.config());
-	}
-
-	/**
-	 * One fetch with its retries. Before each attempt the call is counted, a forced one is stamped (the 30 s
-	 * spacing counts from when a force reaches WeChat), and the `inFlight` marker is persisted.
-	 */
-	async #attempt(force: boolean, maxAttempts: number | undefined, token: string | null, { afterLostForce = false } = {}): Promise<Attempted> {
-		const config = this.#host.config();
-		const forcing = force && this.#kind.policy === "stable";
-		// The marker says "a force may have revoked the current value" until WeChat's live one is known.
-		const call: InFlightCall = { call: this.#kind.call, force: forcing || afterLostForce, startedAt: Date.now() };
-		// A force is sent once: WeChat ignores another within 30 s, and a lost answer is settled by the normal
-		// call that follows it, not by forcing again.
-		if (forcing) maxAttempts = 1;
-		const result = await withRetry(() => this.#kind.fetch(config, forcing, token), async () => {
-			const now = Date.now();
-			let usage = countCall(this.#host.usage(), call.call, now);
-			if (forcing) usage = countCall(usage, "stable_token_force", now);
-			this.#host.setUsage(usage);
-			this.#update({ inFlight: call, ...(force && { lastForcedAt: now }) });
-			await this.#host.save();
-		}, maxAttempts);
-		this.#update({ inFlight: null });
-		return { result, call };
-	}
-
-	/**
-	 * A derived kind (a ticket) is fetched with the app's current token. WeChat refusing that token
-	 * (40001/40014/42001) means the token is bad, not the ticket: compare-and-refresh the token with the one
-	 * used (WeChat's own answer, so no probe), then try the ticket once more.
-	 */
-	async #fetch(force: boolean, maxAttempts: number | undefined): Promise<Attempted | Outcome> {
-		if (!this.#kind.derived) return this.#attempt(force, maxAttempts, null);
-		const token = await this.#host.token();
-		if (!token.ok) return token;
-		const first = await this.#attempt(force, maxAttempts, token.record.value);
-		if (first.result.ok || !first.result.failure.tokenRefused) return first;
-		log("warn", "ticket_token_refused", { appid: this.#app.appid, credential: this.#kind.label, token: maskToken(token.record.value) });
-		const healed = await this.#host.healToken(token.record.value);
-		if (!healed.ok || healed.record.value === token.record.value) return first;
-		return this.#attempt(force, 1, healed.record.value);
 	}
 
 	/** One refresh; on success the new value replaces the current one in storage and KV, on failure nothing valid is lost. */
@@ -334,7 +260,7 @@ export class Refresher {
 		// refresh, and long pauses between refreshes.
 		const conserving = this.#quotaGuard(now0) !== null;
 		const maxAttempts = conserving ? 1 : undefined;
-		const first = await this.#fetch(force, maxAttempts);
+		const first = await fetchCredential(this.#attemptHost(), force, maxAttempts);
 		if (!("result" in first)) return first;
 		let { result } = first;
 		const { call } = first;
@@ -343,7 +269,7 @@ export class Refresher {
 			// WeChat may have carried out the force and revoked the current token: a normal call (which
 			// revokes nothing) returns whatever token WeChat now considers live.
 			log("warn", "force_unanswered", { appid: this.#app.appid, trigger });
-			const followUp = await this.#attempt(false, maxAttempts, null, { afterLostForce: true });
+			const followUp = await attempt(this.#attemptHost(), false, maxAttempts, null, { afterLostForce: true });
 			if (followUp.result.ok) ({ result } = followUp);
 			else forcedAway = true;
 		}
@@ -383,7 +309,7 @@ export class Refresher {
 			? { ...result.failure, message: `${result.failure.message} (next reset ${iso(nextQuotaReset(now))})` }
 			: result.failure;
 		const failures = this.#slot().consecutiveFailures + 1;
-		const backoffS = conserving ? CONSERVING_BACKOFF_S : Math.min(BACKOFF_BASE_S * 2 ** (failures - 1), BACKOFF_CAP_S[failure.class]);
+		const backoffS = backoffAfter(failures, failure.class, conserving);
 		const retryAt = now + backoffS * 1_000;
 		const before = this.#slot().current;
 		const current = result.unanswered ? afterUnansweredCall(before, call) : before;

@@ -1,0 +1,71 @@
+/**
+ * One upstream fetch of a credential, with its retries: before each attempt the call is counted, a forced
+ * one is stamped (the 30 s spacing counts from when a force reaches WeChat), and the `inFlight` marker is
+ * persisted, so a restart in the middle leaves a trace (engine/state.ts). A ticket is fetched with the app's
+ * current token, which is healed first when WeChat refuses it.
+ */
+import type { AppConfig, BrokerConfig } from "../config";
+import { log, maskToken } from "../log";
+import type { Outcome } from "../outcome";
+import { countCall, type Usage } from "../usage";
+import type { Fetched } from "../wechat/client";
+import { withRetry, type RetriedResult } from "../wechat/retry";
+import type { CredentialKind } from "./kinds";
+import type { InFlightCall, SlotState } from "./state";
+
+export interface AttemptHost {
+	readonly app: AppConfig;
+	readonly kind: CredentialKind;
+	readonly config: BrokerConfig;
+	usage(): Usage;
+	setUsage(usage: Usage): void;
+	update(change: Partial<SlotState>): void;
+	save(): Promise<void>;
+	token(): Promise<Outcome>;
+	healToken(used: string): Promise<Outcome>;
+}
+
+/** One upstream fetch (with its retries) and when its first attempt went out. */
+export interface Attempted {
+	readonly result: RetriedResult<Fetched>;
+	readonly call: InFlightCall;
+}
+
+/**
+ * `afterLostForce`: the normal call that follows a force whose answer was lost; its marker still says a
+ * force may have revoked the current value, until WeChat's live one is known.
+ */
+export async function attempt(host: AttemptHost, force: boolean, maxAttempts: number | undefined, token: string | null, { afterLostForce = false } = {}): Promise<Attempted> {
+	const forcing = force && host.kind.policy === "stable";
+	const call: InFlightCall = { call: host.kind.call, force: forcing || afterLostForce, startedAt: Date.now() };
+	// A force is sent once: WeChat ignores another within 30 s, and a lost answer is settled by the normal
+	// call that follows it, not by forcing again.
+	if (forcing) maxAttempts = 1;
+	const result = await withRetry(() => host.kind.fetch(host.config, forcing, token), async () => {
+		const now = Date.now();
+		let usage = countCall(host.usage(), call.call, now);
+		if (forcing) usage = countCall(usage, "stable_token_force", now);
+		host.setUsage(usage);
+		host.update({ inFlight: call, ...(force && { lastForcedAt: now }) });
+		await host.save();
+	}, maxAttempts);
+	host.update({ inFlight: null });
+	return { result, call };
+}
+
+/**
+ * A derived kind (a ticket) is fetched with the app's current token. WeChat refusing that token
+ * (40001/40014/42001) means the token is bad, not the ticket: compare-and-refresh the token with the one
+ * used (WeChat's own answer, so no probe), then try the ticket once more.
+ */
+export async function fetchCredential(host: AttemptHost, force: boolean, maxAttempts: number | undefined): Promise<Attempted | Outcome> {
+	if (!host.kind.derived) return attempt(host, force, maxAttempts, null);
+	const token = await host.token();
+	if (!token.ok) return token;
+	const first = await attempt(host, force, maxAttempts, token.record.value);
+	if (first.result.ok || !first.result.failure.tokenRefused) return first;
+	log("warn", "ticket_token_refused", { appid: host.app.appid, credential: host.kind.label, token: maskToken(token.record.value) });
+	const healed = await host.healToken(token.record.value);
+	if (!healed.ok || healed.record.value === token.record.value) return first;
+	return attempt(host, force, 1, healed.record.value);
+}

@@ -220,3 +220,23 @@ export function refuseNextProbe(app: TestApp, errcode = 40001): Promise<unknown>
 export async function statusOf(app: TestApp): Promise<Record<string, any>> {
 	return (await authority(env, app.appid).status(app.appid)) as unknown as Record<string, any>;
 }
+
+/** Admin: POST /token/refresh for `appid`. */
+export function forceRefresh(appid: string): Promise<BrokerResponse> {
+	return call(`/token/refresh?appid=${appid}`, { method: "POST", key: KEYS.admin });
+}
+
+/** Lets an intercepted request reach WeChat (which acts on it), then holds the answer until `release`. */
+export function heldAnswer(real: typeof fetch, url: URL, init: RequestInit | undefined, sent: () => void, release: Promise<void>): Promise<Response> {
+	return real(url, init).then(async (r) => {
+		const text = await r.text();
+		sent();
+		await release;
+		return new Response(text, { headers: { "content-type": "application/json" } });
+	});
+}
+
+/** An upstream answer that never comes (the object is aborted under it). */
+export function never(): Promise<Response> {
+	return new Promise<Response>(() => {});
+}

@@ -8,8 +8,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { authority } from "../../src/authority";
 import { edgeKey, STATE_KEY } from "../../src/keys";
-import { appsFor, KEYS } from "./fixtures";
-import { call, deferred, getToken, interceptUpstream, isForce, lostAnswer, runCron, sim, statusOf, travel, wechatAnswer } from "./helpers";
+import { appsFor } from "./fixtures";
+import { call, deferred, forceRefresh, getToken, interceptUpstream, isForce, lostAnswer, runCron, sim, statusOf, travel, wechatAnswer } from "./helpers";
 
 const next = appsFor("promise");
 let restore: (() => void) | undefined;
@@ -20,9 +20,6 @@ afterEach(async () => {
 	await sim.clearFaults();
 });
 
-function forceRefresh(appid: string) {
-	return call(`/token/refresh?appid=${appid}`, { method: "POST", key: KEYS.admin });
-}
 
 describe("classic: a refresh whose first attempt went unanswered and whose retries failed otherwise", () => {
 	it("promises the current token no longer than 300 s from that call, and makes it due at once", async () => {

@@ -1,11 +1,9 @@
 /** Findings of an adversarial review of the refresh engine, each reproduced before it was fixed. */
-import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { authority } from "../../src/authority";
-import { edgeKey, STATE_KEY } from "../../src/keys";
-import { appsFor, KEYS } from "./fixtures";
-import { call, deferred, getToken, interceptUpstream, invalidate, isForce, lostAnswer, settle, sim, statusOf, travel } from "./helpers";
+import { edgeKey } from "../../src/keys";
+import { appsFor } from "./fixtures";
+import { deferred, forceRefresh, heldAnswer, getToken, interceptUpstream, invalidate, isForce, lostAnswer, settle, sim, statusOf, travel } from "./helpers";
 
 const next = appsFor("review");
 let restore: (() => void) | undefined;
@@ -14,17 +12,6 @@ afterEach(async () => {
 	restore = undefined;
 	await sim.clearFaults();
 });
-const forceRefresh = (appid: string) => call(`/token/refresh?appid=${appid}`, { method: "POST", key: KEYS.admin });
-/** Lets the request reach WeChat (which acts on it), then holds the answer until `release`. */
-function held(real: typeof fetch, url: URL, init: RequestInit | undefined, sent: () => void, release: Promise<void>): Promise<Response> {
-	return real(url, init).then(async (r) => {
-		const text = await r.text();
-		sent();
-		await release;
-		return new Response(text, { headers: { "content-type": "application/json" } });
-	});
-}
-const never = () => new Promise<Response>(() => {});
 
 describe("A classic: a read during an in-flight refresh", () => {
 	it("is promised no longer than mint + 300 s", async () => {
@@ -35,7 +22,7 @@ describe("A classic: a read during an in-flight refresh", () => {
 		const sent = deferred();
 		const release = deferred();
 		restore = interceptUpstream((url, init, real) =>
-			url.pathname === "/cgi-bin/token" ? held(real, url, init, sent.resolve, release.promise) : undefined);
+			url.pathname === "/cgi-bin/token" ? heldAnswer(real, url, init, sent.resolve, release.promise) : undefined);
 		expect((await getToken(app)).body.access_token).toBe(first); // starts the background refresh
 		await sent.promise; // WeChat minted: `first` dies 300 s from now
 		await travel(20);
@@ -71,7 +58,7 @@ describe("E a reader while a valid token exists", () => {
 		const sent = deferred();
 		const release = deferred();
 		restore = interceptUpstream((url, init, real) =>
-			url.pathname === "/cgi-bin/stable_token" ? held(real, url, init, sent.resolve, release.promise) : undefined);
+			url.pathname === "/cgi-bin/stable_token" ? heldAnswer(real, url, init, sent.resolve, release.promise) : undefined);
 		const reporting = invalidate(app, first);
 		await sent.promise;
 		const reading = getToken(app).then(() => "answered");
@@ -88,7 +75,7 @@ describe("E a reader while a valid token exists", () => {
 		const sent = deferred();
 		const release = deferred();
 		restore = interceptUpstream((url, init, real) =>
-			url.pathname === "/cgi-bin/token" ? held(real, url, init, sent.resolve, release.promise) : undefined);
+			url.pathname === "/cgi-bin/token" ? heldAnswer(real, url, init, sent.resolve, release.promise) : undefined);
 		const forcing = forceRefresh(app.appid);
 		await sent.promise;
 		const reading = getToken(app).then(() => "answered");

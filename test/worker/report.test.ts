@@ -6,8 +6,10 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
+import { authority } from "../../src/authority";
 import { loadConfig } from "../../src/config";
 import worker from "../../src/index";
+import { parseCredential } from "../../src/wechat/client";
 import { appsFor, KEYS } from "./fixtures";
 import { getToken, invalidate, sim } from "./helpers";
 import { logLines } from "./setup";
@@ -105,5 +107,42 @@ describe("configuration validation", () => {
 		expect(loadConfig({ ...ok, WECHAT_API_BASE: "http://localhost:9860" }).apiBase).toBe("http://localhost:9860");
 		expect(loadConfig({ ...ok, WECHAT_API_BASE: "http://[::1]:9860" }).apiBase).toBe("http://[::1]:9860");
 		expect(loadConfig({ ...ok, WECHAT_API_BASE: "https://relay.example.com/" }).apiBase).toBe("https://relay.example.com");
+	});
+});
+
+describe("a ticket call WeChat answers with a refusal of its token", () => {
+	it("stable: heals the token (a normal call finds the one rotated out of band) and asks for the ticket once more", async () => {
+		const app = next("stable");
+		const token = (await getToken(app)).body.access_token as string;
+		await sim.rotate(app); // another server forced a new stable token: the broker's one is revoked
+		expect(await sim.check(token)).toBe(40001);
+		const before = await sim.calls(app);
+		const ticket = await authority(env, app.appid).getCredential(app.appid, "jsapi");
+		expect(ticket.ok).toBe(true);
+		const healed = (await getToken(app)).body.access_token as string;
+		expect(healed).not.toBe(token);
+		expect(await sim.check(healed)).toBe(0);
+		const after = await sim.calls(app);
+		expect(after.stable_token - before.stable_token).toBe(1);
+		expect(after.stable_token_force - before.stable_token_force).toBe(0);
+		expect(logLines.some((line) => line.includes("ticket_token_refused") && line.includes(app.appid))).toBe(true);
+	});
+});
+
+describe("errcodes per platform", () => {
+	const refusal = { errcode: 40001, errmsg: "invalid credential" };
+
+	it("WeChat's 40001 on a ticket call is a refused access_token (heal it and retry)", () => {
+		const parsed = parseCredential(refusal, "ticket", "wechat", true);
+		expect(parsed).toMatchObject({ ok: false, failure: { kind: "wechat", class: "retryable", errcode: 40001, tokenRefused: true } });
+	});
+
+	it("WeCom's 40001 is a bad secret, not a bad token: fatal, and no token is healed for it", () => {
+		const parsed = parseCredential(refusal, "ticket", "wecom", true);
+		expect(parsed).toMatchObject({ ok: false, failure: { kind: "wechat", class: "fatal", errcode: 40001 } });
+		expect(parsed.ok === false && parsed.failure.tokenRefused).toBeFalsy();
+		expect(parsed.ok === false && parsed.failure.message).toMatch(/WeCom errcode 40001: .*Secret/);
+		const expired = parseCredential({ errcode: 42001, errmsg: "access_token expired" }, "ticket", "wecom", true);
+		expect(expired).toMatchObject({ ok: false, failure: { errcode: 42001, tokenRefused: true } });
 	});
 });

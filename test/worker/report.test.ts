@@ -8,15 +8,21 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { authority } from "../../src/authority";
 import { loadConfig } from "../../src/config";
+import { edgeKey } from "../../src/keys";
 import worker from "../../src/index";
 import { parseCredential } from "../../src/wechat/client";
 import { appsFor, KEYS } from "./fixtures";
-import { getToken, invalidate, sim } from "./helpers";
+import { deferred, getToken, interceptUpstream, invalidate, sim } from "./helpers";
 import { logLines } from "./setup";
 
 const next = appsFor("report");
 
-afterEach(() => sim.clearFaults());
+let restore: (() => void) | undefined;
+afterEach(async () => {
+	restore?.();
+	restore = undefined;
+	await sim.clearFaults();
+});
 
 describe.each(["stable", "classic"] as const)("%s: reports of a token WeChat still accepts", (mode) => {
 	it("cost no token call that revokes anything, answer the same token and name the key", async () => {
@@ -144,5 +150,42 @@ describe("errcodes per platform", () => {
 		expect(parsed.ok === false && parsed.failure.message).toMatch(/WeCom errcode 40001: .*Secret/);
 		const expired = parseCredential({ errcode: 42001, errmsg: "access_token expired" }, "ticket", "wecom", true);
 		expect(expired).toMatchObject({ ok: false, failure: { errcode: 42001, tokenRefused: true } });
+	});
+});
+
+describe("stable: a refusal WeChat itself answered (the gateway's or a ticket call's)", () => {
+	it("is not answered from a client's recent report that WeChat then accepted the token", async () => {
+		const app = next("stable");
+		const token = (await getToken(app)).body.access_token as string;
+		expect((await invalidate(app, token)).body.access_token).toBe(token); // probed: accepted, remembered 60 s
+		await sim.rotate(app); // another server forced a new token: WeChat now refuses `token`
+		const healed = await authority(env, app.appid).invalidate(app.appid, token, "gateway", { confirmedByWeChat: true });
+		expect(healed.ok && healed.record.value).not.toBe(token);
+		expect(healed.ok && await sim.check(healed.record.value)).toBe(0);
+	});
+
+	it("holds readers until the replacement arrives instead of handing them the refused token", async () => {
+		const app = next("stable");
+		const token = (await getToken(app)).body.access_token as string;
+		await sim.rotate(app);
+		await env.TOKEN_CACHE.delete(edgeKey(app.appid)); // a location whose KV has no copy: the read reaches the object
+		const sent = deferred();
+		const release = deferred();
+		restore = interceptUpstream((url, init, real) => url.pathname !== "/cgi-bin/stable_token" ? undefined : real(url, init).then(async (r) => {
+			const text = await r.text();
+			sent.resolve();
+			await release.promise;
+			return new Response(text, { headers: { "content-type": "application/json" } });
+		}));
+		const healing = authority(env, app.appid).invalidate(app.appid, token, "gateway", { confirmedByWeChat: true });
+		await sent.promise; // the normal call that learns WeChat's live token is under way
+		const reading = getToken(app);
+		// Give the read time to reach the object while the call is held (a correct read waits either way).
+		await Promise.race([reading, new Promise((r) => setTimeout(r, 300))]);
+		release.resolve();
+		const read = (await reading).body.access_token as string;
+		expect(read).not.toBe(token);
+		expect(await sim.check(read)).toBe(0);
+		expect((await healing).ok).toBe(true);
 	});
 });

@@ -242,6 +242,13 @@ export const MUTATIONS = [
 		tests: ["review"],
 	},
 	{
+		name: "an inconclusive probe's answer is remembered too (a looping client costs one probe a minute)",
+		file: "src/engine/refresher.ts",
+		find: "return this.#remember(reported, fail({\n\t\t\t\tcode: \"wechat_unreachable\",",
+		replace: "return (fail({\n\t\t\t\tcode: \"wechat_unreachable\",",
+		tests: ["report"],
+	},
+	{
 		name: "the report verdict lasts 60 s, not longer",
 		file: "src/engine/refresher.ts",
 		find: "now - verdict.at < REPORT_VERDICT_S * 1_000",

@@ -52,8 +52,8 @@ const BACKOFF_CAP_S: Record<FailureClass, number> = { retryable: 60, quota: 300,
 /** Past the quota guard's share: at most one attempt every 5 minutes, ~300 calls a day at worst. */
 const CONSERVING_BACKOFF_S = 300;
 /**
- * A report that changed nothing (WeChat accepts the token, or a limit refused the refresh) is answered the
- * same way for this long without another upstream call: a client looping on a valid token costs at most one
+ * A report that changed nothing (WeChat accepts the token, the probe could not tell, or a limit refused the
+ * refresh) is answered the same way for this long without another upstream call: a client looping on a valid token costs at most one
  * probe a minute (1,440 a day), and an out-of-band revocation reported inside the window heals a minute later.
  */
 const REPORT_VERDICT_S = 60;
@@ -237,9 +237,9 @@ export class Refresher {
 	 * rotated it, that returns the new one without spending one of the 20 daily forces. Before a call that
 	 * revokes tokens (classic; stable force) one getcallbackip made with the reported token asks WeChat
 	 * whether it really refuses it: a token WeChat accepts is answered as it is. When the probe cannot tell
-	 * (WeChat unreachable, an errcode that is not about the token), the report is believed: a client with a
-	 * truly dead token must not be stuck because getcallbackip is down, and the 30 s spacing, the daily force
-	 * limit and the quota guard still bound what believing it can cost.
+	 * (WeChat unreachable, an errcode that is not about the token), the token is kept and the client told to
+	 * retry in a minute; that answer is remembered like any other, so a client looping on it costs one normal
+	 * call and one probe a minute, not one of each per report.
 	 */
 	async #replace(reported: string, reporter: string, confirmedByWeChat: boolean): Promise<Outcome> {
 		const appid = this.#app.appid;
@@ -257,11 +257,11 @@ export class Refresher {
 			// Not proof either way: the token stays (revoking a token WeChat may still accept would break every
 			// client that holds it), and the client is told to retry once WeChat can be asked.
 			log("warn", "probe_inconclusive", { appid, key: reporter, reported: maskToken(reported) });
-			return fail({
+			return this.#remember(reported, fail({
 				code: "wechat_unreachable",
 				message: "WeChat could not confirm that it refuses this token (its getcallbackip check did not answer), so the broker kept it; retry in a minute.",
 				retryAfterS: REPORT_VERDICT_S,
-			});
+			}));
 		}
 		this.#markRevoking();
 		const limited = stableForceLimit(this.#app, this.#host.usage(), Date.now());

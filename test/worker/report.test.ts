@@ -189,3 +189,23 @@ describe("stable: a refusal WeChat itself answered (the gateway's or a ticket ca
 		expect((await healing).ok).toBe(true);
 	});
 });
+
+describe("stable: a client looping on reports while the probe cannot judge them", () => {
+	it("costs one normal call and one probe a minute, like any report that changed nothing", async () => {
+		const app = next("stable");
+		const token = (await getToken(app)).body.access_token as string;
+		// getcallbackip's own daily quota is spent (45009): every probe is inconclusive.
+		await sim.fault({ appid: app.appid, endpoint: "getcallbackip", kind: "errcode", errcode: 45009, times: 100 });
+		const before = await sim.calls(app);
+		for (let i = 0; i < 10; i++) {
+			const res = await invalidate(app, token);
+			expect(res.status).toBe(503);
+			expect(res.headers.get("retry-after")).toBe("60");
+		}
+		const after = await sim.calls(app);
+		expect({ stable_token: after.stable_token - before.stable_token, getcallbackip: after.getcallbackip - before.getcallbackip })
+			.toEqual({ stable_token: 1, getcallbackip: 1 });
+		await sim.clearFaults();
+		expect(await sim.check(token)).toBe(0); // kept: WeChat still accepts it
+	});
+});

@@ -221,7 +221,9 @@ export class Refresher {
 	 * something else already rotated it, that returns the new one without spending one of the 20 daily
 	 * forces. Before a call that revokes tokens (classic; stable force) WeChat is asked whether it really
 	 * refuses the reported token (reports.ts): one it accepts is answered as it is, and when it cannot tell,
-	 * the token is kept and the client told to retry.
+	 * the token is kept and the client told to retry;
+	 * that answer is remembered like any other, so a client looping on it costs one normal call and one
+	 * probe a minute, not one of each per report.
 	 */
 	async #replace(reported: string, reporter: string, confirmedByWeChat: boolean): Promise<Outcome> {
 		const appid = this.#app.appid;
@@ -239,7 +241,7 @@ export class Refresher {
 		}
 		if (verdict === "unknown") {
 			log("warn", "probe_inconclusive", { appid, key: reporter, reported: maskToken(reported) });
-			return fail(INCONCLUSIVE_PROBE);
+			return this.#verdicts.remember(reported, fail(INCONCLUSIVE_PROBE));
 		}
 		this.#markRevoking();
 		const limited = stableForceLimit(this.#app, this.#host.usage(), Date.now());

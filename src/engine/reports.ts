@@ -9,9 +9,10 @@ import { countCall, type Usage } from "../usage";
 import { probeToken, type ProbeVerdict } from "../wechat/client";
 
 /**
- * A report that changed nothing (WeChat accepts the token, or a limit refused the refresh) is answered the
- * same way for this long without another upstream call: a client looping on a valid token costs at most one
- * probe a minute (1,440 a day), and an out-of-band revocation reported inside the window heals a minute later.
+ * A report that changed nothing (WeChat accepts the token, the probe could not tell, or a limit refused the
+ * refresh) is answered the same way for this long without another upstream call: a client looping on a valid
+ * token costs at most one probe a minute (1,440 a day), and an out-of-band revocation reported inside the
+ * window heals a minute later.
  */
 export const REPORT_VERDICT_S = 60;
 

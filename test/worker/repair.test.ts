@@ -5,10 +5,11 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, expect, it, vi } from "vitest";
+import { authority } from "../../src/authority";
 import { edgeKey } from "../../src/keys";
 import type { CredentialRecord } from "../../src/lifetime";
 import { appsFor, type TestApp } from "./fixtures";
-import { call, getToken, runCron, sim } from "./helpers";
+import { call, deferred, getToken, runCron, sim } from "./helpers";
 
 const next = appsFor("repair");
 
@@ -57,4 +58,38 @@ it("after a forced refresh whose KV write failed, the cron replaces the copy of 
 	await runCron([app]);
 	expect(await edgeToken(app)).toBe(forced.body.access_token);
 	expect(await sim.check(forced.body.access_token as string)).toBe(0);
+});
+
+it("a repair write that lands after a newer copy is written again by the next cron run (KV keeps the last write)", async () => {
+	const app = next("stable");
+	const proto = Object.getPrototypeOf(env.TOKEN_CACHE) as KVNamespace;
+	const realPut = proto.put;
+	const repairSent = deferred();
+	const releaseRepair = deferred();
+	let edgePuts = 0;
+	vi.spyOn(proto, "put").mockImplementation(function (this: KVNamespace, ...args: Parameters<KVNamespace["put"]>) {
+		if (args[0] !== edgeKey(app.appid)) return realPut.apply(this, args);
+		edgePuts++;
+		if (edgePuts === 1) return Promise.reject(new Error("KV write failed")); // the object's own write
+		if (edgePuts === 2) {
+			// The cron's repair of the first token: held until a newer token has been written.
+			repairSent.resolve();
+			return releaseRepair.promise.then(() => realPut.apply(this, args));
+		}
+		return realPut.apply(this, args);
+	});
+	const first = (await getToken(app)).body.access_token as string;
+	const repairing = authority(env, app.appid).refreshIfDue(app.appid);
+	await repairSent.promise;
+	const forced = await call(`/token/refresh?appid=${app.appid}`, { method: "POST", key: "admin-key-0123456789abcdef" });
+	expect(forced.status).toBe(200);
+	expect(await edgeToken(app)).toBe(forced.body.access_token); // the newer copy, written at once
+	releaseRepair.resolve();
+	expect((await repairing).action).toBe("fresh");
+	expect(await edgeToken(app)).toBe(first); // the older write landed last: KV serves the revoked token
+	expect(await sim.check(first)).toBe(40001);
+	vi.restoreAllMocks();
+
+	await runCron([app]);
+	expect(await edgeToken(app)).toBe(forced.body.access_token);
 });

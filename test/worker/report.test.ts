@@ -6,15 +6,23 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
+import { authority } from "../../src/authority";
 import { loadConfig } from "../../src/config";
+import { edgeKey } from "../../src/keys";
 import worker from "../../src/index";
+import { parseCredential } from "../../src/wechat/client";
 import { appsFor, KEYS } from "./fixtures";
-import { getToken, invalidate, sim } from "./helpers";
+import { deferred, getToken, interceptUpstream, invalidate, sim } from "./helpers";
 import { logLines } from "./setup";
 
 const next = appsFor("report");
 
-afterEach(() => sim.clearFaults());
+let restore: (() => void) | undefined;
+afterEach(async () => {
+	restore?.();
+	restore = undefined;
+	await sim.clearFaults();
+});
 
 describe.each(["stable", "classic"] as const)("%s: reports of a token WeChat still accepts", (mode) => {
 	it("cost no token call that revokes anything, answer the same token and name the key", async () => {
@@ -105,5 +113,99 @@ describe("configuration validation", () => {
 		expect(loadConfig({ ...ok, WECHAT_API_BASE: "http://localhost:9860" }).apiBase).toBe("http://localhost:9860");
 		expect(loadConfig({ ...ok, WECHAT_API_BASE: "http://[::1]:9860" }).apiBase).toBe("http://[::1]:9860");
 		expect(loadConfig({ ...ok, WECHAT_API_BASE: "https://relay.example.com/" }).apiBase).toBe("https://relay.example.com");
+	});
+});
+
+describe("a ticket call WeChat answers with a refusal of its token", () => {
+	it("stable: heals the token (a normal call finds the one rotated out of band) and asks for the ticket once more", async () => {
+		const app = next("stable");
+		const token = (await getToken(app)).body.access_token as string;
+		await sim.rotate(app); // another server forced a new stable token: the broker's one is revoked
+		expect(await sim.check(token)).toBe(40001);
+		const before = await sim.calls(app);
+		const ticket = await authority(env, app.appid).getCredential(app.appid, "jsapi");
+		expect(ticket.ok).toBe(true);
+		const healed = (await getToken(app)).body.access_token as string;
+		expect(healed).not.toBe(token);
+		expect(await sim.check(healed)).toBe(0);
+		const after = await sim.calls(app);
+		expect(after.stable_token - before.stable_token).toBe(1);
+		expect(after.stable_token_force - before.stable_token_force).toBe(0);
+		expect(logLines.some((line) => line.includes("ticket_token_refused") && line.includes(app.appid))).toBe(true);
+	});
+});
+
+describe("errcodes per platform", () => {
+	const refusal = { errcode: 40001, errmsg: "invalid credential" };
+
+	it("WeChat's 40001 on a ticket call is a refused access_token (heal it and retry)", () => {
+		const parsed = parseCredential(refusal, "ticket", "wechat", true);
+		expect(parsed).toMatchObject({ ok: false, failure: { kind: "wechat", class: "retryable", errcode: 40001, tokenRefused: true } });
+	});
+
+	it("WeCom's 40001 is a bad secret, not a bad token: fatal, and no token is healed for it", () => {
+		const parsed = parseCredential(refusal, "ticket", "wecom", true);
+		expect(parsed).toMatchObject({ ok: false, failure: { kind: "wechat", class: "fatal", errcode: 40001 } });
+		expect(parsed.ok === false && parsed.failure.tokenRefused).toBeFalsy();
+		expect(parsed.ok === false && parsed.failure.message).toMatch(/WeCom errcode 40001: .*Secret/);
+		const expired = parseCredential({ errcode: 42001, errmsg: "access_token expired" }, "ticket", "wecom", true);
+		expect(expired).toMatchObject({ ok: false, failure: { errcode: 42001, tokenRefused: true } });
+	});
+});
+
+describe("stable: a refusal WeChat itself answered (the gateway's or a ticket call's)", () => {
+	it("is not answered from a client's recent report that WeChat then accepted the token", async () => {
+		const app = next("stable");
+		const token = (await getToken(app)).body.access_token as string;
+		expect((await invalidate(app, token)).body.access_token).toBe(token); // probed: accepted, remembered 60 s
+		await sim.rotate(app); // another server forced a new token: WeChat now refuses `token`
+		const healed = await authority(env, app.appid).invalidate(app.appid, token, "gateway", { confirmedByWeChat: true });
+		expect(healed.ok && healed.record.value).not.toBe(token);
+		expect(healed.ok && await sim.check(healed.record.value)).toBe(0);
+	});
+
+	it("holds readers until the replacement arrives instead of handing them the refused token", async () => {
+		const app = next("stable");
+		const token = (await getToken(app)).body.access_token as string;
+		await sim.rotate(app);
+		await env.TOKEN_CACHE.delete(edgeKey(app.appid)); // a location whose KV has no copy: the read reaches the object
+		const sent = deferred();
+		const release = deferred();
+		restore = interceptUpstream((url, init, real) => url.pathname !== "/cgi-bin/stable_token" ? undefined : real(url, init).then(async (r) => {
+			const text = await r.text();
+			sent.resolve();
+			await release.promise;
+			return new Response(text, { headers: { "content-type": "application/json" } });
+		}));
+		const healing = authority(env, app.appid).invalidate(app.appid, token, "gateway", { confirmedByWeChat: true });
+		await sent.promise; // the normal call that learns WeChat's live token is under way
+		const reading = getToken(app);
+		// Give the read time to reach the object while the call is held (a correct read waits either way).
+		await Promise.race([reading, new Promise((r) => setTimeout(r, 300))]);
+		release.resolve();
+		const read = (await reading).body.access_token as string;
+		expect(read).not.toBe(token);
+		expect(await sim.check(read)).toBe(0);
+		expect((await healing).ok).toBe(true);
+	});
+});
+
+describe("stable: a client looping on reports while the probe cannot judge them", () => {
+	it("costs one normal call and one probe a minute, like any report that changed nothing", async () => {
+		const app = next("stable");
+		const token = (await getToken(app)).body.access_token as string;
+		// getcallbackip's own daily quota is spent (45009): every probe is inconclusive.
+		await sim.fault({ appid: app.appid, endpoint: "getcallbackip", kind: "errcode", errcode: 45009, times: 100 });
+		const before = await sim.calls(app);
+		for (let i = 0; i < 10; i++) {
+			const res = await invalidate(app, token);
+			expect(res.status).toBe(503);
+			expect(res.headers.get("retry-after")).toBe("60");
+		}
+		const after = await sim.calls(app);
+		expect({ stable_token: after.stable_token - before.stable_token, getcallbackip: after.getcallbackip - before.getcallbackip })
+			.toEqual({ stable_token: 1, getcallbackip: 1 });
+		await sim.clearFaults();
+		expect(await sim.check(token)).toBe(0); // kept: WeChat still accepts it
 	});
 });

@@ -150,8 +150,9 @@ export class Refresher {
 	async force(): Promise<Outcome> {
 		while (this.#flight) await this.#flight.promise;
 		const now = Date.now();
+		// Only a stable token's force spends one of WeChat's 20 daily force_refresh calls; a ticket's does not.
 		const limited = forcedRefreshLimit(this.#slot().lastForcedAt, now)
-			?? stableForceLimit(this.#app, this.#host.usage(), now) ?? this.#quotaGuard(now);
+			?? (this.#kind.policy === "stable" ? stableForceLimit(this.#app, this.#host.usage(), now) : null) ?? this.#quotaGuard(now);
 		if (limited) return fail(limited);
 		const flight = this.#fly("admin", null, () => this.#fetchAndStore("admin", true));
 		// A stable force_refresh revokes the current token the moment WeChat takes it; a classic mint leaves it 300 s.

@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { cardSignature, jsapiSignature } from "../../src/jssdk";
+import { nextQuotaReset } from "../../src/usage";
 import { appsFor, KEYS, type TestApp } from "./fixtures";
 import { call, getToken, runCron, sim, statusOf, travel } from "./helpers";
 
@@ -169,3 +170,17 @@ it("/status lists every credential with masked values and its calls today", asyn
 function pick(body: Record<string, unknown>) {
 	return { timestamp: body.timestamp, nonceStr: body.nonceStr, signature: body.signature };
 }
+
+it("an admin may force a ticket of a stable app whose 20 daily token forces are spent", async () => {
+	const app = next("stable");
+	await travel(Math.ceil((nextQuotaReset(Date.now()) - Date.now()) / 1_000) + 1); // one WeChat day
+	await getToken(app);
+	for (let i = 0; i < 20; i++) {
+		expect((await call(`/token/refresh?appid=${app.appid}`, { method: "POST", key: KEYS.admin })).status).toBe(200);
+		await travel(31);
+	}
+	expect((await call(`/token/refresh?appid=${app.appid}`, { method: "POST", key: KEYS.admin })).status).toBe(429);
+	const forced = await call(`/ticket/refresh?appid=${app.appid}&type=jsapi`, { method: "POST", key: KEYS.admin });
+	expect(forced.status).toBe(200);
+	expect(typeof forced.body.ticket).toBe("string");
+});

@@ -21,7 +21,7 @@ const LOG_DIR = "bench/.tmp";
 
 /** Same as src/keys.ts edgeKey(): the KV edge copy of an app's token. */
 export function edgeKey(/** @type {string} */ appid) {
-	return `token:v1:${appid}`;
+	return `cred:v2:${appid}:token`;
 }
 
 /** `npm run build` (wrangler deploy --dry-run --outdir dist); its output is shown only if it fails. */

@@ -110,7 +110,7 @@ async function main() {
 				for (const n of settings.stampedeSizes) {
 					const runs = [];
 					for (const s of apps.broker.storms.filter((x) => x.mode === mode && x.n === n)) {
-						runs.push(await storm({ world: realWorld, broker, appid: s.app.appid, n }));
+						runs.push(await storm({ world: realWorld, broker, appid: s.app.appid, mode, n }));
 					}
 					requireSuccess("invalidation storm", [burstOutcome(`broker (${mode}) N=${n}`, runs)]);
 					const summary = { mode, ...summarizeStorms(runs) };

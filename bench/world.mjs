@@ -36,6 +36,7 @@ const START_TIMEOUT_MS = 15_000;
  * @property {(apps: SimApp[]) => Promise<void>} registerApps
  * @property {(appid: string) => Promise<CallCounts>} calls   upstream calls so far, failed ones included
  * @property {(token: string) => Promise<number>} check        0 when WeChat accepts the token, else its errcode
+ * @property {(appid: string, kind: "classic" | "stable") => Promise<void>} revoke  WeChat refuses the app's tokens from now on
  * @property {() => Promise<void>} close
  */
 
@@ -81,6 +82,10 @@ export async function startWorld({ name, speedup = 1 }) {
 		},
 		async calls(appid) {
 			return (await control(`/stats?appid=${encodeURIComponent(appid)}`)).apps[appid];
+		},
+		async revoke(appid, kind) {
+			// The broker replaces a reported token only once WeChat refuses it (its getcallbackip probe).
+			await control(`/apps/${encodeURIComponent(appid)}/revoke`, { kind });
 		},
 		async check(token) {
 			const res = await fetch(`${url}/cgi-bin/getcallbackip?access_token=${encodeURIComponent(token)}`);

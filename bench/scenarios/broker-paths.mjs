@@ -31,6 +31,7 @@ export async function measureBrokerPaths({ broker, world, apps, settings }) {
 	await call(tokenUrl(apps.objectPath.appid));
 	await broker.deleteEdgeCopy(apps.objectPath.appid);
 	const { access_token: staleToken } = await call(tokenUrl(apps.stale.appid));
+	await world.revoke(apps.stale.appid, "classic"); // a report is acted on only once WeChat refuses the token
 	const { access_token: current } = await call(`${broker.url}/token/invalidate`, { method: "POST", body: JSON.stringify({ appid: apps.stale.appid, access_token: staleToken }) });
 	if (current === staleToken) throw new Error("invalidating the current token did not replace it");
 

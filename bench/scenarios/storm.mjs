@@ -1,9 +1,9 @@
 // @ts-check
 /**
- * Invalidation storm: WeChat refused the current token and N clients report it at once
- * (POST /token/invalidate). Compare-and-refresh must replace it once: one /cgi-bin/token call in classic
- * mode; in stable mode one normal stable_token call (which returns the same token while WeChat still
- * calls it current) and then one force_refresh. Every client must get the same, new token back.
+ * Invalidation storm: WeChat refused the current token (revoked behind the broker's back) and N clients
+ * report it at once (POST /token/invalidate). Compare-and-refresh must replace it once: one getcallbackip
+ * probe and one /cgi-bin/token call in classic mode; in stable mode one normal stable_token call, which
+ * already returns WeChat's new token, and no force. Every client must get the same, new token back.
  */
 import { AUTH_HEADERS } from "../broker.mjs";
 import { burst } from "../burst.mjs";
@@ -11,11 +11,13 @@ import { median, round } from "../stats.mjs";
 import { totalTokenCalls } from "./broker-paths.mjs";
 
 /**
- * @param {{ world: import("../world.mjs").World, broker: import("../broker.mjs").Broker, appid: string, n: number }} options
+ * @param {{ world: import("../world.mjs").World, broker: import("../broker.mjs").Broker, appid: string, mode: "classic" | "stable", n: number }} options
  */
-export async function storm({ world, broker, appid, n }) {
+export async function storm({ world, broker, appid, mode, n }) {
 	const first = await fetch(`${broker.url}/token?appid=${appid}`, { headers: AUTH_HEADERS });
 	const { access_token: reported } = /** @type {{ access_token: string }} */ (await first.json());
+	// The broker acts on a report only once WeChat refuses the token (its getcallbackip probe).
+	await world.revoke(appid, mode);
 	const before = await world.calls(appid);
 	const result = await burst({
 		urls: [`${broker.url}/token/invalidate`],

@@ -91,11 +91,6 @@ export function loadConfig(env: ConfigSource): BrokerConfig {
 	return cached.result;
 }
 
-/** Only the apps; what the Durable Object needs. */
-export function loadApp(env: ConfigSource, appid: string): AppConfig | undefined {
-	return loadConfig(env).apps.get(appid);
-}
-
 function parseConfig(env: ConfigSource): BrokerConfig {
 	try {
 		return parseValidConfig(env);

@@ -13,17 +13,15 @@
 import type { Context } from "hono";
 import type { AuthVariables } from "../auth";
 import { authority } from "../authority";
-import { readEdgeCopy } from "../edge-cache";
 import type { AppEnv } from "../env";
-import type { CredentialRecord } from "../lifetime";
+import { remember } from "../http-shared";
 import { log, maskToken } from "../log";
-import type { Outcome } from "../token-authority";
 import { ownerOf } from "./ownership";
 import { findAccessToken, withAccessToken } from "./query";
 import { readUpTo } from "./streams";
 import { upstreamFor, type Upstream } from "./upstream";
 import { countCall, countHeal, flushInBackground } from "./usage-counter";
-import { ERRCODE, failureAsWeChat, WECOM_ERRCODE, WeChatError, type Platform } from "./wechat-errors";
+import { credentialFor, ERRCODE, WECOM_ERRCODE, WeChatError, type Platform } from "./wechat-errors";
 
 type GatewayContext = Context<{ Bindings: AppEnv; Variables: AuthVariables }>;
 
@@ -38,14 +36,6 @@ export const REPLAY_MAX_BYTES = 1024 * 1024;
 const ERROR_PEEK_BYTES = 1024;
 /** Until WeChat's answer starts (a 10 MB upload through a relay takes seconds); SDKs wait 60 s for media too. */
 export const UPSTREAM_TIMEOUT_MS = 60_000;
-
-/**
- * How long an isolate reuses an app's current token without reading KV: a forced refresh elsewhere costs
- * this isolate at most this long of one extra WeChat round trip per call (refused, then healed for free).
- */
-const CURRENT_TOKEN_MEMORY_MS = 5_000;
-/** appid → the current token as this isolate last saw it. */
-const currentTokens = new Map<string, { readonly token: string; readonly since: number; readonly until: number }>();
 
 const FORWARDED_REQUEST_HEADERS = ["accept", "accept-language", "content-type", "user-agent"] as const;
 /** content-length and transfer-encoding are the runtime's to set; set-cookie and server are WeChat's business. */
@@ -99,7 +89,10 @@ export async function forward(c: GatewayContext): Promise<Response> {
 
 	const body = await outgoingBody(c.req.raw);
 	const target = (token: string) => `${upstream.base}${url.pathname}${withAccessToken(url.search, index, token)}`;
-	const used = await currentToken(c.env, appid);
+	// The broker's own read path (memory tier, KV, object): a token remembered there is never past its
+	// planned refresh; one something else revoked is refused by WeChat, and compare-and-refresh below sees
+	// a stale token and hands back the current one at no upstream cost.
+	const used = (await credentialFor(c.env, appid, "token")).value;
 	const first = await inspect(await send(c.req.raw, upstream, target(used), body.first));
 	if (first.errcode === null || !upstream.tokenErrcodes.has(first.errcode)) return first.response;
 
@@ -110,35 +103,10 @@ export async function forward(c: GatewayContext): Promise<Response> {
 		outcome: !healed.ok ? healed.failure.code : body.again === null ? "refreshed_not_replayable" : retry ? "retried" : "same_token",
 	});
 	// Whatever happens to this call, the next one must carry the new token, not the one WeChat refused.
-	if (healed.ok) rememberCurrent(appid, healed.record, Date.now());
+	if (healed.ok) remember(appid, "token", healed.record);
 	if (!retry) return first.response;
 	countHeal(appid);
 	return passThrough(await send(c.req.raw, upstream, target(healed.record.value), body.again!()));
-}
-
-/**
- * The token to send: this isolate's memory for a few seconds, else the edge copy while it is fresh, else
- * the object (which refreshes when it must). A remembered token is never past its planned refresh, so it
- * is still accepted by WeChat unless something revoked it; then WeChat's refusal leads to compare-and-
- * refresh, which sees a stale token and hands back the current one at no upstream cost.
- */
-async function currentToken(env: AppEnv, appid: string): Promise<string> {
-	const now = Date.now();
-	const known = currentTokens.get(appid);
-	if (known && now < known.until && now >= known.since) return known.token;
-	const edge = await readEdgeCopy(env.TOKEN_CACHE, appid, now);
-	const token = edge ?? unwrap(await authority(env, appid).getToken(appid));
-	rememberCurrent(appid, token, now);
-	return token.value;
-}
-
-function rememberCurrent(appid: string, token: CredentialRecord, now: number): void {
-	currentTokens.set(appid, { token: token.value, since: now, until: Math.min(now + CURRENT_TOKEN_MEMORY_MS, token.refreshAt) });
-}
-
-function unwrap(outcome: Outcome): CredentialRecord {
-	if (!outcome.ok) throw failureAsWeChat(outcome.failure);
-	return outcome.record;
 }
 
 async function outgoingBody(request: Request): Promise<OutgoingBody> {

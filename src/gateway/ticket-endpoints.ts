@@ -17,11 +17,9 @@ import type { AuthVariables } from "../auth";
 import type { AppConfig } from "../config";
 import { hasKind, type CredentialType } from "../engine/kinds";
 import type { AppEnv } from "../env";
-import { BrokerError } from "../errors";
-import { readCredential } from "../http-shared";
 import { expiresInS } from "../lifetime";
 import { requestOwner } from "./forward";
-import { ERRCODE, failureAsWeChat, WECOM_ERRCODE, WeChatError, type Platform } from "./wechat-errors";
+import { credentialFor, ERRCODE, WECOM_ERRCODE, WeChatError, type Platform } from "./wechat-errors";
 
 type GatewayContext = Context<{ Bindings: AppEnv; Variables: AuthVariables }>;
 
@@ -74,12 +72,6 @@ async function appOf(c: GatewayContext, platform: Platform): Promise<AppConfig> 
 }
 
 async function ticketAnswer(c: GatewayContext, app: AppConfig, type: CredentialType, platform: Platform): Promise<Response> {
-	let record;
-	try {
-		record = await readCredential(c.env, app.appid, type);
-	} catch (error) {
-		if (!(error instanceof BrokerError)) throw error;
-		throw failureAsWeChat(error, platform);
-	}
+	const record = await credentialFor(c.env, app.appid, type, platform);
 	return c.json({ errcode: 0, errmsg: "ok", ticket: record.value, expires_in: expiresInS(record, Date.now()) });
 }

@@ -15,14 +15,14 @@ import type { Context } from "hono";
 import { findKey, type AuthVariables } from "../auth";
 import { authority } from "../authority";
 import { APPID_PATTERN, type BrokerConfig } from "../config";
-import { readEdgeCopy } from "../edge-cache";
+import { remember } from "../http-shared";
 import type { AppEnv } from "../env";
 import { expiresInS, type CredentialRecord } from "../lifetime";
 import { log } from "../log";
 import type { Outcome } from "../token-authority";
 import { rememberIssued } from "./ownership";
 import { readUpTo } from "./streams";
-import { ERRCODE, failureAsWeChat, WeChatError } from "./wechat-errors";
+import { credentialFor, ERRCODE, failureAsWeChat, WeChatError } from "./wechat-errors";
 
 type GatewayContext = Context<{ Bindings: AppEnv; Variables: AuthVariables }>;
 
@@ -66,10 +66,8 @@ async function tokenFor(c: GatewayContext, grantType: string | null | undefined,
 	}
 	checkApp(config, appid, key.name, key.apps);
 	if (force && !key.admin) log("info", "gateway_force_ignored", { appid, key: key.name });
-	const stub = authority(c.env, appid);
-	if (force && key.admin) return { appid, token: unwrap(await stub.forceRefresh(appid)) };
-	const edge = await readEdgeCopy(c.env.TOKEN_CACHE, appid, Date.now());
-	return { appid, token: edge ?? unwrap(await stub.getToken(appid)) };
+	if (force && key.admin) return { appid, token: remember(appid, "token", unwrap(await authority(c.env, appid).forceRefresh(appid))) };
+	return { appid, token: await credentialFor(c.env, appid, "token") };
 }
 
 function checkApp(config: BrokerConfig, appid: string, keyName: string, scope: "*" | ReadonlySet<string>): void {

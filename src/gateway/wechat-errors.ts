@@ -7,6 +7,10 @@
  */
 import { ConfigError } from "../config";
 import { BrokerError, type ErrorCode } from "../errors";
+import type { CredentialType } from "../engine/kinds";
+import type { AppEnv } from "../env";
+import { readCredential } from "../http-shared";
+import type { CredentialRecord } from "../lifetime";
 import { log } from "../log";
 import type { Failure } from "../token-authority";
 
@@ -105,6 +109,19 @@ const WECOM_BROKER_CODES: Record<ErrorCode, number> = {
 	method_not_allowed: WECOM_ERRCODE.invalidParameter,
 	rate_limited: 45009,
 };
+
+/**
+ * A credential for a gateway answer, read the way the broker's own routes read it (http-shared.ts: this
+ * isolate's memory, the KV edge copy, the app's object), with a failure in WeChat's (or WeCom's) shape.
+ */
+export async function credentialFor(env: AppEnv, appid: string, type: CredentialType, platform: Platform = "wechat"): Promise<CredentialRecord> {
+	try {
+		return await readCredential(env, appid, type);
+	} catch (error) {
+		if (error instanceof BrokerError) throw failureAsWeChat(error, platform);
+		throw error;
+	}
+}
 
 /** Anything thrown while serving a gateway path, in WeChat's shape. */
 export function asWeChatError(error: unknown, path: string): WeChatError {

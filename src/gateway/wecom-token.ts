@@ -18,15 +18,13 @@
  */
 import type { Context } from "hono";
 import { findKey, type AuthVariables } from "../auth";
-import { authority } from "../authority";
 import type { AppConfig, BrokerConfig } from "../config";
-import { readEdgeCopy } from "../edge-cache";
 import type { AppEnv } from "../env";
 import { expiresInS } from "../lifetime";
 import { log } from "../log";
 import { rememberIssued } from "./ownership";
 import { MAX_SECRET_CHARS } from "./token-endpoints";
-import { ERRCODE, failureAsWeChat, WECOM_ERRCODE, WeChatError } from "./wechat-errors";
+import { credentialFor, ERRCODE, WECOM_ERRCODE, WeChatError } from "./wechat-errors";
 
 type GatewayContext = Context<{ Bindings: AppEnv; Variables: AuthVariables }>;
 
@@ -47,14 +45,7 @@ export async function weComTokenEndpoint(c: GatewayContext): Promise<Response> {
 		throw wecomError(WECOM_ERRCODE.invalidSecret, "invalid credential (wx-token-broker: the corpsecret must be a broker API key from API_KEYS, not the app's Secret; ask the broker's operator for one)");
 	}
 	const app = entryFor(config, corpid, key.name, key.apps);
-	const stub = authority(c.env, app.appid);
-	const edge = await readEdgeCopy(c.env.TOKEN_CACHE, app.appid, Date.now());
-	let token = edge;
-	if (!token) {
-		const outcome = await stub.getToken(app.appid);
-		if (!outcome.ok) throw failureAsWeChat(outcome.failure, "wecom");
-		token = outcome.record;
-	}
+	const token = await credentialFor(c.env, app.appid, "token", "wecom");
 	rememberIssued(token.value, app.appid, token.expiresAt);
 	return c.json({ errcode: 0, errmsg: "ok", access_token: token.value, expires_in: expiresInS(token, Date.now()) });
 }

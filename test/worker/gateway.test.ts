@@ -234,13 +234,27 @@ it("sends the new token after a forced refresh elsewhere, at the cost of one ref
 	const app = next("stable");
 	const old = await tokenOf(app);
 	expect((await gw(ipList(old))).json!.ip_list).toEqual(expect.any(Array)); // this isolate now remembers `old` as current
-	const forced = await call(`/token/refresh?appid=${app.appid}`, { method: "POST", key: KEYS.admin });
+	// Elsewhere: another isolate's refresh reaches the object, not this isolate's memory.
+	const forced = await authority(env, app.appid).forceRefresh(app.appid);
+	if (!forced.ok) throw new Error("the forced refresh failed");
 	expect(await sim.check(old)).toBe(40001);
 	const before = await sim.calls(app);
 	expect((await gw(ipList(old))).json!.ip_list).toEqual(expect.any(Array));
 	const after = await sim.calls(app);
 	expect(after.getcallbackip - before.getcallbackip).toBe(2);
 	expect(after.stable_token).toBe(before.stable_token); // compare-and-refresh saw a stale token: nothing upstream
+	expect(await tokenOf(app)).toBe(forced.record.value);
+});
+
+it("the isolate that answered a forced refresh forwards with the new token at once", async () => {
+	const app = next("stable");
+	const old = await tokenOf(app);
+	expect((await gw(ipList(old))).json!.ip_list).toEqual(expect.any(Array));
+	const forced = await call(`/token/refresh?appid=${app.appid}`, { method: "POST", key: KEYS.admin });
+	const before = await sim.calls(app);
+	expect((await gw(ipList(old))).json!.ip_list).toEqual(expect.any(Array));
+	const after = await sim.calls(app);
+	expect(after.getcallbackip - before.getcallbackip).toBe(1); // no refused first attempt
 	expect(await tokenOf(app)).toBe(forced.body.access_token);
 });
 

@@ -159,8 +159,8 @@ export const MUTATIONS = [
 		// and a flight that fails never installs one, so mutating it is equivalent.)
 		name: "failed refresh keeps serving the still-accepted token",
 		file: "src/engine/refresher.ts",
-		find: "if (isDue(current, now) && now >= retryAt) this.#host.waitUntil(this.#fly(\"read\", null, () => this.#fetchAndStore(\"read\", false)));",
-		replace: "if (isDue(current, now) && now >= retryAt) return this.#fly(\"read\", null, () => this.#fetchAndStore(\"read\", false));",
+		find: "if (isDue(promised, now) && now >= retryAt) this.#host.waitUntil(this.#fly(\"read\", null, () => this.#fetchAndStore(\"read\", false)));",
+		replace: "if (isDue(promised, now) && now >= retryAt) return this.#fly(\"read\", null, () => this.#fetchAndStore(\"read\", false));",
 		tests: ["errors", "backoff"],
 	},
 	{
@@ -461,8 +461,8 @@ export const MUTATIONS = [
 	{
 		name: "backoff on reads of a due token",
 		file: "src/engine/refresher.ts",
-		find: "if (isDue(current, now) && now >= retryAt) this.#host.waitUntil(",
-		replace: "if (isDue(current, now)) this.#host.waitUntil(",
+		find: "if (isDue(promised, now) && now >= retryAt) this.#host.waitUntil(",
+		replace: "if (isDue(promised, now)) this.#host.waitUntil(",
 		tests: ["backoff"],
 	},
 	{

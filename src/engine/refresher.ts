@@ -96,12 +96,12 @@ export class Refresher {
 		// Taken after any wait: a value that expired meanwhile must not be answered.
 		const now = Date.now();
 		const { current, retryAt, lastError, inFlight } = this.#slot();
-		if (isUsable(current, now)) {
-			if (isDue(current, now) && now >= retryAt) this.#host.waitUntil(this.#fly("read", null, () => this.#fetchAndStore("read", false)));
-			// A classic call under way may already have minted a token: from then on the current one is sure
-			// only until 300 s after that call was sent.
-			const promised = inFlight ? afterUnansweredCall(current, inFlight) : current;
-			return isUsable(promised, now) ? ok(promised) : ok(current);
+		// A call under way may already have acted: a classic mint leaves the current token sure only until
+		// 300 s after that call was sent; a stable force, not at all (then this reader waits below).
+		const promised = inFlight ? afterUnansweredCall(current, inFlight) : current;
+		if (isUsable(promised, now)) {
+			if (isDue(promised, now) && now >= retryAt) this.#host.waitUntil(this.#fly("read", null, () => this.#fetchAndStore("read", false)));
+			return ok(promised);
 		}
 		if (now < retryAt && lastError) return fail(upstreamFailure(lastError.failure, retryAt, now));
 		const outcome = await this.#fly("read", null, () => this.#fetchAndStore("read", false));

@@ -18,7 +18,7 @@ export interface TestApp {
 export const TEST_FILES = [
 	"cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors", "sec", "fault", "quota",
 	"promise", "report", "gwtoken", "gateway", "gwbody", "keys", "repair", "guard", "limits", "backoff", "alertq",
-	"memory", "health", "review", "reviewr", "tickets", "gwticket", "gwwecom",
+	"memory", "health", "review", "reviewr", "adv2", "tickets", "gwticket", "gwwecom",
 ] as const;
 export type TestFile = (typeof TEST_FILES)[number];
 /**
@@ -26,7 +26,7 @@ export type TestFile = (typeof TEST_FILES)[number];
  * src/gateway/ownership.ts), which the gateway's tests exercise with this very configuration.
  */
 const APPS_PER_MODE = 8;
-const APPS_PER_MODE_FOR: Partial<Record<TestFile, number>> = { gateway: 12, inval: 10, errors: 10, promise: 10, gwticket: 4, gwwecom: 1 };
+const APPS_PER_MODE_FOR: Partial<Record<TestFile, number>> = { adv2: 2, gateway: 12, inval: 10, errors: 10, promise: 10, gwticket: 4, gwwecom: 1 };
 
 function poolSize(file: TestFile): number {
 	return APPS_PER_MODE_FOR[file] ?? APPS_PER_MODE;

@@ -262,6 +262,27 @@ export const MUTATIONS = [
 		replace: "const recalled = this.#verdicts.recall(reported, now);",
 		tests: ["report"],
 	},
+	{
+		name: "the edge copy is retracted before a forced call (KV stops promising a value the force revokes)",
+		file: "src/engine/refresher.ts",
+		find: "if (force && this.#kind.policy !== \"independent\") await this.#retractEdgeCopy(now0);",
+		replace: "",
+		tests: ["adv2"],
+	},
+	{
+		name: "a retraction leaves the gateway's issued-token record alone (a replaced token is still recognised)",
+		file: "src/edge-cache.ts",
+		find: "type === \"token\" && !retraction ?",
+		replace: "type === \"token\" ?",
+		tests: ["gateway"],
+	},
+	{
+		name: "an older edge write that lands late is followed by the current record's",
+		file: "src/engine/refresher.ts",
+		find: "if (!isCurrent && written && !retraction && isUsable(current, Date.now())) return this.#writeEdge(current);",
+		replace: "",
+		tests: ["adv2"],
+	},
 	// Restart safety: the in-flight marker and recovery.
 	{
 		name: "in-flight marker persisted before each attempt",
@@ -277,13 +298,10 @@ export const MUTATIONS = [
 		replace: "const current = slot.current;",
 		tests: ["promise", "review-restart"],
 	},
-	{
-		name: "restart recovery rewrites the edge copy",
-		file: "src/token-authority.ts",
-		find: "const written = current && appid ? await writeEdgeCopy(this.env.TOKEN_CACHE, appid, type, current, Date.now()) : false;",
-		replace: "const written = false;",
-		tests: ["review-restart"],
-	},
+	// "restart recovery rewrites the edge copy" and "edge copy rewritten when a lost answer caps the current
+	// value" were removed with the code they mutated: the edge copy is now retracted before every call that
+	// can revoke the current value ("the edge copy is retracted before a forced call", below), and every
+	// other call starts only once the copy is due and no longer served, so those writes were done twice.
 	{
 		name: "stable: a force is sent once (maxAttempts = 1)",
 		file: "src/engine/attempt.ts",
@@ -340,16 +358,9 @@ export const MUTATIONS = [
 		// Not `isCurrent = true`: that marks the older record as written, which the cron still sees differs from
 		// the current one, so it repairs anyway (an equivalent mutation). The bug this guards is believing KV
 		// holds the current record when it was an older one that was written last.
-		find: "const isCurrent = sameRecord(current, record);\n\t\tconst edgeRecord = isCurrent ? (written ? record : null) : written ? null : known;",
+		find: "const edgeRecord = isCurrent ? (written ? record : null) : written ? null : known;",
 		replace: "const edgeRecord = written ? current : null;",
-		tests: ["repair"],
-	},
-	{
-		name: "edge copy rewritten when a lost answer caps the current value",
-		file: "src/engine/refresher.ts",
-		find: "if (current && !sameRecord(current, before)) await this.#writeEdge(current);",
-		replace: "",
-		tests: ["edge", "promise", "errors"],
+		tests: ["repair", "adv2"],
 	},
 	// Forced refreshes and quota.
 	{

@@ -47,13 +47,15 @@ export async function readEdgeRecord(kv: KVNamespace, appid: string, type: Crede
 /**
  * True when KV took the copy and, for an access_token, the gateway's record of who issued it
  * (gateway/issued-index.ts); a failure of either is logged and left to the caller to retry.
+ * `retraction`: the copy of a value about to be revoked, capped; who issued the value has not changed, and
+ * the gateway goes on recognising it for its own lifetime, so the issued record is left alone.
  */
-export async function writeEdgeCopy(kv: KVNamespace, appid: string, type: CredentialType, record: CredentialRecord, now: number): Promise<boolean> {
+export async function writeEdgeCopy(kv: KVNamespace, appid: string, type: CredentialType, record: CredentialRecord, now: number, { retraction = false } = {}): Promise<boolean> {
 	const ttlS = Math.max(KV_MIN_TTL_S, Math.ceil((record.expiresAt - now) / 1_000));
 	try {
 		await Promise.all([
 			kv.put(edgeKey(appid, type), JSON.stringify(record), { expirationTtl: ttlS }),
-			...(type === "token" ? [writeIssued(kv, appid, record, ttlS)] : []),
+			...(type === "token" && !retraction ? [writeIssued(kv, appid, record, ttlS)] : []),
 		]);
 		return true;
 	} catch (error) {

@@ -16,7 +16,6 @@ import { hasKind, kindFor, kindsOf, type CredentialType } from "./engine/kinds";
 import { Incidents } from "./engine/incidents";
 import { Refresher, type CronAction } from "./engine/refresher";
 import { afterUnansweredCall, EMPTY_SLOT, initialState, restoreState, type AuthorityState, type RefreshTrigger, type SlotState } from "./engine/state";
-import { writeEdgeCopy } from "./edge-cache";
 import type { AppEnv } from "./env";
 import { addGatewayUse, NO_GATEWAY_USE, type GatewayCounts, type StoredGatewayUsage } from "./gateway/usage-store";
 import { healthProblem } from "./health";
@@ -255,8 +254,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 
 	/**
 	 * An instance that finds an `inFlight` marker was evicted or restarted while WeChat was being asked: the
-	 * call was counted when the marker was written; the current value is capped as for a lost answer, in
-	 * storage and in the edge copy (which would otherwise go on promising the old lifetime).
+	 * call was counted when the marker was written; the current value is capped as for a lost answer.
 	 */
 	async #recover(): Promise<void> {
 		const { appid } = this.#state;
@@ -267,8 +265,9 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				appid: appid ?? null, credential: type, call: slot.inFlight.call, force: slot.inFlight.force,
 				started_at: iso(slot.inFlight.startedAt), value: current ? maskToken(current.value) : null,
 			});
-			const written = current && appid ? await writeEdgeCopy(this.env.TOKEN_CACHE, appid, type, current, Date.now()) : false;
-			const recovered: SlotState = { ...slot, current, inFlight: null, edgeRecord: written ? current : null };
+			// KV needs nothing now: a forced call retracted the edge copy before it was sent, and any other call
+			// starts only once the copy is due and no longer served. The cron writes the capped value.
+			const recovered: SlotState = { ...slot, current, inFlight: null };
 			this.#state = { ...this.#state, slots: { ...this.#state.slots, [type]: recovered } };
 			await this.#save();
 		}

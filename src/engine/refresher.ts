@@ -263,6 +263,7 @@ export class Refresher {
 		// refresh, and long pauses between refreshes.
 		const conserving = this.#quotaGuard(now0) !== null;
 		const maxAttempts = conserving ? 1 : undefined;
+		if (force && this.#kind.policy !== "independent") await this.#retractEdgeCopy(now0);
 		const first = await fetchCredential(this.#attemptHost(), force, maxAttempts);
 		if (!("result" in first)) return first;
 		let { result } = first;
@@ -318,8 +319,6 @@ export class Refresher {
 		const current = result.unanswered ? afterUnansweredCall(before, call) : before;
 		this.#update({ current, consecutiveFailures: failures, retryAt, lastError: { at: now, failure } });
 		await this.#host.save();
-		// The edge copy must not go on promising the longer lifetime.
-		if (current && !sameRecord(current, before)) await this.#writeEdge(current);
 		log("error", "refresh_failed", {
 			appid: this.#app.appid, credential: this.#kind.label, trigger, errcode: failure.errcode ?? null, message: failure.message,
 			consecutive_failures: failures, retry_in_s: backoffS, unanswered: result.unanswered,
@@ -329,14 +328,32 @@ export class Refresher {
 	}
 
 	/**
+	 * A forced call may revoke the current value before its answer arrives (a stable force at once, a
+	 * classic mint 300 s later), while the edge copy would go on promising it until its planned refresh.
+	 * So before the call is sent, the copy becomes what a lost answer would leave (afterUnansweredCall):
+	 * due, or not usable at all, which no reader serves from KV or memory; reads reach the object, which
+	 * answers with the same cap. Another location's KV may still see the old copy for ~60 s (edge-cache.ts).
+	 */
+	async #retractEdgeCopy(now: number): Promise<void> {
+		const { current } = this.#slot();
+		if (!current) return;
+		const capped = afterUnansweredCall(current, { call: this.#kind.call, force: this.#kind.policy === "stable", startedAt: now });
+		if (capped) await this.#writeEdge(capped, { retraction: true });
+	}
+
+	/**
 	 * Writes the edge copy and remembers which record KV holds. Another change may land while KV is being
 	 * written, and KV keeps whichever write finishes last, so only a write of the record that is still
-	 * current counts; a write of an older one that succeeded may have overwritten the newer copy.
+	 * current counts; a write of an older one that succeeded may have overwritten the newer copy, which is
+	 * then written again at once (a retraction is the one older record meant to stay).
 	 */
-	async #writeEdge(record: CredentialRecord): Promise<void> {
-		const written = await writeEdgeCopy(this.#host.kv(), this.#app.appid, this.#kind.type, record, Date.now());
+	async #writeEdge(record: CredentialRecord, { retraction = false } = {}): Promise<void> {
+		const written = await writeEdgeCopy(this.#host.kv(), this.#app.appid, this.#kind.type, record, Date.now(), { retraction });
 		const { current, edgeRecord: known } = this.#slot();
 		const isCurrent = sameRecord(current, record);
+		// This older record may just have overwritten the current one's copy: put the current one back now,
+		// rather than let every isolate read the replaced value until the next cron run.
+		if (!isCurrent && written && !retraction && isUsable(current, Date.now())) return this.#writeEdge(current);
 		const edgeRecord = isCurrent ? (written ? record : null) : written ? null : known;
 		if (sameRecord(edgeRecord, known)) return;
 		this.#update({ edgeRecord });

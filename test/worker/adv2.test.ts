@@ -72,8 +72,11 @@ describe("the cron's repair of the edge copy, racing a forced refresh", () => {
 		await travel(600);
 		const held = deferred();
 		const release = deferred();
+		let repairHeld = false;
 		spy = vi.spyOn(proto, "put").mockImplementation(function (this: KVNamespace, key: string, value: unknown, opts?: unknown) {
-			if (key === edgeKey(app.appid) && String(value).includes(first)) {
+			// Only the repair's write is slow; a later write of the same token (the force's retraction) is not.
+			if (key === edgeKey(app.appid) && String(value).includes(first) && !repairHeld) {
+				repairHeld = true;
 				held.resolve();
 				return release.promise.then(() => realPut.call(this, key, value as string, opts as KVNamespacePutOptions));
 			}
@@ -88,4 +91,15 @@ describe("the cron's repair of the edge copy, racing a forced refresh", () => {
 		await travel(6); // past this isolate's 5 s memory: what every other isolate sees
 		await expectPromiseKept(await getToken(app));
 	});
+});
+
+it("a force WeChat refused (nothing minted) leaves the edge copy retracted only until the next cron run", async () => {
+	const app = next("classic");
+	const first = (await getToken(app)).body.access_token as string;
+	await travel(600);
+	await sim.fault({ appid: app.appid, endpoint: "token", kind: "errcode", errcode: 40164, times: 1 });
+	expect((await forceRefresh(app.appid)).status).toBe(502);
+	expect(await readEdgeCopy(env.TOKEN_CACHE, app.appid, Date.now())).toBeNull(); // retracted before the call
+	await runCron([app]);
+	expect((await readEdgeCopy(env.TOKEN_CACHE, app.appid, Date.now()))?.value).toBe(first); // served from KV again
 });

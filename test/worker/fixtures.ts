@@ -26,7 +26,7 @@ export type TestFile = (typeof TEST_FILES)[number];
  * src/gateway/ownership.ts), which the gateway's tests exercise with this very configuration.
  */
 const APPS_PER_MODE = 8;
-const APPS_PER_MODE_FOR: Partial<Record<TestFile, number>> = { adv2: 2, gateway: 12, inval: 10, errors: 10, promise: 10, gwticket: 4, gwwecom: 1 };
+const APPS_PER_MODE_FOR: Partial<Record<TestFile, number>> = { adv2: 3, gateway: 12, inval: 10, errors: 10, promise: 10, gwticket: 4, gwwecom: 1 };
 
 function poolSize(file: TestFile): number {
 	return APPS_PER_MODE_FOR[file] ?? APPS_PER_MODE;

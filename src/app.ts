@@ -11,7 +11,6 @@ import { ipRestriction } from "hono/ip-restriction";
 import { apiKeyAuth, findKey, requireAdmin, requireApp } from "./auth";
 import { authority } from "./authority";
 import { ConfigError, loadConfig, type BrokerConfig } from "./config";
-import { DASHBOARD_HTML, dashboardHeaders } from "./dashboard-page";
 import { BrokerError } from "./errors";
 import { FORWARDED_PREFIXES, isGatewayPath, mountGateway } from "./gateway/routes";
 import { take as takeGatewayCounts } from "./gateway/usage-counter";
@@ -38,7 +37,6 @@ const ROUTES: Record<string, readonly string[]> = {
 	"/status": ["GET"],
 	"/health": ["GET"],
 	"/healthz": ["GET"],
-	"/dashboard": ["GET"],
 };
 
 export const app = new Hono<BrokerEnv>();
@@ -48,13 +46,17 @@ app.use(async (c, next) => {
 	await next();
 	// Tokens must never sit in a shared or browser cache.
 	c.res.headers.set("Cache-Control", "no-store");
+	// Nothing the Worker answers is a script or a style: the dashboard's policy admits its own files by 'self'.
+	c.res.headers.set("X-Content-Type-Options", "nosniff");
 });
 
 app.get("/healthz", (c) => c.json({ ok: true }));
 
-// The one HTML route. Before the configuration is loaded: the page holds no data, and with a broken
-// configuration it still loads and shows /status's message saying what to fix.
-app.get("/dashboard", async (c) => c.body(DASHBOARD_HTML, 200, await dashboardHeaders()));
+// The dashboard is public/dashboard.html, which Cloudflare serves before the Worker runs; a GET reaches this
+// only where the Worker runs without its static files (e.g. the bundle alone in Miniflare).
+app.get("/dashboard", () => {
+	throw new BrokerError("not_found", "The dashboard is a static file (public/dashboard.html); run the broker with wrangler.toml's [assets], as `wrangler deploy` and `npm start` do.");
+});
 
 app.use(async (c, next) => {
 	c.set("config", loadConfig(c.env));

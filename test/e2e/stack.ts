@@ -52,6 +52,8 @@ export async function startBroker({ apps, keys, vars }: { apps: readonly BrokerA
 		port: 0,
 		kvNamespaces: ["TOKEN_CACHE"],
 		durableObjects: { TOKEN_AUTHORITY: { className: "TokenAuthority", useSQLite: true } },
+		// wrangler.toml's [assets]: the dashboard's static files, served ahead of the Worker with public/_headers.
+		assets: { directory: "public", routerConfig: { has_user_worker: true } },
 		bindings: { WECHAT_APPS: JSON.stringify(apps), API_KEYS: JSON.stringify(keys), ...vars },
 		handleRuntimeStdio(stdout, stderr) {
 			for (const stream of [stdout, stderr]) stream.on("data", (chunk: Buffer) => logs.push(...chunk.toString("utf8").split("\n").filter(Boolean)));

@@ -14,6 +14,14 @@ it("answers /healthz without a key and without any I/O", async () => {
 	expect(res.body).toEqual({ ok: true });
 });
 
+it("answers GET /dashboard with where the page is when the Worker runs without its static files", async () => {
+	// Deployed, Cloudflare serves public/dashboard.html before the Worker runs (test/e2e/dashboard.test.ts).
+	const res = await call("/dashboard", { key: null });
+	expect(res.status).toBe(404);
+	expect(res.body.message).toContain("public/dashboard.html");
+	expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+});
+
 describe("bad input gets a clear 4xx, never a 500, and costs nothing upstream", () => {
 	it("404 for an app that is not configured", async () => {
 		const res = await call("/token?appid=wxnotconfigured0001");

@@ -1,37 +1,9 @@
-/**
- * GET /dashboard: one plain HTML page for operators, served by the Worker. It holds no data: the operator
- * pastes an admin key, the page keeps it in sessionStorage (gone when the tab closes, never in a URL,
- * never sent anywhere but this broker's /status) and renders what /status answers.
- *
- * The script and style are inline, and the Content-Security-Policy admits exactly those two by their
- * SHA-256 (computed once per isolate): no other script, style, frame, form target or origin can run or be
- * reached from the page. The script builds the table with textContent only, so nothing /status returns
- * is ever parsed as HTML, which also lets the policy require Trusted Types.
+/*
+ * GET /dashboard's script. The page holds no data: the operator pastes an admin key, kept in sessionStorage
+ * (gone when the tab closes, never in a URL, sent nowhere but this broker's /status), and the table is
+ * built with textContent only, so nothing /status returns is ever parsed as HTML (the page's
+ * Content-Security-Policy in _headers requires Trusted Types, which that makes free).
  */
-
-const STYLE = `
-:root { font: 14px/1.4 system-ui, sans-serif; color: #1d2327; background: #f6f7f7; }
-body { margin: 0 auto; max-width: 1200px; padding: 1.5rem; }
-h1 { font-size: 1.3rem; margin: 0 0 1rem; }
-form { display: flex; gap: .5rem; margin-bottom: 1rem; }
-input { flex: 1; max-width: 28rem; padding: .4rem .6rem; font: inherit; }
-button { padding: .4rem .9rem; font: inherit; cursor: pointer; }
-#message { margin: .5rem 0 1rem; min-height: 1.4em; }
-#message.error { color: #b32d2e; font-weight: 600; }
-table { width: 100%; border-collapse: collapse; background: #fff; }
-th, td { text-align: left; padding: .45rem .6rem; border-bottom: 1px solid #dcdcde; vertical-align: top; }
-th { background: #f0f0f1; font-weight: 600; }
-td.mono { font-family: ui-monospace, monospace; white-space: nowrap; }
-.bar { width: 9rem; height: .6rem; background: #dcdcde; border-radius: .3rem; overflow: hidden; }
-.bar > span { display: block; height: 100%; background: #2271b1; }
-.bar.warn > span { background: #dba617; }
-.bar.full > span { background: #b32d2e; }
-.bad { color: #b32d2e; }
-.ok { color: #00a32a; }
-small { color: #646970; }
-`;
-
-const SCRIPT = `
 "use strict";
 const KEY = "wx-token-broker-admin-key";
 const $ = (id) => document.getElementById(id);
@@ -143,7 +115,7 @@ $("login").addEventListener("submit", (event) => {
 	event.preventDefault();
 	const key = $("key").value.trim();
 	$("key").value = "";
-	if (!key) return say("Paste an admin API key (one with \\"admin\\": true in API_KEYS).", true);
+	if (!key) return say("Paste an admin API key (one with \"admin\": true in API_KEYS).", true);
 	sessionStorage.setItem(KEY, key);
 	say("Loading…", false);
 	clearInterval(timer);
@@ -162,62 +134,4 @@ $("forget").addEventListener("click", () => {
 if (sessionStorage.getItem(KEY)) {
 	timer = setInterval(load, 30000);
 	load();
-}
-`;
-
-const HTML = (style: string, script: string) => `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>wx-token-broker · dashboard</title>
-<style>${style}</style>
-</head>
-<body>
-<h1>wx-token-broker</h1>
-<form id="login" autocomplete="off">
-<input id="key" type="password" placeholder="Admin API key" aria-label="Admin API key" autocomplete="off" spellcheck="false">
-<button type="submit">Show status</button>
-<button type="button" id="forget">Forget key</button>
-</form>
-<div id="message" role="status">Paste an admin key. It stays in this tab (sessionStorage) and is sent only to this broker's /status.</div>
-<table id="table" hidden>
-<thead><tr><th>App</th><th>Credential</th><th>Value (masked)</th><th>Expires in</th><th>Next refresh</th><th>Calls today / quota</th><th>Incident</th><th>Last error</th></tr></thead>
-<tbody id="rows"></tbody>
-</table>
-<script>${script}</script>
-</body>
-</html>
-`;
-
-export const DASHBOARD_HTML = HTML(STYLE, SCRIPT);
-
-async function sha256Base64(text: string): Promise<string> {
-	const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-	return btoa(String.fromCharCode(...digest));
-}
-
-let headers: Promise<Record<string, string>> | undefined;
-
-/** The page's headers: a CSP that admits only its own inline script and style, by hash. */
-export function dashboardHeaders(): Promise<Record<string, string>> {
-	headers ??= Promise.all([sha256Base64(SCRIPT), sha256Base64(STYLE)]).then(([script, style]) => ({
-		"Content-Type": "text/html; charset=utf-8",
-		"Content-Security-Policy": [
-			"default-src 'none'",
-			`script-src 'sha256-${script}'`,
-			`style-src 'sha256-${style}'`,
-			"connect-src 'self'",
-			"img-src 'none'",
-			"base-uri 'none'",
-			"form-action 'none'",
-			"frame-ancestors 'none'",
-			"require-trusted-types-for 'script'",
-		].join("; "),
-		"X-Content-Type-Options": "nosniff",
-		"Referrer-Policy": "no-referrer",
-		"X-Frame-Options": "DENY",
-	}));
-	return headers;
 }

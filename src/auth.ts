@@ -3,7 +3,8 @@
  *
  * Keys are compared as SHA-256 digests with `crypto.subtle.timingSafeEqual`: hashing first makes every
  * comparison the same length (timingSafeEqual needs that), and lets operators store only `sha256:<hex>`.
- * Every configured key is compared on every request, so the time taken does not say which key came close.
+ * Every configured key is compared each time, so the time taken does not say which key came close. A key
+ * that matched is then recognised from this isolate's memory until the configuration changes (`verified`).
  */
 import { bearerAuth } from "hono/bearer-auth";
 import type { MiddlewareHandler } from "hono";
@@ -20,29 +21,45 @@ export interface Principal {
 export type AuthVariables = { config: BrokerConfig; principal: Principal };
 
 const encoder = new TextEncoder();
-const plainDigests = new WeakMap<ApiKeyConfig, Promise<ArrayBuffer>>();
+/** Each key list's digests, in order, computed once per configuration (plain keys are hashed here). */
+const digestsOf = new WeakMap<readonly ApiKeyConfig[], Promise<ReadonlyArray<ArrayBuffer | Uint8Array>>>();
 
 function sha256(text: string): Promise<ArrayBuffer> {
 	return crypto.subtle.digest("SHA-256", encoder.encode(text));
 }
 
-function keyDigest(key: ApiKeyConfig): Promise<ArrayBuffer | Uint8Array> {
-	if (key.sha256) return Promise.resolve(key.sha256);
-	let digest = plainDigests.get(key);
-	if (!digest) {
-		digest = sha256(key.plain ?? "");
-		plainDigests.set(key, digest);
+function keyDigests(keys: readonly ApiKeyConfig[]): Promise<ReadonlyArray<ArrayBuffer | Uint8Array>> {
+	let digests = digestsOf.get(keys);
+	if (!digests) {
+		digests = Promise.all(keys.map((key) => key.sha256 ?? sha256(key.plain ?? "")));
+		digestsOf.set(keys, digests);
 	}
-	return digest;
+	return digests;
 }
+
+/**
+ * Keys this isolate has already verified, per key list: a hot client presents the same key on every request,
+ * and hashing it again through crypto.subtle was the largest single cost of a hot read (bench/README.md).
+ * Only matches are kept, so the map holds at most one entry per configured key, whatever strangers send; a
+ * lookup's time depends on the presented string's length and, on a 32-bit hash collision with a valid key,
+ * nothing an attacker can steer, and it only tells what the answer's status already says: valid or not.
+ */
+const verified = new WeakMap<readonly ApiKeyConfig[], Map<string, ApiKeyConfig>>();
 
 /** The key that matches `presented`, if any. */
 export async function findKey(keys: readonly ApiKeyConfig[], presented: string): Promise<ApiKeyConfig | undefined> {
-	const digest = await sha256(presented);
+	let known = verified.get(keys);
+	const hit = known?.get(presented);
+	if (hit) return hit;
+	const [digest, digests] = await Promise.all([sha256(presented), keyDigests(keys)]);
 	let match: ApiKeyConfig | undefined;
-	for (const key of keys) {
+	for (let i = 0; i < keys.length; i++) {
 		// No early exit: the loop takes as long for the first key as for none.
-		if (crypto.subtle.timingSafeEqual(digest, await keyDigest(key))) match ??= key;
+		if (crypto.subtle.timingSafeEqual(digest, digests[i]!)) match ??= keys[i];
+	}
+	if (match) {
+		if (!known) verified.set(keys, (known = new Map()));
+		known.set(presented, match);
 	}
 	return match;
 }

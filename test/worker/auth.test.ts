@@ -1,5 +1,8 @@
+import { createExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { appsFor, KEYS, SCOPED_APPS } from "./fixtures";
+import worker from "../../src/index";
+import { apiKeysJson, appsFor, KEYS, SCOPED_APPS } from "./fixtures";
 import { call, getToken, sim } from "./helpers";
 
 const next = appsFor("auth");
@@ -42,15 +45,33 @@ describe("without a valid key", () => {
 	});
 });
 
-it("compares every configured key in constant time", async () => {
+it("compares every configured key in constant time, and remembers only keys that matched", async () => {
 	const spy = vi.spyOn(crypto.subtle, "timingSafeEqual");
-	await call(`/token?appid=${inScope.appid}`, { key: "not-a-key-0123456789abcdef" });
 	const configured = Object.keys(KEYS).length; // fixtures.ts puts each of KEYS in API_KEYS once
-	expect(spy).toHaveBeenCalledTimes(configured); // one comparison per key in API_KEYS, match or not
+	for (let i = 0; i < 2; i++) {
+		await call(`/token?appid=${inScope.appid}`, { key: "not-a-key-0123456789abcdef" });
+		// One comparison per key in API_KEYS, every time: a wrong key is never remembered.
+		expect(spy).toHaveBeenCalledTimes(configured * (i + 1));
+	}
 	spy.mockClear();
-	await call("/status", { key: KEYS.admin }); // the first key matches: all the others are still compared
+	await call("/status", { key: KEYS.scopedAdmin }); // first use here: all the others are compared too
 	expect(spy).toHaveBeenCalledTimes(configured);
+	spy.mockClear();
+	expect((await call("/status", { key: KEYS.scopedAdmin })).status).toBe(200); // verified: from memory
+	expect(spy).toHaveBeenCalledTimes(0);
 	spy.mockRestore();
+});
+
+it("forgets a verified key once the configuration no longer has it", async () => {
+	const request = (apiKeys: string) => worker.fetch(new Request(`https://broker.test/token?appid=${inScope.appid}`, { headers: { authorization: `Bearer ${KEYS.all}` } }), { ...env, API_KEYS: apiKeys }, createExecutionContext());
+	const configured = await apiKeysJson();
+	expect((await request(configured)).status).toBe(200);
+	// The operator rotates the key out (`wrangler secret put API_KEYS`): the next request is refused.
+	const rotated = JSON.stringify((JSON.parse(configured) as Array<{ name: string }>).filter((key) => key.name !== "all-apps"));
+	const refused = await request(rotated);
+	expect(refused.status).toBe(401);
+	await refused.text();
+	expect((await request(configured)).status).toBe(200);
 });
 
 it("accepts a key stored as its SHA-256", async () => {

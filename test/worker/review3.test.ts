@@ -162,3 +162,32 @@ describe("the gateway's heal trusts an answer whose body the client wrote", () =
 	});
 
 });
+
+describe("nothing the Worker answers can pass for a script", () => {
+	/*
+	 * Broken promise: README "/dashboard … every Worker answer carries X-Content-Type-Options: nosniff, so none
+	 * can pass for a script", the premise of the dashboard's CSP `script-src 'self'` (app.ts: "the dashboard's
+	 * policy admits its own files by 'self'"). The gateway passes WeChat's content-type back unchanged, and
+	 * /cgi-bin/media/get returns a file with the content type it was uploaded with: any holder of a token the
+	 * broker issued can put a script on the broker's own origin, which nosniff does not stop (the type is a
+	 * script type) and which 'self' admits. Defence in depth only: the page itself has no injection point today.
+	 */
+	it("a media download through the gateway is never served with a JavaScript content type", async () => {
+		const app = next("classic");
+		const token = (await getToken(app)).body.access_token as string;
+		const form = new FormData();
+		form.append("media", new Blob(["document.title = 'ran on the broker origin'"], { type: "text/javascript" }), "x.js");
+		const multipart = new Request("https://multipart.invalid", { method: "POST", body: form });
+		const uploaded = await gw(`/cgi-bin/media/upload?access_token=${encodeURIComponent(token)}&type=image`, {
+			method: "POST",
+			headers: { "content-type": multipart.headers.get("content-type")! },
+			body: new Uint8Array(await multipart.arrayBuffer()),
+		});
+		expect(uploaded.json).toMatchObject({ media_id: expect.any(String) });
+		const served = await gw(`/cgi-bin/media/get?access_token=${encodeURIComponent(token)}&media_id=${uploaded.json!.media_id as string}`);
+		expect(served.status).toBe(200);
+		expect(served.headers.get("x-content-type-options")).toBe("nosniff");
+		// Fails today: "text/javascript", from the broker's origin.
+		expect(served.headers.get("content-type") ?? "").not.toMatch(/javascript|ecmascript/i);
+	});
+});

@@ -19,7 +19,7 @@ import { checkApps } from "./health-check";
 import { mountTicketRoutes } from "./ticket-routes";
 import { expiresInS, type CredentialRecord } from "./lifetime";
 import { log } from "./log";
-import { forget, readCredential, readJsonObject, remember, resolveAppid, unwrap, type BrokerEnv } from "./http-shared";
+import { forceRefreshHere, forget, readCredential, readJsonObject, remember, resolveAppid, unwrap, type BrokerEnv } from "./http-shared";
 import { MAX_TOKEN_CHARS } from "./wechat/client";
 
 
@@ -129,10 +129,11 @@ app.post("/token/invalidate", async (c) => {
 	const { appid: rawAppid, access_token: reported } = await readJsonObject(c);
 	if (rawAppid !== undefined && typeof rawAppid !== "string") throw new BrokerError("bad_request", "appid must be a string.");
 	const appid = resolveAppid(c.get("config"), rawAppid, c.get("principal"));
+	// Scope first: an app outside the key's scope gets the same 403 whatever else is wrong with the request.
+	requireApp(c.get("principal"), appid);
 	if (typeof reported !== "string" || reported.length === 0 || reported.length > MAX_TOKEN_CHARS) {
 		throw new BrokerError("bad_request", `access_token must be the token WeChat refused (a string of 1–${MAX_TOKEN_CHARS} characters).`);
 	}
-	requireApp(c.get("principal"), appid);
 	// Even a refused report (429) is a hint the remembered token may be dead: the next read asks KV.
 	forget(appid, "token");
 	return tokenResponse(c, remember(appid, "token", unwrap(await authority(c.env, appid).invalidate(appid, reported, c.get("principal").name))));
@@ -142,7 +143,7 @@ app.post("/token/refresh", async (c) => {
 	const appid = resolveAppid(c.get("config"), c.req.query("appid"), c.get("principal"));
 	requireApp(c.get("principal"), appid);
 	requireAdmin(c.get("principal"));
-	return tokenResponse(c, remember(appid, "token", unwrap(await authority(c.env, appid).forceRefresh(appid))));
+	return tokenResponse(c, unwrap(await forceRefreshHere(c.env, appid, "token")));
 });
 
 mountTicketRoutes(app);

@@ -46,6 +46,18 @@ export function forget(appid: string, type: CredentialType): void {
 	memory.delete(edgeKey(appid, type));
 }
 
+/**
+ * An admin's forced refresh, through this isolate: a force can revoke the remembered value at once (stable
+ * force_refresh), so this isolate stops serving it before the call, and keeps it forgotten if the call
+ * fails, as the object and the KV copy do; the new value is remembered at once.
+ */
+export async function forceRefreshHere(env: AppEnv, appid: string, type: CredentialType): Promise<Outcome> {
+	forget(appid, type);
+	const outcome = await authority(env, appid).forceRefresh(appid, type);
+	if (outcome.ok) remember(appid, type, outcome.record);
+	return outcome;
+}
+
 
 export function resolveAppid(config: BrokerConfig, raw: string | undefined, principal?: Principal): string {
 	if (raw === undefined || raw === "") {

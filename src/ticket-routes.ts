@@ -8,11 +8,10 @@
  */
 import type { Context, Hono } from "hono";
 import { requireAdmin, requireApp } from "./auth";
-import { authority } from "./authority";
 import type { AppConfig } from "./config";
 import { hasKind, kindsOf, type CredentialType } from "./engine/kinds";
 import { BrokerError } from "./errors";
-import { readCredential, readJsonObject, remember, resolveAppid, unwrap, type BrokerEnv } from "./http-shared";
+import { forceRefreshHere, readCredential, readJsonObject, resolveAppid, unwrap, type BrokerEnv } from "./http-shared";
 import { pageUrlProblem, signPage } from "./jssdk";
 import { expiresInS, type CredentialRecord } from "./lifetime";
 
@@ -53,7 +52,7 @@ export function mountTicketRoutes(app: Hono<BrokerEnv>): void {
 		requireApp(c.get("principal"), appid);
 		requireAdmin(c.get("principal"));
 		const type = ticketType(c, config.apps.get(appid)!);
-		return ticketResponse(c, remember(appid, type, unwrap(await authority(c.env, appid).forceRefresh(appid, type))));
+		return ticketResponse(c, unwrap(await forceRefreshHere(c.env, appid, type)));
 	});
 
 	app.post("/jssdk/config", async (c) => {

@@ -1,9 +1,11 @@
 /**
  * Forwarding: a WeChat API call that carries a token this broker issued goes to the app's upstream with
  * the app's current token in its place; WeChat's answer comes back as WeChat sent it (status, content type,
- * body byte for byte, streamed). When WeChat refuses the token (40001, 40014, 42001), the broker runs
- * compare-and-refresh with the token it used and retries once with the new one, so the SDK sees the
- * success. The refusal is WeChat's own answer to the broker, so the report needs no probe.
+ * body byte for byte, streamed). When the answer says the token is refused (40001, 40014, 42001), the broker
+ * runs compare-and-refresh with the token it used and retries once with the new one, so the SDK sees the
+ * success. That answer is evidence, not proof, like any report: a client can shape what comes back (a media
+ * file it uploaded reads back byte for byte; a call about another credential fails with 40001 too), so the
+ * object checks the token with one getcallbackip before anything that revokes it (engine/reports.ts).
  *
  * Only a few request headers go upstream (FORWARDED_REQUEST_HEADERS): never cookies, authorization,
  * Cloudflare's cf-* or x-forwarded-*, nor hop-by-hop headers; WECHAT_RELAY_HEADERS are added over them
@@ -40,6 +42,13 @@ export const UPSTREAM_TIMEOUT_MS = 60_000;
 const FORWARDED_REQUEST_HEADERS = ["accept", "accept-language", "content-type", "user-agent"] as const;
 /** content-length and transfer-encoding are the runtime's to set; set-cookie and server are WeChat's business. */
 const RETURNED_RESPONSE_HEADERS = ["content-type", "content-disposition"] as const;
+/**
+ * What a forwarded answer may never be on the broker's origin: a script (the dashboard's policy admits the
+ * origin's own scripts), or a page that runs in that origin (sandbox gives it an opaque one). SDKs read
+ * these answers as bytes and ignore both.
+ */
+const SCRIPT_TYPE = /(java|ecma|j|live)script/i;
+const FORWARDED_CSP = "sandbox; default-src 'none'";
 /** Statuses whose responses cannot carry a body (the Response constructor refuses one). */
 const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 
@@ -96,7 +105,7 @@ export async function forward(c: GatewayContext): Promise<Response> {
 	const first = await inspect(await send(c.req.raw, upstream, target(used), body.first));
 	if (first.errcode === null || !upstream.tokenErrcodes.has(first.errcode)) return first.response;
 
-	const healed = await authority(c.env, appid).invalidate(appid, used, "gateway", { confirmedByWeChat: true });
+	const healed = await authority(c.env, appid).invalidate(appid, used, "gateway");
 	const retry = healed.ok && healed.record.value !== used && body.again !== null;
 	log(retry ? "info" : "warn", "gateway_token_refused", {
 		appid, path: url.pathname, errcode: first.errcode, used: maskToken(used),
@@ -143,7 +152,9 @@ async function send(original: Request, upstream: Upstream, target: string, body:
 /** WeChat's answer to pass back, and its errcode when it is a short JSON (or text) body. */
 async function inspect(response: Response): Promise<{ response: Response; errcode: number | null }> {
 	const type = response.headers.get("content-type") ?? "";
-	if (response.body === null || !/json|text\/plain/i.test(type)) return { response: passThrough(response), errcode: null };
+	// A file (media/get and the like comes with Content-Disposition) is WeChat's success, whatever it holds.
+	const file = response.headers.has("content-disposition");
+	if (response.body === null || file || !/json|text\/plain/i.test(type)) return { response: passThrough(response), errcode: null };
 	const start = await readUpTo(response.body, ERROR_PEEK_BYTES);
 	if (!start.complete) return { response: passThrough(response, start.stream), errcode: null };
 	return { response: passThrough(response, start.bytes), errcode: errcodeOf(start.bytes) };
@@ -165,5 +176,7 @@ function passThrough(response: Response, body: BodyInit | null = response.body):
 		const value = response.headers.get(name);
 		if (value !== null) headers.set(name, value);
 	}
+	if (SCRIPT_TYPE.test(headers.get("content-type") ?? "")) headers.set("content-type", "application/octet-stream");
+	headers.set("content-security-policy", FORWARDED_CSP);
 	return new Response(NULL_BODY_STATUSES.has(response.status) ? null : body, { status: response.status, headers });
 }

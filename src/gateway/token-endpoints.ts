@@ -13,9 +13,8 @@
  */
 import type { Context } from "hono";
 import { findKey, type AuthVariables } from "../auth";
-import { authority } from "../authority";
 import { APPID_PATTERN, type BrokerConfig } from "../config";
-import { remember } from "../http-shared";
+import { forceRefreshHere } from "../http-shared";
 import type { AppEnv } from "../env";
 import { expiresInS, type CredentialRecord } from "../lifetime";
 import { log } from "../log";
@@ -66,7 +65,7 @@ async function tokenFor(c: GatewayContext, grantType: string | null | undefined,
 	}
 	checkApp(config, appid, key.name, key.apps);
 	if (force && !key.admin) log("info", "gateway_force_ignored", { appid, key: key.name });
-	if (force && key.admin) return { appid, token: remember(appid, "token", unwrap(await authority(c.env, appid).forceRefresh(appid))) };
+	if (force && key.admin) return { appid, token: unwrap(await forceRefreshHere(c.env, appid, "token")) };
 	return { appid, token: await credentialFor(c.env, appid, "token") };
 }
 

@@ -131,7 +131,8 @@ export function asWeChatError(error: unknown, path: string): WeChatError {
 	}
 	if (error instanceof ConfigError) {
 		log("error", "config_invalid", { message: error.message });
-		return new WeChatError(ERRCODE.systemError, `system error (wx-token-broker configuration: ${error.message})`, 500);
+		// The fix-it message may name apps and keys; an SDK's caller holds no admin key, so it goes to the logs only.
+		return new WeChatError(ERRCODE.systemError, "system error (wx-token-broker: its configuration is invalid; its operator will find what to fix in its logs, event config_invalid)", 500);
 	}
 	const e = error instanceof Error ? error : new Error(String(error));
 	log("error", "internal_error", { name: e.name, message: e.message, path });

@@ -1,6 +1,6 @@
 /**
  * A third adversarial review: relay/nginx.conf as the README deploys it, carrying the gateway's business
- * calls (not only the broker's token calls). Fails on the recipe it was written against.
+ * calls (not only the broker's token calls). Failed on the recipe before its fix.
  */
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -56,7 +56,7 @@ afterAll(async () => {
 });
 
 /*
- * Broken promise: README "Calls through the gateway (below) leave through the same base with the same
+ * Promise (it was broken): README "Calls through the gateway (below) leave through the same base with the same
  * WECHAT_RELAY_HEADERS, so the relay covers business calls too", with the gateway documented to carry media
  * uploads (REPLAY_MAX_BYTES 1 MiB kept for a retry, larger ones streamed; `npm run e2e` uploads 300 KiB).
  * relay/nginx.conf caps request bodies at 64 KiB ("Token requests are a few hundred bytes; nothing larger
@@ -71,7 +71,7 @@ it("carries an SDK's 300 KiB media upload through the relay recipe", async () =>
 	form.append("media", new Blob([bytes], { type: "image/png" }), "photo.png");
 	const res = await fetch(`${broker.url}/cgi-bin/media/upload?access_token=${encodeURIComponent(token)}&type=image`, { method: "POST", body: form });
 	const text = await res.text();
-	// Fails today: 413 text/html "<html>…413 Request Entity Too Large…" from nginx, passed back by the gateway.
+	// Failed before the fix: 413 text/html "<html>…413 Request Entity Too Large…" from nginx, passed back by the gateway.
 	expect({ status: res.status, type: res.headers.get("content-type") }, text.slice(0, 200)).toEqual({ status: 200, type: expect.stringMatching(/json/) });
 	expect(JSON.parse(text)).toMatchObject({ type: "image", media_id: expect.any(String) });
 });

@@ -1,7 +1,7 @@
 /**
  * A third adversarial review, of the broker's edge read path and operator features (auth, the memory tier,
  * the gateway, the HTTP contract). Each test demonstrates a promise the README or the source comments make
- * that the current code breaks; each fails on the code it was written against, and says which promise.
+ * that the code broke when it was written; each failed on that code, and says which promise. All are fixed.
  *
  * Apps: this file borrows the "reviewr" pool (fixtures.ts), whose classic apps and stable apps from #4 on
  * review-restart.test.ts never uses: adding a pool of its own would take WECHAT_APPS past the gateway's
@@ -35,7 +35,7 @@ async function rememberedToken(app: TestApp): Promise<string> {
 
 describe("the memory tier around an admin's forced refresh (POST /token/refresh)", () => {
 	/*
-	 * Broken promise: README "Before a forced call … the object replaces the KV copy with a capped one that no
+	 * Promise (it was broken): README "Before a forced call … the object replaces the KV copy with a capped one that no
 	 * reader serves, so reads go to the object, which promises no more than WeChat will keep"; only *another*
 	 * isolate's memory may still hand out the old token. POST /token/invalidate forgets this isolate's
 	 * remembered token before calling the object (app.ts), POST /token/refresh does not: while the force is
@@ -50,17 +50,19 @@ describe("the memory tier around an admin's forced refresh (POST /token/refresh)
 		restore = interceptUpstream((url, init, real) => (isForce(url, init) ? heldAnswer(real, url, init, sent.resolve, release.promise) : undefined));
 		const forcing = forceRefresh(app.appid);
 		await sent.promise; // WeChat has carried out force_refresh: `old` is dead
-		const read = await getToken(app);
+		// Readers wait for a force (it revokes at once): the answer is released while the read is under way.
+		const reading = getToken(app);
 		release.resolve();
+		const read = await reading;
 		expect((await forcing).status).toBe(200);
 		await settle(app);
 		expect(await sim.check(old)).toBe(40001);
-		// Fails today: 200 with `old` (from this isolate's memory), which WeChat refuses.
+		// Failed before the fix: 200 with `old` (from this isolate's memory), which WeChat refuses.
 		expect(read.status !== 200 || read.body.access_token !== old, `read during the force got the revoked token, promised ${read.body.expires_in} s`).toBe(true);
 	});
 
 	/*
-	 * Broken promise: README "stable force_refresh … a normal stable_token call … then learns WeChat's live
+	 * Promise (it was broken): README "stable force_refresh … a normal stable_token call … then learns WeChat's live
 	 * token. If that fails too, the current token is no longer handed out", and memory-cache.ts "the client
 	 * that reported a dead token never gets it back from this isolate". After the admin is told 503, the same
 	 * isolate goes on serving the revoked token from memory for up to MEMORY_TTL_MS.
@@ -81,14 +83,14 @@ describe("the memory tier around an admin's forced refresh (POST /token/refresh)
 		expect(await sim.check(old)).toBe(40001);
 		const read = await getToken(app);
 		await settle(app);
-		// Fails today: 200 with `old`, straight from this isolate's memory.
+		// Failed before the fix: 200 with `old`, straight from this isolate's memory.
 		expect(read.status !== 200 || read.body.access_token !== old, `read after the failed force got the revoked token, promised ${read.body.expires_in} s`).toBe(true);
 	});
 });
 
 describe("a key scoped to some apps learns nothing about the others", () => {
 	/*
-	 * Broken promise: http-shared.ts resolveAppid "A key scoped to some apps learns nothing about the others,
+	 * Promise (it was broken): http-shared.ts resolveAppid "A key scoped to some apps learns nothing about the others,
 	 * configured or not: the same 403 for both", README's 403 row "(for a key scoped to some apps, also an
 	 * unknown appid)". POST /token/invalidate checks the reported token before the key's scope, so for a
 	 * configured app outside the scope a bad token gets 400, and for an unconfigured one 403: a scoped key can
@@ -101,14 +103,14 @@ describe("a key scoped to some apps learns nothing about the others", () => {
 		const a = await call("/token/invalidate", { method: "POST", key: KEYS.scoped, body: { appid: configuredElsewhere, access_token: "" } });
 		const b = await call("/token/invalidate", { method: "POST", key: KEYS.scoped, body: { appid: notConfigured, access_token: "" } });
 		expect(b.status).toBe(403);
-		// Fails today: 400 "access_token must be …" for the configured app, 403 for the other.
+		// Failed before the fix: 400 "access_token must be …" for the configured app, 403 for the other.
 		expect({ status: a.status, error: a.body.error }).toEqual({ status: b.status, error: b.body.error });
 	});
 });
 
 describe("a broken configuration, seen from the gateway's paths", () => {
 	/*
-	 * Broken promise: README "a broken one answers 500 on every route but /healthz: with a message naming the
+	 * Promise (it was broken): README "a broken one answers 500 on every route but /healthz: with a message naming the
 	 * field to fix … for a caller holding an admin key …; anyone else only learns that the configuration is
 	 * broken", and app.ts configErrorResponse "anyone else learns only that the broker is misconfigured (the
 	 * message may name apps and keys)". Under WeChat's paths (/cgi-bin/…, no key at all) asWeChatError puts
@@ -122,7 +124,7 @@ describe("a broken configuration, seen from the gateway's paths", () => {
 		expect(JSON.stringify(own.json)).not.toContain("payroll-service"); // the broker's own route keeps it to itself
 		const viaGateway = await gw("/cgi-bin/getcallbackip?access_token=anything", {}, { API_KEYS: broken });
 		expect(viaGateway.status).toBe(500);
-		// Fails today: errmsg "system error (wx-token-broker configuration: API_KEYS[7]: the name \"payroll-service\" is used twice …)".
+		// Failed before the fix: errmsg "system error (wx-token-broker configuration: API_KEYS[7]: the name \"payroll-service\" is used twice …)".
 		expect(JSON.stringify(viaGateway.json)).not.toContain("payroll-service");
 		expect(JSON.stringify(viaGateway.json)).not.toContain("API_KEYS[");
 	});
@@ -130,7 +132,7 @@ describe("a broken configuration, seen from the gateway's paths", () => {
 
 describe("the gateway's heal trusts an answer whose body the client wrote", () => {
 	/*
-	 * Broken promise: README "A report is evidence, not proof … a report of the *current* token is checked with
+	 * Promise (it was broken): README "A report is evidence, not proof … a report of the *current* token is checked with
 	 * WeChat before anything that revokes tokens", and forward.ts "The refusal is WeChat's own answer to the
 	 * broker, so the report needs no probe". The gateway takes any short JSON answer carrying errcode 40001 as
 	 * WeChat refusing the token, including a file the client itself uploaded and now downloads
@@ -155,7 +157,7 @@ describe("the gateway's heal trusts an answer whose body the client wrote", () =
 		expect(download.status).toBe(200);
 		await settle(app);
 		const after = await sim.calls(app);
-		// Fails today: one stable_token force_refresh (WeChat was never asked whether the token is bad) …
+		// Failed before the fix: one stable_token force_refresh (WeChat was never asked whether the token is bad) …
 		expect(after.stable_token_force - before.stable_token_force, "force_refresh calls caused by a download").toBe(0);
 		// … and the token every other client of this app holds is dead.
 		expect(await sim.check(token)).toBe(0);
@@ -165,7 +167,7 @@ describe("the gateway's heal trusts an answer whose body the client wrote", () =
 
 describe("nothing the Worker answers can pass for a script", () => {
 	/*
-	 * Broken promise: README "/dashboard … every Worker answer carries X-Content-Type-Options: nosniff, so none
+	 * Promise (it was broken): README "/dashboard … every Worker answer carries X-Content-Type-Options: nosniff, so none
 	 * can pass for a script", the premise of the dashboard's CSP `script-src 'self'` (app.ts: "the dashboard's
 	 * policy admits its own files by 'self'"). The gateway passes WeChat's content-type back unchanged, and
 	 * /cgi-bin/media/get returns a file with the content type it was uploaded with: any holder of a token the
@@ -187,7 +189,7 @@ describe("nothing the Worker answers can pass for a script", () => {
 		const served = await gw(`/cgi-bin/media/get?access_token=${encodeURIComponent(token)}&media_id=${uploaded.json!.media_id as string}`);
 		expect(served.status).toBe(200);
 		expect(served.headers.get("x-content-type-options")).toBe("nosniff");
-		// Fails today: "text/javascript", from the broker's origin.
+		// Failed before the fix: "text/javascript", from the broker's origin.
 		expect(served.headers.get("content-type") ?? "").not.toMatch(/javascript|ecmascript/i);
 	});
 });

@@ -548,6 +548,49 @@ export const MUTATIONS = [
 		replace: "const message = admin || Date.now() > 0 ? error.message :",
 		tests: ["report"],
 	},
+	// The edge read path and the gateway (third review; names carry "[edge]" for `npm run mutate -- [edge]`).
+	{
+		name: "[edge] a refusal read from a forwarded answer is probed before anything revokes the token",
+		file: "src/gateway/forward.ts",
+		find: "invalidate(appid, used, \"gateway\");",
+		replace: "invalidate(appid, used, \"gateway\", { confirmedByWeChat: true });",
+		tests: ["review3"],
+	},
+	{
+		name: "[edge] a downloaded file is never read as a refusal",
+		file: "src/gateway/forward.ts",
+		find: "const file = response.headers.has(\"content-disposition\");",
+		replace: "const file = false;",
+		tests: ["review3"],
+	},
+	{
+		name: "[edge] a forwarded answer is never served with a script type",
+		file: "src/gateway/forward.ts",
+		find: "if (SCRIPT_TYPE.test(headers.get(\"content-type\") ?? \"\"))",
+		replace: "if (SCRIPT_TYPE.test(headers.get(\"content-type\") ?? \"\") && Date.now() < 0)",
+		tests: ["review3"],
+	},
+	{
+		name: "[edge] an admin force forgets this isolate's remembered value first",
+		file: "src/http-shared.ts",
+		find: "\tforget(appid, type);\n\tconst outcome = await authority(env, appid).forceRefresh(appid, type);",
+		replace: "\tconst outcome = await authority(env, appid).forceRefresh(appid, type);",
+		tests: ["review3"],
+	},
+	{
+		name: "[edge] POST /token/invalidate checks the key's scope before the body",
+		file: "src/app.ts",
+		find: "\t// Scope first: an app outside the key's scope gets the same 403 whatever else is wrong with the request.\n\trequireApp(c.get(\"principal\"), appid);\n",
+		replace: "",
+		tests: ["review3"],
+	},
+	{
+		name: "[edge] the gateway never shows the configuration's fix-it message",
+		file: "src/gateway/wechat-errors.ts",
+		find: "\"system error (wx-token-broker: its configuration is invalid; its operator will find what to fix in its logs, event config_invalid)\"",
+		replace: "`system error (wx-token-broker configuration: ${error.message})`",
+		tests: ["review3"],
+	},
 	// Alerts.
 	{
 		name: "alert retry queue (keep an alert the webhook refused)",

@@ -10,7 +10,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { apiKeysJson, appsFor, KEYS, SCOPED_APPS, type TestApp } from "./fixtures";
 import { gw } from "./gateway-helpers";
-import { call, deferred, forceRefresh, getToken, heldAnswer, interceptUpstream, isForce, lostAnswer, settle, sim } from "./helpers";
+import { call, deferred, forceRefresh, getToken, heldAnswer, interceptUpstream, isForce, lostAnswer, settle, sim, wechatAnswer } from "./helpers";
 
 const borrowed = appsFor("reviewr");
 // review-restart.test.ts takes the first two stable apps; skip four to stay well clear of them.
@@ -161,8 +161,30 @@ describe("the gateway's heal trusts an answer whose body the client wrote", () =
 		expect(after.stable_token_force - before.stable_token_force, "force_refresh calls caused by a download").toBe(0);
 		// … and the token every other client of this app holds is dead.
 		expect(await sim.check(token)).toBe(0);
+		// A file (Content-Disposition) is never read as a refusal: no token call and no probe at all.
+		expect([after.stable_token - before.stable_token, after.getcallbackip - before.getcallbackip]).toEqual([0, 0]);
 	});
 
+	it("classic: a 40001 about something else than the broker's token is probed, and the token stays", async () => {
+		// WeChat answers 40001 for any invalid credential: e.g. a call whose other parameters carry one.
+		const app = next("classic");
+		const token = (await getToken(app)).body.access_token as string;
+		const path = "/cgi-bin/message/custom/send";
+		let refused = false;
+		restore = interceptUpstream((url) => {
+			if (url.pathname !== path || refused) return undefined;
+			refused = true;
+			return wechatAnswer({ errcode: 40001, errmsg: "invalid credential, access_token is invalid or not latest" });
+		});
+		const before = await sim.calls(app);
+		const res = await gw(`${path}?access_token=${encodeURIComponent(token)}`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+		await settle(app);
+		const after = await sim.calls(app);
+		expect(res.json?.errcode).toBe(40001); // WeChat's answer, passed back unchanged
+		// One probe, which WeChat accepts: no token call, so every other client's token still works.
+		expect([after.getcallbackip - before.getcallbackip, after.token - before.token]).toEqual([1, 0]);
+		expect(await sim.check(token)).toBe(0);
+	});
 });
 
 describe("nothing the Worker answers can pass for a script", () => {

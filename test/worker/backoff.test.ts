@@ -3,13 +3,11 @@
  * at 300 s for fatal and quota ones. Each step moves the clock to 1 s short of the next backoff (no upstream
  * call may happen), then to it (exactly one refresh happens). A refresh is at most 3 upstream attempts.
  */
-import { afterEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { appsFor } from "./fixtures";
 import { getToken, sim, travel, settle } from "./helpers";
 
 const next = appsFor("backoff");
-
-afterEach(() => sim.clearFaults());
 
 it("transient failures: 3 attempts per refresh, backoff 2, 4, 8, 16, 32, 60, 60 s, Retry-After the time left", async () => {
 	const app = next("stable");

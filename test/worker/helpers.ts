@@ -169,10 +169,14 @@ export async function travel(seconds: number): Promise<void> {
 	await control("/clock", { advance_s: seconds });
 }
 
+/** The restore functions of interceptions still in place, oldest first. */
+const interceptions = new Set<() => void>();
+
 /**
  * Intercepts the broker's calls to WeChat (the Durable Object runs in this isolate, so its fetch is this
  * one): `handle` sees each upstream request and either answers it itself or returns undefined to let it
- * through to the simulator. Restore with the returned function.
+ * through to the simulator. The returned function restores the real fetch mid-test; whatever a test leaves
+ * in place is lifted after it (setup.ts), a failed assertion's too.
  */
 export function interceptUpstream(handle: (url: URL, init: RequestInit | undefined, real: typeof fetch) => Promise<Response> | undefined): () => void {
 	const real = globalThis.fetch.bind(globalThis);
@@ -180,7 +184,17 @@ export function interceptUpstream(handle: (url: URL, init: RequestInit | undefin
 		const url = new URL(input instanceof Request ? input.url : String(input));
 		return handle(url, init, real) ?? real(input, init);
 	});
-	return () => spy.mockRestore();
+	const restore = () => {
+		interceptions.delete(restore);
+		spy.mockRestore();
+	};
+	interceptions.add(restore);
+	return restore;
+}
+
+/** Restores every interception still in place, newest first (setup.ts, after each test). */
+export function liftInterceptions(): void {
+	for (const restore of [...interceptions].reverse()) restore();
 }
 
 /** True for a stable_token request with force_refresh=true. */

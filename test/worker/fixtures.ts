@@ -127,6 +127,11 @@ export function allWeComApps(): WeComTestApp[] {
 	];
 }
 
+/** Every secret the worker tests configure: none may ever reach a response or a log line. */
+export function allSecrets(): string[] {
+	return [...allTestApps(), ...allWeComApps()].map((a) => a.secret);
+}
+
 /** WECHAT_APPS as the worker tests run with it: every official-account app, then the WeCom entries. */
 export function wechatAppsJson(): string {
 	const wecom = allWeComApps().map(({ appid, corpid, agentid, secret }) =>

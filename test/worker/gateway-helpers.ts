@@ -2,12 +2,12 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
-import { allTestApps, allWeComApps } from "./fixtures";
+import { allSecrets } from "./fixtures";
 import { simUrl } from "./helpers";
 import { findLeaks } from "./leaks";
 import worker from "../../src/index";
 
-const secrets = [...allTestApps(), ...allWeComApps()].map((a) => a.secret);
+const secrets = allSecrets();
 
 export interface GatewayResponse {
 	status: number;

@@ -4,13 +4,13 @@ import { env, exports } from "cloudflare:workers";
 import { expect, inject, vi } from "vitest";
 import { authority } from "../../src/authority";
 import worker from "../../src/index";
-import { allTestApps, allWeComApps, KEYS, type TestApp } from "./fixtures";
+import { allSecrets, KEYS, type TestApp } from "./fixtures";
 import { findLeaks } from "./leaks";
 
 export const simUrl = inject("simUrl");
 /** The key in ALERT_WEBHOOK_URL (vitest.config.ts). */
 export const ALERT_WEBHOOK_KEY = "broker-tests";
-const secrets = [...allTestApps(), ...allWeComApps()].map((a) => a.secret);
+const secrets = allSecrets();
 
 export interface BrokerResponse {
 	status: number;

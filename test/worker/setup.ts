@@ -10,7 +10,7 @@
  */
 import { afterEach, beforeEach, expect, vi } from "vitest";
 import { retryPauses } from "../../src/wechat/retry";
-import { allTestApps, allWeComApps } from "./fixtures";
+import { allSecrets } from "./fixtures";
 import { liftInterceptions, sim } from "./helpers";
 import { findLeaks } from "./leaks";
 
@@ -21,7 +21,7 @@ export const retryPausesTaken: number[] = [];
 retryPauses.sleep = async (ms) => {
 	retryPausesTaken.push(ms);
 };
-const secrets = [...allTestApps(), ...allWeComApps()].map((a) => a.secret);
+const secrets = allSecrets();
 
 for (const level of ["log", "info", "warn", "error", "debug"] as const) {
 	console[level] = (...args: unknown[]) => {

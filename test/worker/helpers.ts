@@ -91,6 +91,9 @@ export interface Calls {
 	getticket_wx_card?: number;
 }
 
+/** Whether a fault may still be set on the simulator; resetUpstream() clears them only then. */
+let faultsSet = false;
+
 export const sim = {
 	async calls(app: TestApp): Promise<Calls> {
 		const stats = (await control(`/stats?appid=${app.appid}`)) as { apps: Record<string, Calls> };
@@ -106,9 +109,11 @@ export const sim = {
 		return control("/apps", { appid: app.appid, secret: app.secret, ...settings });
 	},
 	fault(fault: { appid?: string; endpoint?: string; kind: string; errcode?: number; status?: number; times?: number }): Promise<unknown> {
+		faultsSet = true;
 		return control("/faults", fault);
 	},
 	clearFaults(): Promise<unknown> {
+		faultsSet = false;
 		return control("/faults", undefined, "DELETE");
 	},
 	/** Every token of the app's mode stops working now (40001), as if revoked behind the broker's back. */
@@ -192,9 +197,14 @@ export function interceptUpstream(handle: (url: URL, init: RequestInit | undefin
 	return restore;
 }
 
-/** Restores every interception still in place, newest first (setup.ts, after each test). */
-export function liftInterceptions(): void {
+/**
+ * Undoes what a test did to WeChat, whether it passed or not (setup.ts, after each test): lifts the
+ * interceptions it left in place, newest first, and clears the simulator's faults if it set any (which also
+ * releases calls a fault holds). Tests that set none cost no simulator call here.
+ */
+export async function resetUpstream(): Promise<void> {
 	for (const restore of [...interceptions].reverse()) restore();
+	if (faultsSet) await sim.clearFaults();
 }
 
 /** True for a stable_token request with force_refresh=true. */

@@ -6,12 +6,12 @@
  * - every console line is captured and checked: no AppSecret and nothing that looks like a full token may
  *   ever reach a log line;
  * - what a test did to WeChat is undone after it, whether it passed or not: upstream interceptions it left
- *   in place are lifted and the simulator's faults cleared (which also releases calls a fault holds).
+ *   in place are lifted and the faults it set on the simulator cleared (helpers.ts, resetUpstream).
  */
 import { afterEach, beforeEach, expect, vi } from "vitest";
 import { retryPauses } from "../../src/wechat/retry";
 import { allSecrets } from "./fixtures";
-import { liftInterceptions, sim } from "./helpers";
+import { resetUpstream } from "./helpers";
 import { findLeaks } from "./leaks";
 
 export const logLines: string[] = [];
@@ -34,8 +34,7 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-	liftInterceptions();
-	await sim.clearFaults();
+	await resetUpstream();
 	vi.useRealTimers();
 	retryPausesTaken.length = 0;
 	const leaks = logLines.flatMap((line) => findLeaks(line, secrets));

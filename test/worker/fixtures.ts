@@ -18,7 +18,7 @@ export interface TestApp {
 export const TEST_FILES = [
 	"cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors", "sec", "fault", "quota",
 	"promise", "report", "gwtoken", "gateway", "gwbody", "keys", "repair", "guard", "limits", "backoff", "alertq",
-	"memory", "health", "review", "reviewr", "adv2", "tickets", "gwticket",
+	"memory", "health", "review", "reviewr", "adv2", "tickets", "gwticket", "review3",
 ] as const;
 export type TestFile = (typeof TEST_FILES)[number];
 /**

@@ -4,24 +4,19 @@
  * A broken configuration is an operator's mistake, not a client's: every route but /healthz answers 500
  * with the message below (never the secret itself), so the first request after a bad `wrangler secret put`
  * says exactly what is wrong.
+ *
+ * WECHAT_APPS entries are checked in config-apps.ts and API_KEYS entries in config-keys.ts; this module reads
+ * the variables, checks the rest and caches the result.
  */
 import { ipRestriction } from "hono/ip-restriction";
 import { isRecord, parseApps, type AppConfig } from "./config-apps";
 import { ConfigError } from "./config-error";
+import { KEYS_EXAMPLE, parseKeys, type ApiKeyConfig } from "./config-keys";
 import type { AppEnv } from "./env";
 
 export { APPID_PATTERN, type AppConfig, type TokenMode } from "./config-apps";
 export { ConfigError } from "./config-error";
-
-export interface ApiKeyConfig {
-	readonly name: string;
-	/** SHA-256 of the key. Plain keys are hashed on first use (see auth.ts), so only one form is compared. */
-	readonly sha256: Uint8Array | null;
-	readonly plain: string | null;
-	/** `"*"` for every configured app. */
-	readonly apps: "*" | ReadonlySet<string>;
-	readonly admin: boolean;
-}
+export type { ApiKeyConfig } from "./config-keys";
 
 export interface BrokerConfig {
 	/** Without a trailing slash. */
@@ -49,15 +44,8 @@ export const DEFAULT_QUOTA_GUARD_SHARE = 0.5;
 /** WeChat answers in well under a second; a relay or network that hangs must not hold readers long. */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 5_000;
 
-/** A plain key shorter than this is guessable; `openssl rand -hex 24` gives 48 characters. */
-const MIN_PLAIN_KEY_CHARS = 16;
-const SHA256_KEY_PATTERN = /^sha256:([0-9a-fA-F]{64})$/;
-/** What a bearer token may contain (RFC 6750 §2.1 b64token); Hono's bearerAuth refuses anything else. */
-const BEARER_KEY_PATTERN = /^[A-Za-z0-9._~+/-]+=*$/;
 /** Hosts whose traffic never leaves the machine. */
 const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
-const KEY_HINT = "generate one with `openssl rand -hex 24`";
-
 
 type ConfigSource = Pick<AppEnv, "WECHAT_APPS" | "API_KEYS"> & {
 	WECHAT_API_BASE?: string;
@@ -97,7 +85,7 @@ function parseConfig(env: ConfigSource): BrokerConfig {
 	} catch (error) {
 		if (error instanceof ConfigError) {
 			try {
-				error.adminKeys = parseKeys(env.API_KEYS, null).filter((key) => key.admin);
+				error.adminKeys = parseKeys(parseJsonArray(env.API_KEYS, "API_KEYS", KEYS_EXAMPLE), null).filter((key) => key.admin);
 			} catch {
 				// API_KEYS is the broken part: nobody can be told more than "see the logs".
 			}
@@ -112,7 +100,7 @@ function parseValidConfig(env: ConfigSource): BrokerConfig {
 		apiBase: parseApiBase(env.WECHAT_API_BASE, "WECHAT_API_BASE", DEFAULT_API_BASE),
 		weComBase: parseApiBase(env.WECOM_API_BASE, "WECOM_API_BASE", DEFAULT_WECOM_API_BASE),
 		apps,
-		keys: parseKeys(env.API_KEYS, apps),
+		keys: parseKeys(parseJsonArray(env.API_KEYS, "API_KEYS", KEYS_EXAMPLE), apps),
 		allowedIps: parseAllowedIps(env.ALLOWED_IPS),
 		alertWebhookUrl: parseWebhookUrl(env.ALERT_WEBHOOK_URL),
 		quotaGuardShare: parseQuotaGuardShare(env.QUOTA_GUARD_SHARE, apps),
@@ -251,63 +239,4 @@ function parseJsonArray(raw: string | undefined, name: string, example: string):
 		throw new ConfigError(`${name} must be a non-empty JSON array like ${example}.`);
 	}
 	return value;
-}
-
-
-const KEYS_EXAMPLE = '[{"name":"billing","key":"sha256:<hex>","apps":["wx…"],"admin":false}]';
-
-/** `apps` null: scopes are not checked against WECHAT_APPS (it may be the broken part). */
-function parseKeys(raw: string | undefined, apps: ReadonlyMap<string, AppConfig> | null): ApiKeyConfig[] {
-	const names = new Set<string>();
-	return parseJsonArray(raw, "API_KEYS", KEYS_EXAMPLE).map((entry, index) => {
-		const where = `API_KEYS[${index}]`;
-		if (!isRecord(entry)) throw new ConfigError(`${where} must be an object like ${KEYS_EXAMPLE.slice(1, -1)}.`);
-		const { name, key, apps: scope, admin = false } = entry;
-		if (typeof name !== "string" || name.trim() === "") {
-			throw new ConfigError(`${where}.name must name the service that holds the key (it appears in logs).`);
-		}
-		if (names.has(name)) throw new ConfigError(`${where}: the name "${name}" is used twice; names must be unique.`);
-		names.add(name);
-		const label = `${where} ("${name}")`;
-		if (typeof key !== "string") {
-			throw new ConfigError(`${label}.key must be a string: the key itself, or "sha256:" + its hex SHA-256; ${KEY_HINT}.`);
-		}
-		const hashed = SHA256_KEY_PATTERN.exec(key);
-		if (!hashed && key.startsWith("sha256:")) {
-			throw new ConfigError(`${label}.key starts with "sha256:" but is not followed by 64 hex digits (\`printf %s "$KEY" | sha256sum\`).`);
-		}
-		if (!hashed && !BEARER_KEY_PATTERN.test(key)) {
-			throw new ConfigError(`${label}.key has characters a bearer token cannot carry; use letters, digits and . _ ~ + / - only; ${KEY_HINT}.`);
-		}
-		if (!hashed && key.length < MIN_PLAIN_KEY_CHARS) {
-			throw new ConfigError(`${label}.key is shorter than ${MIN_PLAIN_KEY_CHARS} characters; ${KEY_HINT}.`);
-		}
-		if (typeof admin !== "boolean") throw new ConfigError(`${label}.admin must be true or false.`);
-		return {
-			name,
-			sha256: hashed ? hexToBytes(hashed[1]!) : null,
-			plain: hashed ? null : key,
-			apps: parseScope(scope, label, apps),
-			admin,
-		};
-	});
-}
-
-function parseScope(scope: unknown, label: string, apps: ReadonlyMap<string, AppConfig> | null): "*" | Set<string> {
-	if (!Array.isArray(scope) || scope.length === 0 || !scope.every((a) => typeof a === "string")) {
-		throw new ConfigError(`${label}.apps must be a non-empty array of appids, or ["*"] for every app.`);
-	}
-	if (scope.includes("*")) return "*";
-	for (const appid of scope) {
-		if (apps && !apps.has(appid)) {
-			throw new ConfigError(`${label}.apps names ${appid}, which is not in WECHAT_APPS; add the app or fix the appid.`);
-		}
-	}
-	return new Set(scope);
-}
-
-function hexToBytes(hex: string): Uint8Array {
-	const bytes = new Uint8Array(hex.length / 2);
-	for (let i = 0; i < bytes.length; i++) bytes[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-	return bytes;
 }

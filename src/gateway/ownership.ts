@@ -24,7 +24,7 @@ export const FALLBACK_TABLE_TTL_MS = 10_000;
  * and the request itself needs a few. Such a broker recognises its pre-gateway tokens once they are
  * refreshed (every refresh writes an index entry), within one token lifetime.
  */
-const MAX_FALLBACK_APPS = 500;
+export const MAX_FALLBACK_APPS = 500;
 
 /** Insertion-ordered: the oldest entry is the first to go. */
 const remembered = new Map<string, IssuedRecord>();

@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { relayTestConf } from "./relay-recipe";
 import { freePort, startBroker, startNginx, startSimulator, type Broker, type BrokerApp, type Nginx, type Simulator } from "./stack";
 
 const RELAY_KEY = "e2e-relay-key-0123456789abcdef";
@@ -15,34 +16,6 @@ const APPS: BrokerApp[] = [
 	{ appid: "wxrelaystable", secret: "sec-wxrelaystable-do-not-leak", mode: "stable" },
 	{ appid: "wxrelayclassic", secret: "sec-wxrelayclassic-do-not-leak", mode: "classic" },
 ];
-const RECIPE = readFileSync("relay/nginx.conf", "utf8");
-
-/**
- * The recipe as an operator deploys it, with only what a test machine needs changed: a loopback port
- * instead of TLS on 443, the simulator instead of WeChat's hosts, and files inside the test's own
- * directory. Every substitution must hit, so the recipe cannot drift away from what is tested.
- */
-function testConf(simUrl: string, port: number) {
-	return (dir: string): string => {
-		const edits: [RegExp, string][] = [
-			[/^pid .*;$/m, `pid ${dir}/nginx.pid;`],
-			[/^error_log \S+ crit;$/m, `error_log ${dir}/logs/error.log crit;`],
-			[/access_log \S+ relay;/, `access_log ${dir}/logs/access.log relay;`],
-			[/^worker_processes auto;$/m, "worker_processes 1;"],
-			[/listen 443 ssl;.*$/m, `listen 127.0.0.1:${port};`],
-			[/^\s*ssl_certificate .*$/m, ""],
-			[/^\s*ssl_certificate_key .*$/m, ""],
-			[/https:\/\/api\.weixin\.qq\.com\//, `${simUrl}/`],
-			[/https:\/\/qyapi\.weixin\.qq\.com\//, `${simUrl}/`],
-			[/"CHANGE-ME-to-openssl-rand-hex-24"/, `"${RELAY_KEY}"`],
-			[/^http \{$/m, ["http {", ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `\t${t}_temp_path ${dir}/${t}_temp;`)].join("\n")],
-		];
-		return edits.reduce((conf, [pattern, replacement]) => {
-			if (!pattern.test(conf)) throw new Error(`relay/nginx.conf no longer has ${pattern}: update this test with the recipe`);
-			return conf.replace(pattern, replacement);
-		}, RECIPE);
-	};
-}
 
 let sim: Simulator;
 let nginx: Nginx;
@@ -52,7 +25,7 @@ let refused: Broker & { logs: string[] };
 beforeAll(async () => {
 	sim = await startSimulator({ apps: APPS.map(({ appid, secret }) => ({ appid, secret })) });
 	const port = await freePort();
-	nginx = await startNginx(testConf(sim.url, port), port);
+	nginx = await startNginx(relayTestConf(sim.url, port, RELAY_KEY), port);
 	const keys = [{ name: "e2e", key: API_KEY, apps: ["*"], admin: true }];
 	const vars = { WECHAT_API_BASE: `${nginx.url}/wechat`, WECHAT_TIMEOUT_MS: "2000" };
 	admitted = await startBroker({ apps: APPS, keys, vars: { ...vars, WECHAT_RELAY_HEADERS: JSON.stringify({ "X-Relay-Key": RELAY_KEY }) } });

@@ -2,37 +2,13 @@
  * A third adversarial review: relay/nginx.conf as the README deploys it, carrying the gateway's business
  * calls (not only the broker's token calls). Failed on the recipe before its fix.
  */
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { relayTestConf } from "./relay-recipe";
 import { freePort, startBroker, startNginx, startSimulator, type Broker, type BrokerApp, type Nginx, type Simulator } from "./stack";
 
 const RELAY_KEY = "e2e-review3-relay-key-0123456789";
 const API_KEY = "e2e-review3-admin-key-0123456789";
 const APP: BrokerApp = { appid: "wxreview3relay", secret: "sec-wxreview3relay-do-not-leak", mode: "stable" };
-const RECIPE = readFileSync("relay/nginx.conf", "utf8");
-
-/** The recipe with only what a test machine needs changed (the same edits as relay.test.ts). */
-function testConf(simUrl: string, port: number) {
-	return (dir: string): string => {
-		const edits: [RegExp, string][] = [
-			[/^pid .*;$/m, `pid ${dir}/nginx.pid;`],
-			[/^error_log \S+ crit;$/m, `error_log ${dir}/logs/error.log crit;`],
-			[/access_log \S+ relay;/, `access_log ${dir}/logs/access.log relay;`],
-			[/^worker_processes auto;$/m, "worker_processes 1;"],
-			[/listen 443 ssl;.*$/m, `listen 127.0.0.1:${port};`],
-			[/^\s*ssl_certificate .*$/m, ""],
-			[/^\s*ssl_certificate_key .*$/m, ""],
-			[/https:\/\/api\.weixin\.qq\.com\//, `${simUrl}/`],
-			[/https:\/\/qyapi\.weixin\.qq\.com\//, `${simUrl}/`],
-			[/"CHANGE-ME-to-openssl-rand-hex-24"/, `"${RELAY_KEY}"`],
-			[/^http \{$/m, ["http {", ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `\t${t}_temp_path ${dir}/${t}_temp;`)].join("\n")],
-		];
-		return edits.reduce((conf, [pattern, replacement]) => {
-			if (!pattern.test(conf)) throw new Error(`relay/nginx.conf no longer has ${pattern}: update this test with the recipe`);
-			return conf.replace(pattern, replacement);
-		}, RECIPE);
-	};
-}
 
 let sim: Simulator;
 let nginx: Nginx;
@@ -41,7 +17,7 @@ let broker: Broker;
 beforeAll(async () => {
 	sim = await startSimulator({ apps: [{ appid: APP.appid, secret: APP.secret }] });
 	const port = await freePort();
-	nginx = await startNginx(testConf(sim.url, port), port);
+	nginx = await startNginx(relayTestConf(sim.url, port, RELAY_KEY), port);
 	broker = await startBroker({
 		apps: [APP],
 		keys: [{ name: "e2e", key: API_KEY, apps: ["*"], admin: true }],

@@ -4,19 +4,13 @@
  * expires_in it was promised.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { readEdgeCopy } from "../../src/edge-cache";
 import { edgeKey } from "../../src/keys";
 import { appsFor } from "./fixtures";
 import { deferred, forceRefresh, getToken, heldAnswer, interceptUpstream, isForce, runCron, settle, sim, travel, type BrokerResponse } from "./helpers";
 
 const next = appsFor("adv2");
-let restore: (() => void) | undefined;
-afterEach(async () => {
-	restore?.();
-	restore = undefined;
-	await sim.clearFaults();
-});
 
 /** The promise a read made holds: WeChat still accepts its token one second before its expires_in ends. */
 async function expectPromiseKept(read: BrokerResponse): Promise<void> {
@@ -32,7 +26,7 @@ describe("a read while an admin refresh is under way, from KV or memory", () => 
 		await travel(600); // fresh, not due
 		const sent = deferred();
 		const release = deferred();
-		restore = interceptUpstream((url, init, real) =>
+		interceptUpstream((url, init, real) =>
 			url.pathname === "/cgi-bin/token" ? heldAnswer(real, url, init, sent.resolve, release.promise) : undefined);
 		const forcing = forceRefresh(app.appid);
 		await sent.promise; // WeChat minted: the old token dies 300 s from now
@@ -49,7 +43,7 @@ describe("a read while an admin refresh is under way, from KV or memory", () => 
 		await travel(600);
 		const sent = deferred();
 		const release = deferred();
-		restore = interceptUpstream((url, init, real) =>
+		interceptUpstream((url, init, real) =>
 			isForce(url, init) ? heldAnswer(real, url, init, sent.resolve, release.promise) : undefined);
 		const forcing = forceRefresh(app.appid);
 		await sent.promise; // WeChat has revoked the old token; the object's own readers wait for the new one

@@ -13,10 +13,7 @@ import { logLines } from "./setup";
 
 const next = appsFor("alertq");
 
-afterEach(async () => {
-	await sim.clearFaults();
-	await webhookControl("DELETE", "/webhook"); // ends the failure mode
-});
+afterEach(() => webhookControl("DELETE", "/webhook")); // ends the failure mode
 
 async function webhookControl(method: string, path: string, body?: unknown): Promise<any> {
 	const res = await fetch(`${simUrl}/__sim${path}`, {

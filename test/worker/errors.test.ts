@@ -1,13 +1,11 @@
 /** Upstream failures map to the documented statuses and never cost a still-valid token. */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MAX_ATTEMPTS } from "../../src/wechat/retry";
 import { appsFor } from "./fixtures";
 import { getToken, invalidate, refuseNextProbe, settle, sim, travel } from "./helpers";
 import { retryPausesTaken } from "./setup";
 
 const next = appsFor("errors");
-
-afterEach(() => sim.clearFaults());
 
 describe("with no valid token to fall back on", () => {
 	it.each([

@@ -5,7 +5,7 @@
  */
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { authority } from "../../src/authority";
 import { edgeKey, STATE_KEY } from "../../src/keys";
 import type { CredentialRecord } from "../../src/lifetime";
@@ -17,8 +17,6 @@ import { findLeaks } from "./leaks";
 const next = appsFor("fault");
 /** Past the longest first backoff (2 s) and the next cron tick. */
 const CRON_TICK_S = 61;
-
-afterEach(() => sim.clearFaults());
 
 /** The token as the object stores it and as the edge copy holds it. */
 async function heldTokens(app: TestApp): Promise<{ stored: string | undefined; edge: string | undefined }> {

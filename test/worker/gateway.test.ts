@@ -3,13 +3,14 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { authority } from "../../src/authority";
-import { FALLBACK_TABLE_TTL_MS } from "../../src/gateway/ownership";
+import { loadConfig } from "../../src/config";
+import { FALLBACK_TABLE_TTL_MS, MAX_FALLBACK_APPS } from "../../src/gateway/ownership";
 import { take } from "../../src/gateway/usage-counter";
 import { tokenDigest } from "../../src/gateway/issued-index";
 import { issuedKey } from "../../src/keys";
 import { nextQuotaReset } from "../../src/usage";
 import worker from "../../src/index";
-import { appsFor, KEYS, type TestApp } from "./fixtures";
+import { appsFor, KEYS, TEST_APPS_HEADROOM, type TestApp } from "./fixtures";
 import { expectWeChatError, gw, unknownTokenCalls } from "./gateway-helpers";
 import { call, getToken, interceptUpstream, sim, simUrl, travel } from "./helpers";
 import { logLines } from "./setup";
@@ -301,6 +302,13 @@ it("answers -1 (system error) in WeChat's shape when WeChat cannot be reached", 
 	} finally {
 		await sim.clearFaults();
 	}
+});
+
+it("runs with fewer apps configured than the fallback bound, with room for new test files", () => {
+	const configured = loadConfig(env).apps.size;
+	const most = MAX_FALLBACK_APPS - TEST_APPS_HEADROOM;
+	expect(configured, `the worker tests configure ${configured} apps, more than ${most} (the fallback bound ${MAX_FALLBACK_APPS} less TEST_APPS_HEADROOM): `
+		+ "shrink a pool in APPS_PER_MODE_FOR (test/worker/fixtures.ts); over the bound the fallback test below runs with the fallback off").toBeLessThanOrEqual(most);
 });
 
 it("recognises the current token of an app even without its index entry (tokens issued before the gateway)", async () => {

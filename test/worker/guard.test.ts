@@ -3,14 +3,12 @@
  * past that share a failing WeChat gets one attempt per refresh, 300 s apart. This file's apps claim a
  * daily quota of 8 (fixtures.ts), so the guard (half of it, QUOTA_GUARD_SHARE's default) is 4 calls.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { appsFor, KEYS, type TestApp } from "./fixtures";
 import { call, getToken, runCron, sim, travel, settle } from "./helpers";
 
 const next = appsFor("guard");
 const GUARD_CALLS = 4;
-
-afterEach(() => sim.clearFaults());
 
 /** Seconds until the next 00:00 in China (UTC+8), when WeChat's daily quotas reset. */
 function secondsToChinaMidnight(now = Date.now()): number {

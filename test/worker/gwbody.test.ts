@@ -2,7 +2,7 @@
 import { expect, it } from "vitest";
 import { REPLAY_MAX_BYTES } from "../../src/gateway/forward";
 import { appsFor, type TestApp } from "./fixtures";
-import { expectWeChatError, fingerprint, gw, postJson, type GatewayResponse } from "./gateway-helpers";
+import { expectWeChatError, fingerprint, gw, postJson, uploadMedia } from "./gateway-helpers";
 import { getToken, sim, simUrl, travel } from "./helpers";
 
 const next = appsFor("gwbody");
@@ -43,31 +43,9 @@ async function download(token: string, mediaId: unknown): Promise<Uint8Array> {
 	return (await gw(`/cgi-bin/media/get?access_token=${encodeURIComponent(token)}&media_id=${mediaId}`)).bytes;
 }
 
-/** A JavaScript stream of 64 KiB chunks: nothing in it tells the runtime its length. */
-function chunked(bytes: Uint8Array): ReadableStream<Uint8Array> {
-	let offset = 0;
-	return new ReadableStream({
-		pull(controller) {
-			if (offset >= bytes.byteLength) return controller.close();
-			controller.enqueue(bytes.slice(offset, offset + 64 * 1024));
-			offset += 64 * 1024;
-		},
-	});
-}
-
-/** A multipart upload as co-wechat-api sends it: field "media", a filename, the file's content type. */
-async function upload(token: string, bytes: Uint8Array, { stream = false } = {}): Promise<GatewayResponse> {
-	const form = new FormData();
-	form.append("media", new Blob([bytes], { type: "image/png" }), "photo.png");
-	const multipart = new Request("https://multipart.invalid", { method: "POST", body: form });
-	// Bytes have a declared length; a stream has none, and the gateway must find its size by reading it.
-	const bytesOut = new Uint8Array(await multipart.arrayBuffer());
-	const body = stream ? chunked(bytesOut) : bytesOut;
-	return gw(`/cgi-bin/media/upload?access_token=${encodeURIComponent(token)}&type=image`, {
-		method: "POST",
-		headers: { "content-type": multipart.headers.get("content-type")! },
-		body,
-	});
+/** A photo as an SDK uploads it. */
+function photo(bytes: Uint8Array): File {
+	return new File([bytes], "photo.png", { type: "image/png" });
 }
 
 it.each(["stable", "classic"] as const)("%s: replays a JSON POST after a heal, and WeChat records the message once, as sent", async (mode) => {
@@ -88,7 +66,7 @@ it("carries a binary upload and download through byte for byte, with WeChat's co
 	const app = next("stable");
 	const token = await tokenOf(app);
 	const bytes = binary(300 * 1024);
-	const uploaded = await upload(token, bytes);
+	const uploaded = await uploadMedia(token, photo(bytes));
 	expect(uploaded.json).toMatchObject({ type: "image", media_id: expect.any(String) });
 	const mediaId = uploaded.json!.media_id as string;
 
@@ -106,7 +84,7 @@ it("streams an upload of unknown length through whole", async () => {
 	const app = next("classic");
 	const token = await tokenOf(app);
 	const bytes = binary(200 * 1024);
-	const uploaded = await upload(token, bytes, { stream: true });
+	const uploaded = await uploadMedia(token, photo(bytes), { stream: true });
 	const mediaId = uploaded.json!.media_id as string;
 	expect(await fingerprint(await download(token, mediaId))).toBe(await fingerprint(bytes));
 });
@@ -117,7 +95,7 @@ it("replays an upload up to the replay size after a heal", async () => {
 	await revokeBehindTheBrokersBack(app, token);
 	const bytes = binary(REPLAY_MAX_BYTES - 4 * 1024); // the multipart framing stays under the limit
 	const before = await counts(app);
-	const uploaded = await upload(token, bytes);
+	const uploaded = await uploadMedia(token, photo(bytes));
 	expect(uploaded.json).toMatchObject({ media_id: expect.any(String) });
 	const after = await counts(app);
 	expect(refreshes(app, before, after)).toBe(1);
@@ -133,12 +111,12 @@ it.each([["a declared length", false], ["no declared length", true]] as const)(
 		await revokeBehindTheBrokersBack(app, token);
 		const bytes = binary(REPLAY_MAX_BYTES + 512 * 1024);
 		const before = await counts(app);
-		expectWeChatError(await upload(token, bytes, { stream }), 40001);
+		expectWeChatError(await uploadMedia(token, photo(bytes), { stream }), 40001);
 		const after = await counts(app);
 		expect(after.media_upload! - before.media_upload!).toBe(1);
 		expect(refreshes(app, before, after)).toBe(1);
 		// What an SDK that retries does next (WxJava): send it again. The broker's token now works.
-		const again = await upload(token, bytes, { stream });
+		const again = await uploadMedia(token, photo(bytes), { stream });
 		expect(again.json).toMatchObject({ media_id: expect.any(String) });
 		expect(await fingerprint(await download(token, again.json!.media_id))).toBe(await fingerprint(bytes));
 		expect(refreshes(app, after, await counts(app))).toBe(0);

@@ -3,7 +3,7 @@
  * official getticket (jsapi, wx_card), WeCom get_jsapi_ticket and ticket/get?type=agent_config, in WeChat's
  * shapes, authorised by a token this broker issued, a stampede of SDK calls costing one upstream getticket.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { appsFor, WECOM_GATEWAY_CORP, type TestApp } from "./fixtures";
 import { expectWeChatError, gw, unknownTokenCalls, type GatewayResponse } from "./gateway-helpers";
 import { call, getToken, sim } from "./helpers";
@@ -43,8 +43,6 @@ function expectWeComError(res: GatewayResponse, errcode: number, message: RegExp
 	expect(res.json?.errcode, JSON.stringify(res.json)).toBe(errcode);
 	expect(res.json?.errmsg).toMatch(message);
 }
-
-afterEach(() => sim.clearFaults());
 
 describe.each(["stable", "classic"] as const)("%s app: /cgi-bin/ticket/getticket", (mode) => {
 	it("turns 50 concurrent SDK getticket calls into one upstream getticket, and answers the broker's own ticket", async () => {

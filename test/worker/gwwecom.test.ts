@@ -5,7 +5,7 @@
  */
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { allWeComApps, KEYS, WECOM_GATEWAY_CORP, WECOM_SINGLE_CORP, type WeComTestApp } from "./fixtures";
 import { gw as gwAll, type GatewayResponse } from "./gateway-helpers";
@@ -45,8 +45,6 @@ function expectWeComError(res: GatewayResponse, errcode: number, message?: RegEx
 	expect(res.json?.errcode, JSON.stringify(res.json)).toBe(errcode);
 	if (message) expect(res.json?.errmsg).toMatch(message);
 }
-
-afterEach(() => sim.clearFaults());
 
 describe("GET /cgi-bin/gettoken", () => {
 	it("answers the one entry of the corp the key may use, in WeCom's shape, with a token WeCom accepts", async () => {

@@ -4,13 +4,13 @@ import { env, exports } from "cloudflare:workers";
 import { expect, inject, vi } from "vitest";
 import { authority } from "../../src/authority";
 import worker from "../../src/index";
-import { allTestApps, allWeComApps, KEYS, type TestApp } from "./fixtures";
+import { allSecrets, KEYS, type TestApp } from "./fixtures";
 import { findLeaks } from "./leaks";
 
 export const simUrl = inject("simUrl");
 /** The key in ALERT_WEBHOOK_URL (vitest.config.ts). */
 export const ALERT_WEBHOOK_KEY = "broker-tests";
-const secrets = [...allTestApps(), ...allWeComApps()].map((a) => a.secret);
+const secrets = allSecrets();
 
 export interface BrokerResponse {
 	status: number;
@@ -91,6 +91,9 @@ export interface Calls {
 	getticket_wx_card?: number;
 }
 
+/** Whether a fault may still be set on the simulator; resetUpstream() clears them only then. */
+let faultsSet = false;
+
 export const sim = {
 	async calls(app: TestApp): Promise<Calls> {
 		const stats = (await control(`/stats?appid=${app.appid}`)) as { apps: Record<string, Calls> };
@@ -106,9 +109,11 @@ export const sim = {
 		return control("/apps", { appid: app.appid, secret: app.secret, ...settings });
 	},
 	fault(fault: { appid?: string; endpoint?: string; kind: string; errcode?: number; status?: number; times?: number }): Promise<unknown> {
+		faultsSet = true;
 		return control("/faults", fault);
 	},
 	clearFaults(): Promise<unknown> {
+		faultsSet = false;
 		return control("/faults", undefined, "DELETE");
 	},
 	/** Every token of the app's mode stops working now (40001), as if revoked behind the broker's back. */
@@ -169,10 +174,14 @@ export async function travel(seconds: number): Promise<void> {
 	await control("/clock", { advance_s: seconds });
 }
 
+/** The restore functions of interceptions still in place, oldest first. */
+const interceptions = new Set<() => void>();
+
 /**
  * Intercepts the broker's calls to WeChat (the Durable Object runs in this isolate, so its fetch is this
  * one): `handle` sees each upstream request and either answers it itself or returns undefined to let it
- * through to the simulator. Restore with the returned function.
+ * through to the simulator. The returned function restores the real fetch mid-test; whatever a test leaves
+ * in place is lifted after it (setup.ts), a failed assertion's too.
  */
 export function interceptUpstream(handle: (url: URL, init: RequestInit | undefined, real: typeof fetch) => Promise<Response> | undefined): () => void {
 	const real = globalThis.fetch.bind(globalThis);
@@ -180,7 +189,22 @@ export function interceptUpstream(handle: (url: URL, init: RequestInit | undefin
 		const url = new URL(input instanceof Request ? input.url : String(input));
 		return handle(url, init, real) ?? real(input, init);
 	});
-	return () => spy.mockRestore();
+	const restore = () => {
+		interceptions.delete(restore);
+		spy.mockRestore();
+	};
+	interceptions.add(restore);
+	return restore;
+}
+
+/**
+ * Undoes what a test did to WeChat, whether it passed or not (setup.ts, after each test): lifts the
+ * interceptions it left in place, newest first, and clears the simulator's faults if it set any (which also
+ * releases calls a fault holds). Tests that set none cost no simulator call here.
+ */
+export async function resetUpstream(): Promise<void> {
+	for (const restore of [...interceptions].reverse()) restore();
+	if (faultsSet) await sim.clearFaults();
 }
 
 /** True for a stable_token request with force_refresh=true. */

@@ -1,11 +1,20 @@
 import { describe, expect, it } from "vitest";
 import { nextQuotaReset } from "../../src/usage";
-import { appsFor, KEYS } from "./fixtures";
+import { appsFor, KEYS, type TestApp } from "./fixtures";
 import { call, getToken, invalidate, refuseNextProbe, sim, travel } from "./helpers";
 
 const next = appsFor("inval");
 
 describe.each(["stable", "classic"] as const)("%s mode", (mode) => {
+	/** An app whose first token a client reported and the broker replaced, the probe agreeing WeChat refuses it. */
+	async function replacedOnce(): Promise<{ app: TestApp; first: string; second: string }> {
+		const app = next(mode);
+		const first = (await getToken(app)).body.access_token as string;
+		await refuseNextProbe(app);
+		const second = (await invalidate(app, first)).body.access_token as string;
+		return { app, first, second };
+	}
+
 	it("refreshes once when a client reports the current token, and WeChat accepts the new one", async () => {
 		const app = next(mode);
 		const first = (await getToken(app)).body.access_token as string;
@@ -18,10 +27,7 @@ describe.each(["stable", "classic"] as const)("%s mode", (mode) => {
 	});
 
 	it("answers a report of an older token with the current one and no upstream call", async () => {
-		const app = next(mode);
-		const first = (await getToken(app)).body.access_token as string;
-		await refuseNextProbe(app);
-		const second = (await invalidate(app, first)).body.access_token as string;
+		const { app, first, second } = await replacedOnce();
 		const calls = await sim.calls(app);
 
 		for (const stale of [first, "a-token-this-broker-never-issued"]) {
@@ -49,10 +55,7 @@ describe.each(["stable", "classic"] as const)("%s mode", (mode) => {
 	});
 
 	it("refuses a second forced refresh within 30 s with 429 and Retry-After, then allows it", async () => {
-		const app = next(mode);
-		const first = (await getToken(app)).body.access_token as string;
-		await refuseNextProbe(app);
-		const second = (await invalidate(app, first)).body.access_token as string;
+		const { app, second } = await replacedOnce();
 		const calls = await sim.calls(app);
 
 		const refused = await invalidate(app, second);

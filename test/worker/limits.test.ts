@@ -15,9 +15,8 @@ import { call, getToken, invalidate, sim, simUrl, travel } from "./helpers";
 
 const next = appsFor("limits");
 
-afterEach(async () => {
+afterEach(() => {
 	vi.restoreAllMocks();
-	await sim.clearFaults();
 });
 
 /** Seconds until the next 00:00 in China (UTC+8), when WeChat's daily quotas reset. */

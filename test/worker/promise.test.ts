@@ -5,28 +5,20 @@
  */
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { authority } from "../../src/authority";
 import { edgeKey, STATE_KEY } from "../../src/keys";
 import { appsFor } from "./fixtures";
 import { call, deferred, forceRefresh, getToken, interceptUpstream, isForce, lostAnswer, runCron, sim, statusOf, travel, wechatAnswer } from "./helpers";
 
 const next = appsFor("promise");
-let restore: (() => void) | undefined;
-
-afterEach(async () => {
-	restore?.();
-	restore = undefined;
-	await sim.clearFaults();
-});
-
 
 describe("classic: a refresh whose first attempt went unanswered and whose retries failed otherwise", () => {
 	it("promises the current token no longer than 300 s from that call, and makes it due at once", async () => {
 		const app = next("classic");
 		const first = (await getToken(app)).body.access_token as string;
 		let attempt = 0;
-		restore = interceptUpstream((url, init, real) => {
+		const restore = interceptUpstream((url, init, real) => {
 			if (url.pathname !== "/cgi-bin/token") return undefined;
 			attempt++;
 			// Attempt 1 reaches WeChat, which mints a token, but its answer is lost; 2 and 3 get -1.
@@ -35,7 +27,6 @@ describe("classic: a refresh whose first attempt went unanswered and whose retri
 		});
 		expect((await forceRefresh(app.appid)).status).toBe(502); // the last answer: WeChat's -1
 		restore();
-		restore = undefined;
 		expect(attempt).toBe(3);
 
 		const read = await getToken(app);
@@ -58,10 +49,9 @@ describe("stable: a force_refresh WeChat received whose answer was lost", () => 
 	it("learns WeChat's live token with a normal call instead of promising the revoked one", async () => {
 		const app = next("stable");
 		const first = (await getToken(app)).body.access_token as string;
-		restore = interceptUpstream((url, init, real) => (isForce(url, init) ? real(url, init).then(() => lostAnswer()) : undefined));
+		const restore = interceptUpstream((url, init, real) => (isForce(url, init) ? real(url, init).then(() => lostAnswer()) : undefined));
 		const res = await forceRefresh(app.appid);
 		restore();
-		restore = undefined;
 		expect(await sim.check(first)).toBe(40001); // the force took effect at WeChat
 
 		const read = await getToken(app);
@@ -78,14 +68,13 @@ describe("stable: the forced-refresh spacing counts from when the force is sent"
 		const first = (await getToken(app)).body.access_token as string;
 		// WeChat refuses the token, yet stable_token still returns it: the object must force.
 		await sim.fault({ appid: app.appid, endpoint: "getcallbackip", kind: "errcode", errcode: 40001, times: 1 });
-		restore = interceptUpstream((url, init) => {
+		const restore = interceptUpstream((url, init) => {
 			// The normal call takes 20 s (a slow WeChat), so the force goes out 20 s after the report.
 			if (url.pathname === "/cgi-bin/stable_token" && !isForce(url, init)) travelNow(20);
 			return undefined;
 		});
 		const replaced = await call("/token/invalidate", { method: "POST", body: { appid: app.appid, access_token: first } });
 		restore();
-		restore = undefined;
 		expect(replaced.status).toBe(200);
 		expect(replaced.body.access_token).not.toBe(first);
 		expect((await sim.calls(app)).stable_token_force).toBe(1);
@@ -148,7 +137,7 @@ describe("a read that waited for a forced refresh that failed", () => {
 		const sent = deferred();
 		await sim.fault({ appid: app.appid, endpoint: "stable_token", kind: "hang", times: 1 });
 		let attempt = 0;
-		restore = interceptUpstream((url) => {
+		interceptUpstream((url) => {
 			if (url.pathname !== "/cgi-bin/stable_token") return undefined;
 			attempt++;
 			// Attempt 1 hangs at the simulator until the broker's timeout (300 ms) gives up on it; the read

@@ -5,7 +5,7 @@
  */
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { authority } from "../../src/authority";
 import { loadConfig } from "../../src/config";
 import { edgeKey } from "../../src/keys";
@@ -16,13 +16,6 @@ import { deferred, getToken, interceptUpstream, invalidate, sim } from "./helper
 import { logLines } from "./setup";
 
 const next = appsFor("report");
-
-let restore: (() => void) | undefined;
-afterEach(async () => {
-	restore?.();
-	restore = undefined;
-	await sim.clearFaults();
-});
 
 describe.each(["stable", "classic"] as const)("%s: reports of a token WeChat still accepts", (mode) => {
 	it("cost no token call that revokes anything, answer the same token and name the key", async () => {
@@ -171,7 +164,7 @@ describe("stable: a refusal WeChat itself answered (the gateway's or a ticket ca
 		await env.TOKEN_CACHE.delete(edgeKey(app.appid)); // a location whose KV has no copy: the read reaches the object
 		const sent = deferred();
 		const release = deferred();
-		restore = interceptUpstream((url, init, real) => url.pathname !== "/cgi-bin/stable_token" ? undefined : real(url, init).then(async (r) => {
+		interceptUpstream((url, init, real) => url.pathname !== "/cgi-bin/stable_token" ? undefined : real(url, init).then(async (r) => {
 			const text = await r.text();
 			sent.resolve();
 			await release.promise;

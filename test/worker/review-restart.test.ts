@@ -1,26 +1,20 @@
 /** Restarts in the middle of an upstream call (found by an adversarial review): each test failed on the engine before its fix. */
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { authority } from "../../src/authority";
 import { edgeKey, STATE_KEY } from "../../src/keys";
 import { appsFor } from "./fixtures";
 import { deferred, forceRefresh, getToken, interceptUpstream, isForce, lostAnswer, never, sim, statusOf } from "./helpers";
 
 const next = appsFor("reviewr");
-let restore: (() => void) | undefined;
-afterEach(async () => {
-	restore?.();
-	restore = undefined;
-	await sim.clearFaults();
-});
 
 describe("B stable: restart after WeChat carried out an admin force", () => {
 	it("the KV edge copy must not go on serving the revoked token", async () => {
 		const app = next("stable");
 		await getToken(app);
 		const sent = deferred();
-		restore = interceptUpstream((url, init, real) =>
+		const restore = interceptUpstream((url, init, real) =>
 			isForce(url, init) ? real(url, init).then(() => { sent.resolve(); return never(); }) : undefined);
 		const forcing = forceRefresh(app.appid).catch(() => null);
 		await sent.promise; // WeChat revoked `first`; the instance dies before the answer arrives
@@ -29,7 +23,6 @@ describe("B stable: restart after WeChat carried out an admin force", () => {
 		
 		void forcing;
 		restore();
-		restore = undefined;
 		expect((await statusOf(app)).token).toBeNull(); // the successor recovered: it no longer hands `first` out
 		const read = await getToken(app); // ...but KV still does
 		expect(await sim.check(read.body.access_token as string), `expires_in ${read.body.expires_in}`).toBe(0);
@@ -41,7 +34,7 @@ describe("C stable: lost force answer, then restart during the follow-up normal 
 		const app = next("stable");
 		const first = (await getToken(app)).body.access_token as string;
 		const followUp = deferred();
-		restore = interceptUpstream((url, init, real) => {
+		const restore = interceptUpstream((url, init, real) => {
 			if (isForce(url, init)) return real(url, init).then(() => lostAnswer());
 			if (url.pathname === "/cgi-bin/stable_token") { followUp.resolve(); return never(); }
 			return undefined;
@@ -54,7 +47,6 @@ describe("C stable: lost force answer, then restart during the follow-up normal 
 		
 		void forcing;
 		restore();
-		restore = undefined;
 		await env.TOKEN_CACHE.delete(edgeKey(app.appid)); // isolate from finding B
 		const read = await getToken(app);
 		expect(await sim.check(first)).toBe(40001); // WeChat did revoke it

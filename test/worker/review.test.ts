@@ -1,17 +1,11 @@
 /** Findings of an adversarial review of the refresh engine, each reproduced before it was fixed. */
 import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { edgeKey } from "../../src/keys";
 import { appsFor } from "./fixtures";
 import { deferred, forceRefresh, heldAnswer, getToken, interceptUpstream, invalidate, isForce, lostAnswer, settle, sim, statusOf, travel } from "./helpers";
 
 const next = appsFor("review");
-let restore: (() => void) | undefined;
-afterEach(async () => {
-	restore?.();
-	restore = undefined;
-	await sim.clearFaults();
-});
 
 describe("A classic: a read during an in-flight refresh", () => {
 	it("is promised no longer than mint + 300 s", async () => {
@@ -21,7 +15,7 @@ describe("A classic: a read during an in-flight refresh", () => {
 		await env.TOKEN_CACHE.delete(edgeKey(app.appid));
 		const sent = deferred();
 		const release = deferred();
-		restore = interceptUpstream((url, init, real) =>
+		interceptUpstream((url, init, real) =>
 			url.pathname === "/cgi-bin/token" ? heldAnswer(real, url, init, sent.resolve, release.promise) : undefined);
 		expect((await getToken(app)).body.access_token).toBe(first); // starts the background refresh
 		await sent.promise; // WeChat minted: `first` dies 300 s from now
@@ -57,7 +51,7 @@ describe("E a reader while a valid token exists", () => {
 		await env.TOKEN_CACHE.delete(edgeKey(app.appid)); // a location whose KV has no copy
 		const sent = deferred();
 		const release = deferred();
-		restore = interceptUpstream((url, init, real) =>
+		interceptUpstream((url, init, real) =>
 			url.pathname === "/cgi-bin/stable_token" ? heldAnswer(real, url, init, sent.resolve, release.promise) : undefined);
 		const reporting = invalidate(app, first);
 		await sent.promise;
@@ -74,7 +68,7 @@ describe("E a reader while a valid token exists", () => {
 		await env.TOKEN_CACHE.delete(edgeKey(app.appid));
 		const sent = deferred();
 		const release = deferred();
-		restore = interceptUpstream((url, init, real) =>
+		interceptUpstream((url, init, real) =>
 			url.pathname === "/cgi-bin/token" ? heldAnswer(real, url, init, sent.resolve, release.promise) : undefined);
 		const forcing = forceRefresh(app.appid);
 		await sent.promise;
@@ -122,7 +116,7 @@ describe("H stable: a force whose answer was lost", () => {
 		const app = next("stable");
 		await getToken(app);
 		let forces = 0;
-		restore = interceptUpstream((url, init, real) => {
+		interceptUpstream((url, init, real) => {
 			if (!isForce(url, init)) return undefined;
 			forces++;
 			return forces === 1 ? real(url, init).then(() => lostAnswer()) : undefined;

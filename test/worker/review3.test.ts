@@ -2,27 +2,13 @@
  * A third adversarial review, of the broker's edge read path and operator features (auth, the memory tier,
  * the gateway, the HTTP contract). Each test demonstrates a promise the README or the source comments make
  * that the code broke when it was written; each failed on that code, and says which promise. All are fixed.
- *
- * Apps: this file borrows the "reviewr" pool (fixtures.ts), whose classic apps and stable apps from #4 on
- * review-restart.test.ts never uses: adding a pool of its own would take WECHAT_APPS past the gateway's
- * 500-app fallback bound that the gateway's tests rely on.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { apiKeysJson, appsFor, KEYS, SCOPED_APPS, type TestApp } from "./fixtures";
-import { gw } from "./gateway-helpers";
+import { gw, uploadMedia } from "./gateway-helpers";
 import { call, deferred, forceRefresh, getToken, heldAnswer, interceptUpstream, isForce, lostAnswer, settle, sim, wechatAnswer } from "./helpers";
 
-const borrowed = appsFor("reviewr");
-// review-restart.test.ts takes the first two stable apps; skip four to stay well clear of them.
-for (let i = 0; i < 4; i++) borrowed("stable");
-const next = borrowed;
-
-let restore: (() => void) | undefined;
-afterEach(async () => {
-	restore?.();
-	restore = undefined;
-	await sim.clearFaults();
-});
+const next = appsFor("review3");
 
 /** Reads the token twice: the first read asks the object, the second finds the KV copy and this isolate remembers it. */
 async function rememberedToken(app: TestApp): Promise<string> {
@@ -47,7 +33,7 @@ describe("the memory tier around an admin's forced refresh (POST /token/refresh)
 		const old = await rememberedToken(app);
 		const sent = deferred();
 		const release = deferred();
-		restore = interceptUpstream((url, init, real) => (isForce(url, init) ? heldAnswer(real, url, init, sent.resolve, release.promise) : undefined));
+		interceptUpstream((url, init, real) => (isForce(url, init) ? heldAnswer(real, url, init, sent.resolve, release.promise) : undefined));
 		const forcing = forceRefresh(app.appid);
 		await sent.promise; // WeChat has carried out force_refresh: `old` is dead
 		// Readers wait for a force (it revokes at once): the answer is released while the read is under way.
@@ -70,7 +56,7 @@ describe("the memory tier around an admin's forced refresh (POST /token/refresh)
 	it("stable: after a force whose answer was lost (and the follow-up failed), this isolate stops serving the old token", async () => {
 		const app = next("stable");
 		const old = await rememberedToken(app);
-		restore = interceptUpstream((url, init, real) => {
+		const restore = interceptUpstream((url, init, real) => {
 			// The force reaches WeChat (which revokes `old`), its answer is lost; every later call is lost too.
 			if (isForce(url, init)) return real(url, init).then(async (r) => (await r.text(), lostAnswer()));
 			if (url.pathname === "/cgi-bin/stable_token") return lostAnswer();
@@ -79,7 +65,6 @@ describe("the memory tier around an admin's forced refresh (POST /token/refresh)
 		const refresh = await forceRefresh(app.appid);
 		expect(refresh.status).toBe(503);
 		restore();
-		restore = undefined;
 		expect(await sim.check(old)).toBe(40001);
 		const read = await getToken(app);
 		await settle(app);
@@ -143,14 +128,8 @@ describe("the gateway's heal trusts an answer whose body the client wrote", () =
 	it("stable: downloading a media file whose content is {\"errcode\":40001} does not force-refresh the app's token", async () => {
 		const app = next("stable");
 		const token = (await getToken(app)).body.access_token as string;
-		const form = new FormData();
-		form.append("media", new Blob([JSON.stringify({ errcode: 40001, errmsg: "invalid credential" })], { type: "application/json" }), "note.json");
-		const multipart = new Request("https://multipart.invalid", { method: "POST", body: form });
-		const uploaded = await gw(`/cgi-bin/media/upload?access_token=${encodeURIComponent(token)}&type=image`, {
-			method: "POST",
-			headers: { "content-type": multipart.headers.get("content-type")! },
-			body: new Uint8Array(await multipart.arrayBuffer()),
-		});
+		const note = new File([JSON.stringify({ errcode: 40001, errmsg: "invalid credential" })], "note.json", { type: "application/json" });
+		const uploaded = await uploadMedia(token, note);
 		expect(uploaded.json).toMatchObject({ media_id: expect.any(String) });
 		const before = await sim.calls(app);
 		const download = await gw(`/cgi-bin/media/get?access_token=${encodeURIComponent(token)}&media_id=${uploaded.json!.media_id as string}`);
@@ -171,7 +150,7 @@ describe("the gateway's heal trusts an answer whose body the client wrote", () =
 		const token = (await getToken(app)).body.access_token as string;
 		const path = "/cgi-bin/message/custom/send";
 		let refused = false;
-		restore = interceptUpstream((url) => {
+		interceptUpstream((url) => {
 			if (url.pathname !== path || refused) return undefined;
 			refused = true;
 			return wechatAnswer({ errcode: 40001, errmsg: "invalid credential, access_token is invalid or not latest" });
@@ -199,14 +178,8 @@ describe("nothing the Worker answers can pass for a script", () => {
 	it("a media download through the gateway is never served with a JavaScript content type", async () => {
 		const app = next("classic");
 		const token = (await getToken(app)).body.access_token as string;
-		const form = new FormData();
-		form.append("media", new Blob(["document.title = 'ran on the broker origin'"], { type: "text/javascript" }), "x.js");
-		const multipart = new Request("https://multipart.invalid", { method: "POST", body: form });
-		const uploaded = await gw(`/cgi-bin/media/upload?access_token=${encodeURIComponent(token)}&type=image`, {
-			method: "POST",
-			headers: { "content-type": multipart.headers.get("content-type")! },
-			body: new Uint8Array(await multipart.arrayBuffer()),
-		});
+		const script = new File(["document.title = 'ran on the broker origin'"], "x.js", { type: "text/javascript" });
+		const uploaded = await uploadMedia(token, script);
 		expect(uploaded.json).toMatchObject({ media_id: expect.any(String) });
 		const served = await gw(`/cgi-bin/media/get?access_token=${encodeURIComponent(token)}&media_id=${uploaded.json!.media_id as string}`);
 		expect(served.status).toBe(200);

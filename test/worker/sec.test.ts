@@ -4,12 +4,12 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { allTestApps, allWeComApps, appsFor, KEYS } from "./fixtures";
+import { allSecrets, appsFor, KEYS } from "./fixtures";
 import { call } from "./helpers";
 import { findLeaks } from "./leaks";
 
 const next = appsFor("sec");
-const secrets = [...allTestApps(), ...allWeComApps()].map((a) => a.secret);
+const secrets = allSecrets();
 
 describe("ALLOWED_IPS", () => {
 	const app = next("stable");

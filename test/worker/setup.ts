@@ -4,11 +4,14 @@
  * - Date is faked (and only Date), so tests move time with `travel()` instead of sleeping; the Durable
  *   Object runs in the same isolate and sees the same clock.
  * - every console line is captured and checked: no AppSecret and nothing that looks like a full token may
- *   ever reach a log line.
+ *   ever reach a log line;
+ * - what a test did to WeChat is undone after it, whether it passed or not: upstream interceptions it left
+ *   in place are lifted and the faults it set on the simulator cleared (helpers.ts, resetUpstream).
  */
 import { afterEach, beforeEach, expect, vi } from "vitest";
 import { retryPauses } from "../../src/wechat/retry";
-import { allTestApps, allWeComApps } from "./fixtures";
+import { allSecrets } from "./fixtures";
+import { resetUpstream } from "./helpers";
 import { findLeaks } from "./leaks";
 
 export const logLines: string[] = [];
@@ -18,7 +21,7 @@ export const retryPausesTaken: number[] = [];
 retryPauses.sleep = async (ms) => {
 	retryPausesTaken.push(ms);
 };
-const secrets = [...allTestApps(), ...allWeComApps()].map((a) => a.secret);
+const secrets = allSecrets();
 
 for (const level of ["log", "info", "warn", "error", "debug"] as const) {
 	console[level] = (...args: unknown[]) => {
@@ -30,7 +33,8 @@ beforeEach(() => {
 	vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
 });
 
-afterEach(() => {
+afterEach(async () => {
+	await resetUpstream();
 	vi.useRealTimers();
 	retryPausesTaken.length = 0;
 	const leaks = logLines.flatMap((line) => findLeaks(line, secrets));

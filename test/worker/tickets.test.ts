@@ -3,15 +3,13 @@
  * stampede, refreshed by the cron with no traffic, healed when its token is bad, correct whether WeChat
  * re-issues the same ticket or a new one), /jssdk/config checked the way wx.config checks it, and bad input.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { cardSignature, jsapiSignature } from "../../src/jssdk";
 import { nextQuotaReset } from "../../src/usage";
 import { appsFor, KEYS, type TestApp } from "./fixtures";
 import { call, getToken, runCron, sim, statusOf, travel } from "./helpers";
 
 const next = appsFor("tickets");
-
-afterEach(() => sim.clearFaults());
 
 function ticket(app: TestApp, type = "jsapi") {
 	return call(`/ticket?appid=${app.appid}&type=${type}`);

@@ -3,7 +3,7 @@
  * errcodes (40001 is a bad secret there), a re-fetch that returns the same token, early revocation healed by
  * invalidation, the corp and agent tickets with their hourly limits, and wx.agentConfig signatures.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config";
 import { allWeComApps, KEYS, WECOM_CORP, WECOM_OTHER_CORP, type WeComTestApp } from "./fixtures";
 import { call, runCron, sim, statusOf, travel } from "./helpers";
@@ -13,8 +13,6 @@ const agent = (corpid: string, agentid: string): WeComTestApp => apps.find((a) =
 const contacts = apps.find((a) => !a.agentid)!;
 /** runCron and statusOf take anything with an appid; the cron's configuration needs the entry's shape. */
 const asEntry = (a: WeComTestApp) => ({ kind: "wecom", corpid: a.corpid, secret: a.secret, ...(a.agentid ? { agentid: a.agentid } : { id: a.appid }) });
-
-afterEach(() => sim.clearFaults());
 
 function token(a: WeComTestApp) {
 	return call(`/token?appid=${a.appid}`);

@@ -146,6 +146,9 @@ export const MUTATIONS = [
 		tests: ["report"],
 	},
 	{
+		// Not redundant with the in-flight marker: that is written only at the force's first attempt, after the
+		// edge copy's retraction, and the cap it implies makes a backing-off read answer 503. review.test.ts (I)
+		// reads in both gaps.
 		name: "a stable admin force marks its flight revoking",
 		file: "src/engine/refresher.ts",
 		find: "if (this.#kind.policy === \"stable\") this.#markRevoking();",

@@ -7,9 +7,9 @@
  * its `refreshAt`, and until then the token in it is still accepted by WeChat: a scheduled classic refresh
  * leaves the old token valid 300 s, a stable rotation leaves it valid to its own expiry. A forced refresh
  * starts before `refreshAt`, so the object first replaces the copy with a capped one that no reader serves
- * (Refresher.#retractEdgeCopy); only another location, for KV's ~60 s, or another isolate's memory, for
- * 5 s, can still hand out the old token, and the client's report then costs nothing upstream
- * (compare-and-refresh sees a stale token).
+ * (retractEdgeCopy, engine/fetch-and-store.ts); only another location, for KV's ~60 s, or another
+ * isolate's memory, for 5 s, can still hand out the old token, and the client's report then costs nothing
+ * upstream (compare-and-refresh sees a stale token).
  *
  * Staleness bound with the memory tier (memory-cache.ts) in front: an isolate may serve a copy up to
  * MEMORY_TTL_MS (5 s) after it read it from KV, so a refresh reaches every isolate within KV's ~60 s plus

@@ -3,7 +3,8 @@
  * parameters, which token it needs), its lifetime policy (what a new value does to the old one), which call
  * it counts against, and its quota. Everything else — single flight, storage and restart safety, due time
  * and the promised expires_in, backoff, the limits, incidents, the KV edge copy — is the engine's
- * (refresher.ts), written once. A new kind (the open platform's component tokens, say) is a new entry here.
+ * (refresher.ts, fetch-and-store.ts), written once. A new kind (the open platform's component tokens,
+ * say) is a new entry here.
  */
 import type { AppConfig, BrokerConfig } from "../config";
 import type { LifetimePolicy } from "../lifetime";

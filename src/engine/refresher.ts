@@ -1,8 +1,9 @@
 /**
- * The refresh engine for one credential of one app, whatever its kind (kinds.ts): single flight, due time
- * and the promised expires_in, retries and backoff, the in-flight marker, the limits, compare-and-refresh,
- * and the KV edge copy. The Durable Object (token-authority.ts) holds one per credential and the state
- * they share; this class holds only what is memory-only by design.
+ * The refresh engine for one credential of one app, whatever its kind (kinds.ts): when a refresh runs and
+ * who waits for it — single flight, reads of a due or dead value, compare-and-refresh, admin forces, the
+ * cron — and the limits on each. How one refresh runs and what it stores, the KV edge copy included, is
+ * fetch-and-store.ts. The Durable Object (token-authority.ts) holds one Refresher per credential and the
+ * state they share; this class holds only what is memory-only by design.
  *
  * Why one refresh at a time holds: an object runs one call at a time up to its first await, and every path
  * that calls WeChat goes through `#fly`, which installs `#flight` synchronously before its first await.
@@ -11,19 +12,16 @@
  * are memory only: losing them with the object is fine, as nothing awaits the one and the other is a shortcut.
  */
 import type { AppConfig, BrokerConfig } from "../config";
-import { writeEdgeCopy } from "../edge-cache";
-import { expiresInS, isDue, isUsable, notRenewableBeforeExpiry, planRecord, type CredentialRecord } from "../lifetime";
+import { isDue, isUsable } from "../lifetime";
 import { log, maskToken } from "../log";
 import { fail, ok, type Failure, type Outcome } from "../outcome";
-import { forcedRefreshLimit, hourlyLimit, quotaGuard, stableForceLimit } from "../refresh-limits";
-import { nextQuotaReset, type Usage } from "../usage";
-import type { Fetched } from "../wechat/client";
-import type { RetriedResult } from "../wechat/retry";
-import { attempt, fetchCredential, type AttemptHost } from "./attempt";
-import { backoffAfter, upstreamFailure } from "./backoff";
+import { forcedRefreshLimit, stableForceLimit } from "../refresh-limits";
+import type { Usage } from "../usage";
+import { upstreamFailure } from "./backoff";
+import { fetchAndStore, quotaGuardFor, writeEdge, type CredentialHost } from "./fetch-and-store";
 import { kindFor, type CredentialKind, type CredentialType } from "./kinds";
 import { INCONCLUSIVE_PROBE, probe, VerdictMemory } from "./reports";
-import { afterUnansweredCall, previousAcceptedUntil, sameRecord, type InFlightCall, type RefreshTrigger, type SlotState } from "./state";
+import { afterUnansweredCall, sameRecord, type RefreshTrigger, type SlotState } from "./state";
 
 /** What the engine needs from the object that holds it: the shared state, storage, and the other kinds. */
 export interface RefresherHost {
@@ -48,23 +46,29 @@ export interface CronAction {
 	readonly action: "fresh" | "refreshed" | "failed" | "backing_off";
 }
 
-function iso(ms: number): string {
-	return new Date(ms).toISOString();
-}
-
 export class Refresher {
 	readonly #host: RefresherHost;
 	readonly #type: CredentialType;
 	/**
 	 * The refresh under way. `revoking`: it is known to kill the current value at once (WeChat refused it, or
-	 * a stable force_refresh is being sent), so readers wait for its result instead of getting that value.
+	 * it is a stable force_refresh), so readers wait for its result instead of getting that value; from the
+	 * moment the flight starts, before its in-flight marker exists (the edge copy is retracted first).
 	 */
 	#flight: { readonly promise: Promise<Outcome>; readonly reported: string | null; revoking: boolean } | null = null;
 	readonly #verdicts = new VerdictMemory();
+	/** This credential's view of the host, for a refresh and the edge copy (fetch-and-store.ts). */
+	readonly #credential: CredentialHost;
 
 	constructor(host: RefresherHost, type: CredentialType) {
 		this.#host = host;
 		this.#type = type;
+		this.#credential = {
+			app: () => host.app(), kind: () => kindFor(host.app(), type), config: () => host.config(),
+			slot: () => host.slot(type), update: (change) => this.#update(change),
+			usage: () => host.usage(), setUsage: (usage) => host.setUsage(usage), save: () => host.save(),
+			kv: () => host.kv(), assessHealth: () => host.assessHealth(),
+			token: () => host.token(), healToken: (used) => host.healToken(used),
+		};
 	}
 
 	get #app(): AppConfig {
@@ -168,7 +172,7 @@ export class Refresher {
 	async refreshIfDue(): Promise<CronAction> {
 		const report = await this.#refreshIfDue();
 		const { current, edgeRecord } = this.#slot();
-		if (!sameRecord(current, edgeRecord) && isUsable(current, Date.now())) await this.#writeEdge(current);
+		if (!sameRecord(current, edgeRecord) && isUsable(current, Date.now())) await writeEdge(this.#credential, current);
 		return report;
 	}
 
@@ -192,18 +196,13 @@ export class Refresher {
 		if (this.#slot().retryAt > 0) this.#update({ retryAt: 0 });
 	}
 
-	/** What the upstream call needs of this refresher (attempt.ts). */
-	#attemptHost(): AttemptHost {
-		return {
-			app: this.#app, kind: this.#kind, config: this.#host.config(),
-			usage: () => this.#host.usage(), setUsage: (usage) => this.#host.setUsage(usage),
-			update: (change) => this.#update(change), save: () => this.#host.save(),
-			token: () => this.#host.token(), healToken: (used) => this.#host.healToken(used),
-		};
+	#quotaGuard(now: number): Failure | null {
+		return quotaGuardFor(this.#credential, now);
 	}
 
-	#quotaGuard(now: number): Failure | null {
-		return quotaGuard(this.#kind, this.#host.usage(), this.#host.config().quotaGuardShare, now);
+	/** One refresh (fetch-and-store.ts); the callers here decide when it runs and who waits for it. */
+	#fetchAndStore(trigger: RefreshTrigger, force: boolean, options?: { unlessValue?: string }): Promise<Outcome> {
+		return fetchAndStore(this.#credential, trigger, force, options);
 	}
 
 	/** Single flight: join the refresh under way, or start `run` as the one every later caller joins. */
@@ -252,111 +251,5 @@ export class Refresher {
 
 	#markRevoking(): void {
 		if (this.#flight) this.#flight.revoking = true;
-	}
-
-	/** One refresh; on success the new value replaces the current one in storage and KV, on failure nothing valid is lost. */
-	async #fetchAndStore(trigger: RefreshTrigger, force: boolean, { unlessValue }: { unlessValue?: string } = {}): Promise<Outcome> {
-		const now0 = Date.now();
-		const hourly = hourlyLimit(this.#kind, this.#host.usage(), now0);
-		if (hourly) return fail(hourly);
-		// Past the guard's share of the daily quota, a long outage must not spend the rest: one attempt a
-		// refresh, and long pauses between refreshes.
-		const conserving = this.#quotaGuard(now0) !== null;
-		const maxAttempts = conserving ? 1 : undefined;
-		if (force && this.#kind.policy !== "independent") await this.#retractEdgeCopy(now0);
-		const first = await fetchCredential(this.#attemptHost(), force, maxAttempts);
-		if (!("result" in first)) return first;
-		let { result } = first;
-		const { call } = first;
-		let forcedAway = call.force;
-		if (!result.ok && result.unanswered && call.force) {
-			// WeChat may have carried out the force and revoked the current token: a normal call (which
-			// revokes nothing) returns whatever token WeChat now considers live.
-			log("warn", "force_unanswered", { appid: this.#app.appid, trigger });
-			const followUp = await attempt(this.#attemptHost(), false, maxAttempts, null, { afterLostForce: true });
-			if (followUp.result.ok) ({ result } = followUp);
-			else forcedAway = true;
-		}
-		if (!result.ok) return this.#failed(trigger, result, call, conserving);
-
-		const now = Date.now();
-		const old = this.#slot().current;
-		let record = planRecord(result.value.value, this.#kind.policy, call.startedAt, result.value.expiresInS);
-		if (record.value === unlessValue) {
-			// The caller may replace this value at once: storing it (and writing KV twice within a second,
-			// more than KV allows per key) would only race the replacement.
-			await this.#host.save();
-			return ok(record);
-		}
-		if (this.#kind.policy === "independent" && old?.value === record.value) record = notRenewableBeforeExpiry(record);
-		const rotated = old !== null && old.value !== record.value;
-		this.#update({
-			current: record,
-			previous: rotated ? { value: old.value, acceptedUntil: previousAcceptedUntil(old, forcedAway, call.startedAt, now) } : this.#slot().previous,
-			lastRefresh: { at: now, trigger },
-			consecutiveFailures: 0,
-			retryAt: 0,
-		});
-		await this.#host.save();
-		await this.#writeEdge(record);
-		log("info", "refreshed", {
-			appid: this.#app.appid, credential: this.#kind.label, trigger, value: maskToken(record.value),
-			wechat_expires_in: result.value.expiresInS, expires_in: expiresInS(record, now), same_value: old?.value === record.value,
-		});
-		await this.#host.assessHealth();
-		return ok(record);
-	}
-
-	async #failed(trigger: RefreshTrigger, result: RetriedResult<Fetched> & { ok: false }, call: InFlightCall, conserving: boolean): Promise<Outcome> {
-		const now = Date.now();
-		const failure = result.failure.class === "quota" && this.#app.platform === "wechat"
-			? { ...result.failure, message: `${result.failure.message} (next reset ${iso(nextQuotaReset(now))})` }
-			: result.failure;
-		const failures = this.#slot().consecutiveFailures + 1;
-		const backoffS = backoffAfter(failures, failure.class, conserving);
-		const retryAt = now + backoffS * 1_000;
-		const before = this.#slot().current;
-		const current = result.unanswered ? afterUnansweredCall(before, call) : before;
-		this.#update({ current, consecutiveFailures: failures, retryAt, lastError: { at: now, failure } });
-		await this.#host.save();
-		log("error", "refresh_failed", {
-			appid: this.#app.appid, credential: this.#kind.label, trigger, errcode: failure.errcode ?? null, message: failure.message,
-			consecutive_failures: failures, retry_in_s: backoffS, unanswered: result.unanswered,
-		});
-		await this.#host.assessHealth();
-		return fail(upstreamFailure(failure, retryAt, now));
-	}
-
-	/**
-	 * A forced call may revoke the current value before its answer arrives (a stable force at once, a
-	 * classic mint 300 s later), while the edge copy would go on promising it until its planned refresh.
-	 * So before the call is sent, the copy becomes what a lost answer would leave (afterUnansweredCall):
-	 * due, or not usable at all, which no reader serves from KV or memory; reads reach the object, which
-	 * answers with the same cap. Another location's KV may still see the old copy for ~60 s (edge-cache.ts).
-	 */
-	async #retractEdgeCopy(now: number): Promise<void> {
-		const { current } = this.#slot();
-		if (!current) return;
-		const capped = afterUnansweredCall(current, { call: this.#kind.call, force: this.#kind.policy === "stable", startedAt: now });
-		if (capped) await this.#writeEdge(capped, { retraction: true });
-	}
-
-	/**
-	 * Writes the edge copy and remembers which record KV holds. Another change may land while KV is being
-	 * written, and KV keeps whichever write finishes last, so only a write of the record that is still
-	 * current counts; a write of an older one that succeeded may have overwritten the newer copy, which is
-	 * then written again at once (a retraction is the one older record meant to stay).
-	 */
-	async #writeEdge(record: CredentialRecord, { retraction = false } = {}): Promise<void> {
-		const written = await writeEdgeCopy(this.#host.kv(), this.#app.appid, this.#kind.type, record, Date.now(), { retraction });
-		const { current, edgeRecord: known } = this.#slot();
-		const isCurrent = sameRecord(current, record);
-		// This older record may just have overwritten the current one's copy: put the current one back now,
-		// rather than let every isolate read the replaced value until the next cron run.
-		if (!isCurrent && written && !retraction && isUsable(current, Date.now())) return this.#writeEdge(current);
-		const edgeRecord = isCurrent ? (written ? record : null) : written ? null : known;
-		if (sameRecord(edgeRecord, known)) return;
-		this.#update({ edgeRecord });
-		await this.#host.save();
 	}
 }

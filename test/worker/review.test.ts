@@ -1,8 +1,13 @@
-/** Findings of an adversarial review of the refresh engine, each reproduced before it was fixed. */
+/**
+ * Findings of an adversarial review of the refresh engine, each reproduced before it was fixed; and (I) what
+ * a read that reaches the object gets while it runs a stable force, where the in-flight marker alone falls short.
+ */
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { authority } from "../../src/authority";
 import { edgeKey } from "../../src/keys";
-import { appsFor } from "./fixtures";
+import type { Outcome } from "../../src/outcome";
+import { appsFor, type TestApp } from "./fixtures";
 import { deferred, forceRefresh, heldAnswer, getToken, interceptUpstream, invalidate, isForce, lostAnswer, settle, sim, statusOf, travel } from "./helpers";
 
 const next = appsFor("review");
@@ -123,5 +128,71 @@ describe("H stable: a force whose answer was lost", () => {
 		});
 		expect((await forceRefresh(app.appid)).status).toBe(200);
 		expect({ sent: forces, counted: (await statusOf(app)).calls_today.stable_token_force }).toEqual({ sent: 1, counted: 1 });
+	});
+});
+
+/**
+ * A read that reaches the app's object now, then `then()`, then the read's answer. The read is followed by a
+ * call on the same stub that no refresh holds up (status): calls on one stub reach the object in order, and a
+ * read decides at once whether to answer or to wait, so once status is back the read has been taken in. No
+ * race: the test knows the read reached the object before it lets the force go on.
+ */
+async function readInObject(app: TestApp, then: () => void): Promise<Outcome> {
+	const stub = authority(env, app.appid);
+	const reading = stub.getToken(app.appid);
+	await stub.status(app.appid);
+	then();
+	return reading;
+}
+
+// A stable force_refresh revokes the current token the moment WeChat takes it. The in-flight marker (and the
+// cap it puts on the current token) exists only from the force's first attempt; the object has taken the force
+// before that, so its readers wait from then on (Refresher.force marks the flight revoking).
+describe("I stable: a read that reaches the object once it has taken an admin force", () => {
+	it("waits for the force even before it is sent, while the edge copy is being retracted", async () => {
+		const app = next("stable");
+		const first = (await getToken(app)).body.access_token as string;
+		// The force's first step retracts the edge copy: a KV write, which takes real time at the edge. Hold it.
+		const proto = Object.getPrototypeOf(env.TOKEN_CACHE) as KVNamespace;
+		const realPut = proto.put;
+		const retracting = deferred();
+		const release = deferred();
+		vi.spyOn(proto, "put").mockImplementation(function (this: KVNamespace, key: string, value: unknown, opts?: unknown) {
+			const put = () => realPut.call(this, key, value as string, opts as KVNamespacePutOptions);
+			if (key !== edgeKey(app.appid)) return put();
+			retracting.resolve();
+			return release.promise.then(put);
+		} as typeof realPut);
+		// setup.ts restores every spy after the test.
+		const forcing = forceRefresh(app.appid);
+		await retracting.promise;
+		expect((await sim.calls(app)).stable_token_force).toBe(0); // taken by the object, not yet sent to WeChat
+
+		const read = await readInObject(app, release.resolve);
+		const forced = await forcing;
+		expect(forced.status).toBe(200);
+		expect(await sim.check(first)).toBe(40001); // the force revoked the token the object held when the read came in
+		expect(read.ok && read.record.value, "the read's token: the force's, not the one it revoked").toBe(forced.body.access_token);
+	});
+
+	it("gets the force's token, not a 503, while reads back off from an earlier failure", async () => {
+		const app = next("stable");
+		const first = (await getToken(app)).body.access_token as string;
+		await travel(7200 - 250); // due, still accepted for 250 s
+		// The background refresh the next read starts fails: reads back off for 2 s (the clock stands still here).
+		await sim.fault({ appid: app.appid, endpoint: "stable_token", kind: "errcode", errcode: 40164, times: 1 });
+		expect((await getToken(app)).body.access_token).toBe(first);
+		await settle(app);
+		const sent = deferred();
+		const release = deferred();
+		interceptUpstream((url, init, real) => (isForce(url, init) ? heldAnswer(real, url, init, sent.resolve, release.promise) : undefined));
+		const forcing = forceRefresh(app.appid);
+		await sent.promise; // WeChat has revoked `first`; its answer is held
+
+		const read = await readInObject(app, release.resolve);
+		const forced = await forcing;
+		expect(forced.status).toBe(200);
+		expect(read.ok ? read.record.value : read.failure, "the read's answer: the force's token").toBe(forced.body.access_token);
+		expect(await sim.check(forced.body.access_token as string)).toBe(0);
 	});
 });

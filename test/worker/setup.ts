@@ -35,6 +35,7 @@ beforeEach(() => {
 
 afterEach(async () => {
 	await resetUpstream();
+	vi.restoreAllMocks();
 	vi.useRealTimers();
 	retryPausesTaken.length = 0;
 	const leaks = logLines.flatMap((line) => findLeaks(line, secrets));

@@ -1,0 +1,173 @@
+/**
+ * One refresh of one credential, and what it leaves in storage and KV: the edge copy retracted before a call
+ * that can revoke the current value, the upstream call with its retries (attempt.ts), a lost force settled
+ * by a normal call, then either the new value (with the one it replaced, and its edge copy) or the failure
+ * (with its backoff, and the cap a lost answer puts on the current value).
+ *
+ * Its own module because it is the engine's mechanism, not its policy: the Refresher (refresher.ts) decides
+ * when a refresh runs and who waits for it (single flight, reads, reports, admin forces, the cron); this
+ * module runs the one it is given and keeps storage and the KV edge copy in step with what WeChat said.
+ */
+import type { AppConfig, BrokerConfig } from "../config";
+import { writeEdgeCopy } from "../edge-cache";
+import { expiresInS, isUsable, notRenewableBeforeExpiry, planRecord, type CredentialRecord } from "../lifetime";
+import { log, maskToken } from "../log";
+import { fail, ok, type Failure, type Outcome } from "../outcome";
+import { hourlyLimit, quotaGuard } from "../refresh-limits";
+import { nextQuotaReset, type Usage } from "../usage";
+import type { Fetched } from "../wechat/client";
+import type { RetriedResult } from "../wechat/retry";
+import { attempt, fetchCredential, type AttemptHost } from "./attempt";
+import { backoffAfter, upstreamFailure } from "./backoff";
+import type { CredentialKind } from "./kinds";
+import { afterUnansweredCall, previousAcceptedUntil, sameRecord, type InFlightCall, type RefreshTrigger, type SlotState } from "./state";
+
+/** One credential's view of the object that holds it; every accessor reads the state as it is now. */
+export interface CredentialHost {
+	app(): AppConfig;
+	kind(): CredentialKind;
+	config(): BrokerConfig;
+	slot(): SlotState;
+	update(change: Partial<SlotState>): void;
+	usage(): Usage;
+	setUsage(usage: Usage): void;
+	save(): Promise<void>;
+	kv(): KVNamespace;
+	/** Opens or closes the app's incident after a change. */
+	assessHealth(): Promise<void>;
+	/** Derived kinds: the app's current access_token, and compare-and-refresh of one WeChat refused. */
+	token(): Promise<Outcome>;
+	healToken(used: string): Promise<Outcome>;
+}
+
+function iso(ms: number): string {
+	return new Date(ms).toISOString();
+}
+
+/** The quota guard for this credential's call, at `now`: a failure once the guard's share of the day is spent. */
+export function quotaGuardFor(host: CredentialHost, now: number): Failure | null {
+	return quotaGuard(host.kind(), host.usage(), host.config().quotaGuardShare, now);
+}
+
+/** What the upstream call needs (attempt.ts), with the app, kind and configuration as they are when it starts. */
+function attemptHost(host: CredentialHost): AttemptHost {
+	return {
+		app: host.app(), kind: host.kind(), config: host.config(),
+		usage: () => host.usage(), setUsage: (usage) => host.setUsage(usage),
+		update: (change) => host.update(change), save: () => host.save(),
+		token: () => host.token(), healToken: (used) => host.healToken(used),
+	};
+}
+
+/**
+ * One refresh; on success the new value replaces the current one in storage and KV, on failure nothing valid
+ * is lost. `unlessValue`: a value the caller will replace at once if WeChat returns it, so it is not stored.
+ */
+export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigger, force: boolean, { unlessValue }: { unlessValue?: string } = {}): Promise<Outcome> {
+	const now0 = Date.now();
+	const hourly = hourlyLimit(host.kind(), host.usage(), now0);
+	if (hourly) return fail(hourly);
+	// Past the guard's share of the daily quota, a long outage must not spend the rest: one attempt a
+	// refresh, and long pauses between refreshes.
+	const conserving = quotaGuardFor(host, now0) !== null;
+	const maxAttempts = conserving ? 1 : undefined;
+	if (force && host.kind().policy !== "independent") await retractEdgeCopy(host, now0);
+	const first = await fetchCredential(attemptHost(host), force, maxAttempts);
+	if (!("result" in first)) return first;
+	let { result } = first;
+	const { call } = first;
+	let forcedAway = call.force;
+	if (!result.ok && result.unanswered && call.force) {
+		// WeChat may have carried out the force and revoked the current token: a normal call (which
+		// revokes nothing) returns whatever token WeChat now considers live.
+		log("warn", "force_unanswered", { appid: host.app().appid, trigger });
+		const followUp = await attempt(attemptHost(host), false, maxAttempts, null, { afterLostForce: true });
+		if (followUp.result.ok) ({ result } = followUp);
+		else forcedAway = true;
+	}
+	if (!result.ok) return failed(host, trigger, result, call, conserving);
+
+	const now = Date.now();
+	const kind = host.kind();
+	const old = host.slot().current;
+	let record = planRecord(result.value.value, kind.policy, call.startedAt, result.value.expiresInS);
+	if (record.value === unlessValue) {
+		// The caller may replace this value at once: storing it (and writing KV twice within a second,
+		// more than KV allows per key) would only race the replacement.
+		await host.save();
+		return ok(record);
+	}
+	if (kind.policy === "independent" && old?.value === record.value) record = notRenewableBeforeExpiry(record);
+	const rotated = old !== null && old.value !== record.value;
+	host.update({
+		current: record,
+		previous: rotated ? { value: old.value, acceptedUntil: previousAcceptedUntil(old, forcedAway, call.startedAt, now) } : host.slot().previous,
+		lastRefresh: { at: now, trigger },
+		consecutiveFailures: 0,
+		retryAt: 0,
+	});
+	await host.save();
+	await writeEdge(host, record);
+	log("info", "refreshed", {
+		appid: host.app().appid, credential: kind.label, trigger, value: maskToken(record.value),
+		wechat_expires_in: result.value.expiresInS, expires_in: expiresInS(record, now), same_value: old?.value === record.value,
+	});
+	await host.assessHealth();
+	return ok(record);
+}
+
+async function failed(host: CredentialHost, trigger: RefreshTrigger, result: RetriedResult<Fetched> & { ok: false }, call: InFlightCall, conserving: boolean): Promise<Outcome> {
+	const now = Date.now();
+	const app = host.app();
+	const failure = result.failure.class === "quota" && app.platform === "wechat"
+		? { ...result.failure, message: `${result.failure.message} (next reset ${iso(nextQuotaReset(now))})` }
+		: result.failure;
+	const failures = host.slot().consecutiveFailures + 1;
+	const backoffS = backoffAfter(failures, failure.class, conserving);
+	const retryAt = now + backoffS * 1_000;
+	const before = host.slot().current;
+	const current = result.unanswered ? afterUnansweredCall(before, call) : before;
+	host.update({ current, consecutiveFailures: failures, retryAt, lastError: { at: now, failure } });
+	await host.save();
+	log("error", "refresh_failed", {
+		appid: app.appid, credential: host.kind().label, trigger, errcode: failure.errcode ?? null, message: failure.message,
+		consecutive_failures: failures, retry_in_s: backoffS, unanswered: result.unanswered,
+	});
+	await host.assessHealth();
+	return fail(upstreamFailure(failure, retryAt, now));
+}
+
+/**
+ * A forced call may revoke the current value before its answer arrives (a stable force at once, a
+ * classic mint 300 s later), while the edge copy would go on promising it until its planned refresh.
+ * So before the call is sent, the copy becomes what a lost answer would leave (afterUnansweredCall):
+ * due, or not usable at all, which no reader serves from KV or memory; reads reach the object, which
+ * answers with the same cap. Another location's KV may still see the old copy for ~60 s (edge-cache.ts).
+ */
+async function retractEdgeCopy(host: CredentialHost, now: number): Promise<void> {
+	const { current } = host.slot();
+	if (!current) return;
+	const kind = host.kind();
+	const capped = afterUnansweredCall(current, { call: kind.call, force: kind.policy === "stable", startedAt: now });
+	if (capped) await writeEdge(host, capped, { retraction: true });
+}
+
+/**
+ * Writes the edge copy and remembers which record KV holds. Another change may land while KV is being
+ * written, and KV keeps whichever write finishes last, so only a write of the record that is still
+ * current counts; a write of an older one that succeeded may have overwritten the newer copy, which is
+ * then written again at once (a retraction is the one older record meant to stay). The cron calls it too,
+ * to repair a copy that differs from the current record.
+ */
+export async function writeEdge(host: CredentialHost, record: CredentialRecord, { retraction = false } = {}): Promise<void> {
+	const written = await writeEdgeCopy(host.kv(), host.app().appid, host.kind().type, record, Date.now(), { retraction });
+	const { current, edgeRecord: known } = host.slot();
+	const isCurrent = sameRecord(current, record);
+	// This older record may just have overwritten the current one's copy: put the current one back now,
+	// rather than let every isolate read the replaced value until the next cron run.
+	if (!isCurrent && written && !retraction && isUsable(current, Date.now())) return writeEdge(host, current);
+	const edgeRecord = isCurrent ? (written ? record : null) : written ? null : known;
+	if (sameRecord(edgeRecord, known)) return;
+	host.update({ edgeRecord });
+	await host.save();
+}

@@ -29,7 +29,11 @@ export type { RefreshTrigger } from "./engine/state";
 export type { Failure, Outcome } from "./outcome";
 
 export interface InvalidateOptions {
-	/** WeChat itself refused the token (the gateway's or a ticket call), as opposed to a client's say-so. */
+	/**
+	 * WeChat itself refused the token in an answer to a request the broker built (a ticket call: attempt.ts
+	 * heals through the Refresher directly), as opposed to a report. The gateway never passes it: a forwarded
+	 * answer's body is the client's to shape (gateway/forward.ts). Tests pass it to reach that path by RPC.
+	 */
 	readonly confirmedByWeChat?: boolean;
 }
 

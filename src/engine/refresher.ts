@@ -119,7 +119,8 @@ export class Refresher {
 	 * Only a report of the current value can cause a refresh; a report of any other value is stale and
 	 * answered with the current one at no upstream cost. Concurrent reports of the same value share one
 	 * refresh. A client's report is evidence, not proof (any reader can send one): see `#replace`.
-	 * `confirmedByWeChat`: the broker itself saw WeChat refuse it, so no probe is needed.
+	 * `confirmedByWeChat`: WeChat refused it in its answer to a request the broker built (a ticket call), so
+	 * no probe is needed; a client's report and the gateway's forwarded answers are not that.
 	 */
 	async invalidate(reported: string, reporter: string, confirmedByWeChat: boolean): Promise<Outcome> {
 		// Let a refresh already under way land first; the report may be of the value it replaces.

@@ -146,7 +146,7 @@ describe("errcodes per platform", () => {
 	});
 });
 
-describe("stable: a refusal WeChat itself answered (the gateway's or a ticket call's)", () => {
+describe("stable: a refusal WeChat itself answered to the broker (a ticket call's; attempt.ts)", () => {
 	it("is not answered from a client's recent report that WeChat then accepted the token", async () => {
 		const app = next("stable");
 		const token = (await getToken(app)).body.access_token as string;

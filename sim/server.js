@@ -27,6 +27,9 @@ const UPLOAD_PATH = "/cgi-bin/media/upload";
  * @property {() => Promise<void>} close  stops listening and destroys every open socket, hung ones included
  */
 
+/** Longer than any test or bench run, so the simulator never closes an idle connection a client may reuse. */
+const IDLE_KEEP_ALIVE_MS = 60 * 60 * 1000;
+
 /**
  * @typedef {object} StartOptions
  * @property {number} [port]   0 picks a free port
@@ -58,6 +61,10 @@ export async function startSimulator({ port = 0, host = "127.0.0.1", apps = [], 
       else res.destroy();
     });
   });
+  // Node closes an idle keep-alive connection after 5 s by default; a client that pools connections
+  // (workerd does) can send its next request on one at the very moment Node closes it, and that request
+  // fails with "Network connection lost". Idle connections stay open until close() instead.
+  server.keepAliveTimeout = IDLE_KEEP_ALIVE_MS;
   server.on("connection", (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));

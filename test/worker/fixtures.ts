@@ -28,7 +28,7 @@ export type TestFile = (typeof TEST_FILES)[number];
  * fallback with this very configuration (and checks the total).
  */
 const APPS_PER_MODE = 5;
-const APPS_PER_MODE_FOR: Partial<Record<TestFile, number>> = { gateway: 12, errors: 10, inval: 8, report: 8, tickets: 8, gwtoken: 7 };
+const APPS_PER_MODE_FOR: Partial<Record<TestFile, number>> = { gateway: 12, errors: 10, inval: 8, report: 8, tickets: 8, review: 8, gwtoken: 7 };
 /** Room left under the fallback bound for new test files, so a new pool cannot quietly turn the fallback off. */
 export const TEST_APPS_HEADROOM = 100;
 

@@ -21,10 +21,10 @@ const READY_POLL_MS = 250;
  * The simulator keeps its tokens in memory, so the broker's storage starts empty with it: a token
  * persisted by an earlier run would be one this simulator never issued.
  *
- * @param {{ brokerPort: number, simPort: number, apps: App[], wecomApps?: { kind: "wecom", corpid: string, agentid: string, secret: string }[], keys: ApiKey[], persistTo: string, vars?: Record<string, string>, quiet?: boolean }} options
+ * @param {{ brokerPort: number, simPort: number, apps: App[], wecomApps?: { kind: "wecom", corpid: string, agentid: string, secret: string }[], keys: ApiKey[], persistTo: string, vars?: Record<string, string>, quiet?: boolean, onBrokerExit?: (code: number | null) => void }} options
  * @returns {Promise<LocalStack>}
  */
-export async function startLocalStack({ brokerPort, simPort, apps, wecomApps = [], keys, persistTo, vars = {}, quiet = false }) {
+export async function startLocalStack({ brokerPort, simPort, apps, wecomApps = [], keys, persistTo, vars = {}, quiet = false, onBrokerExit }) {
 	rmSync(persistTo, { recursive: true, force: true });
 	const sim = await startSimulator({
 		port: simPort,
@@ -40,6 +40,10 @@ export async function startLocalStack({ brokerPort, simPort, apps, wecomApps = [
 
 	/** @type {import("node:child_process").ChildProcess | undefined} */
 	let wrangler;
+	/** The wrangler processes this stack stopped itself; any other exit is reported to onBrokerExit. */
+	const stopped = new WeakSet();
+	/** Set once the first launch answered: an exit before that is launch()'s own error. */
+	let started = false;
 	async function launch() {
 		wrangler = spawn("npx", [
 			"wrangler", "dev",
@@ -56,6 +60,10 @@ export async function startLocalStack({ brokerPort, simPort, apps, wecomApps = [
 			env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
 			detached: true, // its own process group, so stopping it stops workerd too
 		});
+		const child = wrangler;
+		child.once("exit", (code) => {
+			if (started && !stopped.has(child)) onBrokerExit?.(code);
+		});
 		const deadline = Date.now() + READY_TIMEOUT_MS;
 		for (;;) {
 			if (wrangler.exitCode !== null) throw new Error(`wrangler dev exited (${wrangler.exitCode})`);
@@ -68,7 +76,9 @@ export async function startLocalStack({ brokerPort, simPort, apps, wecomApps = [
 	}
 	async function kill() {
 		const child = wrangler;
-		if (!child || child.exitCode !== null || child.pid === undefined) return;
+		// Gone already: killed by a signal leaves exitCode null, and its "exit" event will not come again.
+		if (!child || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+		stopped.add(child);
 		const exited = new Promise((resolve) => child.once("exit", resolve));
 		try {
 			process.kill(-child.pid, "SIGTERM");
@@ -78,6 +88,7 @@ export async function startLocalStack({ brokerPort, simPort, apps, wecomApps = [
 
 	try {
 		await launch();
+		started = true;
 	} catch (error) {
 		await kill();
 		await sim.close();

@@ -26,6 +26,11 @@ const stack = await startLocalStack({
 	wecomApps: [...DEMO_WECOM_APPS],
 	keys: [...DEMO_KEYS],
 	persistTo: ".wrangler/demo-state",
+	// Without the broker the simulator and the cron are no use: stop them too, and free their ports.
+	onBrokerExit(code) {
+		console.error(`wrangler dev exited (${code}); stopping the WeChat simulator too.`);
+		void stop();
+	},
 }).catch((error) => {
 	console.error(`Could not start the broker: ${error.code ?? error.message}. If a port is taken, set BROKER_PORT or WXSIM_PORT.`);
 	process.exit(1);

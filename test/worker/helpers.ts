@@ -3,6 +3,7 @@ import { createExecutionContext, createScheduledController, waitOnExecutionConte
 import { env, exports } from "cloudflare:workers";
 import { expect, inject, vi } from "vitest";
 import { authority } from "../../src/authority";
+import type { Outcome } from "../../src/outcome";
 import worker from "../../src/index";
 import { allSecrets, KEYS, type TestApp } from "./fixtures";
 import { findLeaks } from "./leaks";
@@ -263,4 +264,18 @@ export function heldAnswer(real: typeof fetch, url: URL, init: RequestInit | und
 /** An upstream answer that never comes (the object is aborted under it). */
 export function never(): Promise<Response> {
 	return new Promise<Response>(() => {});
+}
+
+/**
+ * A read that reaches the app's object now, then `then()`, then the read's answer. The read is followed by a
+ * call on the same stub that no refresh holds up (status): calls on one stub reach the object in order, and a
+ * read decides at once whether to answer or to wait, so once status is back the read has been taken in. No
+ * race: the test knows the read reached the object before it lets the force go on.
+ */
+export async function readInObject(app: TestApp, then: () => void): Promise<Outcome> {
+	const stub = authority(env, app.appid);
+	const reading = stub.getToken(app.appid);
+	await stub.status(app.appid);
+	then();
+	return reading;
 }

@@ -12,7 +12,7 @@ import { edgeKey } from "../../src/keys";
 import worker from "../../src/index";
 import { parseCredential } from "../../src/wechat/client";
 import { appsFor, KEYS } from "./fixtures";
-import { deferred, getToken, interceptUpstream, invalidate, sim } from "./helpers";
+import { deferred, getToken, interceptUpstream, invalidate, readInObject, sim } from "./helpers";
 import { logLines } from "./setup";
 
 const next = appsFor("report");
@@ -172,11 +172,9 @@ describe("stable: a refusal WeChat itself answered to the broker (a ticket call'
 		}));
 		const healing = authority(env, app.appid).invalidate(app.appid, token, "gateway", { confirmedByWeChat: true });
 		await sent.promise; // the normal call that learns WeChat's live token is under way
-		const reading = getToken(app);
-		// Give the read time to reach the object while the call is held (a correct read waits either way).
-		await Promise.race([reading, new Promise((r) => setTimeout(r, 300))]);
-		release.resolve();
-		const read = (await reading).body.access_token as string;
+		// The read reaches the object while the call is held, then the call is let go.
+		const reading = await readInObject(app, release.resolve);
+		const read = reading.ok ? reading.record.value : "";
 		expect(read).not.toBe(token);
 		expect(await sim.check(read)).toBe(0);
 		expect((await healing).ok).toBe(true);

@@ -8,11 +8,10 @@
 import { spawn } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import { Miniflare } from "miniflare";
+import { bundleOptions } from "../scripts/bundle-miniflare.mjs";
 import { onCleanup } from "./cleanup.mjs";
 
 export const BUNDLE_PATH = "dist/index.js";
-/** wrangler.toml's date; the bundled workerd accepts ≤ 2026-04-26. */
-const COMPATIBILITY_DATE = "2026-04-20";
 /** One admin key for every request; the bench measures tokens, not authorisation. */
 const BENCH_KEY = "bench-admin-key-0123456789abcdef";
 export const AUTH_HEADERS = Object.freeze({ authorization: `Bearer ${BENCH_KEY}` });
@@ -81,20 +80,14 @@ export async function startBroker({ name, apps, apiBase }) {
 	};
 
 	const mf = new Miniflare({
-		scriptPath: BUNDLE_PATH,
-		modules: true,
-		compatibilityDate: COMPATIBILITY_DATE,
-		// No request.cf download: the bench never leaves 127.0.0.1.
-		cf: false,
-		host: "127.0.0.1",
-		port: 0,
-		kvNamespaces: ["TOKEN_CACHE"],
-		durableObjects: { TOKEN_AUTHORITY: { className: "TokenAuthority", useSQLite: true } },
-		bindings: {
-			WECHAT_APPS: JSON.stringify(apps),
-			API_KEYS: JSON.stringify([{ name: "bench", key: BENCH_KEY, apps: ["*"], admin: true }]),
-			WECHAT_API_BASE: apiBase,
-		},
+		...bundleOptions({
+			scriptPath: BUNDLE_PATH,
+			bindings: {
+				WECHAT_APPS: JSON.stringify(apps),
+				API_KEYS: JSON.stringify([{ name: "bench", key: BENCH_KEY, apps: ["*"], admin: true }]),
+				WECHAT_API_BASE: apiBase,
+			},
+		}),
 		handleRuntimeStdio(stdout, stderr) {
 			collect(stdout);
 			collect(stderr);

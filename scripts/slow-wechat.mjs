@@ -10,6 +10,7 @@
 import { execFileSync } from "node:child_process";
 import { Miniflare } from "miniflare";
 import { startSimulator } from "../sim/server.js";
+import { bundleOptions } from "./bundle-miniflare.mjs";
 
 const WECHAT_DELAY_MS = 4_000;
 const LIFETIME_S = 70;
@@ -26,12 +27,13 @@ const cold = { appid: "wxslow0000000003", secret: "slow-secret-3", mode: "stable
 execFileSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", "dist"], { stdio: "ignore", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
 const sim = await startSimulator({ port: 0, apps: [...apps, cold].map(({ appid, secret }) => ({ appid, secret, lifetime_s: LIFETIME_S })) });
 const mf = new Miniflare({
-	scriptPath: "dist/index.js", modules: true, compatibilityDate: "2026-04-20", cf: false, host: "127.0.0.1", port: 0,
-	kvNamespaces: ["TOKEN_CACHE"], durableObjects: { TOKEN_AUTHORITY: { className: "TokenAuthority", useSQLite: true } },
-	bindings: {
-		WECHAT_APPS: JSON.stringify([...apps, cold]), API_KEYS: JSON.stringify([{ name: "slow", key: KEY, apps: ["*"] }]),
-		WECHAT_API_BASE: sim.url, WECHAT_TIMEOUT_MS: "10000",
-	},
+	...bundleOptions({
+		scriptPath: "dist/index.js",
+		bindings: {
+			WECHAT_APPS: JSON.stringify([...apps, cold]), API_KEYS: JSON.stringify([{ name: "slow", key: KEY, apps: ["*"] }]),
+			WECHAT_API_BASE: sim.url, WECHAT_TIMEOUT_MS: "10000",
+		},
+	}),
 	handleRuntimeStdio() {},
 });
 const url = (await mf.ready).href.replace(/\/$/, "");

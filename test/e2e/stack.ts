@@ -10,12 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { inject } from "vitest";
+import { bundleOptions } from "../../scripts/bundle-miniflare.mjs";
 import { startSimulator, type Simulator } from "../../sim/server.js";
 
 export { startSimulator, type Simulator };
 
-/** wrangler.toml's date; the bundled workerd accepts ≤ 2026-04-26. */
-const COMPATIBILITY_DATE = "2026-04-20";
 /** nginx starts in milliseconds; a loaded CI machine gets generous room before the test gives up. */
 const NGINX_READY_TIMEOUT_MS = 10_000;
 const READY_POLL_MS = 50;
@@ -44,17 +43,9 @@ export interface Broker {
 export async function startBroker({ apps, keys, vars }: { apps: readonly BrokerApp[]; keys: readonly ApiKey[]; vars: Record<string, string> }): Promise<Broker & { logs: string[] }> {
 	const logs: string[] = [];
 	const mf = new Miniflare({
-		scriptPath: inject("bundlePath"),
-		modules: true,
-		compatibilityDate: COMPATIBILITY_DATE,
-		cf: false,
-		host: "127.0.0.1",
-		port: 0,
-		kvNamespaces: ["TOKEN_CACHE"],
-		durableObjects: { TOKEN_AUTHORITY: { className: "TokenAuthority", useSQLite: true } },
+		...bundleOptions({ scriptPath: inject("bundlePath"), bindings: { WECHAT_APPS: JSON.stringify(apps), API_KEYS: JSON.stringify(keys), ...vars } }),
 		// wrangler.toml's [assets]: the dashboard's static files, served ahead of the Worker with public/_headers.
 		assets: { directory: "public", routerConfig: { has_user_worker: true } },
-		bindings: { WECHAT_APPS: JSON.stringify(apps), API_KEYS: JSON.stringify(keys), ...vars },
 		handleRuntimeStdio(stdout, stderr) {
 			for (const stream of [stdout, stderr]) stream.on("data", (chunk: Buffer) => logs.push(...chunk.toString("utf8").split("\n").filter(Boolean)));
 		},

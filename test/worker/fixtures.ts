@@ -18,7 +18,7 @@ export interface TestApp {
 export const TEST_FILES = [
 	"cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors", "sec", "fault", "quota",
 	"promise", "report", "gwtoken", "gateway", "gwbody", "keys", "repair", "guard", "limits", "backoff", "alertq",
-	"memory", "health", "review", "reviewr", "adv2", "tickets", "gwticket", "review3",
+	"memory", "health", "review", "reviewr", "adv2", "tickets", "gwticket", "review3", "review4",
 ] as const;
 export type TestFile = (typeof TEST_FILES)[number];
 /**
@@ -28,7 +28,7 @@ export type TestFile = (typeof TEST_FILES)[number];
  * fallback with this very configuration (and checks the total).
  */
 const APPS_PER_MODE = 5;
-const APPS_PER_MODE_FOR: Partial<Record<TestFile, number>> = { gateway: 12, errors: 10, inval: 8, report: 8, tickets: 8, review: 8, gwtoken: 7 };
+const APPS_PER_MODE_FOR: Partial<Record<TestFile, number>> = { gateway: 12, errors: 10, inval: 8, report: 8, tickets: 8, review: 8, gwtoken: 7, review4: 3 };
 /** Room left under the fallback bound for new test files, so a new pool cannot quietly turn the fallback off. */
 export const TEST_APPS_HEADROOM = 100;
 
@@ -114,6 +114,8 @@ export const WECOM_OTHER_CORP = "wwtestcorp00002";
 /** The gateway's WeCom tests (gwwecom, gwticket): a corp with several entries, and one with a single agent. */
 export const WECOM_GATEWAY_CORP = "wwtestcorp00003";
 export const WECOM_SINGLE_CORP = "wwtestcorp00004";
+/** The fourth adversarial review's WeCom corp (review4.test.ts): one agent, its gettoken calls counted alone. */
+export const WECOM_REVIEW4_CORP = "wwtestcorp00005";
 
 export function allWeComApps(): WeComTestApp[] {
 	const agents = (corpid: string, ids: string[]) => ids.map((agentid) => ({ appid: `${corpid}-${agentid}`, corpid, agentid, secret: secretFor(`${corpid}-${agentid}`) }));
@@ -124,6 +126,7 @@ export function allWeComApps(): WeComTestApp[] {
 		...agents(WECOM_GATEWAY_CORP, ["1000001", "1000002", "1000003", "1000004", "1000005"]),
 		{ appid: `${WECOM_GATEWAY_CORP}-contacts`, corpid: WECOM_GATEWAY_CORP, secret: secretFor(`${WECOM_GATEWAY_CORP}-contacts`) },
 		...agents(WECOM_SINGLE_CORP, ["1000001"]),
+		...agents(WECOM_REVIEW4_CORP, ["1000001"]),
 	];
 }
 

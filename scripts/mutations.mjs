@@ -275,9 +275,45 @@ export const MUTATIONS = [
 	{
 		name: "the edge copy is retracted before a forced call (KV stops promising a value the force revokes)",
 		file: "src/engine/fetch-and-store.ts",
-		find: "if (force && host.kind().policy !== \"independent\") await retractEdgeCopy(host, now0);",
-		replace: "",
+		find: "if (force && host.kind().policy !== \"independent\" && !(await retractEdgeCopy(host, now0))) {",
+		replace: "if (false) {",
 		tests: ["adv2"],
+	},
+	// Fourth review (review4.test.ts).
+	{
+		name: "a force is not sent when KV did not take the retraction",
+		file: "src/engine/fetch-and-store.ts",
+		find: "if (force && host.kind().policy !== \"independent\" && !(await retractEdgeCopy(host, now0))) {",
+		replace: "if (force && host.kind().policy !== \"independent\" && !((await retractEdgeCopy(host, now0)) || true)) {",
+		tests: ["review4"],
+	},
+	{
+		name: "the object caps what it promises from the retraction on, before the force is sent",
+		file: "src/engine/fetch-and-store.ts",
+		find: "\thost.update({ inFlight: marker });\n",
+		replace: "",
+		tests: ["review4"],
+	},
+	{
+		name: "a repair that lands while a forced call is out is followed by the retraction again",
+		file: "src/engine/fetch-and-store.ts",
+		find: "if (capped && !sameRecord(capped, current)) return writeEdge(host, capped, { retraction: true });",
+		replace: "",
+		tests: ["review4"],
+	},
+	{
+		name: "a report's failed normal call is remembered (reports during an outage cost one refresh a minute)",
+		file: "src/engine/refresher.ts",
+		find: "if (!normal.ok) return this.#verdicts.remember(reported, normal);",
+		replace: "if (!normal.ok) return normal;",
+		tests: ["review4"],
+	},
+	{
+		name: "WeCom: a report of the live token is remembered (one gettoken a minute)",
+		file: "src/engine/refresher.ts",
+		find: "if (this.#kind.policy !== \"stable\") return this.#verdicts.remember(reported, normal);",
+		replace: "if (this.#kind.policy !== \"stable\") return normal;",
+		tests: ["review4"],
 	},
 	{
 		name: "a retraction leaves the gateway's issued-token record alone (a replaced token is still recognised)",

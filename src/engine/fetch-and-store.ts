@@ -71,7 +71,10 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 	// refresh, and long pauses between refreshes.
 	const conserving = quotaGuardFor(host, now0) !== null;
 	const maxAttempts = conserving ? 1 : undefined;
-	if (force && host.kind().policy !== "independent") await retractEdgeCopy(host, now0);
+	if (force && host.kind().policy !== "independent" && !(await retractEdgeCopy(host, now0))) {
+		host.update({ inFlight: null });
+		return fail(RETRACTION_REFUSED);
+	}
 	const first = await fetchCredential(attemptHost(host), force, maxAttempts);
 	if (!("result" in first)) return first;
 	let { result } = first;
@@ -137,19 +140,32 @@ async function failed(host: CredentialHost, trigger: RefreshTrigger, result: Ret
 	return fail(upstreamFailure(failure, retryAt, now));
 }
 
+/** A forced call that KV's copy could not be made safe for is not sent (retractEdgeCopy). */
+const RETRACTION_REFUSED: Failure = {
+	code: "wechat_unreachable",
+	message: "The broker could not update its KV copy before the forced refresh, so it did not send it (KV takes about one write a second per key); retry in a few seconds.",
+	retryAfterS: 2,
+};
+
 /**
  * A forced call may revoke the current value before its answer arrives (a stable force at once, a
  * classic mint 300 s later), while the edge copy would go on promising it until its planned refresh.
- * So before the call is sent, the copy becomes what a lost answer would leave (afterUnansweredCall):
- * due, or not usable at all, which no reader serves from KV or memory; reads reach the object, which
- * answers with the same cap. Another location's KV may still see the old copy for ~60 s (edge-cache.ts).
+ * So from now on the object promises what a lost answer would leave (afterUnansweredCall), as it does
+ * while a call is out: the in-flight marker is set before the KV write, in memory (nothing is sent yet,
+ * so a restart has nothing to recover), and writeEdge keeps KV at that capped copy while the marker
+ * stands. The copy is due, or not usable at all, which no reader serves from KV or memory; reads reach the
+ * object, which answers with the same cap. False when KV did not take it: then the force must not be sent,
+ * or every isolate would go on reading the uncapped copy of a revoked value. Another location's KV may
+ * still see the old copy for ~60 s (edge-cache.ts).
  */
-async function retractEdgeCopy(host: CredentialHost, now: number): Promise<void> {
+async function retractEdgeCopy(host: CredentialHost, now: number): Promise<boolean> {
 	const { current } = host.slot();
-	if (!current) return;
+	if (!current) return true;
 	const kind = host.kind();
-	const capped = afterUnansweredCall(current, { call: kind.call, force: kind.policy === "stable", startedAt: now });
-	if (capped) await writeEdge(host, capped, { retraction: true });
+	const marker: InFlightCall = { call: kind.call, force: kind.policy === "stable", startedAt: now };
+	host.update({ inFlight: marker });
+	const capped = afterUnansweredCall(current, marker);
+	return capped ? writeEdge(host, capped, { retraction: true }) : true;
 }
 
 /**
@@ -159,15 +175,20 @@ async function retractEdgeCopy(host: CredentialHost, now: number): Promise<void>
  * then written again at once (a retraction is the one older record meant to stay). The cron calls it too,
  * to repair a copy that differs from the current record.
  */
-export async function writeEdge(host: CredentialHost, record: CredentialRecord, { retraction = false } = {}): Promise<void> {
+export async function writeEdge(host: CredentialHost, record: CredentialRecord, { retraction = false } = {}): Promise<boolean> {
 	const written = await writeEdgeCopy(host.kv(), host.app().appid, host.kind().type, record, Date.now(), { retraction });
-	const { current, edgeRecord: known } = host.slot();
+	const { current, edgeRecord: known, inFlight } = host.slot();
 	const isCurrent = sameRecord(current, record);
 	// This older record may just have overwritten the current one's copy: put the current one back now,
 	// rather than let every isolate read the replaced value until the next cron run.
 	if (!isCurrent && written && !retraction && isUsable(current, Date.now())) return writeEdge(host, current);
+	// A call is out (a force, retracted before it was sent): the current record's copy, written by a repair
+	// that landed meanwhile, promises more than the call may leave; the retraction goes back.
+	const capped = isCurrent && written && !retraction && inFlight ? afterUnansweredCall(current, inFlight) : null;
+	if (capped && !sameRecord(capped, current)) return writeEdge(host, capped, { retraction: true });
 	const edgeRecord = isCurrent ? (written ? record : null) : written ? null : known;
-	if (sameRecord(edgeRecord, known)) return;
+	if (sameRecord(edgeRecord, known)) return written;
 	host.update({ edgeRecord });
 	await host.save();
+	return written;
 }

@@ -224,13 +224,16 @@ export class Refresher {
 	 * refuses the reported token (reports.ts): one it accepts is answered as it is, and when it cannot tell,
 	 * the token is kept and the client told to retry;
 	 * that answer is remembered like any other, so a client looping on it costs one normal call and one
-	 * probe a minute, not one of each per report.
+	 * probe a minute, not one of each per report. So are a normal call that failed, and a WeCom one that
+	 * returned the reported token (WeCom's gettoken hands out the live token, so it is not dead).
 	 */
 	async #replace(reported: string, reporter: string, confirmedByWeChat: boolean): Promise<Outcome> {
 		const appid = this.#app.appid;
 		if (this.#kind.policy !== "classic") {
 			const normal = await this.#fetchAndStore("invalidate", false, { unlessValue: reported });
-			if (!normal.ok || normal.record.value !== reported || this.#kind.policy !== "stable") return normal;
+			if (!normal.ok) return this.#verdicts.remember(reported, normal);
+			if (normal.record.value !== reported) return normal;
+			if (this.#kind.policy !== "stable") return this.#verdicts.remember(reported, normal);
 		}
 		const verdict = confirmedByWeChat ? "refused" : await probe(this.#app, this.#host.config(), reported, {
 			get: () => this.#host.usage(), set: (usage) => this.#host.setUsage(usage), save: () => this.#host.save(),

@@ -1,6 +1,7 @@
 /**
  * A fourth adversarial review of the refresh engine (engine/, the edge copy, the memory tier, the gateway's
- * heal). Each test names the promise it checks, and failed on the code it was written against.
+ * heal). Each test names the promise it checks, and failed on the code it was written against; all are fixed
+ * (engine/fetch-and-store.ts: the retraction; engine/refresher.ts: reports' verdicts).
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";

@@ -1,10 +1,10 @@
 /** Wiring only: the HTTP app, the cron handler and the Durable Object class. */
-import { app } from "./app";
+import { app } from "./routes/app";
 import type { AppEnv } from "./env";
-import { log } from "./log";
-import { refreshDueApps } from "./scheduled";
+import { log } from "./core/log";
+import { refreshDueApps } from "./ops/scheduled";
 
-export { TokenAuthority } from "./token-authority";
+export { TokenAuthority } from "./authority/token-authority";
 
 export default {
 	fetch: app.fetch,

@@ -4,10 +4,10 @@
  * persisted, so a restart in the middle leaves a trace (engine/state.ts). A ticket is fetched with the app's
  * current token, which is healed first when WeChat refuses it.
  */
-import type { AppConfig, BrokerConfig } from "../config";
-import { log, maskToken } from "../log";
-import type { Outcome } from "../outcome";
-import { countCall, type Usage } from "../usage";
+import type { AppConfig, BrokerConfig } from "../config/config";
+import { log, maskToken } from "../core/log";
+import type { Outcome } from "../core/outcome";
+import { countCall, type Usage } from "../core/usage";
 import type { Fetched } from "../wechat/client";
 import { withRetry, type RetriedResult } from "../wechat/retry";
 import type { CredentialKind } from "./kinds";

@@ -2,7 +2,7 @@
  * How long a credential's refreshes pause after failures, and how a failure reaches a client. Pure rules,
  * apart from the engine so they can be read (and tested) alone.
  */
-import type { Failure } from "../outcome";
+import type { Failure } from "../core/outcome";
 import type { UpstreamFailure } from "../wechat/client";
 import type { FailureClass } from "../wechat/errcodes";
 

@@ -8,13 +8,13 @@
  * when a refresh runs and who waits for it (single flight, reads, reports, admin forces, the cron); this
  * module runs the one it is given and keeps storage and the KV edge copy in step with what WeChat said.
  */
-import type { AppConfig, BrokerConfig } from "../config";
-import { writeEdgeCopy } from "../edge-cache";
-import { expiresInS, isUsable, notRenewableBeforeExpiry, planRecord, type CredentialRecord } from "../lifetime";
-import { log, maskToken } from "../log";
-import { fail, ok, type Failure, type Outcome } from "../outcome";
-import { hourlyLimit, quotaGuard } from "../refresh-limits";
-import { nextQuotaReset, type Usage } from "../usage";
+import type { AppConfig, BrokerConfig } from "../config/config";
+import { writeEdgeCopy } from "../edge/edge-cache";
+import { expiresInS, isUsable, notRenewableBeforeExpiry, planRecord, type CredentialRecord } from "../core/lifetime";
+import { log, maskToken } from "../core/log";
+import { fail, ok, type Failure, type Outcome } from "../core/outcome";
+import { hourlyLimit, quotaGuard } from "./refresh-limits";
+import { nextQuotaReset, type Usage } from "../core/usage";
 import type { Fetched } from "../wechat/client";
 import type { RetriedResult } from "../wechat/retry";
 import { attempt, fetchCredential, type AttemptHost } from "./attempt";

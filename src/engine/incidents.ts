@@ -4,9 +4,9 @@
  * storage and sent in the background, never on a reader's path; one that cannot be sent waits for the next
  * cron run, and is dropped (and logged) after MAX_ALERT_SENDS tries so a dead webhook cannot pile up a queue.
  */
-import { MAX_ALERT_SENDS, sendAlert, type Alert } from "../alerts";
-import type { AppConfig } from "../config";
-import { log } from "../log";
+import { MAX_ALERT_SENDS, sendAlert, type Alert } from "./alerts";
+import type { AppConfig } from "../config/config";
+import { log } from "../core/log";
 import type { AuthorityState } from "./state";
 
 export interface IncidentHost {

@@ -6,15 +6,12 @@
  * (refresher.ts, fetch-and-store.ts), written once. A new kind (the open platform's component tokens,
  * say) is a new entry here.
  */
-import type { AppConfig, BrokerConfig } from "../config";
-import type { LifetimePolicy } from "../lifetime";
-import type { CountedCall } from "../usage";
-import { endpointFor, fetchTicket, fetchToken, ticketEndpointFor, type Fetched, type TicketType, type UpstreamResult } from "../wechat/client";
+import type { AppConfig, BrokerConfig } from "../config/config";
+import type { CredentialType, TicketType } from "../core/credentials";
+import type { LifetimePolicy } from "../core/lifetime";
+import type { CountedCall } from "../core/usage";
+import { endpointFor, fetchTicket, fetchToken, ticketEndpointFor, type Fetched, type UpstreamResult } from "../wechat/client";
 
-/** `token` is the access_token; the others are JS-SDK tickets (`jsapi` on a WeCom app is the corp ticket). */
-export type CredentialType = "token" | TicketType;
-
-export const CREDENTIAL_TYPES: readonly CredentialType[] = ["token", "jsapi", "wx_card", "agent_config"];
 
 /** WeCom: 400 corp jsapi tickets an hour per corp, 100 agent_config tickets an hour per agent (WECHAT-API.md). */
 const WECOM_CORP_TICKETS_PER_HOUR = 400;

@@ -11,15 +11,16 @@
  * concurrent readers of a cold or due credential cause exactly one upstream call. `#flight` and `#verdicts`
  * are memory only: losing them with the object is fine, as nothing awaits the one and the other is a shortcut.
  */
-import type { AppConfig, BrokerConfig } from "../config";
-import { isDue, isUsable } from "../lifetime";
-import { log, maskToken } from "../log";
-import { fail, ok, type Failure, type Outcome } from "../outcome";
-import { forcedRefreshLimit, stableForceLimit } from "../refresh-limits";
-import type { Usage } from "../usage";
+import type { AppConfig, BrokerConfig } from "../config/config";
+import { isDue, isUsable } from "../core/lifetime";
+import { log, maskToken } from "../core/log";
+import { fail, ok, type Failure, type Outcome } from "../core/outcome";
+import { forcedRefreshLimit, stableForceLimit } from "./refresh-limits";
+import type { Usage } from "../core/usage";
 import { upstreamFailure } from "./backoff";
 import { fetchAndStore, quotaGuardFor, writeEdge, type CredentialHost } from "./fetch-and-store";
-import { kindFor, type CredentialKind, type CredentialType } from "./kinds";
+import type { CredentialType } from "../core/credentials";
+import { kindFor, type CredentialKind } from "./kinds";
 import { INCONCLUSIVE_PROBE, probe, VerdictMemory } from "./reports";
 import { afterUnansweredCall, sameRecord, type RefreshTrigger, type SlotState } from "./state";
 

@@ -3,9 +3,9 @@
  * evidence, not proof: before anything that revokes tokens WeChat is asked (one getcallbackip made with the
  * reported token), and a report that changed nothing is answered from memory for a while.
  */
-import type { AppConfig, BrokerConfig } from "../config";
-import type { Failure, Outcome } from "../outcome";
-import { countCall, type Usage } from "../usage";
+import type { AppConfig, BrokerConfig } from "../config/config";
+import type { Failure, Outcome } from "../core/outcome";
+import { countCall, type Usage } from "../core/usage";
 import { probeToken, type ProbeVerdict } from "../wechat/client";
 
 /**

@@ -3,11 +3,11 @@
  * app's kinds share (today's call counts, the open incident, queued alerts). Plus the pure rules that change
  * a slot when an upstream call's fate is unknown, kept apart so they can be audited alone.
  */
-import type { Alert } from "../alerts";
-import { CLASSIC_PREVIOUS_VALID_S, type CredentialRecord } from "../lifetime";
-import { emptyUsage, type CountedCall, type Usage } from "../usage";
+import type { Alert } from "./alerts";
+import { CLASSIC_PREVIOUS_VALID_S, type CredentialRecord } from "../core/lifetime";
+import { emptyUsage, type CountedCall, type Usage } from "../core/usage";
 import type { UpstreamFailure } from "../wechat/client";
-import type { CredentialType } from "./kinds";
+import type { CredentialType } from "../core/credentials";
 
 export type RefreshTrigger = "read" | "cron" | "invalidate" | "admin";
 

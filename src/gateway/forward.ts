@@ -13,11 +13,11 @@
  * carries a token.
  */
 import type { Context } from "hono";
-import type { AuthVariables } from "../auth";
-import { authority } from "../authority";
+import type { AuthVariables } from "../access/auth";
+import { authority } from "../authority/stub";
 import type { AppEnv } from "../env";
-import { remember } from "../http-shared";
-import { log, maskToken } from "../log";
+import { remember } from "../access/reads";
+import { log, maskToken } from "../core/log";
 import { ownerOf } from "./ownership";
 import { findAccessToken, withAccessToken } from "./query";
 import { readUpTo } from "./streams";

@@ -11,9 +11,9 @@
  *      issued before the gateway was deployed, or an index write that failed (the cron repairs those).
  * A forged token costs one KV read (2.), plus the shared fallback table read at most every 10 s.
  */
-import type { BrokerConfig } from "../config";
-import { readEdgeRecord } from "../edge-cache";
-import { readIssued, type IssuedRecord } from "./issued-index";
+import type { BrokerConfig } from "../config/config";
+import { readEdgeRecord } from "../edge/edge-cache";
+import { readIssued, type IssuedRecord } from "../edge/issued-index";
 
 /** Positive answers kept per isolate: far more than apps × (current + previous), small in memory (~200 KB). */
 const MAX_REMEMBERED_TOKENS = 1_024;

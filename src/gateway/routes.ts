@@ -12,7 +12,7 @@
  *   AppSecret): not the broker's tokens, refused with a message.
  */
 import type { Handler, Hono } from "hono";
-import type { AuthVariables } from "../auth";
+import type { AuthVariables } from "../access/auth";
 import type { AppEnv } from "../env";
 import { forward } from "./forward";
 import { officialTicketEndpoint, weComAgentTicketEndpoint, weComCorpTicketEndpoint } from "./ticket-endpoints";

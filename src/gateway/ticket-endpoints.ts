@@ -13,11 +13,12 @@
  * accepted given the broker's own refresh plan (as for GET /ticket).
  */
 import type { Context } from "hono";
-import type { AuthVariables } from "../auth";
-import type { AppConfig } from "../config";
-import { hasKind, type CredentialType } from "../engine/kinds";
+import type { AuthVariables } from "../access/auth";
+import type { AppConfig } from "../config/config";
+import { hasKind } from "../engine/kinds";
+import type { CredentialType } from "../core/credentials";
 import type { AppEnv } from "../env";
-import { expiresInS } from "../lifetime";
+import { expiresInS } from "../core/lifetime";
 import { requestOwner } from "./forward";
 import { credentialFor, ERRCODE, WECOM_ERRCODE, WeChatError, type Platform } from "./wechat-errors";
 

@@ -12,13 +12,13 @@
  * other key gets the current token (a service's SDK must not be able to revoke everyone's token).
  */
 import type { Context } from "hono";
-import { findKey, type AuthVariables } from "../auth";
-import { APPID_PATTERN, type BrokerConfig } from "../config";
-import { forceRefreshHere } from "../http-shared";
+import { findKey, type AuthVariables } from "../access/auth";
+import { APPID_PATTERN, type BrokerConfig } from "../config/config";
+import { forceRefreshHere } from "../access/reads";
 import type { AppEnv } from "../env";
-import { expiresInS, type CredentialRecord } from "../lifetime";
-import { log } from "../log";
-import type { Outcome } from "../token-authority";
+import { expiresInS, type CredentialRecord } from "../core/lifetime";
+import { log } from "../core/log";
+import type { Outcome } from "../authority/token-authority";
 import { rememberIssued } from "./ownership";
 import { readUpTo } from "./streams";
 import { credentialFor, ERRCODE, failureAsWeChat, WeChatError } from "./wechat-errors";

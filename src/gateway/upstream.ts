@@ -2,7 +2,7 @@
  * Where an app's business calls go, and which of the upstream's errcodes mean "this token is bad".
  * The gateway sends nothing anywhere else: the base comes from configuration, never from the request.
  */
-import type { BrokerConfig } from "../config";
+import type { BrokerConfig } from "../config/config";
 import { TOKEN_INVALID } from "../wechat/errcodes";
 
 export interface Upstream {

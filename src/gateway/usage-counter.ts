@@ -4,10 +4,10 @@
  * no Durable Object round trip. An isolate that is evicted loses at most one interval's counts; /status
  * hands over its own isolate's counts before it reads, so what it shows is exact for that isolate.
  */
-import { authority } from "../authority";
+import { authority } from "../authority/stub";
 import type { AppEnv } from "../env";
-import { log } from "../log";
-import { NO_GATEWAY_USE, type GatewayCounts } from "./usage-store";
+import { log } from "../core/log";
+import { NO_GATEWAY_USE, type GatewayCounts } from "../authority/gateway-usage";
 
 /** Ten seconds: /status is read by people and dashboards, not by anything that needs the last call. */
 export const FLUSH_INTERVAL_MS = 10_000;

@@ -5,14 +5,14 @@
  * (e.g. on 40001 co-wechat-api and WxJava fetch a new token — from the broker — and retry); errmsg adds what
  * the broker saw and what to do, never a key, secret or token.
  */
-import { ConfigError } from "../config";
-import { BrokerError, type ErrorCode } from "../errors";
-import type { CredentialType } from "../engine/kinds";
+import { ConfigError } from "../config/config";
+import { BrokerError, type ErrorCode } from "../core/errors";
+import type { CredentialType } from "../core/credentials";
 import type { AppEnv } from "../env";
-import { readCredential } from "../http-shared";
-import type { CredentialRecord } from "../lifetime";
-import { log } from "../log";
-import type { Failure } from "../token-authority";
+import { readCredential } from "../access/reads";
+import type { CredentialRecord } from "../core/lifetime";
+import { log } from "../core/log";
+import type { Failure } from "../authority/token-authority";
 
 /** WeChat's errcodes the gateway answers with (WECHAT-API.md; WeChat's global return codes). */
 export const ERRCODE = {

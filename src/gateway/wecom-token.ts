@@ -17,11 +17,11 @@
  * corps this broker serves; a scoped key learns nothing about entries outside its scope.
  */
 import type { Context } from "hono";
-import { findKey, type AuthVariables } from "../auth";
-import type { AppConfig, BrokerConfig } from "../config";
+import { findKey, type AuthVariables } from "../access/auth";
+import type { AppConfig, BrokerConfig } from "../config/config";
 import type { AppEnv } from "../env";
-import { expiresInS } from "../lifetime";
-import { log } from "../log";
+import { expiresInS } from "../core/lifetime";
+import { log } from "../core/log";
 import { rememberIssued } from "./ownership";
 import { MAX_SECRET_CHARS } from "./token-endpoints";
 import { credentialFor, ERRCODE, WECOM_ERRCODE, WeChatError } from "./wechat-errors";

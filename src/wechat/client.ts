@@ -5,8 +5,9 @@
  * could not be reached. It never throws for an upstream problem, and never logs or returns a request URL or
  * body (they carry the AppSecret or a token).
  */
-import type { AppConfig, BrokerConfig } from "../config";
-import type { CountedCall } from "../usage";
+import type { AppConfig, BrokerConfig } from "../config/config";
+import type { CountedCall } from "../core/usage";
+import type { TicketType } from "../core/credentials";
 import { classifyErrcode, TOKEN_INVALID } from "./errcodes";
 import { unreachable, upstreamJson, type UpstreamOptions, type UpstreamResult } from "./upstream";
 
@@ -18,7 +19,6 @@ export interface Fetched {
 	readonly expiresInS: number;
 }
 
-export type TicketType = "jsapi" | "wx_card" | "agent_config";
 
 /**
  * No WeChat credential lives this briefly; a shorter expires_in means a broken relay, and storing it would

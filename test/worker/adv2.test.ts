@@ -5,8 +5,8 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { readEdgeCopy } from "../../src/edge-cache";
-import { edgeKey } from "../../src/keys";
+import { readEdgeCopy } from "../../src/edge/edge-cache";
+import { edgeKey } from "../../src/core/storage-keys";
 import { appsFor } from "./fixtures";
 import { deferred, forceRefresh, getToken, heldAnswer, interceptUpstream, isForce, runCron, settle, sim, travel, type BrokerResponse } from "./helpers";
 

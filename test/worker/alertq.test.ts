@@ -6,7 +6,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, expect, it } from "vitest";
-import { authority } from "../../src/authority";
+import { authority } from "../../src/authority/stub";
 import { appsFor, type TestApp } from "./fixtures";
 import { ALERT_WEBHOOK_KEY, getToken, runCron, sim, simUrl } from "./helpers";
 import { logLines } from "./setup";

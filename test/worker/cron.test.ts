@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { refreshAheadS } from "../../src/lifetime";
+import { refreshAheadS } from "../../src/core/lifetime";
 import { appsFor } from "./fixtures";
 import { getToken, runCron, sim, travel } from "./helpers";
 

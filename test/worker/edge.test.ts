@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
-import { edgeKey } from "../../src/keys";
-import type { CredentialRecord } from "../../src/lifetime";
+import { edgeKey } from "../../src/core/storage-keys";
+import type { CredentialRecord } from "../../src/core/lifetime";
 import { appsFor } from "./fixtures";
 import { getToken, sim } from "./helpers";
 

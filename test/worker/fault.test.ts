@@ -6,9 +6,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { authority } from "../../src/authority";
-import { edgeKey, STATE_KEY } from "../../src/keys";
-import type { CredentialRecord } from "../../src/lifetime";
+import { authority } from "../../src/authority/stub";
+import { edgeKey, STATE_KEY } from "../../src/core/storage-keys";
+import type { CredentialRecord } from "../../src/core/lifetime";
 import { MAX_ATTEMPTS } from "../../src/wechat/retry";
 import { appsFor, type TestApp } from "./fixtures";
 import { alertsFor, call, getToken, invalidate, refuseNextProbe, runCron, settle, sim, statusOf, travel } from "./helpers";

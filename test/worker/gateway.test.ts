@@ -2,13 +2,13 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { authority } from "../../src/authority";
-import { loadConfig } from "../../src/config";
+import { authority } from "../../src/authority/stub";
+import { loadConfig } from "../../src/config/config";
 import { FALLBACK_TABLE_TTL_MS, MAX_FALLBACK_APPS } from "../../src/gateway/ownership";
 import { take } from "../../src/gateway/usage-counter";
-import { tokenDigest } from "../../src/gateway/issued-index";
-import { issuedKey } from "../../src/keys";
-import { nextQuotaReset } from "../../src/usage";
+import { tokenDigest } from "../../src/edge/issued-index";
+import { issuedKey } from "../../src/core/storage-keys";
+import { nextQuotaReset } from "../../src/core/usage";
 import worker from "../../src/index";
 import { appsFor, KEYS, TEST_APPS_HEADROOM, type TestApp } from "./fixtures";
 import { expectWeChatError, gw, unknownTokenCalls } from "./gateway-helpers";

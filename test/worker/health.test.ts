@@ -1,5 +1,5 @@
 import { expect, it } from "vitest";
-import { HEALTH_CACHE_MS } from "../../src/health-check";
+import { HEALTH_CACHE_MS } from "../../src/ops/health-check";
 import { appsFor, HEALTH_APPS, KEYS } from "./fixtures";
 import { call, getToken, sim, travel } from "./helpers";
 

@@ -2,8 +2,8 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect, inject, vi } from "vitest";
-import { authority } from "../../src/authority";
-import type { Outcome } from "../../src/outcome";
+import { authority } from "../../src/authority/stub";
+import type { Outcome } from "../../src/core/outcome";
 import worker from "../../src/index";
 import { allSecrets, KEYS, type TestApp } from "./fixtures";
 import { findLeaks } from "./leaks";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { nextQuotaReset } from "../../src/usage";
+import { nextQuotaReset } from "../../src/core/usage";
 import { appsFor, KEYS, type TestApp } from "./fixtures";
 import { call, getToken, invalidate, refuseNextProbe, sim, travel } from "./helpers";
 

@@ -7,8 +7,8 @@
 import { abortAllDurableObjects, createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, expect, it, vi } from "vitest";
-import { authority } from "../../src/authority";
-import { edgeKey } from "../../src/keys";
+import { authority } from "../../src/authority/stub";
+import { edgeKey } from "../../src/core/storage-keys";
 import worker from "../../src/index";
 import { appsFor, KEYS, type TestApp } from "./fixtures";
 import { call, getToken, invalidate, sim, simUrl, travel } from "./helpers";

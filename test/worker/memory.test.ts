@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
-import { edgeKey } from "../../src/keys";
-import type { CredentialRecord } from "../../src/lifetime";
-import { MEMORY_TTL_MS } from "../../src/memory-cache";
+import { edgeKey } from "../../src/core/storage-keys";
+import type { CredentialRecord } from "../../src/core/lifetime";
+import { MEMORY_TTL_MS } from "../../src/edge/memory-cache";
 import { appsFor, KEYS, type TestApp } from "./fixtures";
 import { call, getToken, invalidate, refuseNextProbe, sim, travel } from "./helpers";
 

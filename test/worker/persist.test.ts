@@ -1,8 +1,8 @@
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
-import { authority } from "../../src/authority";
-import { edgeKey, STATE_KEY } from "../../src/keys";
+import { authority } from "../../src/authority/stub";
+import { edgeKey, STATE_KEY } from "../../src/core/storage-keys";
 import { appsFor } from "./fixtures";
 import { getToken, sim } from "./helpers";
 

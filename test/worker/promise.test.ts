@@ -6,8 +6,8 @@
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { authority } from "../../src/authority";
-import { edgeKey, STATE_KEY } from "../../src/keys";
+import { authority } from "../../src/authority/stub";
+import { edgeKey, STATE_KEY } from "../../src/core/storage-keys";
 import { appsFor } from "./fixtures";
 import { call, deferred, forceRefresh, getToken, interceptUpstream, isForce, lostAnswer, runCron, sim, statusOf, travel, wechatAnswer } from "./helpers";
 

@@ -1,6 +1,6 @@
 /** The quota guard: forced refreshes stop at a share of the daily quota; scheduled ones go on. */
 import { expect, it } from "vitest";
-import { nextQuotaReset } from "../../src/usage";
+import { nextQuotaReset } from "../../src/core/usage";
 import { appsFor, QUOTA_FILE_DAILY_QUOTA } from "./fixtures";
 import { alertsFor, getToken, invalidate, refuseNextProbe, runCron, sim, travel } from "./helpers";
 

@@ -1,7 +1,7 @@
 /** WECHAT_RELAY_HEADERS: what is accepted, and a message that says how to fix everything that is not. */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../src/config";
+import { ConfigError, loadConfig } from "../../src/config/config";
 
 /** A value only a leak could put in a message. */
 const SECRET_VALUE = "relay-secret-value-do-not-echo";

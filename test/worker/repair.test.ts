@@ -5,9 +5,9 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, expect, it, vi } from "vitest";
-import { authority } from "../../src/authority";
-import { edgeKey } from "../../src/keys";
-import type { CredentialRecord } from "../../src/lifetime";
+import { authority } from "../../src/authority/stub";
+import { edgeKey } from "../../src/core/storage-keys";
+import type { CredentialRecord } from "../../src/core/lifetime";
 import { appsFor, type TestApp } from "./fixtures";
 import { call, deferred, getToken, runCron, sim } from "./helpers";
 

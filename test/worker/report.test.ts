@@ -6,9 +6,9 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { authority } from "../../src/authority";
-import { loadConfig } from "../../src/config";
-import { edgeKey } from "../../src/keys";
+import { authority } from "../../src/authority/stub";
+import { loadConfig } from "../../src/config/config";
+import { edgeKey } from "../../src/core/storage-keys";
 import worker from "../../src/index";
 import { parseCredential } from "../../src/wechat/client";
 import { appsFor, KEYS } from "./fixtures";

@@ -2,8 +2,8 @@
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { authority } from "../../src/authority";
-import { edgeKey, STATE_KEY } from "../../src/keys";
+import { authority } from "../../src/authority/stub";
+import { edgeKey, STATE_KEY } from "../../src/core/storage-keys";
 import { appsFor } from "./fixtures";
 import { deferred, forceRefresh, getToken, interceptUpstream, isForce, lostAnswer, never, sim, statusOf } from "./helpers";
 

@@ -4,7 +4,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { edgeKey } from "../../src/keys";
+import { edgeKey } from "../../src/core/storage-keys";
 import { appsFor } from "./fixtures";
 import { deferred, forceRefresh, heldAnswer, getToken, interceptUpstream, invalidate, isForce, lostAnswer, readInObject, settle, sim, statusOf, travel } from "./helpers";
 

@@ -5,9 +5,9 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { readEdgeCopy } from "../../src/edge-cache";
-import { edgeKey } from "../../src/keys";
-import { expiresInS, type CredentialRecord } from "../../src/lifetime";
+import { readEdgeCopy } from "../../src/edge/edge-cache";
+import { edgeKey } from "../../src/core/storage-keys";
+import { expiresInS, type CredentialRecord } from "../../src/core/lifetime";
 import { appsFor, WECOM_REVIEW4_CORP, type Mode } from "./fixtures";
 import { call, deferred, forceRefresh, getToken, heldAnswer, interceptUpstream, invalidate, isForce, readInObject, runCron, settle, sim, travel } from "./helpers";
 

@@ -4,8 +4,8 @@
  * re-issues the same ticket or a new one), /jssdk/config checked the way wx.config checks it, and bad input.
  */
 import { describe, expect, it } from "vitest";
-import { cardSignature, jsapiSignature } from "../../src/jssdk";
-import { nextQuotaReset } from "../../src/usage";
+import { cardSignature, jsapiSignature } from "../../src/routes/jssdk";
+import { nextQuotaReset } from "../../src/core/usage";
 import { appsFor, KEYS, type TestApp } from "./fixtures";
 import { call, getToken, runCron, sim, statusOf, travel } from "./helpers";
 

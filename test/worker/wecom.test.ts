@@ -4,7 +4,7 @@
  * invalidation, the corp and agent tickets with their hourly limits, and wx.agentConfig signatures.
  */
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config";
+import { loadConfig } from "../../src/config/config";
 import { allWeComApps, KEYS, WECOM_CORP, WECOM_OTHER_CORP, type WeComTestApp } from "./fixtures";
 import { call, runCron, sim, statusOf, travel } from "./helpers";
 

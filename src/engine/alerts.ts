@@ -4,7 +4,7 @@
  * carries no secret and no full token. Sending is best effort and never on a reader's path (see
  * TokenAuthority: alerts are queued in storage and sent in the background).
  */
-import { log } from "./log";
+import { log } from "../core/log";
 
 export interface Alert {
 	readonly appid: string;

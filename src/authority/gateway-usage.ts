@@ -3,7 +3,7 @@
  * Pure, so the counting rule can be read apart from the object. The isolates add their counts in batches
  * (usage-counter.ts), so a request on the hot path never waits for the object.
  */
-import { wechatDay } from "../usage";
+import { wechatDay } from "../core/usage";
 
 export interface GatewayCounts {
 	/** Calls forwarded to WeChat (a healed call counts once). */

@@ -3,10 +3,10 @@
  * over the object's state, so each can be read and tested apart from the Durable Object. Each returns the
  * 429 to answer, or null when the refresh may go ahead.
  */
-import type { AppConfig } from "./config";
-import type { Failure } from "./outcome";
-import type { CredentialKind } from "./engine/kinds";
-import { callsThisHour, callsToday, nextHour, nextQuotaReset, type Usage } from "./usage";
+import type { AppConfig } from "../config/config";
+import type { Failure } from "../core/outcome";
+import type { CredentialKind } from "./kinds";
+import { callsThisHour, callsToday, nextHour, nextQuotaReset, type Usage } from "../core/usage";
 
 /**
  * Forced refreshes at most this often: WeChat's own rule for stable force_refresh ("30 s apart"), and in

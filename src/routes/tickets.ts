@@ -7,13 +7,14 @@
  * Same key scopes as /token. A page's signature is made here, so the ticket itself never has to reach it.
  */
 import type { Context, Hono } from "hono";
-import { requireAdmin, requireApp } from "./auth";
-import type { AppConfig } from "./config";
-import { hasKind, kindsOf, type CredentialType } from "./engine/kinds";
-import { BrokerError } from "./errors";
-import { forceRefreshHere, readCredential, readJsonObject, resolveAppid, unwrap, type BrokerEnv } from "./http-shared";
+import { requireAdmin, requireApp } from "../access/auth";
+import type { AppConfig } from "../config/config";
+import { hasKind, kindsOf } from "../engine/kinds";
+import type { CredentialType } from "../core/credentials";
+import { BrokerError } from "../core/errors";
+import { forceRefreshHere, readCredential, readJsonObject, resolveAppid, unwrap, type BrokerEnv } from "../access/reads";
 import { pageUrlProblem, signPage } from "./jssdk";
-import { expiresInS, type CredentialRecord } from "./lifetime";
+import { expiresInS, type CredentialRecord } from "../core/lifetime";
 
 const TICKET_TYPES = ["jsapi", "wx_card", "agent_config"] as const;
 const CONFIG_HINT = 'The body must be JSON like {"appid": "wx…", "url": "https://example.com/page?x=1"} (the page\'s location.href without #…).';

@@ -2,11 +2,11 @@
  * The cron trigger: every configured app's authority refreshes its token if it is due, so tokens are renewed
  * with no client traffic at all. Apps are independent: one failing app never stops the others.
  */
-import { authority } from "./authority";
-import { loadConfig } from "./config";
-import type { AppEnv } from "./env";
-import { log } from "./log";
-import type { CronReport } from "./token-authority";
+import { authority } from "../authority/stub";
+import { loadConfig } from "../config/config";
+import type { AppEnv } from "../env";
+import { log } from "../core/log";
+import type { CronReport } from "../authority/token-authority";
 
 export async function refreshDueApps(env: AppEnv): Promise<CronReport[]> {
 	const appids = [...loadConfig(env).apps.keys()];

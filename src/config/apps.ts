@@ -3,28 +3,9 @@
  * (`"kind": "wecom"`, `corpid`, `agentid`, `secret`) the broker holds credentials for. Validated once per
  * isolate with messages that say how to fix the entry, never quoting a secret.
  */
-import { ConfigError } from "./config-error";
+import { ConfigError } from "./error";
+import type { AppConfig, TokenMode } from "./types";
 
-/** `stable`: /cgi-bin/stable_token (default); `classic`: /cgi-bin/token; `wecom`: WeCom's /cgi-bin/gettoken. */
-export type TokenMode = "stable" | "classic" | "wecom";
-
-export interface AppConfig {
-	/** How clients name it (`?appid=`): the WeChat AppID, or a WeCom entry's `id` (default `<corpid>-<agentid>`). */
-	readonly appid: string;
-	readonly platform: "wechat" | "wecom";
-	readonly secret: string;
-	readonly mode: TokenMode;
-	/** WeChat's daily call quota for the app's token endpoint (what the quota guard protects). */
-	readonly dailyQuota: number;
-	/** Official accounts: getticket's daily quota ("very limited"; 10,000 reported). */
-	readonly ticketDailyQuota: number;
-	/** WeCom only. */
-	readonly corpid?: string;
-	/** WeCom only: the self-built app this secret belongs to; absent for the contacts or customer-contact secret. */
-	readonly agentid?: string;
-	/** WeCom only: how many entries share this corp (its corp-ticket hourly limit is shared between them). */
-	readonly corpEntries?: number;
-}
 
 /** WeChat appids are `wx` + 16 hex digits and WeCom corpids `ww…`; anything outside this set is a typo. */
 export const APPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;

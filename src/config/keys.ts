@@ -3,18 +3,10 @@
  * whether it is an `admin`). Validated once per isolate with messages that say how to fix the entry,
  * never quoting a key.
  */
-import { isRecord, type AppConfig } from "./config-apps";
-import { ConfigError } from "./config-error";
+import { isRecord } from "./apps";
+import type { ApiKeyConfig, AppConfig } from "./types";
+import { ConfigError } from "./error";
 
-export interface ApiKeyConfig {
-	readonly name: string;
-	/** SHA-256 of the key. Plain keys are hashed on first use (see auth.ts), so only one form is compared. */
-	readonly sha256: Uint8Array | null;
-	readonly plain: string | null;
-	/** `"*"` for every configured app. */
-	readonly apps: "*" | ReadonlySet<string>;
-	readonly admin: boolean;
-}
 
 /** A plain key shorter than this is guessable; `openssl rand -hex 24` gives 48 characters. */
 const MIN_PLAIN_KEY_CHARS = 16;

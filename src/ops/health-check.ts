@@ -6,9 +6,9 @@
  * object at most one call per isolate per HEALTH_CACHE_MS: the cost is bounded by the number of apps, not
  * by the request rate.
  */
-import { authority } from "./authority";
-import type { AppEnv } from "./env";
-import type { AppStatus } from "./token-authority";
+import { authority } from "../authority/stub";
+import type { AppEnv } from "../env";
+import type { AppStatus } from "../authority/token-authority";
 
 /**
  * Monitors poll every 30–60 s and alert after a failure or two: an answer up to 10 s old changes nothing

@@ -11,22 +11,23 @@
  * object is fine, because nothing awaits them any more.
  */
 import { DurableObject } from "cloudflare:workers";
-import { loadConfig, type AppConfig, type BrokerConfig } from "./config";
-import { hasKind, kindFor, kindsOf, type CredentialType } from "./engine/kinds";
-import { Incidents } from "./engine/incidents";
-import { Refresher, type CronAction } from "./engine/refresher";
-import { afterUnansweredCall, EMPTY_SLOT, initialState, restoreState, type AuthorityState, type RefreshTrigger, type SlotState } from "./engine/state";
-import type { AppEnv } from "./env";
-import { addGatewayUse, NO_GATEWAY_USE, type GatewayCounts, type StoredGatewayUsage } from "./gateway/usage-store";
-import { healthProblem } from "./health";
-import { GATEWAY_USAGE_KEY, STATE_KEY } from "./keys";
-import { expiresInS, isUsable } from "./lifetime";
-import { log, maskToken } from "./log";
-import { fail, type Failure, type Outcome } from "./outcome";
-import { usageNow, type CallCounts } from "./usage";
+import { loadConfig, type AppConfig, type BrokerConfig } from "../config/config";
+import { hasKind, kindFor, kindsOf } from "../engine/kinds";
+import type { CredentialType } from "../core/credentials";
+import { Incidents } from "../engine/incidents";
+import { Refresher, type CronAction } from "../engine/refresher";
+import { afterUnansweredCall, EMPTY_SLOT, initialState, restoreState, type AuthorityState, type RefreshTrigger, type SlotState } from "../engine/state";
+import type { AppEnv } from "../env";
+import { addGatewayUse, NO_GATEWAY_USE, type GatewayCounts, type StoredGatewayUsage } from "./gateway-usage";
+import { healthProblem } from "../engine/health";
+import { GATEWAY_USAGE_KEY, STATE_KEY } from "../core/storage-keys";
+import { expiresInS, isUsable } from "../core/lifetime";
+import { log, maskToken } from "../core/log";
+import { fail, type Failure, type Outcome } from "../core/outcome";
+import { usageNow, type CallCounts } from "../core/usage";
 
-export type { RefreshTrigger } from "./engine/state";
-export type { Failure, Outcome } from "./outcome";
+export type { RefreshTrigger } from "../engine/state";
+export type { Failure, Outcome } from "../core/outcome";
 
 export interface InvalidateOptions {
 	/**

@@ -19,7 +19,7 @@
  *
  * Isolate memory (memory-cache.ts): the same "cred:v2:<appid>:<type>" keys, for at most MEMORY_TTL_MS each.
  */
-import type { CredentialType } from "./engine/kinds";
+import type { CredentialType } from "./credentials";
 
 export const STATE_KEY = "state";
 export const GATEWAY_USAGE_KEY = "gateway";

@@ -1,5 +1,5 @@
 /** The one error a configuration problem raises; app.ts turns it into a 500 (the message only for admins). */
-import type { ApiKeyConfig } from "./config-keys";
+import type { ApiKeyConfig } from "./types";
 
 /** Thrown for a configuration an operator must fix. The message never contains a secret. */
 export class ConfigError extends Error {

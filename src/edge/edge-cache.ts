@@ -17,11 +17,11 @@
  * isolate that answered an invalidation or refresh serves the new record at once. This holds for every
  * credential kind kept this way: the bound depends only on `refreshAt`.
  */
-import { writeIssued } from "./gateway/issued-index";
-import { edgeKey } from "./keys";
-import type { CredentialType } from "./engine/kinds";
-import { isDue, isUsable, type CredentialRecord } from "./lifetime";
-import { log } from "./log";
+import { writeIssued } from "./issued-index";
+import { edgeKey } from "../core/storage-keys";
+import type { CredentialType } from "../core/credentials";
+import { isDue, isUsable, type CredentialRecord } from "../core/lifetime";
+import { log } from "../core/log";
 
 /** KV rejects an expiration less than 60 s away. */
 export const KV_MIN_TTL_S = 60;

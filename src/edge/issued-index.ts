@@ -8,8 +8,8 @@
  *
  * The key is the token's digest, never the token: listing the namespace must not hand out tokens.
  */
-import { issuedKey } from "../keys";
-import type { CredentialRecord } from "../lifetime";
+import { issuedKey } from "../core/storage-keys";
+import type { CredentialRecord } from "../core/lifetime";
 
 export interface IssuedRecord {
 	readonly appid: string;

@@ -9,14 +9,15 @@
  * the variables, checks the rest and caches the result.
  */
 import { ipRestriction } from "hono/ip-restriction";
-import { isRecord, parseApps, type AppConfig } from "./config-apps";
-import { ConfigError } from "./config-error";
-import { KEYS_EXAMPLE, parseKeys, type ApiKeyConfig } from "./config-keys";
-import type { AppEnv } from "./env";
+import { isRecord, parseApps } from "./apps";
+import { ConfigError } from "./error";
+import { KEYS_EXAMPLE, parseKeys } from "./keys";
+import type { ApiKeyConfig, AppConfig } from "./types";
+import type { AppEnv } from "../env";
 
-export { APPID_PATTERN, type AppConfig, type TokenMode } from "./config-apps";
-export { ConfigError } from "./config-error";
-export type { ApiKeyConfig } from "./config-keys";
+export { APPID_PATTERN } from "./apps";
+export type { ApiKeyConfig, AppConfig, TokenMode } from "./types";
+export { ConfigError } from "./error";
 
 export interface BrokerConfig {
 	/** Without a trailing slash. */

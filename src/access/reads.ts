@@ -5,16 +5,16 @@
  */
 import type { Context } from "hono";
 import { requireApp, type AuthVariables, type Principal } from "./auth";
-import { authority } from "./authority";
-import { APPID_PATTERN, type BrokerConfig } from "./config";
-import { readEdgeCopy } from "./edge-cache";
-import type { CredentialType } from "./engine/kinds";
-import type { AppEnv } from "./env";
-import { BrokerError } from "./errors";
-import { edgeKey } from "./keys";
-import type { CredentialRecord } from "./lifetime";
-import { MemoryTier } from "./memory-cache";
-import type { Outcome } from "./outcome";
+import { authority } from "../authority/stub";
+import { APPID_PATTERN, type BrokerConfig } from "../config/config";
+import { readEdgeCopy } from "../edge/edge-cache";
+import type { CredentialType } from "../core/credentials";
+import type { AppEnv } from "../env";
+import { BrokerError } from "../core/errors";
+import { edgeKey } from "../core/storage-keys";
+import type { CredentialRecord } from "../core/lifetime";
+import { MemoryTier } from "../edge/memory-cache";
+import type { Outcome } from "../core/outcome";
 
 export type BrokerEnv = { Bindings: AppEnv; Variables: AuthVariables };
 

@@ -2,11 +2,11 @@
  * When an app needs a person: a credential's refreshes fail in a way that waiting will not fix, or keep
  * failing, or a daily quota is nearly spent. Pure, so the rule can be read (and tested) apart from the object.
  */
-import type { CredentialKind } from "./engine/kinds";
-import type { SlotState } from "./engine/state";
-import { isUsable } from "./lifetime";
+import type { CredentialKind } from "./kinds";
+import type { SlotState } from "./state";
+import { isUsable } from "../core/lifetime";
 import { quotaGuardLimit } from "./refresh-limits";
-import { callsToday, type Usage } from "./usage";
+import { callsToday, type Usage } from "../core/usage";
 
 /** A transient failure is only news when it repeats: one blip that the next refresh fixes is not. */
 export const ALERT_AFTER_TRANSIENT_FAILURES = 2;

@@ -8,9 +8,9 @@
  */
 import { bearerAuth } from "hono/bearer-auth";
 import type { MiddlewareHandler } from "hono";
-import type { ApiKeyConfig, BrokerConfig } from "./config";
-import { BrokerError } from "./errors";
-import { log } from "./log";
+import type { ApiKeyConfig, BrokerConfig } from "../config/config";
+import { BrokerError } from "../core/errors";
+import { log } from "../core/log";
 
 export interface Principal {
 	readonly name: string;

@@ -8,19 +8,19 @@ import { Hono } from "hono/tiny";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { ipRestriction } from "hono/ip-restriction";
-import { apiKeyAuth, findKey, requireAdmin, requireApp } from "./auth";
-import { authority } from "./authority";
-import { ConfigError, loadConfig, type BrokerConfig } from "./config";
-import { BrokerError } from "./errors";
-import { FORWARDED_PREFIXES, isGatewayPath, mountGateway } from "./gateway/routes";
-import { take as takeGatewayCounts } from "./gateway/usage-counter";
-import { asWeChatError, wechatErrorResponse } from "./gateway/wechat-errors";
-import { checkApps } from "./health-check";
-import { mountTicketRoutes } from "./ticket-routes";
-import { expiresInS, type CredentialRecord } from "./lifetime";
-import { log } from "./log";
-import { forceRefreshHere, forget, readCredential, readJsonObject, remember, resolveAppid, unwrap, type BrokerEnv } from "./http-shared";
-import { MAX_TOKEN_CHARS } from "./wechat/client";
+import { apiKeyAuth, findKey, requireAdmin, requireApp } from "../access/auth";
+import { authority } from "../authority/stub";
+import { ConfigError, loadConfig, type BrokerConfig } from "../config/config";
+import { BrokerError } from "../core/errors";
+import { FORWARDED_PREFIXES, isGatewayPath, mountGateway } from "../gateway/routes";
+import { take as takeGatewayCounts } from "../gateway/usage-counter";
+import { asWeChatError, wechatErrorResponse } from "../gateway/wechat-errors";
+import { checkApps } from "../ops/health-check";
+import { mountTicketRoutes } from "./tickets";
+import { expiresInS, type CredentialRecord } from "../core/lifetime";
+import { log } from "../core/log";
+import { forceRefreshHere, forget, readCredential, readJsonObject, remember, resolveAppid, unwrap, type BrokerEnv } from "../access/reads";
+import { MAX_TOKEN_CHARS } from "../wechat/client";
 
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */

@@ -1,5 +1,5 @@
 /** Talking to the broker (through its real fetch handler) and to the WeChat simulator (over HTTP). */
-import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect, inject, vi } from "vitest";
 import { authority } from "../../src/authority/stub";
@@ -60,16 +60,42 @@ export function invalidate(app: TestApp, token: string, key: string = KEYS.all):
 }
 
 /**
- * Runs the cron handler once, as the `* * * * *` trigger would, and waits for it to finish. The handler
- * sees only `apps` in WECHAT_APPS, so it leaves the other test files' apps alone; the objects it calls
- * keep the full configuration.
+ * What the platform does by now for `apps`, as Cloudflare would: each app whose alarm is armed for a moment
+ * the broker's clock has reached has it delivered (deliverDueAlarms), then the cron trigger runs once. The
+ * cron is a watchdog that sees only `apps` in WECHAT_APPS, so it starts the chain of those that have none yet
+ * and leaves the other test files' apps alone; the objects keep the full configuration.
  */
 export async function runCron(apps: readonly TestApp[]): Promise<void> {
+	await deliverDueAlarms(apps);
+	await runWatchdog(apps);
+}
+
+/** The cron handler once, with WECHAT_APPS = `apps`, waited for. */
+export async function runWatchdog(apps: readonly { appid: string }[]): Promise<void> {
 	const ctx = createExecutionContext();
 	const keys = [{ name: "cron-test", key: KEYS.admin, apps: ["*"], admin: true }];
 	const scoped = { ...env, WECHAT_APPS: JSON.stringify(apps), API_KEYS: JSON.stringify(keys) };
 	worker.scheduled(createScheduledController({ cron: "* * * * *", scheduledTime: Date.now() }), scoped, ctx);
 	await waitOnExecutionContext(ctx);
+}
+
+/** When the app's alarm is armed for (ms), or null. */
+export function armedAt(app: { appid: string }): Promise<number | null> {
+	return runInDurableObject(authority(env, app.appid), (_object, state) => state.storage.getAlarm());
+}
+
+/**
+ * Delivers each app's alarm if its moment has come on the broker's clock, as workerd would (tests never wait
+ * for workerd's own delivery: the clock is faked and far ahead of the real one, setup.ts). True per app
+ * when its alarm ran.
+ */
+export async function deliverDueAlarms(apps: readonly { appid: string }[]): Promise<boolean[]> {
+	const ran: boolean[] = [];
+	for (const app of apps) {
+		const at = await armedAt(app);
+		ran.push(at !== null && at <= Date.now() && await runDurableObjectAlarm(authority(env, app.appid)));
+	}
+	return ran;
 }
 
 async function control(path: string, body?: unknown, method = body === undefined ? "GET" : "POST"): Promise<unknown> {

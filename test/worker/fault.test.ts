@@ -170,7 +170,7 @@ it("KV unavailable: reads fall back to the object", async () => {
 	expect(await sim.tokenCalls(app)).toBe(1);
 });
 
-it("a secret fixed by the operator ends the backoff: the next cron run retries at once", async () => {
+it("a secret fixed by the operator ends the backoff: the next alarm or watchdog poke retries at once", async () => {
 	const app = next("classic");
 	const first = (await getToken(app)).body.access_token as string;
 	await sim.configure(app, { secret: "reset-by-an-admin-in-the-console" });
@@ -187,7 +187,7 @@ it("a secret fixed by the operator ends the backoff: the next cron run retries a
 	await runInDurableObject(authority(env, app.appid), (instance) => {
 		(instance as unknown as { env: typeof env }).env = { ...env, WECHAT_APPS: JSON.stringify(fixed) };
 	});
-	await runCron([app]); // no time has passed: only the fix can explain a call now
+	await authority(env, app.appid).wake(app.appid); // no time has passed: only the fix can explain a call now
 	expect(await sim.tokenCalls(app)).toBe(failedCalls + 1);
 	expect((await statusOf(app)).token).not.toBeNull();
 	expect((await statusOf(app)).last_error).toMatchObject({ wechat_errcode: 40125 }); // history, not state

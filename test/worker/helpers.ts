@@ -66,12 +66,17 @@ export function invalidate(app: TestApp, token: string, key: string = KEYS.all):
  * and leaves the other test files' apps alone; the objects keep the full configuration.
  */
 export async function runCron(apps: readonly TestApp[]): Promise<void> {
-	await deliverDueAlarms(apps);
+	await deliverDueAlarms(apps.map(entryAppid));
 	await runWatchdog(apps);
 }
 
+/** How a WECHAT_APPS entry is addressed: its appid, a WeCom entry's id, or `<corpid>-<agentid>`. */
+function entryAppid(entry: { appid?: string; id?: string; corpid?: string; agentid?: string }): { appid: string } {
+	return { appid: entry.appid ?? entry.id ?? `${entry.corpid}-${entry.agentid}` };
+}
+
 /** The cron handler once, with WECHAT_APPS = `apps`, waited for. */
-export async function runWatchdog(apps: readonly { appid: string }[]): Promise<void> {
+export async function runWatchdog(apps: readonly object[]): Promise<void> {
 	const ctx = createExecutionContext();
 	const keys = [{ name: "cron-test", key: KEYS.admin, apps: ["*"], admin: true }];
 	const scoped = { ...env, WECHAT_APPS: JSON.stringify(apps), API_KEYS: JSON.stringify(keys) };
@@ -82,6 +87,19 @@ export async function runWatchdog(apps: readonly { appid: string }[]): Promise<v
 /** When the app's alarm is armed for (ms), or null. */
 export function armedAt(app: { appid: string }): Promise<number | null> {
 	return runInDurableObject(authority(env, app.appid), (_object, state) => state.storage.getAlarm());
+}
+
+/**
+ * Moves the clock to the app's armed alarm (when it lies ahead) and delivers it, as workerd would at that
+ * moment. Returns how many seconds the clock moved; throws when no alarm is armed.
+ */
+export async function nextAlarm(app: { appid: string }): Promise<number> {
+	const at = await armedAt(app);
+	if (at === null) throw new Error(`${app.appid} has no alarm armed`);
+	const ahead = Math.max(0, Math.ceil((at - Date.now()) / 1_000));
+	if (ahead > 0) await travel(ahead);
+	await runDurableObjectAlarm(authority(env, app.appid));
+	return ahead;
 }
 
 /**

@@ -29,7 +29,7 @@
  */
 import type { AppConfig, BrokerConfig } from "../config/config";
 import { log } from "../core/log";
-import { callInFlight, housekeepingPending, nextWake } from "../engine/next-wake";
+import { callInFlight, housekeeping, nextWake } from "../engine/next-wake";
 import type { AuthorityState } from "../engine/state";
 import { RowSender } from "../schedule/client";
 import { rowFor, type AppSource } from "../schedule/row";
@@ -56,6 +56,8 @@ export interface AlarmHost {
 	config(): BrokerConfig;
 	/** What the alarm does (TokenAuthority.refreshIfDue). */
 	work(appid: string): Promise<unknown>;
+	/** Resolves when no refresh is under way. */
+	idle(): Promise<void>;
 }
 
 /** What a ring did: the work ran, the app is not configured (disarmed), or the object has no app yet. */
@@ -75,16 +77,31 @@ export class AlarmChain {
 	#housekeepingTries = 0;
 	/** Rings in a row whose work threw, or whose plan was still due after it. */
 	#stuck = 0;
+	/** A plan made once the refresh under way is over (see planChanged). */
+	#deferred: Promise<void> | null = null;
 
 	constructor(host: AlarmHost) {
 		this.#host = host;
 		this.#rows = new RowSender(() => host.index());
 	}
 
-	/** After a save: the alarm and the index row follow the state, unless an upstream call is out. */
+	/**
+	 * After a save: the alarm and the index row follow the state, unless an upstream call is out. A refresh
+	 * saves its new value before it writes the edge copy, so a copy that differs at that save is most likely
+	 * being written: it counts only once the refresh is over (a deferred plan), or a refresh would arm the
+	 * housekeeping retry and then move it back, two alarm writes instead of one.
+	 */
 	async planChanged(): Promise<void> {
-		if (callInFlight(this.#host.state())) return;
-		await this.#plan(Date.now(), false);
+		const state = this.#host.state();
+		if (callInFlight(state)) return;
+		await this.#plan(Date.now(), { afterRing: false, edge: false });
+		const app = this.#host.app();
+		if (app && !this.#deferred && housekeeping(app, state, this.#host.config().alertWebhookUrl !== null, Date.now()).edge) {
+			this.#deferred = this.#host.idle().then(() => this.#plan(Date.now(), { afterRing: false, edge: true })).finally(() => {
+				this.#deferred = null;
+			});
+			this.#host.waitUntil(this.#deferred);
+		}
 	}
 
 	/**
@@ -113,12 +130,14 @@ export class AlarmChain {
 		}
 		const now = Date.now();
 		const app = this.#host.app();
-		if (app && housekeepingPending(app, this.#host.state(), this.#host.config().alertWebhookUrl !== null, now)) {
+		const pending = app && housekeeping(app, this.#host.state(), this.#host.config().alertWebhookUrl !== null, now);
+		if (pending && (pending.edge || pending.alerts)) {
+			// The work just tried it, in vain.
 			this.#housekeepingTries++;
 			this.#housekeepingAt = now + backoff(HOUSEKEEPING_RETRY_MS, this.#housekeepingTries);
 		}
-		await this.#plan(now, true, threw);
-		await this.#rows.settled();
+		await this.#plan(now, { afterRing: true, edge: true, threw });
+		await this.settled();
 		return "ran";
 	}
 
@@ -138,24 +157,26 @@ export class AlarmChain {
 		await this.#rows.drop(appid);
 	}
 
-	/** Resolves when the index has every row sent so far (tests and the alarm wait for it). */
-	settled(): Promise<void> {
-		return this.#rows.settled();
+	/** Resolves when the plans under way are made and the index has every row sent so far. */
+	async settled(): Promise<void> {
+		while (this.#deferred) await this.#deferred;
+		await this.#rows.settled();
 	}
 
-	async #plan(now: number, afterRing: boolean, threw = false): Promise<void> {
+	async #plan(now: number, { afterRing, edge, threw = false }: { afterRing: boolean; edge: boolean; threw?: boolean }): Promise<void> {
 		const app = this.#host.app();
 		if (!app) return;
 		const state = this.#host.state();
 		const config = this.#host.config();
 		const alertsConfigured = config.alertWebhookUrl !== null;
-		if (!housekeepingPending(app, state, alertsConfigured, now)) {
+		const pending = housekeeping(app, state, alertsConfigured, now);
+		if (!pending.alerts && !pending.edge) {
 			this.#housekeepingAt = 0;
 			this.#housekeepingTries = 0;
-		} else if (this.#housekeepingAt === 0) {
+		} else if (this.#housekeepingAt === 0 && (pending.alerts || edge)) {
 			this.#housekeepingAt = now + HOUSEKEEPING_RETRY_MS;
 		}
-		let wake = nextWake(app, state, { alertsConfigured, housekeepingAt: this.#housekeepingAt }, now);
+		let wake = nextWake(app, state, { alertsConfigured, housekeepingAt: this.#housekeepingAt, edge }, now);
 		if (afterRing) {
 			if (threw || (wake !== null && wake <= now)) {
 				this.#stuck++;

@@ -108,6 +108,9 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			state: () => this.#state,
 			config: () => this.#config(),
 			work: (appid) => this.refreshIfDue(appid),
+			idle: async () => {
+				for (const refresher of this.#refreshers.values()) await refresher.idle();
+			},
 		});
 		void ctx.blockConcurrencyWhile(async () => {
 			const stored = await ctx.storage.get<Record<string, unknown>>(STATE_KEY);

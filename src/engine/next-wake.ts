@@ -13,8 +13,8 @@
  *   sooner without a call, so an earlier wake would only spin).
  * For the app:
  * - an open incident: the next WeChat day (00:00 China time), when a quota incident closes (health.ts);
- * - housekeeping (an edge copy KV did not take, an alert the webhook has not taken): `housekeepingAt`, a
- *   moment the caller keeps (alarm-chain.ts), since neither has a time of its own in the state.
+ * - housekeeping (an edge copy KV did not take, an alert the webhook refused): `housekeepingAt`, a moment
+ *   the caller keeps (alarm-chain.ts), since neither has a time of its own in the state.
  */
 import type { AppConfig } from "../config/config";
 import { isUsable } from "../core/lifetime";
@@ -34,20 +34,30 @@ export function slotWake(kind: CredentialKind, slot: SlotState | undefined, usag
 	return wake;
 }
 
-/** Work the alarm does that has no moment of its own in the state: a KV repair, an unsent alert. */
-export function housekeepingPending(app: AppConfig, state: AuthorityState, alertsConfigured: boolean, now: number): boolean {
-	if (alertsConfigured && state.alerts.length > 0) return true;
-	return kindsOf(app).some((type) => {
-		const slot = state.slots[type];
-		return slot !== undefined && isUsable(slot.current, now) && !sameRecord(slot.current, slot.edgeRecord);
-	});
+/**
+ * Work the alarm does that has no moment of its own in the state: an edge copy that differs from the current
+ * value (KV refused it, or it is being written right now: the caller tells the two apart), and an alert the
+ * webhook refused at least once (one never tried is being sent in the background).
+ */
+export function housekeeping(app: AppConfig, state: AuthorityState, alertsConfigured: boolean, now: number): { edge: boolean; alerts: boolean } {
+	return {
+		alerts: alertsConfigured && state.alerts.some((alert) => alert.failures > 0),
+		edge: kindsOf(app).some((type) => {
+			const slot = state.slots[type];
+			return slot !== undefined && isUsable(slot.current, now) && !sameRecord(slot.current, slot.edgeRecord);
+		}),
+	};
 }
 
-/** The earliest of every kind's wake, the incident's day turn, and `housekeepingAt` when housekeeping is pending. */
-export function nextWake(app: AppConfig, state: AuthorityState, { alertsConfigured, housekeepingAt }: { alertsConfigured: boolean; housekeepingAt: number }, now: number): number | null {
+/**
+ * The earliest of every kind's wake, the incident's day turn, and `housekeepingAt` when housekeeping is
+ * pending (`edge`: whether a differing edge copy counts, see housekeeping()).
+ */
+export function nextWake(app: AppConfig, state: AuthorityState, { alertsConfigured, housekeepingAt, edge }: { alertsConfigured: boolean; housekeepingAt: number; edge: boolean }, now: number): number | null {
 	const wakes = kindsOf(app).map((type) => slotWake(kindFor(app, type), state.slots[type], state.usage, now));
 	if (state.incident) wakes.push(nextQuotaReset(now));
-	if (housekeepingPending(app, state, alertsConfigured, now)) wakes.push(housekeepingAt);
+	const pending = housekeeping(app, state, alertsConfigured, now);
+	if (pending.alerts || (edge && pending.edge)) wakes.push(housekeepingAt);
 	const planned = wakes.filter((w): w is number => w !== null);
 	return planned.length > 0 ? Math.min(...planned) : null;
 }

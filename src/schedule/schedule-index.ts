@@ -16,7 +16,8 @@
  * once per refresh of any of its credentials (the planned refresh moves `due_at`), once per incident
  * opened or closed, and once per failed attempt (its backoff moves `due_at`). A row equal to the stored one
  * is not rewritten (the upsert's WHERE). Per app with 7200 s tokens and no failures: 12 upserts a day
- * (24 with both JS-SDK tickets in use), each one index request and one row (plus its index entries).
+ * (24 with both JS-SDK tickets in use), each one index request and two rows written (the row and its
+ * apps_due entry, as SQLite counts them and Cloudflare bills them).
  * Reads: the watchdog reads only overdue rows (O(late) via apps_due), /status one page of rows plus the
  * summary's counts (a scan of the apps in scope), /health the incident and not-serving rows.
  *

@@ -224,6 +224,12 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		};
 	}
 
+	/** GET /status's entry for one app in one call (a page of 100 apps is 100 subrequests, not 200). */
+	async statusReport(appid: string, add: GatewayCounts = NO_GATEWAY_USE): Promise<{ status: AppStatus | null; gateway: GatewayCounts }> {
+		const [status, gateway] = await Promise.all([this.status(appid), this.gatewayUsage(appid, add)]);
+		return { status, gateway };
+	}
+
 	#config(): BrokerConfig {
 		return loadConfig(this.env);
 	}

@@ -195,8 +195,8 @@ export class ScheduleIndex extends DurableObject<AppEnv> {
 	}
 
 	/** For GET /health with a key for every app: how many count, and those that cannot serve or have an incident. */
-	unhealthy({ now, configured, limit }: { now: number; configured: readonly string[]; limit: number }): { apps: number; unhealthy: number; listed: Unhealthy[] } {
-		const binds = [JSON.stringify(configured), null, null];
+	unhealthy({ now, configured, scope, limit }: { now: number; configured: readonly string[]; scope: readonly string[] | null; limit: number }): { apps: number; unhealthy: number; listed: Unhealthy[] } {
+		const binds = [JSON.stringify(configured), scope && JSON.stringify(scope), scope && JSON.stringify(scope)];
 		const counts = this.#sql.exec<{ apps: number; unhealthy: number }>(
 			`${SCOPED} SELECT COUNT(*) AS apps, COALESCE(SUM(a.appid IS NULL OR a.incident_since IS NOT NULL OR a.serving_until <= ?), 0) AS unhealthy
 			FROM scoped s LEFT JOIN apps a ON a.appid = s.appid`,

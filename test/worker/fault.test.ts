@@ -11,7 +11,7 @@ import { edgeKey, STATE_KEY } from "../../src/core/storage-keys";
 import type { CredentialRecord } from "../../src/core/lifetime";
 import { MAX_ATTEMPTS } from "../../src/wechat/retry";
 import { appsFor, type TestApp } from "./fixtures";
-import { alertsFor, call, getToken, invalidate, refuseNextProbe, runCron, settle, sim, statusOf, travel } from "./helpers";
+import { alertsFor, call, getToken, invalidate, refuseNextProbe, runCron, settle, sim, statusEntry, statusOf, travel } from "./helpers";
 import { findLeaks } from "./leaks";
 
 const next = appsFor("fault");
@@ -138,8 +138,7 @@ it("a reset AppSecret: the valid token keeps serving, 40125 is not retried, one 
 	// The read's refresh and one per cron run after its backoff: never retried at once, never in a loop.
 	expect(await sim.tokenCalls(app)).toBe(1 + 1 + 3);
 	expect(await heldTokens(app)).toEqual({ stored: first, edge: first });
-	const status = await call("/status", { key: "admin-key-0123456789abcdef" });
-	const entry = (status.body.apps as Array<Record<string, any>>).find((a) => a.appid === app.appid);
+	const entry = await statusEntry(app.appid);
 	expect(entry?.last_error).toMatchObject({ wechat_errcode: 40125 });
 	expect(entry?.incident?.reason).toMatch(/update the secret in WECHAT_APPS/);
 

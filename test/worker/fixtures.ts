@@ -22,16 +22,9 @@ export const TEST_FILES = [
 	"alarm", "watchdog", "status",
 ] as const;
 export type TestFile = (typeof TEST_FILES)[number];
-/**
- * Apps per mode a test file may use: what its tests take, with a little room. The total, WeCom entries
- * included, stays TEST_APPS_HEADROOM under the gateway's fallback bound (MAX_FALLBACK_APPS,
- * src/gateway/ownership.ts): above the bound the fallback is off, and gateway.test.ts exercises the
- * fallback with this very configuration (and checks the total).
- */
+/** Apps per mode a test file may use: what its tests take, with a little room. */
 const APPS_PER_MODE = 5;
 const APPS_PER_MODE_FOR: Partial<Record<TestFile, number>> = { gateway: 12, errors: 10, inval: 8, report: 8, tickets: 8, review: 8, gwtoken: 7, review4: 3, alarm: 8, watchdog: 27, status: 8 };
-/** Room left under the fallback bound for new test files, so a new pool cannot quietly turn the fallback off. */
-export const TEST_APPS_HEADROOM = 100;
 
 function poolSize(file: TestFile): number {
 	return APPS_PER_MODE_FOR[file] ?? APPS_PER_MODE;

@@ -290,6 +290,19 @@ export async function statusOf(app: TestApp): Promise<Record<string, any>> {
 	return (await authority(env, app.appid).status(app.appid)) as unknown as Record<string, any>;
 }
 
+/** The app's entry of GET /status as the route pages it (limit 100, following next_cursor), for `key`. */
+export async function statusEntry(appid: string, key: string = KEYS.admin): Promise<Record<string, any> | undefined> {
+	let cursor: string | null = null;
+	do {
+		const res = await call(`/status?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { key });
+		expect(res.status).toBe(200);
+		const found = (res.body.apps as Array<Record<string, any>>).find((a) => a.appid === appid);
+		if (found) return found;
+		cursor = res.body.next_cursor as string | null;
+	} while (cursor);
+	return undefined;
+}
+
 /** Admin: POST /token/refresh for `appid`. */
 export function forceRefresh(appid: string): Promise<BrokerResponse> {
 	return call(`/token/refresh?appid=${appid}`, { method: "POST", key: KEYS.admin });

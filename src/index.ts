@@ -5,6 +5,7 @@ import { log } from "./core/log";
 import { refreshDueApps } from "./ops/scheduled";
 
 export { TokenAuthority } from "./authority/token-authority";
+export { Registry } from "./registry/registry";
 
 export default {
 	fetch: app.fetch,

@@ -12,6 +12,7 @@
  * A forged token costs one KV read (2.), plus the shared fallback table read at most every 10 s.
  */
 import type { BrokerConfig } from "../config/config";
+import { findApp } from "../registry/lookup";
 import { readEdgeRecord } from "../edge/edge-cache";
 import { readIssued, type IssuedRecord } from "../edge/issued-index";
 
@@ -33,15 +34,15 @@ let fallbackTable: { readonly builtAt: number; readonly owners: ReadonlyMap<stri
 /** The app that issued `token`, if it is still alive at `now` and the app still configured. */
 export async function ownerOf(kv: KVNamespace, config: BrokerConfig, token: string, now: number): Promise<IssuedRecord | null> {
 	const known = remembered.get(token);
-	if (known && usable(known, config, now)) return known;
+	if (known && await usable(kv, known, config, now)) return known;
 	if (known) remembered.delete(token);
 
 	const indexed = await readIssued(kv, token);
-	if (indexed && usable(indexed, config, now)) return remember(token, indexed);
+	if (indexed && await usable(kv, indexed, config, now)) return remember(token, indexed);
 
 	const table = await fallback(kv, config, now);
 	const found = table.get(token);
-	return found && usable(found, config, now) ? remember(token, found) : null;
+	return found && await usable(kv, found, config, now) ? remember(token, found) : null;
 }
 
 /** Records a token the broker has just handed out, so the first business call with it needs no I/O. */
@@ -49,8 +50,9 @@ export function rememberIssued(token: string, appid: string, until: number): voi
 	remember(token, { appid, until });
 }
 
-function usable(record: IssuedRecord, config: BrokerConfig, now: number): boolean {
-	return record.until > now && config.apps.has(record.appid);
+/** Alive, and its app still exists: a deleted app's tokens stop being gateway credentials with it. */
+async function usable(kv: KVNamespace, record: IssuedRecord, config: BrokerConfig, now: number): Promise<boolean> {
+	return record.until > now && (await findApp({ TOKEN_CACHE: kv }, config, record.appid)) !== undefined;
 }
 
 function remember(token: string, record: IssuedRecord): IssuedRecord {

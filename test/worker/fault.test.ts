@@ -183,7 +183,7 @@ it("a secret fixed by the operator ends the backoff: the next cron run retries a
 	expect((await statusOf(app)).last_error).toMatchObject({ wechat_errcode: 40125 });
 
 	// `wrangler secret put WECHAT_APPS` with the new secret: the object sees the new configuration.
-	const fixed = JSON.parse(env.WECHAT_APPS).map((a: { appid: string }) => (a.appid === app.appid ? { ...a, secret: "reset-by-an-admin-in-the-console" } : a));
+	const fixed = JSON.parse(env.WECHAT_APPS!).map((a: { appid: string }) => (a.appid === app.appid ? { ...a, secret: "reset-by-an-admin-in-the-console" } : a));
 	await runInDurableObject(authority(env, app.appid), (instance) => {
 		(instance as unknown as { env: typeof env }).env = { ...env, WECHAT_APPS: JSON.stringify(fixed) };
 	});

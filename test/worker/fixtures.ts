@@ -141,3 +141,10 @@ export function wechatAppsJson(): string {
 		({ kind: "wecom", corpid, secret, ...(agentid ? { agentid } : { id: appid }) }));
 	return JSON.stringify([...allTestApps(), ...wecom]);
 }
+
+/**
+ * REGISTRY_KEY for the test run (base64 of the bytes 0–31): registry tests seal and open with it, and
+ * REGISTRY_TEST_KEY_B is a second key for rotation. Test keys only: they seal nothing real.
+ */
+export const REGISTRY_TEST_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+export const REGISTRY_TEST_KEY_B = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";

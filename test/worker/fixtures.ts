@@ -132,7 +132,15 @@ export function allWeComApps(): WeComTestApp[] {
 
 /** Every secret the worker tests configure: none may ever reach a response or a log line. */
 export function allSecrets(): string[] {
-	return [...allTestApps(), ...allWeComApps()].map((a) => a.secret);
+	return [...allTestApps(), ...allWeComApps(), ...Array.from({ length: REGISTRY_TEST_APPS }, (_, n) => registryTestApp(n))].map((a) => a.secret);
+}
+
+/** Apps the registry tests add through the admin API (not in WECHAT_APPS): `wxreg<nn>`. */
+export const REGISTRY_TEST_APPS = 60;
+
+export function registryTestApp(n: number, mode: Mode = "stable"): TestApp {
+	const appid = `wxreg${String(n).padStart(3, "0")}`;
+	return { appid, secret: secretFor(appid), mode };
 }
 
 /** WECHAT_APPS as the worker tests run with it: every official-account app, then the WeCom entries. */

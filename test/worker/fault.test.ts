@@ -141,7 +141,7 @@ it("a reset AppSecret: the valid token keeps serving, 40125 is not retried, one 
 	const status = await call("/status", { key: "admin-key-0123456789abcdef" });
 	const entry = (status.body.apps as Array<Record<string, any>>).find((a) => a.appid === app.appid);
 	expect(entry?.last_error).toMatchObject({ wechat_errcode: 40125 });
-	expect(entry?.incident?.reason).toMatch(/update the secret in WECHAT_APPS/);
+	expect(entry?.incident?.reason).toMatch(/update the secret \(WECHAT_APPS, or PUT \/admin\/apps/);
 
 	await sim.configure(app, { secret: app.secret }); // the operator puts the right secret back
 	await travel(300);

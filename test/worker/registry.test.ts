@@ -13,7 +13,7 @@ import worker from "../../src/index";
 import { REGISTRY_MEMORY_TTL_MS } from "../../src/registry/lookup";
 import { registry } from "../../src/registry/registry";
 import { open, sealingKeys, type Sealed } from "../../src/registry/seal";
-import { KEYS, REGISTRY_TEST_KEY, REGISTRY_TEST_KEY_B, registryTestApp, SCOPED_APPS, type TestApp } from "./fixtures";
+import { KEYS, REGISTRY_TEST_KEY, REGISTRY_TEST_KEY_B, registryTestApp, SCOPED_APPS, WECOM_OTHER_CORP, type TestApp } from "./fixtures";
 import { gw } from "./gateway-helpers";
 import { call, sim, travel } from "./helpers";
 
@@ -254,6 +254,16 @@ describe("keys", () => {
 		expect(token.json).toMatchObject({ errcode: 0, access_token: expect.any(String) });
 		expect(await sim.checkWeCom(token.json!.access_token as string)).toBe(0);
 	});
+});
+
+it("a corp:<corpid> scope in API_KEYS admits that corp's WECHAT_APPS entries, with or without a registry", async () => {
+	const key = "corp-scope-key-0123456789abcdef";
+	const keys = JSON.stringify([{ name: "corp-secret-key", key, apps: [`corp:${WECOM_OTHER_CORP}`] }]);
+	for (const registryKey of ["", REGISTRY_TEST_KEY]) {
+		const overrides = { API_KEYS: keys, REGISTRY_KEY: registryKey };
+		expect((await withEnv(overrides, `/token?appid=${WECOM_OTHER_CORP}-1000001`, { key })).status).toBe(200);
+		expect((await withEnv(overrides, `/token?appid=${SCOPED_APPS[0]}`, { key })).status).toBe(403);
+	}
 });
 
 describe("changes", () => {

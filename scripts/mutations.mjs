@@ -755,7 +755,7 @@ export const MUTATIONS = [
 		file: "src/routes/admin-apps.ts",
 		find: "? (await registry(c.env).listApps(after, limit + 1))",
 		replace: "? (await registry(c.env).listApps(after, limit))",
-		tests: ["registry-paging"],
+		tests: ["registry"],
 	},
 	// Alerts.
 	{

@@ -11,6 +11,7 @@ import { apiKeyKey, appProfileKey, edgeKey, issuedKey } from "../../src/core/sto
 import { tokenDigest } from "../../src/edge/issued-index";
 import worker from "../../src/index";
 import { REGISTRY_MEMORY_TTL_MS } from "../../src/registry/lookup";
+import { encodeCursor } from "../../src/routes/admin-input";
 import { registry } from "../../src/registry/registry";
 import { open, sealingKeys, type Sealed } from "../../src/registry/seal";
 import { KEYS, REGISTRY_TEST_KEY, REGISTRY_TEST_KEY_B, registryTestApp, SCOPED_APPS, WECOM_OTHER_CORP, type TestApp } from "./fixtures";
@@ -264,6 +265,23 @@ it("a corp:<corpid> scope in API_KEYS admits that corp's WECHAT_APPS entries, wi
 		expect((await withEnv(overrides, `/token?appid=${WECOM_OTHER_CORP}-1000001`, { key })).status).toBe(200);
 		expect((await withEnv(overrides, `/token?appid=${SCOPED_APPS[0]}`, { key })).status).toBe(403);
 	}
+});
+
+it("pages the registry by keyset, however few apps follow the cursor", async () => {
+	// Appids after every appid of WECHAT_APPS: each page holds registry apps only.
+	const tail = ["wxzzpage000001", "wxzzpage000002", "wxzzpage000003"].map((appid) => ({ appid, secret: `sec-${appid}-do-not-leak`, mode: "stable" as const }));
+	for (const app of tail) {
+		await sim.configure(app, {});
+		await putApp(app);
+	}
+	const seen: string[] = [];
+	let cursor: string | null = encodeCursor("wxzz");
+	while (cursor) {
+		const page: Awaited<ReturnType<typeof call>> = await adminCall(`/admin/apps?limit=1&cursor=${cursor}`);
+		seen.push(...(page.body.apps as { appid: string }[]).map((a) => a.appid));
+		cursor = page.body.next_cursor as string | null;
+	}
+	expect(seen).toEqual(tail.map((a) => a.appid));
 });
 
 describe("changes", () => {

@@ -1,6 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
-import { apiKeysJson, wechatAppsJson } from "./test/worker/fixtures.ts";
+import { apiKeysJson, REGISTRY_TEST_KEY, wechatAppsJson } from "./test/worker/fixtures.ts";
 import { dropKnownWorkerdNoise } from "./test/workerd-noise.ts";
 
 // Three workerd log lines that are the tools' own and carry no information (see test/workerd-noise.ts).
@@ -39,6 +39,7 @@ export default defineConfig({
 								// The simulator serves WeCom under /qyapi: a WeCom call sent to WeChat's base fails.
 								WECOM_API_BASE: `${inject("simUrl")}/qyapi`,
 								API_KEYS: await apiKeysJson(),
+								REGISTRY_KEY: REGISTRY_TEST_KEY,
 								// The simulator is local: a hang is detected in 300 ms instead of 5 s.
 								WECHAT_TIMEOUT_MS: "300",
 								ALERT_WEBHOOK_URL: `${inject("simUrl")}/cgi-bin/webhook/send?key=broker-tests`,

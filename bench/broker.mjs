@@ -58,10 +58,12 @@ export async function buildWorker() {
  */
 
 /**
- * @param {{ name: string, apps: BrokerApp[], apiBase: string }} options
+ * `bindings`: more of the Worker's variables and secrets (e.g. REGISTRY_KEY for the registry scenario).
+ *
+ * @param {{ name: string, apps: BrokerApp[], apiBase: string, bindings?: Record<string, string> }} options
  * @returns {Promise<Broker>}
  */
-export async function startBroker({ name, apps, apiBase }) {
+export async function startBroker({ name, apps, apiBase, bindings = {} }) {
 	mkdirSync(LOG_DIR, { recursive: true });
 	const log = createWriteStream(`${LOG_DIR}/worker-${name}.log`);
 	const counts = { lines: 0, errors: 0, warnings: 0 };
@@ -86,6 +88,7 @@ export async function startBroker({ name, apps, apiBase }) {
 				WECHAT_APPS: JSON.stringify(apps),
 				API_KEYS: JSON.stringify([{ name: "bench", key: BENCH_KEY, apps: ["*"], admin: true }]),
 				WECHAT_API_BASE: apiBase,
+				...bindings,
 			},
 		}),
 		handleRuntimeStdio(stdout, stderr) {

@@ -41,6 +41,19 @@ export function tableRows(results) {
 			].filter(Boolean).join("; "),
 		]);
 	}
+	const registry = results.registry;
+	const registryCeiling = new Map((registry?.points ?? []).filter((/** @type {any} */ p) => p.target === "healthz").map((/** @type {any} */ p) => [p.concurrency, p.rps]));
+	for (const p of registry?.points ?? []) {
+		rows.push([
+			"registry", `broker ${p.label}`, `c=${p.concurrency}, ${results.settings.pointS} s ×${results.settings.repeats}`,
+			num(p.rps), num(p.rps / (registryCeiling.get(p.concurrency) ?? Number.NaN), 2), num(p.p50_ms, 2), num(p.p99_ms, 2),
+			p.target === "token-registry" ? `${num(registry.upstream_calls_during_load)} (0)` : "–", "–",
+			[
+				p.target === "healthz" ? `${registry.apps} apps registered in ${registry.register_apps_s} s, ${registry.keys} keys in ${registry.register_keys_s} s` : "",
+				p.failed ? `${p.failed} failed` : "",
+			].filter(Boolean).join("; "),
+		]);
+	}
 	const baselines = results.throughput.baselines;
 	if (baselines) {
 		const nodeCeiling = new Map(baselines.points.filter((/** @type {any} */ p) => p.target === "node-healthz").map((/** @type {any} */ p) => [p.concurrency, p.rps]));

@@ -9,6 +9,7 @@
  * at once so that they share the machine alike. Everything started is stopped at the end, on failure,
  * and on Ctrl-C (cleanup.mjs).
  */
+import { randomBytes } from "node:crypto";
 import { cpus, platform, release } from "node:os";
 import { benchApps } from "./apps.mjs";
 import { AUTH_HEADERS, BUNDLE_PATH, buildWorker, startBroker } from "./broker.mjs";
@@ -24,9 +25,13 @@ import { measureGateway } from "./scenarios/gateway.mjs";
 import { compressedDay, CRON_INTERVAL_MS, DAY_TOKEN_LIFETIME_S } from "./scenarios/day.mjs";
 import { stampede, summarizeRuns } from "./scenarios/stampede.mjs";
 import { storm, summarizeStorms } from "./scenarios/storm.mjs";
+import { measureRegistry } from "./scenarios/registry.mjs";
 import { measureTickets } from "./scenarios/tickets.mjs";
 import { round } from "./stats.mjs";
 import { startWorld } from "./world.mjs";
+
+/** Apps and keys the registry scenario registers: issue 16's bound for the hot path. */
+const REGISTRY_BENCH_APPS = 1_000;
 
 /** The fast world's clock rate: WeChat's 7200 s token lives the day run's 60 real seconds (120×). */
 const FAST_WORLD_SPEEDUP = 7200 / DAY_TOKEN_LIFETIME_S;
@@ -191,6 +196,16 @@ async function main() {
 		};
 	}
 
+	/** @type {any} */
+	let registry = null;
+	if (only.has("registry")) {
+		step(`registry: ${REGISTRY_BENCH_APPS} apps and keys through the admin API, then hot GET /token beside /healthz…`);
+		const registryBroker = await startBroker({ name: "registry", apps: [apps.broker.hot], apiBase: realWorld.url, bindings: { REGISTRY_KEY: randomBytes(32).toString("base64") } });
+		registry = await measureRegistry({ broker: registryBroker, world: realWorld, secretApp: apps.broker.hot, n: REGISTRY_BENCH_APPS, settings });
+		requireSuccess("registry", pointOutcomes(registry.points));
+		await registryBroker.dispose();
+	}
+
 	const results = {
 		generated_at: new Date().toISOString(),
 		machine: { node: process.version, cpus: cpus().length, cpu_model: cpus()[0]?.model ?? "unknown", os: `${platform()} ${release()}` },
@@ -203,6 +218,7 @@ async function main() {
 		stampede: { broker: brokerStampedes, baselines: baselineStampedeRows },
 		storm: storms,
 		day,
+		registry,
 		worker_logs: { main: mainLogs, day: dayLogs },
 		skipped,
 		duration_s: 0,

@@ -31,7 +31,7 @@ import { parseArgs } from "node:util";
  */
 
 /** Each runs for the broker and, unless skipped, the baselines; the bundle is measured on every run. */
-export const SCENARIOS = /** @type {const} */ (["throughput", "gateway", "stampede", "storm", "day", "tickets"]);
+export const SCENARIOS = /** @type {const} */ (["throughput", "gateway", "stampede", "storm", "day", "tickets", "registry"]);
 /** @typedef {typeof SCENARIOS[number]} Scenario */
 
 /** @param {string} raw @returns {Set<Scenario>} */

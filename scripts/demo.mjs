@@ -10,6 +10,12 @@ export const DEMO_APPS = [
 	{ appid: "wxdemo0000000002", secret: "demo-secret-not-real-2", mode: "classic" },
 ];
 
+/**
+ * An app that is not in WECHAT_APPS: the printed demo adds it at runtime with `PUT /admin/apps/…` (the
+ * registry). Only the simulator knows it from the start, as WeChat knows an account before the broker does.
+ */
+export const DEMO_REGISTRY_APP = { appid: "wxdemo0000000003", secret: "demo-registry-secret-not-real", mode: /** @type {const} */ ("stable") };
+
 /** A WeCom self-built app (agent): clients address it as `<corpid>-<agentid>`. */
 /** @type {readonly { kind: "wecom", corpid: string, agentid: string, secret: string }[]} */
 export const DEMO_WECOM_APPS = [

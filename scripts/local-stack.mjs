@@ -4,6 +4,7 @@
  * both on 127.0.0.1. Shared by `npm start` and `npm run e2e`.
  */
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { startSimulator } from "../sim/server.js";
 
@@ -21,20 +22,23 @@ const READY_POLL_MS = 250;
  * The simulator keeps its tokens in memory, so the broker's storage starts empty with it: a token
  * persisted by an earlier run would be one this simulator never issued.
  *
- * @param {{ brokerPort: number, simPort: number, apps: App[], wecomApps?: { kind: "wecom", corpid: string, agentid: string, secret: string }[], keys: ApiKey[], persistTo: string, vars?: Record<string, string>, quiet?: boolean, onBrokerExit?: (code: number | null) => void }} options
+ * `simOnlyApps`: apps the simulator knows but WECHAT_APPS does not (added through the admin API at runtime).
+ *
+ * @param {{ brokerPort: number, simPort: number, apps: App[], simOnlyApps?: App[], wecomApps?: { kind: "wecom", corpid: string, agentid: string, secret: string }[], keys: ApiKey[], persistTo: string, vars?: Record<string, string>, quiet?: boolean, onBrokerExit?: (code: number | null) => void }} options
  * @returns {Promise<LocalStack>}
  */
-export async function startLocalStack({ brokerPort, simPort, apps, wecomApps = [], keys, persistTo, vars = {}, quiet = false, onBrokerExit }) {
+export async function startLocalStack({ brokerPort, simPort, apps, simOnlyApps = [], wecomApps = [], keys, persistTo, vars = {}, quiet = false, onBrokerExit }) {
 	rmSync(persistTo, { recursive: true, force: true });
 	const sim = await startSimulator({
 		port: simPort,
-		apps: apps.map(({ appid, secret }) => ({ appid, secret })),
+		apps: [...apps, ...simOnlyApps].map(({ appid, secret }) => ({ appid, secret })),
 		wecomApps: wecomApps.map(({ corpid, agentid, secret }) => ({ corpid, agentid, secret })),
 	});
 	// Secrets go to a file wrangler reads, under .wrangler/ (git-ignored), never onto a command line.
 	mkdirSync(".wrangler", { recursive: true });
 	const envFile = `.wrangler/local-${brokerPort}.env`;
-	const values = { WECHAT_APPS: JSON.stringify([...apps, ...wecomApps]), API_KEYS: JSON.stringify(keys), ...vars };
+	// A fresh REGISTRY_KEY per run: the storage it seals is wiped above, so nothing sealed outlives it.
+	const values = { WECHAT_APPS: JSON.stringify([...apps, ...wecomApps]), API_KEYS: JSON.stringify(keys), REGISTRY_KEY: randomBytes(32).toString("base64"), ...vars };
 	writeFileSync(envFile, Object.entries(values).map(([name, value]) => `${name}=${value.replaceAll("{sim}", sim.url)}\n`).join(""));
 	const url = `http://127.0.0.1:${brokerPort}`;
 

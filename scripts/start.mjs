@@ -8,7 +8,7 @@
  *
  * Ports: BROKER_PORT (default 8787) and WXSIM_PORT (default 9860).
  */
-import { DEMO_ADMIN_KEY, DEMO_APPS, DEMO_KEYS, DEMO_READER_KEY, DEMO_WECOM_APPS } from "./demo.mjs";
+import { DEMO_ADMIN_KEY, DEMO_APPS, DEMO_KEYS, DEMO_READER_KEY, DEMO_REGISTRY_APP, DEMO_WECOM_APPS } from "./demo.mjs";
 import { startLocalStack } from "./local-stack.mjs";
 
 const [DEMO_APP, SECOND_APP] = /** @type {[typeof DEMO_APPS[0], typeof DEMO_APPS[0]]} */ (DEMO_APPS);
@@ -23,6 +23,7 @@ const stack = await startLocalStack({
 	brokerPort: Number(process.env.BROKER_PORT ?? 8787),
 	simPort: Number(process.env.WXSIM_PORT ?? 9860),
 	apps: [...DEMO_APPS],
+	simOnlyApps: [DEMO_REGISTRY_APP],
 	wecomApps: [...DEMO_WECOM_APPS],
 	keys: [...DEMO_KEYS],
 	persistTo: ".wrangler/demo-state",
@@ -61,6 +62,14 @@ More:
   curl -s -H 'Authorization: Bearer ${DEMO_KEY}' ${url}/health
   curl -s -H 'Authorization: Bearer ${DEMO_READER_KEY}' '${url}/token?appid=${SECOND_APP.appid}'   # 403: not this key's app
   open ${url}/dashboard and paste ${DEMO_KEY}
+
+Add an app at runtime (the registry: no redeploy; its first token is fetched at once), read it back, list the apps:
+  curl -s -X PUT -H 'Authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' \\
+       -d '{"secret":"${DEMO_REGISTRY_APP.secret}","mode":"stable"}' ${url}/admin/apps/${DEMO_REGISTRY_APP.appid}
+  curl -s -H 'Authorization: Bearer ${DEMO_KEY}' '${url}/token?appid=${DEMO_REGISTRY_APP.appid}'
+  curl -s -H 'Authorization: Bearer ${DEMO_KEY}' ${url}/admin/apps
+  curl -s -X POST -H 'Authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' \\
+       -d '{"name":"billing","apps":["${DEMO_REGISTRY_APP.appid}"]}' ${url}/admin/keys   # a new key, shown once
 
 JS-SDK: a signed wx.config for a page, and the ticket to check its signature by hand:
   curl -s -X POST -H 'Authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' \\

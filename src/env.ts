@@ -6,8 +6,8 @@
 declare global {
 	namespace Cloudflare {
 		interface Env {
-			/** JSON array of `{appid, secret, mode?}`. Secret: `wrangler secret put WECHAT_APPS`. */
-			WECHAT_APPS: string;
+			/** JSON array of `{appid, secret, mode?}`; optional with REGISTRY_KEY. Secret: `wrangler secret put WECHAT_APPS`. */
+			WECHAT_APPS?: string;
 			/** JSON array of `{name, key, apps, admin?}`. Secret: `wrangler secret put API_KEYS`. */
 			API_KEYS: string;
 			/** Optional comma-separated CIDRs allowed to call the broker (checked against CF-Connecting-IP). */
@@ -20,6 +20,10 @@ declare global {
 			QUOTA_GUARD_SHARE?: string;
 			/** Optional per-attempt timeout for WeChat calls, in ms; default 5000. */
 			WECHAT_TIMEOUT_MS?: string;
+			/** base64 of 32 random bytes: seals the secrets stored through the admin API (registry/seal.ts). Secret. */
+			REGISTRY_KEY?: string;
+			/** Optional: the key being rotated out; values it sealed still open until resealed. Secret. */
+			REGISTRY_KEY_PREVIOUS?: string;
 			/** Optional JSON object of headers for every upstream call, so a relay can admit only the broker. Secret. */
 			WECHAT_RELAY_HEADERS?: string;
 		}

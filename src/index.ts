@@ -5,6 +5,7 @@ import { log } from "./core/log";
 import { watchdog } from "./ops/scheduled";
 
 export { TokenAuthority } from "./authority/token-authority";
+export { Registry } from "./registry/registry";
 export { ScheduleIndex } from "./schedule/schedule-index";
 
 export default {

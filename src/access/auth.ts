@@ -8,14 +8,19 @@
  */
 import { bearerAuth } from "hono/bearer-auth";
 import type { MiddlewareHandler } from "hono";
-import type { ApiKeyConfig, BrokerConfig } from "../config/config";
+import type { ApiKeyConfig, AppProfile, BrokerConfig } from "../config/config";
+import { findRegisteredKey } from "../registry/lookup";
+import type { RegisteredKey } from "../registry/registry";
 import { BrokerError } from "../core/errors";
 import { log } from "../core/log";
 
 export interface Principal {
 	readonly name: string;
+	/** `"*"`, or appids and `corp:<corpid>` / `component:<component_appid>` scopes. */
 	readonly apps: ApiKeyConfig["apps"];
 	readonly admin: boolean;
+	/** Where the key lives: API_KEYS, or the registry (the admin API). */
+	readonly source: "secret" | "registry";
 }
 
 export type AuthVariables = { config: BrokerConfig; principal: Principal };
@@ -64,19 +69,39 @@ export async function findKey(keys: readonly ApiKeyConfig[], presented: string):
 	return match;
 }
 
+/** Each registry key's principal, built once per KV read of the key (lookup.ts keeps that read). */
+const registeredPrincipals = new WeakMap<RegisteredKey, Principal>();
+
+/**
+ * The principal a presented key authenticates as: API_KEYS first (compared in constant time against every
+ * configured key), then the registry, found by the key's digest (registry/lookup.ts).
+ */
+export async function authenticate(env: { TOKEN_CACHE: KVNamespace }, config: BrokerConfig, presented: string): Promise<Principal | undefined> {
+	const key = await findKey(config.keys, presented);
+	if (key) return { name: key.name, apps: key.apps, admin: key.admin, source: "secret" };
+	const registered = await findRegisteredKey(env, config, presented);
+	if (!registered) return undefined;
+	let principal = registeredPrincipals.get(registered);
+	if (!principal) {
+		principal = { name: registered.name, apps: registered.apps === "*" ? "*" : new Set(registered.apps), admin: registered.admin, source: "registry" };
+		registeredPrincipals.set(registered, principal);
+	}
+	return principal;
+}
+
 const challenge = 'Bearer realm="wx-token-broker"';
 
 /** Requires a valid key; sets `principal`. 401 with `WWW-Authenticate: Bearer` otherwise. */
-export function apiKeyAuth(): MiddlewareHandler<{ Variables: AuthVariables }> {
+export function apiKeyAuth(): MiddlewareHandler<{ Bindings: { TOKEN_CACHE: KVNamespace }; Variables: AuthVariables }> {
 	return bearerAuth({
 		realm: "wx-token-broker",
 		async verifyToken(presented, c) {
-			const key = await findKey(c.get("config").keys, presented);
-			if (!key) {
+			const principal = await authenticate(c.env, c.get("config"), presented);
+			if (!principal) {
 				log("warn", "auth_refused", { reason: "unknown_key", path: c.req.path });
 				return false;
 			}
-			c.set("principal", { name: key.name, apps: key.apps, admin: key.admin });
+			c.set("principal", principal);
 			return true;
 		},
 		noAuthenticationHeader: {
@@ -94,14 +119,25 @@ export function apiKeyAuth(): MiddlewareHandler<{ Variables: AuthVariables }> {
 	});
 }
 
-export function requireApp(principal: Principal, appid: string): void {
-	if (principal.apps === "*" || principal.apps.has(appid)) return;
+/** What a scope is checked against: the app's id, and the corp or component it belongs to. */
+export type ScopedApp = Pick<AppProfile, "appid" | "corpid">;
+
+/** True when `scope` admits `app`: `"*"`, its appid, `corp:<its corpid>`. */
+export function inScope(scope: Principal["apps"], app: ScopedApp | string): boolean {
+	if (scope === "*") return true;
+	if (typeof app === "string") return scope.has(app);
+	return scope.has(app.appid) || (app.corpid !== undefined && scope.has(`corp:${app.corpid}`));
+}
+
+export function requireApp(principal: Principal, app: ScopedApp | string): void {
+	if (inScope(principal.apps, app)) return;
+	const appid = typeof app === "string" ? app : app.appid;
 	log("warn", "auth_refused", { reason: "app_out_of_scope", key: principal.name, appid });
-	throw new BrokerError("forbidden", `The key "${principal.name}" is not allowed to use app ${appid}; ask the operator to add it to the key's apps in API_KEYS.`);
+	throw new BrokerError("forbidden", `The key "${principal.name}" is not allowed to use app ${appid}; ask the operator to add it to the key's apps (${principal.source === "secret" ? "in API_KEYS" : "PUT /admin/keys/" + principal.name}).`);
 }
 
 export function requireAdmin(principal: Principal): void {
 	if (principal.admin) return;
 	log("warn", "auth_refused", { reason: "not_admin", key: principal.name });
-	throw new BrokerError("forbidden", `The key "${principal.name}" is not an admin key; this route needs one ("admin": true in API_KEYS).`);
+	throw new BrokerError("forbidden", `The key "${principal.name}" is not an admin key; this route needs one ("admin": true in API_KEYS or in POST /admin/keys).`);
 }

@@ -6,7 +6,8 @@
 import type { Context } from "hono";
 import { requireApp, type AuthVariables, type Principal } from "./auth";
 import { authority } from "../authority/stub";
-import { APPID_PATTERN, type BrokerConfig } from "../config/config";
+import { APPID_PATTERN, type AppProfile } from "../config/config";
+import { findApp } from "../registry/lookup";
 import { readEdgeCopy } from "../edge/edge-cache";
 import type { CredentialType } from "../core/credentials";
 import type { AppEnv } from "../env";
@@ -59,16 +60,25 @@ export async function forceRefreshHere(env: AppEnv, appid: string, type: Credent
 }
 
 
-export function resolveAppid(config: BrokerConfig, raw: string | undefined, principal?: Principal): string {
+/**
+ * The app a request names (`?appid=` or the body's `appid`): WECHAT_APPS first, then the registry
+ * (registry/lookup.ts: isolate memory, then KV; never the Registry object). The key's scope is the
+ * caller's to check (requireApp), except that a scoped key naming an app that does not exist gets the
+ * same 403 as for an app outside its scope: it learns nothing about which appids exist.
+ */
+export async function resolveApp(c: Context<BrokerEnv>, raw: string | undefined): Promise<AppProfile> {
+	const config = c.get("config");
+	const principal = c.get("principal");
 	if (raw === undefined || raw === "") {
-		if (config.apps.size === 1) return config.apps.keys().next().value!;
-		throw new BrokerError("bad_request", `appid is required: this broker serves ${config.apps.size} apps (?appid=wx… on GET, "appid" in a JSON body).`);
+		// Without a registry, WECHAT_APPS is every app there is; with one, "the only app" cannot be known here.
+		if (config.apps.size === 1 && !config.registry) return config.apps.values().next().value!;
+		throw new BrokerError("bad_request", `appid is required: this broker serves ${config.registry ? "the apps of its registry and WECHAT_APPS" : `${config.apps.size} apps`} (?appid=wx… on GET, "appid" in a JSON body).`);
 	}
 	if (!APPID_PATTERN.test(raw)) throw new BrokerError("bad_request", "appid must be 1–64 letters, digits, _ or - (e.g. wx1234567890abcdef).");
-	// A key scoped to some apps learns nothing about the others, configured or not: the same 403 for both.
-	if (!config.apps.has(raw) && principal && principal.apps !== "*") requireApp(principal, raw);
-	if (!config.apps.has(raw)) throw new BrokerError("not_found", `App ${raw} is not configured on this broker; check the appid or ask the operator to add it to WECHAT_APPS.`);
-	return raw;
+	const app = await findApp(c.env, config, raw);
+	if (app) return app;
+	if (principal && principal.apps !== "*") requireApp(principal, raw);
+	throw new BrokerError("not_found", `App ${raw} is not configured on this broker; check the appid, or ask the operator to add it (PUT /admin/apps/${raw}, or WECHAT_APPS).`);
 }
 
 export async function readJsonObject(c: Context<BrokerEnv>, hint = 'The body must be JSON like {"appid": "wx…", "access_token": "<the token WeChat refused>"}.'): Promise<Record<string, unknown>> {

@@ -11,7 +11,11 @@
  * object is fine, because nothing awaits them any more.
  */
 import { DurableObject } from "cloudflare:workers";
-import { loadConfig, type AppConfig, type BrokerConfig } from "../config/config";
+import { loadConfig, type AppConfig, type AppProfile, type BrokerConfig } from "../config/config";
+import { CREDENTIAL_TYPES } from "../core/credentials";
+import { BrokerError } from "../core/errors";
+import { tokenDigest } from "../edge/issued-index";
+import { isStoredRegisteredApp, openApp, resealApp, sealApp, type OpenedApp, type StoredRegisteredApp } from "./registered-app";
 import { hasKind, kindFor, kindsOf } from "../engine/kinds";
 import type { CredentialType } from "../core/credentials";
 import { Incidents } from "../engine/incidents";
@@ -20,7 +24,7 @@ import { afterUnansweredCall, EMPTY_SLOT, initialState, restoreState, type Autho
 import type { AppEnv } from "../env";
 import { addGatewayUse, NO_GATEWAY_USE, type GatewayCounts, type StoredGatewayUsage } from "./gateway-usage";
 import { healthProblem } from "../engine/health";
-import { GATEWAY_USAGE_KEY, STATE_KEY } from "../core/storage-keys";
+import { edgeKey, GATEWAY_USAGE_KEY, issuedKey, REGISTERED_APP_KEY, STATE_KEY } from "../core/storage-keys";
 import { expiresInS, isUsable } from "../core/lifetime";
 import { log, maskToken } from "../core/log";
 import { fail, type Failure, type Outcome } from "../core/outcome";
@@ -39,6 +43,11 @@ export interface InvalidateOptions {
 	 */
 	readonly confirmedByWeChat?: boolean;
 }
+
+/** What `configure` did: whether the app was stored, and the outcome of its first token fetch. */
+export type ConfigureResult =
+	| { readonly stored: true; readonly kid: string; readonly token: Outcome }
+	| { readonly stored: false; readonly failure: Failure };
 
 export interface CronReport {
 	readonly appid: string;
@@ -86,6 +95,10 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	readonly #chain: AlarmChain;
 	/** The app's configuration when the object last looked: a new one (a fixed secret) ends any backoff. */
 	#seenApp: AppConfig | undefined;
+	/** A registry app's entry, opened (registered-app.ts); undefined for an app of WECHAT_APPS. */
+	#registered: OpenedApp | undefined;
+	/** Set while `wipe` runs: the app no longer exists for any call that arrives meanwhile. */
+	#deleting = false;
 
 	constructor(ctx: DurableObjectState, env: AppEnv) {
 		super(ctx, env);
@@ -113,11 +126,78 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			},
 		});
 		void ctx.blockConcurrencyWhile(async () => {
-			const stored = await ctx.storage.get<Record<string, unknown>>(STATE_KEY);
+			const [stored, registered] = await Promise.all([
+				ctx.storage.get<Record<string, unknown>>(STATE_KEY),
+				ctx.storage.get<unknown>(REGISTERED_APP_KEY),
+			]);
+			if (isStoredRegisteredApp(registered)) this.#registered = await openApp(env, registered);
 			if (!stored) return;
 			this.#state = restoreState(stored, Date.now());
 			await this.#recover();
 		});
+	}
+
+	/**
+	 * Admin API (PUT /admin/apps/{appid}): stores the app's profile and its secret, sealed, and fetches its
+	 * first token at once, so a wrong secret is reported to the operator who typed it. The app is stored
+	 * either way. A replaced secret ends any backoff and is checked with a normal refresh (stable: returns the
+	 * live token and revokes nothing; classic: one mint, the old token still accepted for 300 s).
+	 */
+	async configure(profile: AppProfile, secret: string): Promise<ConfigureResult> {
+		let stored: StoredRegisteredApp;
+		try {
+			stored = await sealApp(this.env, profile, secret);
+		} catch (error) {
+			if (error instanceof BrokerError) return { stored: false, failure: { code: "config_error", message: error.message } };
+			throw error;
+		}
+		await this.ctx.storage.put(REGISTERED_APP_KEY, stored);
+		const before = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
+		this.#registered = { app: { ...profile, secret }, sealed: stored.sealed };
+		const secretChanged = before !== undefined && before.secret !== secret;
+		log("info", "app_configured", { appid: profile.appid, replaced: before !== undefined, secret_changed: secretChanged });
+		const refresher = this.#refresherFor(profile.appid, "token");
+		if ("failure" in refresher) return { stored: true, kid: stored.sealed.kid, token: fail(refresher.failure) };
+		const token = secretChanged ? await refresher.refreshNow("configure") : await refresher.get();
+		return { stored: true, kid: stored.sealed.kid, token };
+	}
+
+	/**
+	 * Admin API (DELETE /admin/apps/{appid}): everything this object holds goes: the sealed secret, every
+	 * credential, counters and queued alerts, the KV edge copies and the gateway's record of the tokens it
+	 * knows; the alarm is disarmed. A refresh under way lands first, so nothing is written after the wipe.
+	 */
+	async wipe(appid: string): Promise<void> {
+		this.#deleting = true;
+		await this.idle();
+		const kv = this.env.TOKEN_CACHE;
+		const tokens = [this.#state.slots.token?.current?.value, this.#state.slots.token?.previous?.value].filter((t): t is string => !!t);
+		const issued = await Promise.all(tokens.map(async (token) => issuedKey(await tokenDigest(token))));
+		await Promise.allSettled([...CREDENTIAL_TYPES.map((type) => kv.delete(edgeKey(appid, type))), ...issued.map((key) => kv.delete(key))]);
+		await this.#chain.disarm(appid); // the alarm, and the app's row in the schedule index
+		await this.ctx.storage.deleteAll();
+		this.#state = initialState(Date.now());
+		this.#refreshers.clear();
+		this.#registered = undefined;
+		this.#seenApp = undefined;
+		this.#deleting = false;
+		log("info", "app_deleted", { appid });
+	}
+
+	/** POST /admin/registry/reseal: the sealed secret again under the current REGISTRY_KEY; the key id it is under. */
+	async reseal(): Promise<{ kid: string } | { failure: Failure } | null> {
+		const stored = await this.ctx.storage.get<unknown>(REGISTERED_APP_KEY);
+		if (!isStoredRegisteredApp(stored)) return null;
+		try {
+			const resealed = await resealApp(this.env, stored);
+			if (!resealed) return { kid: stored.sealed.kid };
+			await this.ctx.storage.put(REGISTERED_APP_KEY, resealed);
+			if (this.#registered) this.#registered = { ...this.#registered, sealed: resealed.sealed };
+			return { kid: resealed.sealed.kid };
+		} catch (error) {
+			if (error instanceof BrokerError) return { failure: { code: "config_error", message: error.message } };
+			throw error;
+		}
 	}
 
 	/** The app's access_token. */
@@ -234,9 +314,13 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		return loadConfig(this.env);
 	}
 
-	/** The app, remembering which one this object serves; a changed configuration ends every backoff. */
+	/**
+	 * The app, remembering which one this object serves; a changed configuration ends every backoff.
+	 * WECHAT_APPS first, then this object's registry entry (an appid lives in one source only).
+	 */
 	#app(appid: string): AppConfig | undefined {
-		const app = this.#config().apps.get(appid);
+		const registered = this.#registered && "app" in this.#registered && this.#registered.app.appid === appid ? this.#registered.app : undefined;
+		const app = this.#deleting ? undefined : this.#config().apps.get(appid) ?? registered;
 		if (!app) return undefined;
 		if (this.#state.appid !== appid) this.#state = { ...this.#state, appid };
 		if (this.#seenApp && this.#seenApp !== app && this.#seenApp.secret !== app.secret) {
@@ -250,7 +334,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 
 	#refresherFor(appid: string, type: CredentialType): Refresher | { failure: Failure } {
 		const app = this.#app(appid);
-		if (!app) return { failure: { code: "not_found", message: `App ${appid} is not configured; add it to WECHAT_APPS.` } };
+		if (!app && this.#registered && "failure" in this.#registered) return { failure: this.#registered.failure };
+		if (!app) return { failure: { code: "not_found", message: `App ${appid} is not configured; add it to WECHAT_APPS or PUT /admin/apps/${appid}.` } };
 		if (!hasKind(app, type)) {
 			return { failure: { code: "not_found", message: `App ${appid} has no ${type} credential (${kindsOf(app).join(", ")} only).` } };
 		}

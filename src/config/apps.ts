@@ -26,7 +26,7 @@ export function parseApps(entries: readonly unknown[]): Map<string, AppConfig> {
 	entries.forEach((entry, index) => {
 		const where = `WECHAT_APPS[${index}]`;
 		if (!isRecord(entry)) throw new ConfigError(`${where} must be an object like ${APPS_EXAMPLE.slice(1, -1)}.`);
-		const app = entry.kind === "wecom" ? parseWeCom(entry, where) : parseWeChat(entry, where);
+		const app = parseAppEntry(entry, where, "secret");
 		if (apps.has(app.appid)) {
 			throw new ConfigError(`${where}: ${app.appid} is listed twice; keep one entry per app${app.platform === "wecom" ? ' (give WeCom entries distinct "id"s)' : ""}.`);
 		}
@@ -38,7 +38,12 @@ export function parseApps(entries: readonly unknown[]): Map<string, AppConfig> {
 	return apps;
 }
 
-function parseWeChat(entry: Record<string, unknown>, where: string): AppConfig {
+/** One entry, from WECHAT_APPS or an admin API body; ConfigError names `where` and what to fix. */
+export function parseAppEntry(entry: Record<string, unknown>, where: string, source: AppConfig["source"]): AppConfig {
+	return entry.kind === "wecom" ? parseWeCom(entry, where, source) : parseWeChat(entry, where, source);
+}
+
+function parseWeChat(entry: Record<string, unknown>, where: string, source: AppConfig["source"]): AppConfig {
 	const { appid, secret, mode = "stable", daily_quota: dailyQuota, ticket_daily_quota: ticketQuota, kind } = entry;
 	if (kind !== undefined && kind !== "wechat") {
 		throw new ConfigError(`${where}.kind must be "wecom" for a WeCom app, or left out for an official account or mini program.`);
@@ -51,13 +56,13 @@ function parseWeChat(entry: Record<string, unknown>, where: string): AppConfig {
 		throw new ConfigError(`${where}.mode (app ${appid}) must be "stable" (default, /cgi-bin/stable_token) or "classic" (/cgi-bin/token).`);
 	}
 	return {
-		appid, platform: "wechat", secret: secret as string, mode,
+		appid, source, platform: "wechat", secret: secret as string, mode,
 		dailyQuota: positiveInteger(dailyQuota, `${where}.daily_quota (app ${appid})`, "the app's daily quota for its token endpoint") ?? DEFAULT_DAILY_QUOTA[mode],
 		ticketDailyQuota: positiveInteger(ticketQuota, `${where}.ticket_daily_quota (app ${appid})`, "the app's daily getticket quota") ?? DEFAULT_TICKET_DAILY_QUOTA,
 	};
 }
 
-function parseWeCom(entry: Record<string, unknown>, where: string): AppConfig {
+function parseWeCom(entry: Record<string, unknown>, where: string, source: AppConfig["source"]): AppConfig {
 	const { corpid, agentid, secret, id, daily_quota: dailyQuota } = entry;
 	if (typeof corpid !== "string" || !APPID_PATTERN.test(corpid)) {
 		throw new ConfigError(`${where}.corpid must be the WeCom CorpID (ww…, from 我的企业 → 企业信息 in the WeCom admin console).`);
@@ -74,7 +79,7 @@ function parseWeCom(entry: Record<string, unknown>, where: string): AppConfig {
 	const appid = (id as string | undefined) ?? `${corpid}-${agentid as string}`;
 	requireSecret(secret, `${where}.secret (${appid}) must be the Secret of that WeCom app (each app, and the contacts sync, has its own).`);
 	return {
-		appid, platform: "wecom", secret: secret as string, mode: "wecom", corpid,
+		appid, source, platform: "wecom", secret: secret as string, mode: "wecom", corpid,
 		...(agentid !== undefined && { agentid: agentid as string }),
 		dailyQuota: positiveInteger(dailyQuota, `${where}.daily_quota (${appid})`, "a daily budget of gettoken calls") ?? DEFAULT_DAILY_QUOTA.wecom,
 		ticketDailyQuota: DEFAULT_TICKET_DAILY_QUOTA,

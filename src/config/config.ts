@@ -16,7 +16,7 @@ import type { ApiKeyConfig, AppConfig } from "./types";
 import type { AppEnv } from "../env";
 
 export { APPID_PATTERN } from "./apps";
-export type { ApiKeyConfig, AppConfig, TokenMode } from "./types";
+export type { ApiKeyConfig, AppConfig, AppProfile, AppSource, TokenMode } from "./types";
 export { ConfigError } from "./error";
 
 export interface BrokerConfig {
@@ -24,8 +24,16 @@ export interface BrokerConfig {
 	readonly apiBase: string;
 	/** WeCom's upstream base, without a trailing slash. */
 	readonly weComBase: string;
+	/** The apps of WECHAT_APPS; the registry's are looked up by id (registry/lookup.ts). */
 	readonly apps: ReadonlyMap<string, AppConfig>;
+	/** The keys of API_KEYS; the registry's are looked up by digest (registry/lookup.ts). */
 	readonly keys: readonly ApiKeyConfig[];
+	/**
+	 * REGISTRY_KEY is set, so the registry may hold apps and keys. Only its presence: a malformed key is
+	 * refused where a secret is sealed or opened (registry/seal.ts), never here, so it cannot break the
+	 * apps of WECHAT_APPS.
+	 */
+	readonly registry: boolean;
 	/** CIDRs or addresses allowed to call the broker; empty means any. */
 	readonly allowedIps: readonly string[];
 	/** Optional incoming-webhook URL for alerts (WeCom, Feishu, Slack or any JSON receiver). */
@@ -48,7 +56,9 @@ export const DEFAULT_UPSTREAM_TIMEOUT_MS = 5_000;
 /** Hosts whose traffic never leaves the machine. */
 const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
 
-type ConfigSource = Pick<AppEnv, "WECHAT_APPS" | "API_KEYS"> & {
+type ConfigSource = Pick<AppEnv, "API_KEYS"> & {
+	WECHAT_APPS?: string;
+	REGISTRY_KEY?: string;
 	WECHAT_API_BASE?: string;
 	WECOM_API_BASE?: string;
 	ALLOWED_IPS?: string;
@@ -60,12 +70,12 @@ type ConfigSource = Pick<AppEnv, "WECHAT_APPS" | "API_KEYS"> & {
 
 const OPTIONAL_VARS = ["WECOM_API_BASE", "ALLOWED_IPS", "ALERT_WEBHOOK_URL", "QUOTA_GUARD_SHARE", "WECHAT_TIMEOUT_MS", "WECHAT_RELAY_HEADERS"] as const;
 
-let cached: { source: readonly (string | undefined)[]; result: BrokerConfig | ConfigError } | undefined;
+let cached: { source: readonly (string | boolean | undefined)[]; result: BrokerConfig | ConfigError } | undefined;
 
 /** The validated configuration; throws ConfigError. Parsed once per distinct set of values. */
 export function loadConfig(env: ConfigSource): BrokerConfig {
 	// Compared value by value on every request: the same strings each time, so this is cheap.
-	const source = [env.WECHAT_APPS, env.API_KEYS, env.WECHAT_API_BASE, ...OPTIONAL_VARS.map((name) => env[name])];
+	const source = [env.WECHAT_APPS, env.API_KEYS, env.WECHAT_API_BASE, hasRegistryKey(env), ...OPTIONAL_VARS.map((name) => env[name])];
 	if (!cached || source.some((value, i) => value !== cached!.source[i])) {
 		let result: BrokerConfig | ConfigError;
 		try {
@@ -95,13 +105,25 @@ function parseConfig(env: ConfigSource): BrokerConfig {
 	}
 }
 
+function hasRegistryKey(env: ConfigSource): boolean {
+	return env.REGISTRY_KEY !== undefined && env.REGISTRY_KEY.trim() !== "";
+}
+
+const APPS_EXAMPLE = '[{"appid":"wx…","secret":"…","mode":"stable"}]';
+
 function parseValidConfig(env: ConfigSource): BrokerConfig {
-	const apps = parseApps(parseJsonArray(env.WECHAT_APPS, "WECHAT_APPS", '[{"appid":"wx…","secret":"…","mode":"stable"}]'));
+	const registry = hasRegistryKey(env);
+	// With a registry, apps may all be added through /admin/apps; without one, WECHAT_APPS is the only source.
+	const apps = registry && (env.WECHAT_APPS === undefined || env.WECHAT_APPS.trim() === "" || env.WECHAT_APPS.trim() === "[]")
+		? new Map<string, AppConfig>()
+		: parseApps(parseJsonArray(env.WECHAT_APPS, "WECHAT_APPS", APPS_EXAMPLE, " (or set REGISTRY_KEY and add apps through PUT /admin/apps/{appid})"));
 	return {
+		registry,
 		apiBase: parseApiBase(env.WECHAT_API_BASE, "WECHAT_API_BASE", DEFAULT_API_BASE),
 		weComBase: parseApiBase(env.WECOM_API_BASE, "WECOM_API_BASE", DEFAULT_WECOM_API_BASE),
 		apps,
-		keys: parseKeys(parseJsonArray(env.API_KEYS, "API_KEYS", KEYS_EXAMPLE), apps),
+		// A scope may name a registry app, which this isolate cannot see here: check scopes only without one.
+		keys: parseKeys(parseJsonArray(env.API_KEYS, "API_KEYS", KEYS_EXAMPLE), registry ? null : apps),
 		allowedIps: parseAllowedIps(env.ALLOWED_IPS),
 		alertWebhookUrl: parseWebhookUrl(env.ALERT_WEBHOOK_URL),
 		quotaGuardShare: parseQuotaGuardShare(env.QUOTA_GUARD_SHARE, apps),
@@ -225,9 +247,9 @@ function parseApiBase(raw: string | undefined, name: string, fallback: string): 
 	return value.replace(/\/+$/, "");
 }
 
-function parseJsonArray(raw: string | undefined, name: string, example: string): unknown[] {
+function parseJsonArray(raw: string | undefined, name: string, example: string, alternative = ""): unknown[] {
 	if (raw === undefined || raw.trim() === "") {
-		throw new ConfigError(`${name} is not set: run \`wrangler secret put ${name}\` (locally: add it to .dev.vars) with a JSON array like ${example}.`);
+		throw new ConfigError(`${name} is not set: run \`wrangler secret put ${name}\` (locally: add it to .dev.vars) with a JSON array like ${example}${alternative}.`);
 	}
 	let value: unknown;
 	try {
@@ -237,7 +259,7 @@ function parseJsonArray(raw: string | undefined, name: string, example: string):
 		throw new ConfigError(`${name} is not valid JSON: it must be a JSON array like ${example}.`);
 	}
 	if (!Array.isArray(value) || value.length === 0) {
-		throw new ConfigError(`${name} must be a non-empty JSON array like ${example}.`);
+		throw new ConfigError(`${name} must be a non-empty JSON array like ${example}${alternative}.`);
 	}
 	return value;
 }

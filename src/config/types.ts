@@ -6,11 +6,18 @@
 /** `stable`: /cgi-bin/stable_token (default); `classic`: /cgi-bin/token; `wecom`: WeCom's /cgi-bin/gettoken. */
 export type TokenMode = "stable" | "classic" | "wecom";
 
-export interface AppConfig {
+/** Where an app's entry lives: the WECHAT_APPS secret, or the registry (the admin API). */
+export type AppSource = "secret" | "registry";
+
+/**
+ * An app as every Worker isolate knows it: everything but its secret. Only the app's own Durable Object
+ * holds the secret (AppConfig); a registry app's profile reaches isolates through KV (registry/lookup.ts).
+ */
+export interface AppProfile {
 	/** How clients name it (`?appid=`): the WeChat AppID, or a WeCom entry's `id` (default `<corpid>-<agentid>`). */
 	readonly appid: string;
+	readonly source: AppSource;
 	readonly platform: "wechat" | "wecom";
-	readonly secret: string;
 	readonly mode: TokenMode;
 	/** WeChat's daily call quota for the app's token endpoint (what the quota guard protects). */
 	readonly dailyQuota: number;
@@ -22,6 +29,11 @@ export interface AppConfig {
 	readonly agentid?: string;
 	/** WeCom only: how many entries share this corp (its corp-ticket hourly limit is shared between them). */
 	readonly corpEntries?: number;
+}
+
+/** An app with its secret: what the app's Durable Object fetches credentials with. */
+export interface AppConfig extends AppProfile {
+	readonly secret: string;
 }
 
 export interface ApiKeyConfig {

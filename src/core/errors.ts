@@ -10,6 +10,7 @@ export type ErrorCode =
 	| "forbidden"
 	| "not_found"
 	| "method_not_allowed"
+	| "conflict"
 	| "payload_too_large"
 	| "rate_limited"
 	| "wechat_error"
@@ -23,6 +24,7 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
 	forbidden: 403,
 	not_found: 404,
 	method_not_allowed: 405,
+	conflict: 409,
 	payload_too_large: 413,
 	rate_limited: 429,
 	wechat_error: 502,

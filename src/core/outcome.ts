@@ -5,7 +5,8 @@
 import type { CredentialRecord } from "./lifetime";
 
 export interface Failure {
-	readonly code: "wechat_error" | "wechat_unreachable" | "rate_limited" | "not_found";
+	/** `config_error`: the operator must fix something (a registry app whose secret cannot be opened). */
+	readonly code: "wechat_error" | "wechat_unreachable" | "rate_limited" | "not_found" | "config_error";
 	readonly message: string;
 	readonly wechatErrcode?: number;
 	readonly retryAfterS?: number;

@@ -7,17 +7,32 @@
  *             refresh and last error, the failure backoff, the forced-refresh stamp and the in-flight
  *             marker; and for the app today's (and this hour's) upstream call counts, the incident and
  *             queued alerts.
- *   "gateway" → the app's gateway calls and heals today (gateway/usage-store.ts), added in batches.
+ *   "gateway" → the app's gateway calls and heals today (authority/gateway-usage.ts), added in batches.
+ *   "registered" → RegisteredApp (authority/registered-app.ts), for an app added through the admin API: its
+ *             profile and its secret sealed with REGISTRY_KEY (registry/seal.ts). The secret never leaves
+ *             this object; it is opened in memory when a credential is fetched.
+ *
+ * The Registry Durable Object (one per deployment, `idFromName("registry")`, SQLite; registry/registry.ts):
+ *   table apps (appid, profile JSON without secret, sealed_kid, created_at, updated_at): what /admin/apps pages;
+ *   table keys (name, digest, apps JSON, admin, created_at, updated_at): the registered API keys, digests only;
+ *   table kv_outbox (key, value or NULL for a delete): KV writes not yet confirmed, retried from its alarm.
  *
  * Workers KV (TOKEN_CACHE), written only by the app's TokenAuthority, read by every Worker isolate:
  *   "cred:v2:<appid>:<type>" → CredentialRecord as JSON (type: token, jsapi, wx_card, agent_config), with a
  *             KV expiration no earlier than the value stops being served (and at least KV's 60 s minimum).
  *             Bump the version when the value's shape changes (v1 was "token:v1:<appid>", a TokenRecord).
- *   "issued:v1:<sha256 hex of a token>" → IssuedRecord (gateway/issued-index.ts): which app issued the token
+ *   "issued:v1:<sha256 hex of a token>" → IssuedRecord (edge/issued-index.ts): which app issued the token
  *             and until when it lives, written beside the edge copy so the gateway can tell a token this
  *             broker issued (current or replaced) from a forged one; KV expires it with the token.
  *
- * Isolate memory (memory-cache.ts): the same "cred:v2:<appid>:<type>" keys, for at most MEMORY_TTL_MS each.
+ *
+ * Workers KV (TOKEN_CACHE), written only by the Registry object (its kv_outbox), read on the hot path:
+ *   "app:v1:<appid>" → AppProfile (config/types.ts) of a registry app: everything but the secret.
+ *   "apikey:v1:<sha256 hex of the key>" → RegisteredKey (registry/lookup.ts): name, apps, admin.
+ *   "corp:v1:<corpid>" → the ids of the corp's WeCom registry entries (for /cgi-bin/gettoken by corpid).
+ *
+ * Isolate memory (edge/memory-cache.ts): the same "cred:v2:<appid>:<type>" keys, for at most MEMORY_TTL_MS
+ * each; registry/lookup.ts keeps what it read of "app:", "apikey:" and "corp:" for REGISTRY_MEMORY_TTL_MS.
  */
 import type { CredentialType } from "./credentials";
 
@@ -31,4 +46,21 @@ export function edgeKey(appid: string, type: CredentialType = "token"): string {
 /** The token's SHA-256 in hex, not the token: a KV listing must not hand out usable tokens. */
 export function issuedKey(tokenSha256Hex: string): string {
 	return `issued:v1:${tokenSha256Hex}`;
+}
+
+/** The Registry object's name: one catalog per deployment. */
+export const REGISTRY_OBJECT_NAME = "registry";
+export const REGISTERED_APP_KEY = "registered";
+
+export function appProfileKey(appid: string): string {
+	return `app:v1:${appid}`;
+}
+
+/** The key's SHA-256 in hex: KV never holds a usable key. */
+export function apiKeyKey(keySha256Hex: string): string {
+	return `apikey:v1:${keySha256Hex}`;
+}
+
+export function corpEntriesKey(corpid: string): string {
+	return `corp:v1:${corpid}`;
 }

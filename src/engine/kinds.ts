@@ -6,7 +6,7 @@
  * (refresher.ts, fetch-and-store.ts), written once. A new kind (the open platform's component tokens,
  * say) is a new entry here.
  */
-import type { AppConfig, BrokerConfig } from "../config/config";
+import type { AppConfig, AppProfile, BrokerConfig } from "../config/config";
 import type { CredentialType, TicketType } from "../core/credentials";
 import type { LifetimePolicy } from "../core/lifetime";
 import type { CountedCall } from "../core/usage";
@@ -38,12 +38,12 @@ export interface CredentialKind {
 }
 
 /** The kinds `app` has: official accounts have jsapi and wx_card tickets; WeCom apps jsapi, and agent_config with an agentid. */
-export function kindsOf(app: AppConfig): CredentialType[] {
+export function kindsOf(app: AppProfile): CredentialType[] {
 	if (app.platform === "wechat") return ["token", "jsapi", "wx_card"];
 	return app.agentid ? ["token", "jsapi", "agent_config"] : ["token", "jsapi"];
 }
 
-export function hasKind(app: AppConfig, type: CredentialType): boolean {
+export function hasKind(app: AppProfile, type: CredentialType): boolean {
 	return kindsOf(app).includes(type);
 }
 

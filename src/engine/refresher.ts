@@ -188,6 +188,14 @@ export class Refresher {
 		return { action: outcome.ok ? "refreshed" : "failed" };
 	}
 
+	/**
+	 * A normal (never forced) refresh now, whatever the current value's age: a new secret is checked at
+	 * once. Joins a refresh under way instead of starting a second one.
+	 */
+	refreshNow(trigger: RefreshTrigger): Promise<Outcome> {
+		return this.#fly(trigger, null, () => this.#fetchAndStore(trigger, false));
+	}
+
 	/** Resolves when no refresh is under way (a read's background refresh included). */
 	async idle(): Promise<void> {
 		while (this.#flight) await this.#flight.promise;

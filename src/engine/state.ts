@@ -9,7 +9,8 @@ import { emptyUsage, type CountedCall, type Usage } from "../core/usage";
 import type { UpstreamFailure } from "../wechat/client";
 import type { CredentialType } from "../core/credentials";
 
-export type RefreshTrigger = "read" | "cron" | "invalidate" | "admin";
+/** `configure`: the admin API stored a new secret and checks it at once. */
+export type RefreshTrigger = "read" | "cron" | "invalidate" | "admin" | "configure";
 
 /** An upstream call under way, persisted before it is sent (see `recoverInterruptedCall`). */
 export interface InFlightCall {

@@ -19,6 +19,8 @@ import type { AppEnv } from "../env";
 import { remember } from "../access/reads";
 import { log, maskToken } from "../core/log";
 import { ownerOf } from "./ownership";
+import type { AppProfile } from "../config/config";
+import { findApp } from "../registry/lookup";
 import { findAccessToken, withAccessToken } from "./query";
 import { readUpTo } from "./streams";
 import { upstreamFor, type Upstream } from "./upstream";
@@ -62,6 +64,7 @@ interface OutgoingBody {
 /** A request's access_token, when this broker issued it: the app it belongs to, and where it sits in the query. */
 export interface OwnedToken {
 	readonly appid: string;
+	readonly app: AppProfile;
 	/** Its position among the query's parameters (query.ts). */
 	readonly index: number;
 }
@@ -86,13 +89,16 @@ export async function requestOwner(c: GatewayContext, platform: Platform = "wech
 		}
 		throw new WeChatError(ERRCODE.invalidCredential, "invalid credential, access_token is invalid or not latest (wx-token-broker: this broker did not issue this token, or it expired; fetch one from the broker's /cgi-bin/token with your broker key)");
 	}
-	return { appid: owner.appid, index: presented.index };
+	// ownerOf found the app a moment ago; this answer comes from the lookup's memory.
+	const app = await findApp(c.env, c.get("config"), owner.appid);
+	if (!app) throw new WeChatError(ERRCODE.invalidCredential, "invalid credential, access_token is invalid or not latest (wx-token-broker: the app of this token was removed from the broker)");
+	return { appid: owner.appid, app, index: presented.index };
 }
 
 export async function forward(c: GatewayContext): Promise<Response> {
 	const url = new URL(c.req.url);
-	const { appid, index } = await requestOwner(c);
-	const upstream = upstreamFor(c.get("config"), appid);
+	const { appid, app, index } = await requestOwner(c);
+	const upstream = upstreamFor(c.get("config"), app);
 	countCall(appid);
 	flushInBackground(c.env, (promise) => c.executionCtx.waitUntil(promise));
 

@@ -12,6 +12,7 @@
  * which an SDK answers by fetching the token again.
  */
 import type { BrokerConfig } from "../config/config";
+import { findApp } from "../registry/lookup";
 import { readIssued, type IssuedRecord } from "../edge/issued-index";
 
 /** Positive answers kept per isolate: far more than apps × (current + previous), small in memory (~200 KB). */
@@ -23,11 +24,11 @@ const remembered = new Map<string, IssuedRecord>();
 /** The app that issued `token`, if it is still alive at `now` and the app still configured. */
 export async function ownerOf(kv: KVNamespace, config: BrokerConfig, token: string, now: number): Promise<IssuedRecord | null> {
 	const known = remembered.get(token);
-	if (known && usable(known, config, now)) return known;
+	if (known && await usable(kv, known, config, now)) return known;
 	if (known) remembered.delete(token);
 
 	const indexed = await readIssued(kv, token);
-	return indexed && usable(indexed, config, now) ? remember(token, indexed) : null;
+	return indexed && await usable(kv, indexed, config, now) ? remember(token, indexed) : null;
 }
 
 /** Records a token the broker has just handed out, so the first business call with it needs no I/O. */
@@ -35,8 +36,9 @@ export function rememberIssued(token: string, appid: string, until: number): voi
 	remember(token, { appid, until });
 }
 
-function usable(record: IssuedRecord, config: BrokerConfig, now: number): boolean {
-	return record.until > now && config.apps.has(record.appid);
+/** Alive, and its app still exists: a deleted app's tokens stop being gateway credentials with it. */
+async function usable(kv: KVNamespace, record: IssuedRecord, config: BrokerConfig, now: number): Promise<boolean> {
+	return record.until > now && (await findApp({ TOKEN_CACHE: kv }, config, record.appid)) !== undefined;
 }
 
 function remember(token: string, record: IssuedRecord): IssuedRecord {

@@ -14,7 +14,7 @@
  */
 import type { Context } from "hono";
 import type { AuthVariables } from "../access/auth";
-import type { AppConfig } from "../config/config";
+import type { AppProfile } from "../config/config";
 import { hasKind } from "../engine/kinds";
 import type { CredentialType } from "../core/credentials";
 import type { AppEnv } from "../env";
@@ -62,9 +62,8 @@ function requireGet(c: GatewayContext, platform: Platform): void {
 }
 
 /** The app whose token the request carries, when it is of the platform the path belongs to. */
-async function appOf(c: GatewayContext, platform: Platform): Promise<AppConfig> {
-	const { appid } = await requestOwner(c, platform);
-	const app = c.get("config").apps.get(appid)!;
+async function appOf(c: GatewayContext, platform: Platform): Promise<AppProfile> {
+	const { app } = await requestOwner(c, platform);
 	if (app.platform === platform) return app;
 	if (platform === "wecom") {
 		throw new WeChatError(ERRCODE.invalidTicketType, "invalid args (wx-token-broker: this is an official account's token; its tickets are at /cgi-bin/ticket/getticket?type=jsapi|wx_card)");
@@ -72,7 +71,7 @@ async function appOf(c: GatewayContext, platform: Platform): Promise<AppConfig> 
 	throw new WeChatError(WECOM_ERRCODE.invalidParameter, "invalid parameter (wx-token-broker: this is a WeCom token; its tickets are at /cgi-bin/get_jsapi_ticket and /cgi-bin/ticket/get?type=agent_config)", 200, "wecom");
 }
 
-async function ticketAnswer(c: GatewayContext, app: AppConfig, type: CredentialType, platform: Platform): Promise<Response> {
+async function ticketAnswer(c: GatewayContext, app: AppProfile, type: CredentialType, platform: Platform): Promise<Response> {
 	const record = await credentialFor(c.env, app.appid, type, platform);
 	return c.json({ errcode: 0, errmsg: "ok", ticket: record.value, expires_in: expiresInS(record, Date.now()) });
 }

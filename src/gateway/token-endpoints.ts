@@ -12,8 +12,9 @@
  * other key gets the current token (a service's SDK must not be able to revoke everyone's token).
  */
 import type { Context } from "hono";
-import { findKey, type AuthVariables } from "../access/auth";
-import { APPID_PATTERN, type BrokerConfig } from "../config/config";
+import { authenticate, inScope, type AuthVariables } from "../access/auth";
+import { findApp } from "../registry/lookup";
+import { APPID_PATTERN, type AppProfile } from "../config/config";
 import { forceRefreshHere } from "../access/reads";
 import type { AppEnv } from "../env";
 import { expiresInS, type CredentialRecord } from "../core/lifetime";
@@ -58,22 +59,23 @@ async function tokenFor(c: GatewayContext, grantType: string | null | undefined,
 	if (!appid) throw new WeChatError(ERRCODE.appidMissing, "appid missing (wx-token-broker: send the appid of an app this broker serves)");
 	if (!secret) throw new WeChatError(ERRCODE.appSecretMissing, "appsecret missing (wx-token-broker: send your broker API key as the secret)");
 	const config = c.get("config");
-	const key = secret.length <= MAX_SECRET_CHARS ? await findKey(config.keys, secret) : undefined;
+	const key = secret.length <= MAX_SECRET_CHARS ? await authenticate(c.env, config, secret) : undefined;
 	if (!key) {
 		log("warn", "auth_refused", { reason: "unknown_key", path: c.req.path });
-		throw new WeChatError(ERRCODE.invalidAppSecret, "invalid appsecret (wx-token-broker: the secret must be a broker API key from API_KEYS, not the app's AppSecret; ask the broker's operator for one)");
+		throw new WeChatError(ERRCODE.invalidAppSecret, "invalid appsecret (wx-token-broker: the secret must be a broker API key, not the app's AppSecret; ask the broker's operator for one)");
 	}
-	checkApp(config, appid, key.name, key.apps);
+	const app = APPID_PATTERN.test(appid) ? await findApp(c.env, config, appid) : undefined;
+	checkApp(app, appid, key.name, key.apps);
 	if (force && !key.admin) log("info", "gateway_force_ignored", { appid, key: key.name });
 	if (force && key.admin) return { appid, token: unwrap(await forceRefreshHere(c.env, appid, "token")) };
 	return { appid, token: await credentialFor(c.env, appid, "token") };
 }
 
-function checkApp(config: BrokerConfig, appid: string, keyName: string, scope: "*" | ReadonlySet<string>): void {
-	if (!APPID_PATTERN.test(appid) || !config.apps.has(appid)) {
-		throw new WeChatError(ERRCODE.invalidAppid, `invalid appid (wx-token-broker: app ${APPID_PATTERN.test(appid) ? appid : "?"} is not configured on this broker; check the appid or ask the operator to add it to WECHAT_APPS)`);
+function checkApp(app: AppProfile | undefined, appid: string, keyName: string, scope: "*" | ReadonlySet<string>): void {
+	if (!app) {
+		throw new WeChatError(ERRCODE.invalidAppid, `invalid appid (wx-token-broker: app ${APPID_PATTERN.test(appid) ? appid : "?"} is not configured on this broker; check the appid or ask the operator to add it)`);
 	}
-	if (scope !== "*" && !scope.has(appid)) {
+	if (!inScope(scope, app)) {
 		log("warn", "auth_refused", { reason: "app_out_of_scope", key: keyName, appid });
 		throw new WeChatError(ERRCODE.invalidAppSecret, `invalid appsecret (wx-token-broker: the key "${keyName}" may not use app ${appid}; ask the operator to add the app to the key's apps in API_KEYS)`);
 	}

@@ -2,7 +2,7 @@
  * Where an app's business calls go, and which of the upstream's errcodes mean "this token is bad".
  * The gateway sends nothing anywhere else: the base comes from configuration, never from the request.
  */
-import type { BrokerConfig } from "../config/config";
+import type { AppProfile, BrokerConfig } from "../config/config";
 import { TOKEN_INVALID } from "../wechat/errcodes";
 
 export interface Upstream {
@@ -23,8 +23,8 @@ export interface Upstream {
  * where 40001 means a bad *secret*, not a bad token: only 40014 and 42001 are healed there (TOKEN_INVALID).
  * An app that is no longer configured never gets here: ownership.ts only recognises configured apps.
  */
-export function upstreamFor(config: BrokerConfig, appid: string): Upstream {
-	const platform = config.apps.get(appid)?.platform ?? "wechat";
+export function upstreamFor(config: BrokerConfig, app: Pick<AppProfile, "platform">): Upstream {
+	const { platform } = app;
 	return {
 		base: platform === "wecom" ? config.weComBase : config.apiBase,
 		tokenErrcodes: TOKEN_INVALID[platform],

@@ -91,6 +91,8 @@ const BROKER_CODES: Record<ErrorCode, number> = {
 	forbidden: ERRCODE.invalidIp,
 	not_found: ERRCODE.invalidAppid,
 	method_not_allowed: ERRCODE.invalidArgs,
+	// The admin API's; never answered on a gateway path.
+	conflict: ERRCODE.invalidArgs,
 	payload_too_large: ERRCODE.dataFormat,
 	rate_limited: ERRCODE.minuteQuota,
 	wechat_error: ERRCODE.systemError,

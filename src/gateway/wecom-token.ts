@@ -17,8 +17,9 @@
  * corps this broker serves; a scoped key learns nothing about entries outside its scope.
  */
 import type { Context } from "hono";
-import { findKey, type AuthVariables } from "../access/auth";
-import type { AppConfig, BrokerConfig } from "../config/config";
+import { authenticate, inScope, type AuthVariables } from "../access/auth";
+import { findApp, registeredCorpEntries } from "../registry/lookup";
+import type { AppProfile, BrokerConfig } from "../config/config";
 import type { AppEnv } from "../env";
 import { expiresInS } from "../core/lifetime";
 import { log } from "../core/log";
@@ -39,21 +40,27 @@ export async function weComTokenEndpoint(c: GatewayContext): Promise<Response> {
 	if (!corpid) throw wecomError(WECOM_ERRCODE.corpidMissing, "corpid missing (wx-token-broker: send the CorpID of a WeCom app this broker serves)");
 	if (!secret) throw wecomError(WECOM_ERRCODE.secretMissing, "corpsecret missing (wx-token-broker: send your broker API key as the corpsecret)");
 	const config = c.get("config");
-	const key = secret.length <= MAX_SECRET_CHARS ? await findKey(config.keys, secret) : undefined;
+	const key = secret.length <= MAX_SECRET_CHARS ? await authenticate(c.env, config, secret) : undefined;
 	if (!key) {
 		log("warn", "auth_refused", { reason: "unknown_key", path: c.req.path });
 		throw wecomError(WECOM_ERRCODE.invalidSecret, "invalid credential (wx-token-broker: the corpsecret must be a broker API key from API_KEYS, not the app's Secret; ask the broker's operator for one)");
 	}
-	const app = entryFor(config, corpid, key.name, key.apps);
+	const app = entryFor(await corpEntries(c.env, config, corpid), corpid, key.name, key.apps);
 	const token = await credentialFor(c.env, app.appid, "token", "wecom");
 	rememberIssued(token.value, app.appid, token.expiresAt);
 	return c.json({ errcode: 0, errmsg: "ok", access_token: token.value, expires_in: expiresInS(token, Date.now()) });
 }
 
+/** The corp's WeCom entries, from WECHAT_APPS and the registry. */
+async function corpEntries(env: AppEnv, config: BrokerConfig, corpid: string): Promise<AppProfile[]> {
+	const fromSecret = [...config.apps.values()].filter((app) => app.platform === "wecom" && app.corpid === corpid);
+	const registered = await Promise.all((await registeredCorpEntries(env, config, corpid)).map((id) => findApp(env, config, id)));
+	return [...fromSecret, ...registered.filter((app): app is AppProfile => app !== undefined && app.corpid === corpid)];
+}
+
 /** The one WeCom entry of `corpid` the key may use, or WeCom's refusal saying how to fix the key or the corpid. */
-function entryFor(config: BrokerConfig, corpid: string, keyName: string, scope: "*" | ReadonlySet<string>): AppConfig {
-	const ofCorp = [...config.apps.values()].filter((app) => app.platform === "wecom" && app.corpid === corpid);
-	const usable = ofCorp.filter((app) => scope === "*" || scope.has(app.appid));
+function entryFor(ofCorp: readonly AppProfile[], corpid: string, keyName: string, scope: "*" | ReadonlySet<string>): AppProfile {
+	const usable = ofCorp.filter((app) => inScope(scope, app));
 	if (usable.length === 1) return usable[0]!;
 	if (usable.length > 1) {
 		log("warn", "auth_refused", { reason: "wecom_entry_ambiguous", key: keyName, corpid });

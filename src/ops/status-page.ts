@@ -40,6 +40,17 @@ export interface StatusPage {
 	readonly next_cursor: string | null;
 }
 
+/**
+ * The appids a scope names: its appids, and the WECHAT_APPS entries of each `corp:<corpid>` it names. (A
+ * registry WeCom entry under a corp: scope is not found this way: its row does not carry its corpid.)
+ */
+function scopeAppids(config: BrokerConfig, scope: "*" | ReadonlySet<string>): string[] | null {
+	if (scope === "*") return null;
+	const appids = new Set([...scope].filter((entry) => !entry.includes(":")));
+	for (const app of config.apps.values()) if (app.corpid !== undefined && scope.has(`corp:${app.corpid}`)) appids.add(app.appid);
+	return [...appids];
+}
+
 function iso(ms: number | null): string | null {
 	return ms === null ? null : new Date(ms).toISOString();
 }
@@ -67,7 +78,7 @@ export async function statusPage(
 	const { limit, after } = parseStatusQuery(query);
 	const now = Date.now();
 	const page = await scheduleIndex(env).page({
-		now, marginMs: WATCHDOG_MARGIN_MS, configured: [...config.apps.keys()], scope: scope === "*" ? null : [...scope], limit, after,
+		now, marginMs: WATCHDOG_MARGIN_MS, configured: [...config.apps.keys()], scope: scopeAppids(config, scope), limit, after,
 	});
 	const apps = await Promise.all(page.entries.map(async ({ appid, row }) => {
 		// This isolate's uncounted gateway use goes in first, so its own calls are never missing.
@@ -82,6 +93,6 @@ export async function statusPage(
 /** /health from the index: every app in scope counted, the unhealthy ones named (at most MAX_HEALTH_LISTED). */
 export async function indexHealth(env: AppEnv, config: BrokerConfig, scope: "*" | ReadonlySet<string>): Promise<{ apps: number; unhealthy: number; listed: Unhealthy[] }> {
 	return scheduleIndex(env).unhealthy({
-		now: Date.now(), configured: [...config.apps.keys()], scope: scope === "*" ? null : [...scope], limit: MAX_HEALTH_LISTED,
+		now: Date.now(), configured: [...config.apps.keys()], scope: scopeAppids(config, scope), limit: MAX_HEALTH_LISTED,
 	});
 }

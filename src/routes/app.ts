@@ -20,8 +20,12 @@ import { HEALTH_DIRECT_MAX_APPS, indexHealth, statusPage } from "../ops/status-p
 import { mountTicketRoutes } from "./tickets";
 import { expiresInS, type CredentialRecord } from "../core/lifetime";
 import { log } from "../core/log";
-import { forceRefreshHere, forget, readCredential, readJsonObject, remember, resolveAppid, unwrap, type BrokerEnv } from "../access/reads";
+import { forceRefreshHere, forget, readCredential, readJsonObject, remember, resolveApp, unwrap, type BrokerEnv } from "../access/reads";
 import { MAX_TOKEN_CHARS } from "../wechat/client";
+import { ADMIN_BODY_BYTES } from "./admin-input";
+import { mountAdminApps } from "./admin-apps";
+import { mountAdminKeys } from "./admin-keys";
+import { mountAdminRegistry } from "./admin-registry";
 
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
@@ -38,6 +42,12 @@ const ROUTES: Record<string, readonly string[]> = {
 	"/status": ["GET"],
 	"/health": ["GET"],
 	"/healthz": ["GET"],
+	"/admin/apps": ["GET"],
+	"/admin/apps/:appid": ["GET", "PUT", "DELETE"],
+	"/admin/keys": ["GET", "POST"],
+	"/admin/keys/:name": ["PUT", "DELETE"],
+	"/admin/registry": ["GET"],
+	"/admin/registry/reseal": ["POST"],
 };
 
 export const app = new Hono<BrokerEnv>();
@@ -99,6 +109,17 @@ function ipRefused(address: string | undefined): BrokerError {
 // a media upload is far larger than anything the broker's own routes accept.
 mountGateway(app);
 
+// The admin API (registry): its own, larger body limit, ahead of the broker's 4 KiB one.
+app.use("/admin/*", bodyLimit({
+	maxSize: ADMIN_BODY_BYTES,
+	onError: () => {
+		throw new BrokerError("payload_too_large", `The request body is larger than ${ADMIN_BODY_BYTES} bytes; an app entry or a key is far smaller.`);
+	},
+}), apiKeyAuth());
+mountAdminApps(app);
+mountAdminKeys(app);
+mountAdminRegistry(app);
+
 app.use(bodyLimit({
 	maxSize: MAX_BODY_BYTES,
 	onError: () => {
@@ -121,17 +142,18 @@ app.use("/status", apiKeyAuth());
 app.use("/health", apiKeyAuth());
 
 app.get("/token", async (c) => {
-	const appid = resolveAppid(c.get("config"), c.req.query("appid"), c.get("principal"));
-	requireApp(c.get("principal"), appid);
-	return tokenResponse(c, await readCredential(c.env, appid, "token"));
+	const app = await resolveApp(c, c.req.query("appid"));
+	requireApp(c.get("principal"), app);
+	return tokenResponse(c, await readCredential(c.env, app.appid, "token"));
 });
 
 app.post("/token/invalidate", async (c) => {
 	const { appid: rawAppid, access_token: reported } = await readJsonObject(c);
 	if (rawAppid !== undefined && typeof rawAppid !== "string") throw new BrokerError("bad_request", "appid must be a string.");
-	const appid = resolveAppid(c.get("config"), rawAppid, c.get("principal"));
+	const app = await resolveApp(c, rawAppid);
+	const { appid } = app;
 	// Scope first: an app outside the key's scope gets the same 403 whatever else is wrong with the request.
-	requireApp(c.get("principal"), appid);
+	requireApp(c.get("principal"), app);
 	if (typeof reported !== "string" || reported.length === 0 || reported.length > MAX_TOKEN_CHARS) {
 		throw new BrokerError("bad_request", `access_token must be the token WeChat refused (a string of 1–${MAX_TOKEN_CHARS} characters).`);
 	}
@@ -141,10 +163,10 @@ app.post("/token/invalidate", async (c) => {
 });
 
 app.post("/token/refresh", async (c) => {
-	const appid = resolveAppid(c.get("config"), c.req.query("appid"), c.get("principal"));
-	requireApp(c.get("principal"), appid);
+	const app = await resolveApp(c, c.req.query("appid"));
+	requireApp(c.get("principal"), app);
 	requireAdmin(c.get("principal"));
-	return tokenResponse(c, unwrap(await forceRefreshHere(c.env, appid, "token")));
+	return tokenResponse(c, unwrap(await forceRefreshHere(c.env, app.appid, "token")));
 });
 
 mountTicketRoutes(app);
@@ -197,6 +219,7 @@ app.notFound(() => {
 
 app.onError((error, c) => {
 	if (isGatewayPath(c.req.path)) return wechatErrorResponse(asWeChatError(error, c.req.path));
+	if (error instanceof BrokerError && error.code === "config_error") return brokerConfigErrorResponse(c, error);
 	if (error instanceof BrokerError) {
 		const headers: Record<string, string> = { ...error.headers };
 		if (error.retryAfterS !== undefined) headers["Retry-After"] = String(error.retryAfterS);
@@ -217,6 +240,13 @@ async function configErrorResponse(c: Context<BrokerEnv>, error: ConfigError): P
 	const presented = /^Bearer (.+)$/.exec(c.req.header("authorization") ?? "")?.[1];
 	const admin = presented !== undefined && error.adminKeys.length > 0 && (await findKey(error.adminKeys, presented)) !== undefined;
 	const message = admin ? error.message : "The broker's configuration is invalid; its operator will find what to fix in the broker's logs (event config_invalid).";
+	return c.json({ error: "config_error", message }, 500);
+}
+
+/** A configuration problem found at run time (REGISTRY_KEY): the message, like ConfigError's, for admins only. */
+function brokerConfigErrorResponse(c: Context<BrokerEnv>, error: BrokerError): Response {
+	log("error", "config_invalid", { message: error.message });
+	const message = c.get("principal")?.admin ? error.message : "The broker's configuration is invalid; its operator will find what to fix in the broker's logs (event config_invalid).";
 	return c.json({ error: "config_error", message }, 500);
 }
 

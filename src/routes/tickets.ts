@@ -8,18 +8,18 @@
  */
 import type { Context, Hono } from "hono";
 import { requireAdmin, requireApp } from "../access/auth";
-import type { AppConfig } from "../config/config";
+import type { AppProfile } from "../config/config";
 import { hasKind, kindsOf } from "../engine/kinds";
 import type { CredentialType } from "../core/credentials";
 import { BrokerError } from "../core/errors";
-import { forceRefreshHere, readCredential, readJsonObject, resolveAppid, unwrap, type BrokerEnv } from "../access/reads";
+import { forceRefreshHere, readCredential, readJsonObject, resolveApp, unwrap, type BrokerEnv } from "../access/reads";
 import { pageUrlProblem, signPage } from "./jssdk";
 import { expiresInS, type CredentialRecord } from "../core/lifetime";
 
 const TICKET_TYPES = ["jsapi", "wx_card", "agent_config"] as const;
 const CONFIG_HINT = 'The body must be JSON like {"appid": "wx…", "url": "https://example.com/page?x=1"} (the page\'s location.href without #…).';
 
-function ticketType(c: Context<BrokerEnv>, app: AppConfig): CredentialType {
+function ticketType(c: Context<BrokerEnv>, app: AppProfile): CredentialType {
 	const type = c.req.query("type") ?? "jsapi";
 	if (!(TICKET_TYPES as readonly string[]).includes(type)) {
 		throw new BrokerError("bad_request", `type must be one of ${TICKET_TYPES.join(", ")} (jsapi is the default).`);
@@ -40,31 +40,28 @@ function ticketResponse(c: Context<BrokerEnv>, record: CredentialRecord): Respon
 
 export function mountTicketRoutes(app: Hono<BrokerEnv>): void {
 	app.get("/ticket", async (c) => {
-		const config = c.get("config");
-		const appid = resolveAppid(config, c.req.query("appid"), c.get("principal"));
-		requireApp(c.get("principal"), appid);
-		const type = ticketType(c, config.apps.get(appid)!);
-		return ticketResponse(c, await readCredential(c.env, appid, type));
+		const app = await resolveApp(c, c.req.query("appid"));
+		requireApp(c.get("principal"), app);
+		const type = ticketType(c, app);
+		return ticketResponse(c, await readCredential(c.env, app.appid, type));
 	});
 
 	app.post("/ticket/refresh", async (c) => {
-		const config = c.get("config");
-		const appid = resolveAppid(config, c.req.query("appid"), c.get("principal"));
-		requireApp(c.get("principal"), appid);
+		const app = await resolveApp(c, c.req.query("appid"));
+		requireApp(c.get("principal"), app);
 		requireAdmin(c.get("principal"));
-		const type = ticketType(c, config.apps.get(appid)!);
-		return ticketResponse(c, unwrap(await forceRefreshHere(c.env, appid, type)));
+		const type = ticketType(c, app);
+		return ticketResponse(c, unwrap(await forceRefreshHere(c.env, app.appid, type)));
 	});
 
 	app.post("/jssdk/config", async (c) => {
 		const { appid: rawAppid, url } = await readJsonObject(c, CONFIG_HINT);
 		if (rawAppid !== undefined && typeof rawAppid !== "string") throw new BrokerError("bad_request", "appid must be a string.");
-		const config = c.get("config");
-		const appid = resolveAppid(config, rawAppid, c.get("principal"));
-		requireApp(c.get("principal"), appid);
+		const app = await resolveApp(c, rawAppid);
+		const { appid } = app;
+		requireApp(c.get("principal"), app);
 		const problem = pageUrlProblem(url);
 		if (problem) throw new BrokerError("bad_request", problem);
-		const app = config.apps.get(appid)!;
 		const now = Date.now();
 		const ticket = await readCredential(c.env, appid, "jsapi");
 		// wx.config's appId is the CorpID for a WeCom app.

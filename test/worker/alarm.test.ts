@@ -139,7 +139,7 @@ it("an app no longer configured disarms and leaves the index when its alarm fire
 	const app = next("stable");
 	await getToken(app);
 	expect(await indexRow(app)).not.toBeNull();
-	const without = JSON.parse(env.WECHAT_APPS).filter((a: { appid: string }) => a.appid !== app.appid);
+	const without = JSON.parse(env.WECHAT_APPS!).filter((a: { appid: string }) => a.appid !== app.appid);
 	await runInDurableObject(authority(env, app.appid), (instance) => {
 		(instance as unknown as { env: typeof env }).env = { ...env, WECHAT_APPS: JSON.stringify(without) };
 	});

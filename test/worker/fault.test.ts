@@ -140,7 +140,7 @@ it("a reset AppSecret: the valid token keeps serving, 40125 is not retried, one 
 	expect(await heldTokens(app)).toEqual({ stored: first, edge: first });
 	const entry = await statusEntry(app.appid);
 	expect(entry?.last_error).toMatchObject({ wechat_errcode: 40125 });
-	expect(entry?.incident?.reason).toMatch(/update the secret in WECHAT_APPS/);
+	expect(entry?.incident?.reason).toMatch(/update the secret \(WECHAT_APPS, or PUT \/admin\/apps/);
 
 	await sim.configure(app, { secret: app.secret }); // the operator puts the right secret back
 	await travel(300);
@@ -182,7 +182,7 @@ it("a secret fixed by the operator ends the backoff: the next alarm or watchdog 
 	expect((await statusOf(app)).last_error).toMatchObject({ wechat_errcode: 40125 });
 
 	// `wrangler secret put WECHAT_APPS` with the new secret: the object sees the new configuration.
-	const fixed = JSON.parse(env.WECHAT_APPS).map((a: { appid: string }) => (a.appid === app.appid ? { ...a, secret: "reset-by-an-admin-in-the-console" } : a));
+	const fixed = JSON.parse(env.WECHAT_APPS!).map((a: { appid: string }) => (a.appid === app.appid ? { ...a, secret: "reset-by-an-admin-in-the-console" } : a));
 	await runInDurableObject(authority(env, app.appid), (instance) => {
 		(instance as unknown as { env: typeof env }).env = { ...env, WECHAT_APPS: JSON.stringify(fixed) };
 	});

@@ -126,7 +126,15 @@ export function allWeComApps(): WeComTestApp[] {
 
 /** Every secret the worker tests configure: none may ever reach a response or a log line. */
 export function allSecrets(): string[] {
-	return [...allTestApps(), ...allWeComApps()].map((a) => a.secret);
+	return [...allTestApps(), ...allWeComApps(), ...Array.from({ length: REGISTRY_TEST_APPS }, (_, n) => registryTestApp(n))].map((a) => a.secret);
+}
+
+/** Apps the registry tests add through the admin API (not in WECHAT_APPS): `wxreg<nn>`. */
+export const REGISTRY_TEST_APPS = 60;
+
+export function registryTestApp(n: number, mode: Mode = "stable"): TestApp {
+	const appid = `wxreg${String(n).padStart(3, "0")}`;
+	return { appid, secret: secretFor(appid), mode };
 }
 
 /** WECHAT_APPS as the worker tests run with it: every official-account app, then the WeCom entries. */
@@ -135,3 +143,10 @@ export function wechatAppsJson(): string {
 		({ kind: "wecom", corpid, secret, ...(agentid ? { agentid } : { id: appid }) }));
 	return JSON.stringify([...allTestApps(), ...wecom]);
 }
+
+/**
+ * REGISTRY_KEY for the test run (base64 of the bytes 0–31): registry tests seal and open with it, and
+ * REGISTRY_TEST_KEY_B is a second key for rotation. Test keys only: they seal nothing real.
+ */
+export const REGISTRY_TEST_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+export const REGISTRY_TEST_KEY_B = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";

@@ -43,9 +43,11 @@ export async function call(path: string, { method = "GET", key = KEYS.all, body,
 	expect(response.headers.get("content-type"), `${method} ${path}`).toMatch(/^application\/json/);
 	expect(response.headers.get("cache-control")).toBe("no-store");
 	const parsed = JSON.parse(text) as Record<string, unknown>;
-	// A success may carry what was asked for: a token, a ticket, or a JS-SDK signature (SHA-1 hex).
+	// A success may carry what was asked for: a token, a ticket, a JS-SDK signature (SHA-1 hex), or a key
+	// the admin API just generated (shown once, in its 201).
 	const carried = [parsed.access_token, parsed.ticket, parsed.signature, (parsed.agentConfig as Record<string, unknown> | undefined)?.signature];
-	const allowed = response.status === 200 ? carried.filter((v): v is string => typeof v === "string") : [];
+	const allowed = response.status === 200 ? carried.filter((v): v is string => typeof v === "string")
+		: response.status === 201 && typeof parsed.key === "string" ? [parsed.key] : [];
 	const headerText = [...response.headers].map(([k, v]) => `${k}: ${v}`).join("\n");
 	expect(findLeaks(text + "\n" + headerText, secrets, allowed), `${method} ${path} leaks`).toEqual([]);
 	return { status: response.status, headers: response.headers, body: parsed };

@@ -1,0 +1,297 @@
+/**
+ * Registry: the catalog of apps and API keys added through the admin API (routes/admin.ts). One Durable
+ * Object per deployment (`idFromName("registry")`), SQLite-backed, strongly consistent: it answers the
+ * admin API's writes, listings and counts, and nothing else. No read of /token, /ticket or the gateway ever
+ * asks it; they read the KV index it maintains (registry/lookup.ts), so the hot path costs the same with
+ * 10,000 keys as with 3.
+ *
+ * What it holds (core/storage-keys.ts has the schema): per app its profile (everything but the secret) and
+ * which key sealed its secret; per key its name, SHA-256 digest, scope and role. Secrets are not here: each
+ * app's secret is sealed inside that app's own TokenAuthority, the only code that uses it.
+ *
+ * Why one object is enough at 100,000 apps: it is written only when an operator (or, later, WeChat's
+ * authorisation push) changes something, read only by the admin API and /admin/registry, and a row is
+ * ~300 bytes: 100,000 apps are ~30 MB of its 10 GB, and a page is one indexed range query.
+ *
+ * KV is written through an outbox: a change and its KV writes are recorded in one SQLite transaction, then
+ * the writes are sent; any KV refuses (its one-write-per-second-per-key limit, an outage) stay in the outbox
+ * and are retried from this object's alarm, so the edge index cannot silently miss a change. Until a write
+ * lands, other isolates see the previous value: the propagation bound (README) counts from the write.
+ */
+import { DurableObject } from "cloudflare:workers";
+import type { AppProfile } from "../config/types";
+import { log } from "../core/log";
+import { apiKeyKey, appProfileKey, corpEntriesKey, REGISTRY_OBJECT_NAME } from "../core/storage-keys";
+import type { AppEnv } from "../env";
+
+/** An API key as the hot path knows it (KV "apikey:v1:<digest>"): never the key or its digest. */
+export interface RegisteredKey {
+	readonly name: string;
+	/** `"*"`, or appids and `corp:<corpid>` / `component:<appid>` scopes. */
+	readonly apps: "*" | readonly string[];
+	readonly admin: boolean;
+}
+
+export interface KeyRow extends RegisteredKey {
+	readonly created_at: number;
+	readonly updated_at: number;
+}
+
+export interface AppRow {
+	readonly profile: AppProfile;
+	/** Which key sealed the app's secret (registry/seal.ts). */
+	readonly sealedKid: string;
+	readonly created_at: number;
+	readonly updated_at: number;
+}
+
+export type CreateKeyResult = { ok: true; row: KeyRow } | { ok: false; conflict: "name" | "digest" };
+
+/** A KV write that failed is tried again this much later (KV allows one write a second per key). */
+const OUTBOX_RETRY_MS = 2_000;
+/** KV writes sent per flush; the rest wait for the next one (a Worker invocation's subrequests are bounded). */
+const OUTBOX_BATCH = 100;
+
+export class Registry extends DurableObject<AppEnv> {
+	readonly #sql: SqlStorage;
+	/** The flush under way (memory only: a lost one is redone from the outbox by the alarm). */
+	#flushing: Promise<void> | null = null;
+	#flushAgain = false;
+
+	constructor(ctx: DurableObjectState, env: AppEnv) {
+		super(ctx, env);
+		this.#sql = ctx.storage.sql;
+		this.#sql.exec(`
+			CREATE TABLE IF NOT EXISTS apps (
+				appid TEXT PRIMARY KEY, corpid TEXT, profile TEXT NOT NULL, sealed_kid TEXT NOT NULL,
+				created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+			CREATE INDEX IF NOT EXISTS apps_by_corp ON apps (corpid) WHERE corpid IS NOT NULL;
+			CREATE INDEX IF NOT EXISTS apps_by_kid ON apps (sealed_kid);
+			CREATE TABLE IF NOT EXISTS keys (
+				name TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, apps TEXT NOT NULL, admin INTEGER NOT NULL,
+				created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+			CREATE TABLE IF NOT EXISTS kv_outbox (key TEXT PRIMARY KEY, value TEXT, version INTEGER NOT NULL);
+		`);
+	}
+
+	/** Creates or replaces an app's catalog row and its KV profile. */
+	async putApp(profile: AppProfile, sealedKid: string): Promise<{ created: boolean; row: AppRow }> {
+		const now = Date.now();
+		const existing = this.#appRow(profile.appid);
+		const created_at = existing?.created_at ?? now;
+		this.ctx.storage.transactionSync(() => {
+			this.#sql.exec(
+				`INSERT INTO apps (appid, corpid, profile, sealed_kid, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+				 ON CONFLICT (appid) DO UPDATE SET corpid = excluded.corpid, profile = excluded.profile,
+				   sealed_kid = excluded.sealed_kid, updated_at = excluded.updated_at`,
+				profile.appid, profile.corpid ?? null, JSON.stringify(profile), sealedKid, created_at, now);
+			this.#enqueue(appProfileKey(profile.appid), JSON.stringify(profile));
+			for (const corpid of new Set([existing?.profile.corpid, profile.corpid])) if (corpid) this.#enqueueCorp(corpid);
+		});
+		await this.#flush();
+		return { created: !existing, row: { profile, sealedKid, created_at, updated_at: now } };
+	}
+
+	getApp(appid: string): AppRow | null {
+		return this.#appRow(appid);
+	}
+
+	/** Apps after `after` in appid order (keyset paging: stable under concurrent writes, no OFFSET scan). */
+	listApps(after: string | null, limit: number): AppRow[] {
+		return this.#sql.exec<AppSqlRow>(
+			"SELECT profile, sealed_kid, created_at, updated_at FROM apps WHERE appid > ? ORDER BY appid LIMIT ?", after ?? "", limit,
+		).toArray().map(toAppRow);
+	}
+
+	/** Removes an app's row and its KV profile; false when it was not registered. */
+	async deleteApp(appid: string): Promise<boolean> {
+		const existing = this.#appRow(appid);
+		if (!existing) return false;
+		this.ctx.storage.transactionSync(() => {
+			this.#sql.exec("DELETE FROM apps WHERE appid = ?", appid);
+			this.#enqueue(appProfileKey(appid), null);
+			if (existing.profile.corpid) this.#enqueueCorp(existing.profile.corpid);
+		});
+		await this.#flush();
+		return true;
+	}
+
+	/** The registered WeCom entries of a corp (for its entries' shared ticket limit and for gettoken). */
+	corpEntries(corpid: string): string[] {
+		return this.#sql.exec<{ appid: string }>("SELECT appid FROM apps WHERE corpid = ? ORDER BY appid", corpid).toArray().map((r) => r.appid);
+	}
+
+	/** Apps whose secret is sealed with a key other than `currentKid`, after `after`, for a reseal pass. */
+	toReseal(currentKid: string, after: string | null, limit: number): string[] {
+		return this.#sql.exec<{ appid: string }>(
+			"SELECT appid FROM apps WHERE sealed_kid != ? AND appid > ? ORDER BY appid LIMIT ?", currentKid, after ?? "", limit,
+		).toArray().map((r) => r.appid);
+	}
+
+	/** After a reseal pass: which key each app's secret is now sealed with. */
+	setSealedKids(changes: readonly { appid: string; kid: string }[]): void {
+		this.ctx.storage.transactionSync(() => {
+			for (const { appid, kid } of changes) this.#sql.exec("UPDATE apps SET sealed_kid = ? WHERE appid = ?", kid, appid);
+		});
+	}
+
+	/** For GET /admin/registry. */
+	summary(currentKid: string | null): { apps: number; keys: number; sealed_with_current_key: number; sealed_with_other_keys: number; kv_writes_pending: number } {
+		const count = (query: string, ...bindings: unknown[]) => this.#sql.exec<{ n: number }>(query, ...bindings).one().n;
+		const apps = count("SELECT COUNT(*) AS n FROM apps");
+		const current = currentKid === null ? 0 : count("SELECT COUNT(*) AS n FROM apps WHERE sealed_kid = ?", currentKid);
+		return {
+			apps, keys: count("SELECT COUNT(*) AS n FROM keys"),
+			sealed_with_current_key: current, sealed_with_other_keys: apps - current,
+			kv_writes_pending: count("SELECT COUNT(*) AS n FROM kv_outbox"),
+		};
+	}
+
+	async createKey(name: string, digest: string, apps: RegisteredKey["apps"], admin: boolean): Promise<CreateKeyResult> {
+		if (this.#keyRow(name)) return { ok: false, conflict: "name" };
+		if (this.#sql.exec("SELECT 1 FROM keys WHERE digest = ?", digest).toArray().length > 0) return { ok: false, conflict: "digest" };
+		const now = Date.now();
+		const row: KeyRow = { name, apps, admin, created_at: now, updated_at: now };
+		this.ctx.storage.transactionSync(() => {
+			this.#sql.exec("INSERT INTO keys (name, digest, apps, admin, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+				name, digest, JSON.stringify(apps), admin ? 1 : 0, now, now);
+			this.#enqueue(apiKeyKey(digest), JSON.stringify(hotKey(row)));
+		});
+		await this.#flush();
+		return { ok: true, row };
+	}
+
+	/** Changes a key's scope or role; null when there is no such key. The digest never changes. */
+	async updateKey(name: string, change: { apps?: RegisteredKey["apps"]; admin?: boolean }): Promise<KeyRow | null> {
+		const existing = this.#keyRow(name);
+		if (!existing) return null;
+		const row: KeyRow = { ...existing.row, ...change, updated_at: Date.now() };
+		this.ctx.storage.transactionSync(() => {
+			this.#sql.exec("UPDATE keys SET apps = ?, admin = ?, updated_at = ? WHERE name = ?", JSON.stringify(row.apps), row.admin ? 1 : 0, row.updated_at, name);
+			this.#enqueue(apiKeyKey(existing.digest), JSON.stringify(hotKey(row)));
+		});
+		await this.#flush();
+		return row;
+	}
+
+	/** Revokes a key: its row and its KV entry go; the digest is returned so the caller's isolate forgets it at once. */
+	async deleteKey(name: string): Promise<string | null> {
+		const existing = this.#keyRow(name);
+		if (!existing) return null;
+		this.ctx.storage.transactionSync(() => {
+			this.#sql.exec("DELETE FROM keys WHERE name = ?", name);
+			this.#enqueue(apiKeyKey(existing.digest), null);
+		});
+		await this.#flush();
+		return existing.digest;
+	}
+
+	getKey(name: string): KeyRow | null {
+		return this.#keyRow(name)?.row ?? null;
+	}
+
+	listKeys(after: string | null, limit: number): KeyRow[] {
+		return this.#sql.exec<KeySqlRow>(
+			"SELECT name, digest, apps, admin, created_at, updated_at FROM keys WHERE name > ? ORDER BY name LIMIT ?", after ?? "", limit,
+		).toArray().map((r) => toKeyRow(r).row);
+	}
+
+	/** Retries KV writes that were refused. */
+	override async alarm(): Promise<void> {
+		await this.#flush();
+	}
+
+	#appRow(appid: string): AppRow | null {
+		const rows = this.#sql.exec<AppSqlRow>("SELECT profile, sealed_kid, created_at, updated_at FROM apps WHERE appid = ?", appid).toArray();
+		return rows.length > 0 ? toAppRow(rows[0]!) : null;
+	}
+
+	#keyRow(name: string): { row: KeyRow; digest: string } | null {
+		const rows = this.#sql.exec<KeySqlRow>("SELECT name, digest, apps, admin, created_at, updated_at FROM keys WHERE name = ?", name).toArray();
+		return rows.length > 0 ? toKeyRow(rows[0]!) : null;
+	}
+
+	/** The corp's entry list in KV, recomputed from the table (inside the caller's transaction). */
+	#enqueueCorp(corpid: string): void {
+		const ids = this.corpEntries(corpid);
+		this.#enqueue(corpEntriesKey(corpid), ids.length > 0 ? JSON.stringify(ids) : null);
+	}
+
+	/** A KV write to send; a newer one for the same key replaces it (only the last value matters). */
+	#enqueue(key: string, value: string | null): void {
+		this.#sql.exec(
+			"INSERT INTO kv_outbox (key, value, version) VALUES (?, ?, 1) ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = version + 1",
+			key, value);
+	}
+
+	/** Sends the outbox; one flush at a time, and one more if a change came in while it ran. */
+	async #flush(): Promise<void> {
+		if (this.#flushing) {
+			this.#flushAgain = true;
+			return this.#flushing;
+		}
+		this.#flushing = (async () => {
+			do {
+				this.#flushAgain = false;
+				await this.#sendOutbox();
+			} while (this.#flushAgain);
+		})().finally(() => {
+			this.#flushing = null;
+		});
+		return this.#flushing;
+	}
+
+	async #sendOutbox(): Promise<void> {
+		const pending = this.#sql.exec<{ key: string; value: string | null; version: number }>(
+			"SELECT key, value, version FROM kv_outbox LIMIT ?", OUTBOX_BATCH).toArray();
+		let failed = 0;
+		await Promise.all(pending.map(async ({ key, value, version }) => {
+			try {
+				if (value === null) await this.env.TOKEN_CACHE.delete(key);
+				else await this.env.TOKEN_CACHE.put(key, value);
+				// Only the version sent: a newer value enqueued meanwhile stays, to be sent next.
+				this.#sql.exec("DELETE FROM kv_outbox WHERE key = ? AND version = ?", key, version);
+			} catch (error) {
+				failed++;
+				log("warn", "registry_kv_write_failed", { key: key.replace(/^(apikey:v1:)[0-9a-f]+$/, "$1…"), reason: error instanceof Error ? error.name : "unknown" });
+			}
+		}));
+		const left = this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM kv_outbox").one().n;
+		if (left > 0) await this.ctx.storage.setAlarm(Date.now() + (failed > 0 ? OUTBOX_RETRY_MS : 0));
+	}
+}
+
+interface AppSqlRow extends Record<string, SqlStorageValue> {
+	profile: string;
+	sealed_kid: string;
+	created_at: number;
+	updated_at: number;
+}
+
+interface KeySqlRow extends Record<string, SqlStorageValue> {
+	name: string;
+	digest: string;
+	apps: string;
+	admin: number;
+	created_at: number;
+	updated_at: number;
+}
+
+function toAppRow(r: AppSqlRow): AppRow {
+	return { profile: JSON.parse(r.profile) as AppProfile, sealedKid: r.sealed_kid, created_at: r.created_at, updated_at: r.updated_at };
+}
+
+function toKeyRow(r: KeySqlRow): { row: KeyRow; digest: string } {
+	return {
+		row: { name: r.name, apps: JSON.parse(r.apps) as KeyRow["apps"], admin: r.admin === 1, created_at: r.created_at, updated_at: r.updated_at },
+		digest: r.digest,
+	};
+}
+
+function hotKey(row: KeyRow): RegisteredKey {
+	return { name: row.name, apps: row.apps, admin: row.admin };
+}
+
+export function registry(env: Pick<AppEnv, "REGISTRY">): DurableObjectStub<Registry> {
+	return env.REGISTRY.get(env.REGISTRY.idFromName(REGISTRY_OBJECT_NAME));
+}

@@ -121,6 +121,7 @@ export class AlarmChain {
 			await this.disarm(id);
 			return "gone";
 		}
+		if (platform) this.#logDelay(id);
 		let threw = false;
 		try {
 			await this.#host.work(id);
@@ -139,6 +140,15 @@ export class AlarmChain {
 		await this.#plan(now, { afterRing: true, edge: true, threw });
 		await this.settled();
 		return "ran";
+	}
+
+	/** How late the platform delivered the alarm: against the plan the state makes (what was armed). */
+	#logDelay(appid: string): void {
+		const app = this.#host.app();
+		if (!app) return;
+		const now = Date.now();
+		const planned = nextWake(app, this.#host.state(), { alertsConfigured: this.#host.config().alertWebhookUrl !== null, housekeepingAt: this.#housekeepingAt, edge: true }, now);
+		log("info", "alarm_rang", { appid, delay_ms: planned === null ? null : Math.max(0, now - planned) });
 	}
 
 	/** Re-arm at once: a restarted instance recovered an interrupted call and has work due now. */

@@ -17,6 +17,7 @@ import { take as takeGatewayCounts } from "../gateway/usage-counter";
 import { asWeChatError, wechatErrorResponse } from "../gateway/wechat-errors";
 import { checkApps, type AppHealth } from "../ops/health-check";
 import { HEALTH_DIRECT_MAX_APPS, indexHealth, statusPage } from "../ops/status-page";
+import { findApp } from "../registry/lookup";
 import { mountTicketRoutes } from "./tickets";
 import { expiresInS, type CredentialRecord } from "../core/lifetime";
 import { log } from "../core/log";
@@ -190,7 +191,10 @@ app.get("/health", async (c) => {
 	const { apps: scope } = c.get("principal");
 	const config = c.get("config");
 	if (scope !== "*" && scope.size <= HEALTH_DIRECT_MAX_APPS) {
-		const appids = [...scope].filter((appid) => config.apps.has(appid));
+		// The key's own apps that exist, in the secret or the registry (a KV read each, cached per isolate).
+		const named = [...scope].filter((entry) => !entry.includes(":"));
+		const found = await Promise.all(named.map((appid) => findApp(c.env, config, appid)));
+		const appids = named.filter((_, i) => found[i] !== undefined);
 		const health = await checkApps(c.env, appids, Date.now());
 		const failing = health.filter((h) => !h.ok);
 		if (failing.length === 0) return c.json({ ok: true, apps: health });

@@ -11,7 +11,7 @@ import { MAX_WAKES_PER_RUN, WATCHDOG_MARGIN_MS } from "../../src/ops/scheduled";
 import { scheduleIndex } from "../../src/schedule/client";
 import type { ScheduleIndex } from "../../src/schedule/schedule-index";
 import { appsFor, KEYS, type TestApp } from "./fixtures";
-import { armedAt, getToken, sim, statusOf, travel } from "./helpers";
+import { armedAt, getToken, sim, travel } from "./helpers";
 
 const next = appsFor("watchdog");
 /** A stable token's planned refresh: 270 s before its 7200 s expire (core/lifetime.ts). */
@@ -82,6 +82,8 @@ it(`starts the chain of WECHAT_APPS apps that have none, at most ${MAX_WAKES_PER
 	expect(await cronRun(apps)).toEqual([]);
 	for (const app of apps) {
 		expect(await armedAt(app), app.appid).toBeGreaterThan(Date.now());
-		expect((await statusOf(app)).token, app.appid).not.toBeNull(); // its first token, with no client traffic
+		// Its first token asked for with no client traffic (40 at once may time out on a loaded machine: then
+		// its alarm is armed at the backoff's end, which the line above checks all the same).
+		expect(await sim.tokenCalls(app), app.appid).toBeGreaterThanOrEqual(1);
 	}
 });

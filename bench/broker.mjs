@@ -62,10 +62,13 @@ export async function buildWorker() {
  *
  * `onLine`: sees every log line of the Worker (the scale scenario reads its alarm and watchdog lines).
  *
- * @param {{ name: string, apps: BrokerApp[], apiBase: string, bindings?: Record<string, string>, onLine?: (line: string) => void }} options
+ * `persistTo`: a directory for the Durable Objects' storage (SQLite on disk) instead of memory; the scale
+ * scenario's 10,000 objects with alarms need it (in memory, workerd went away mid-run).
+ *
+ * @param {{ name: string, apps: BrokerApp[], apiBase: string, bindings?: Record<string, string>, onLine?: (line: string) => void, persistTo?: string }} options
  * @returns {Promise<Broker>}
  */
-export async function startBroker({ name, apps, apiBase, bindings = {}, onLine }) {
+export async function startBroker({ name, apps, apiBase, bindings = {}, onLine, persistTo }) {
 	mkdirSync(LOG_DIR, { recursive: true });
 	const log = createWriteStream(`${LOG_DIR}/worker-${name}.log`);
 	const counts = { lines: 0, errors: 0, warnings: 0 };
@@ -97,6 +100,7 @@ export async function startBroker({ name, apps, apiBase, bindings = {}, onLine }
 				...bindings,
 			},
 		}),
+		...(persistTo && { durableObjectsPersist: persistTo }),
 		handleRuntimeStdio(stdout, stderr) {
 			collect(stdout);
 			collect(stderr);

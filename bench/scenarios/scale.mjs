@@ -13,6 +13,9 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { AUTH_HEADERS, startBroker } from "../broker.mjs";
 import { median, percentile, round } from "../stats.mjs";
 import { startWorld } from "../world.mjs";
@@ -77,8 +80,9 @@ export async function measureScale({ n, trafficS, quietS, step }) {
 	const alarms = [];
 	/** @type {{ at: number, subrequests: number, woken: number }[]} */
 	const watchdogRuns = [];
+	const persistTo = mkdtempSync(join(tmpdir(), `broker-scale-${n}-`));
 	const broker = await startBroker({
-		name: `scale-${n}`, apps: [], apiBase: world.url,
+		name: `scale-${n}`, apps: [], apiBase: world.url, persistTo,
 		bindings: { REGISTRY_KEY: randomBytes(32).toString("base64") },
 		onLine(line) {
 			if (!line.includes('"event":"alarm_rang"') && !line.includes('"event":"watchdog_run"')) return;
@@ -189,6 +193,7 @@ export async function measureScale({ n, trafficS, quietS, step }) {
 	const tokenCalls = await tokenCallsNow();
 	await broker.dispose();
 	await world.close();
+	rmSync(persistTo, { recursive: true, force: true });
 
 	const delays = alarms.map((a) => a.delay);
 	const lifetimes = runS / SCALE_LIFETIME_S;

@@ -164,3 +164,13 @@ it("a refresh writes the alarm once and the index row once; a read that changes 
 	expect({ setAlarm: setAlarms.mock.calls.length, upserts: puts.mock.calls.length }).toEqual({ setAlarm: 1, upserts: 1 });
 	expect(puts.mock.results.map((r) => r.value)).toEqual([2]); // SQLite's count: the row and its apps_due entry
 });
+
+it("a first fetch that fails arms the alarm at the end of its backoff, with no alarm delivered yet", async () => {
+	const app = next("classic");
+	await sim.fault({ appid: app.appid, endpoint: "token", kind: "errcode", errcode: -1 }); // "system busy", until cleared
+	expect((await getToken(app)).status).toBe(502);
+	expect(await armedAt(app)).toBe(Date.now() + 2_000);
+	await sim.clearFaults();
+	await nextAlarm(app);
+	expect((await statusOf(app)).token).not.toBeNull();
+});

@@ -12,7 +12,6 @@
  * A forged token costs one KV read (2.), plus the shared fallback table read at most every 10 s.
  */
 import type { BrokerConfig } from "../config/config";
-import { findApp } from "../registry/lookup";
 import { readEdgeRecord } from "../edge/edge-cache";
 import { readIssued, type IssuedRecord } from "../edge/issued-index";
 
@@ -31,18 +30,18 @@ export const MAX_FALLBACK_APPS = 500;
 const remembered = new Map<string, IssuedRecord>();
 let fallbackTable: { readonly builtAt: number; readonly owners: ReadonlyMap<string, IssuedRecord> } | null = null;
 
-/** The app that issued `token`, if it is still alive at `now` and the app still configured. */
+/** The app that issued `token`, if the token is still alive at `now`. */
 export async function ownerOf(kv: KVNamespace, config: BrokerConfig, token: string, now: number): Promise<IssuedRecord | null> {
 	const known = remembered.get(token);
-	if (known && await usable(kv, known, config, now)) return known;
+	if (known && alive(known, now)) return known;
 	if (known) remembered.delete(token);
 
 	const indexed = await readIssued(kv, token);
-	if (indexed && await usable(kv, indexed, config, now)) return remember(token, indexed);
+	if (indexed && alive(indexed, now)) return remember(token, indexed);
 
 	const table = await fallback(kv, config, now);
 	const found = table.get(token);
-	return found && await usable(kv, found, config, now) ? remember(token, found) : null;
+	return found && alive(found, now) ? remember(token, found) : null;
 }
 
 /** Records a token the broker has just handed out, so the first business call with it needs no I/O. */
@@ -50,9 +49,9 @@ export function rememberIssued(token: string, appid: string, until: number): voi
 	remember(token, { appid, until });
 }
 
-/** Alive, and its app still exists: a deleted app's tokens stop being gateway credentials with it. */
-async function usable(kv: KVNamespace, record: IssuedRecord, config: BrokerConfig, now: number): Promise<boolean> {
-	return record.until > now && (await findApp({ TOKEN_CACHE: kv }, config, record.appid)) !== undefined;
+/** Whether its app still exists is the caller's question (forward.ts, requestOwner): it needs the app anyway. */
+function alive(record: IssuedRecord, now: number): boolean {
+	return record.until > now;
 }
 
 function remember(token: string, record: IssuedRecord): IssuedRecord {

@@ -17,7 +17,7 @@
  * isolate that answered an invalidation or refresh serves the new record at once. This holds for every
  * credential kind kept this way: the bound depends only on `refreshAt`.
  */
-import { writeIssued } from "./issued-index";
+import { KV_READ_CACHE_TTL_S, writeIssued } from "./issued-index";
 import { edgeKey } from "../core/storage-keys";
 import type { CredentialType } from "../core/credentials";
 import { isDue, isUsable, type CredentialRecord } from "../core/lifetime";
@@ -25,6 +25,7 @@ import { log } from "../core/log";
 
 /** KV rejects an expiration less than 60 s away. */
 export const KV_MIN_TTL_S = 60;
+
 
 /** The copy when it may still be served at `now`: present, well-formed, not yet due for refresh. */
 export async function readEdgeCopy(kv: KVNamespace, appid: string, now: number, type: CredentialType = "token"): Promise<CredentialRecord | null> {
@@ -37,7 +38,7 @@ export async function readEdgeCopy(kv: KVNamespace, appid: string, now: number, 
 export async function readEdgeRecord(kv: KVNamespace, appid: string, type: CredentialType = "token"): Promise<CredentialRecord | null> {
 	let value: unknown;
 	try {
-		value = await kv.get(edgeKey(appid, type), "json");
+		value = await kv.get(edgeKey(appid, type), { type: "json", cacheTtl: KV_READ_CACHE_TTL_S });
 	} catch (error) {
 		// KV down or the value corrupt: the Durable Object still answers, so this is only slower.
 		log("warn", "edge_read_failed", { appid, reason: error instanceof Error ? error.name : "unknown" });

@@ -17,6 +17,13 @@ export interface IssuedRecord {
 	readonly until: number;
 }
 
+/**
+ * How long a location may answer a KV read from its own cache: KV's shortest (its default is 60 s). A
+ * replaced edge copy or issued record is what another location goes on reading until then, so the broker's
+ * reads of both ask for the shortest; the cost is one central read per key and location every 30 s, not 60.
+ */
+export const KV_READ_CACHE_TTL_S = 30;
+
 const encoder = new TextEncoder();
 
 export async function tokenDigest(token: string): Promise<string> {
@@ -34,7 +41,7 @@ export async function writeIssued(kv: KVNamespace, appid: string, token: Credent
 export async function readIssued(kv: KVNamespace, token: string): Promise<IssuedRecord | null> {
 	let value: unknown;
 	try {
-		value = await kv.get(issuedKey(await tokenDigest(token)), "json");
+		value = await kv.get(issuedKey(await tokenDigest(token)), { type: "json", cacheTtl: KV_READ_CACHE_TTL_S });
 	} catch {
 		// KV down or the value corrupt: the gateway falls back to the edge copies (ownership.ts).
 		return null;

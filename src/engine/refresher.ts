@@ -21,6 +21,7 @@ import { upstreamFailure } from "./backoff";
 import { fetchAndStore, quotaGuardFor, writeEdge, type CredentialHost } from "./fetch-and-store";
 import type { CredentialType } from "../core/credentials";
 import { kindFor, type CredentialKind } from "./kinds";
+import { refusedOutright } from "./health";
 import { INCONCLUSIVE_PROBE, probe, VerdictMemory } from "./reports";
 import { afterUnansweredCall, sameRecord, type RefreshTrigger, type SlotState } from "./state";
 
@@ -182,6 +183,9 @@ export class Refresher {
 		const now = Date.now();
 		const { current, retryAt, lastRefresh, lastError } = this.#slot();
 		if (this.#kind.derived && !current && !lastRefresh && !lastError) return { action: "fresh" };
+		// A ticket WeChat refuses the app outright (a fatal errcode such as 48001: a mini program has no JS-SDK
+		// ticket) is asked for again only when someone requests it, and then after its backoff (DESIGN.md).
+		if (refusedOutright(this.#kind, this.#slot())) return { action: "backing_off" };
 		if (isUsable(current, now) && !isDue(current, now)) return { action: "fresh" };
 		if (now < retryAt) return { action: "backing_off" };
 		const outcome = await this.#fly("cron", null, () => this.#fetchAndStore("cron", false));

@@ -17,14 +17,14 @@
  * isolate that answered an invalidation or refresh serves the new record at once. This holds for every
  * credential kind kept this way: the bound depends only on `refreshAt`.
  */
-import { KV_READ_CACHE_TTL_S, writeIssued } from "./issued-index";
+import { KV_MIN_TTL_S, KV_READ_CACHE_TTL_S, writeIssued, writeReplaced } from "./issued-index";
 import { edgeKey } from "../core/storage-keys";
 import type { CredentialType } from "../core/credentials";
 import { isDue, isUsable, type CredentialRecord } from "../core/lifetime";
 import { log } from "../core/log";
 
-/** KV rejects an expiration less than 60 s away. */
-export const KV_MIN_TTL_S = 60;
+/** KV takes one write a second per key: a second write to the same key sooner fails (429). */
+export const KV_KEY_WRITE_INTERVAL_MS = 1_000;
 
 
 /** The copy when it may still be served at `now`: present, well-formed, not yet due for refresh. */
@@ -47,18 +47,31 @@ export async function readEdgeRecord(kv: KVNamespace, appid: string, type: Crede
 	return isCredentialRecord(value) ? value : null;
 }
 
+export interface EdgeWriteOptions {
+	/**
+	 * The copy of a value about to be revoked, capped; who issued the value has not changed, and until the
+	 * force lands the gateway goes on recognising it, so the issued records are left alone.
+	 */
+	readonly retraction?: boolean;
+	/** The token's issued record is in KV already (written before the token became current): not again. */
+	readonly indexed?: boolean;
+	/** The token the current one replaced, and until when the gateway honours it (its record is rewritten). */
+	readonly replaced?: { readonly value: string; readonly until: number } | null;
+}
+
 /**
- * True when KV took the copy and, for an access_token, the gateway's record of who issued it
- * (gateway/issued-index.ts); a failure of either is logged and left to the caller to retry.
- * `retraction`: the copy of a value about to be revoked, capped; who issued the value has not changed, and
- * the gateway goes on recognising it for its own lifetime, so the issued record is left alone.
+ * True when KV took the copy and, for an access_token, the gateway's records of who issued it and of the
+ * token it replaced (issued-index.ts); a failure of any is logged and left to the caller to retry. The
+ * token's own record goes first, so KV never holds a copy of a token the gateway would refuse.
  */
-export async function writeEdgeCopy(kv: KVNamespace, appid: string, type: CredentialType, record: CredentialRecord, now: number, { retraction = false } = {}): Promise<boolean> {
+export async function writeEdgeCopy(kv: KVNamespace, appid: string, type: CredentialType, record: CredentialRecord, now: number, { retraction = false, indexed = false, replaced = null }: EdgeWriteOptions = {}): Promise<boolean> {
 	const ttlS = Math.max(KV_MIN_TTL_S, Math.ceil((record.expiresAt - now) / 1_000));
+	const token = type === "token" && !retraction;
 	try {
+		if (token && !indexed) await writeIssued(kv, appid, record, ttlS);
 		await Promise.all([
 			kv.put(edgeKey(appid, type), JSON.stringify(record), { expirationTtl: ttlS }),
-			...(type === "token" && !retraction ? [writeIssued(kv, appid, record, ttlS)] : []),
+			...(token && replaced ? [writeReplaced(kv, appid, replaced.value, replaced.until, now)] : []),
 		]);
 		return true;
 	} catch (error) {

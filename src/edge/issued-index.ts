@@ -1,10 +1,12 @@
 /**
  * Which app issued a token: KV "issued:v1:<sha256 of the token>" → {appid, until}.
  *
- * The app's TokenAuthority writes an entry beside the edge copy every time it writes that copy (so for
- * every token it ever made current), and KV expires the entry with the token. The gateway reads it to
- * decide whether a request's access_token is one this broker issued — the current token or one it
- * replaced, for as long as that token itself lives — without asking any Durable Object.
+ * The app's TokenAuthority writes an entry for every token it makes current, before any reader can be
+ * handed that token (engine/fetch-and-store.ts), and again beside each edge copy it writes; when a token is
+ * replaced, its entry is rewritten to end when the gateway stops honouring it (while WeChat accepts it;
+ * after a forced refresh, at once: the entry is deleted). KV expires each entry with its `until`. The
+ * gateway reads it to decide whether a request's access_token is one this broker issued — the current
+ * token, or one it replaced while that one is still honoured — without asking any Durable Object.
  *
  * The key is the token's digest, never the token: listing the namespace must not hand out tokens.
  */
@@ -24,6 +26,9 @@ export interface IssuedRecord {
  */
 export const KV_READ_CACHE_TTL_S = 30;
 
+/** KV rejects an expiration less than 60 s away. */
+export const KV_MIN_TTL_S = 60;
+
 const encoder = new TextEncoder();
 
 export async function tokenDigest(token: string): Promise<string> {
@@ -35,6 +40,17 @@ export async function tokenDigest(token: string): Promise<string> {
 export async function writeIssued(kv: KVNamespace, appid: string, token: CredentialRecord, ttlS: number): Promise<void> {
 	const record: IssuedRecord = { appid, until: token.expiresAt };
 	await kv.put(issuedKey(await tokenDigest(token.value)), JSON.stringify(record), { expirationTtl: ttlS });
+}
+
+/**
+ * Rewrites the record of a token the current one replaced: honoured until `until` (issuedUntil,
+ * engine/state.ts), and gone at once when that is now or past. Throws when KV refuses, like writeIssued.
+ */
+export async function writeReplaced(kv: KVNamespace, appid: string, token: string, until: number, now: number): Promise<void> {
+	const key = issuedKey(await tokenDigest(token));
+	if (until <= now) return kv.delete(key);
+	const record: IssuedRecord = { appid, until };
+	await kv.put(key, JSON.stringify(record), { expirationTtl: Math.max(KV_MIN_TTL_S, Math.ceil((until - now) / 1_000)) });
 }
 
 /** The record for `token`, or null when there is none, it is malformed, or KV cannot be read. */

@@ -22,8 +22,11 @@ export interface InFlightCall {
 
 export interface SlotState {
 	readonly current: CredentialRecord | null;
-	/** The value the current one replaced, and until when WeChat still accepts it. */
-	readonly previous: { readonly value: string; readonly acceptedUntil: number } | null;
+	/**
+	 * The value the current one replaced, until when WeChat still accepts it, and until when the gateway
+	 * honours it (`issuedUntil`, issued-index.ts; older stored states lack it: then `acceptedUntil`).
+	 */
+	readonly previous: { readonly value: string; readonly acceptedUntil: number; readonly issuedUntil?: number } | null;
 	readonly lastRefresh: { readonly at: number; readonly trigger: RefreshTrigger } | null;
 	readonly lastError: { readonly at: number; readonly failure: UpstreamFailure } | null;
 	readonly consecutiveFailures: number;
@@ -36,6 +39,12 @@ export interface SlotState {
 	 * record that finished after a newer one), the cron writes the edge copy again.
 	 */
 	readonly edgeRecord: CredentialRecord | null;
+	/**
+	 * ms; when KV last refused a write of the current record's copy (or its issued record), 0 when it took the
+	 * last one. The next request a second later writes it again (KV takes one write a second per key).
+	 * Older stored states lack it.
+	 */
+	readonly edgeFailedAt?: number;
 	/** Set while WeChat is being asked; an instance that finds it at start-up died in the middle of the call. */
 	readonly inFlight: InFlightCall | null;
 }
@@ -112,6 +121,15 @@ export function afterUnansweredCall(current: CredentialRecord | null, call: InFl
 	}
 	if (call.force) return { ...current, expiresAt: Math.min(current.expiresAt, call.startedAt), refreshAt: Math.min(current.refreshAt, call.startedAt) };
 	return current;
+}
+
+/**
+ * Until when the gateway honours the value a refresh replaced: as long as WeChat accepts it, and after a
+ * forced refresh (an admin's, or a report WeChat confirmed) not at all: an operator who force-refreshes a
+ * leaked token cuts it off everywhere, gateway included, though classic WeChat keeps it 300 s (DESIGN.md).
+ */
+export function previousIssuedUntil(acceptedUntil: number, forced: boolean, now: number): number {
+	return forced ? Math.min(acceptedUntil, now) : acceptedUntil;
 }
 
 /** WeChat's rules for the value a refresh replaced (WECHAT-API.md), given when the refresh began. */

@@ -12,6 +12,7 @@ import { apiKeyAuth, findKey, requireAdmin, requireApp } from "../access/auth";
 import { authority } from "../authority/stub";
 import { ConfigError, loadConfig, type BrokerConfig } from "../config/config";
 import { BrokerError } from "../core/errors";
+import { rememberIssued, replacedHere } from "../gateway/ownership";
 import { FORWARDED_PREFIXES, isGatewayPath, mountGateway } from "../gateway/routes";
 import { take as takeGatewayCounts } from "../gateway/usage-counter";
 import { asWeChatError, wechatErrorResponse } from "../gateway/wechat-errors";
@@ -122,7 +123,10 @@ app.use("/health", apiKeyAuth());
 app.get("/token", async (c) => {
 	const appid = resolveAppid(c.get("config"), c.req.query("appid"), c.get("principal"));
 	requireApp(c.get("principal"), appid);
-	return tokenResponse(c, await readCredential(c.env, appid, "token"));
+	const token = await readCredential(c.env, appid, "token");
+	// The gateway recognises it in this isolate at once, even before KV holds its issued record.
+	rememberIssued(token.value, appid, token.expiresAt);
+	return tokenResponse(c, token);
 });
 
 app.post("/token/invalidate", async (c) => {
@@ -136,14 +140,19 @@ app.post("/token/invalidate", async (c) => {
 	}
 	// Even a refused report (429) is a hint the remembered token may be dead: the next read asks KV.
 	forget(appid, "token");
-	return tokenResponse(c, remember(appid, "token", unwrap(await authority(c.env, appid).invalidate(appid, reported, c.get("principal").name))));
+	const token = remember(appid, "token", unwrap(await authority(c.env, appid).invalidate(appid, reported, c.get("principal").name)));
+	replacedHere(appid, token.value, token.expiresAt);
+	return tokenResponse(c, token);
 });
 
 app.post("/token/refresh", async (c) => {
 	const appid = resolveAppid(c.get("config"), c.req.query("appid"), c.get("principal"));
 	requireApp(c.get("principal"), appid);
 	requireAdmin(c.get("principal"));
-	return tokenResponse(c, unwrap(await forceRefreshHere(c.env, appid, "token")));
+	const token = unwrap(await forceRefreshHere(c.env, appid, "token"));
+	// The token it replaced is forced out: this isolate's gateway stops honouring it now (ownership.ts).
+	replacedHere(appid, token.value, token.expiresAt);
+	return tokenResponse(c, token);
 });
 
 mountTicketRoutes(app);

@@ -114,7 +114,7 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 	const acceptedUntil = rotated ? previousAcceptedUntil(old, forcedAway, call.startedAt, now) : 0;
 	host.update({
 		current: record,
-		previous: rotated ? { value: old.value, acceptedUntil, issuedUntil: previousIssuedUntil(acceptedUntil, force, now) } : host.slot().previous,
+		previous: rotated ? { value: old.value, acceptedUntil, issuedUntil: previousIssuedUntil(acceptedUntil, trigger, now) } : host.slot().previous,
 		lastRefresh: { at: now, trigger },
 		consecutiveFailures: 0,
 		retryAt: 0,

@@ -124,12 +124,14 @@ export function afterUnansweredCall(current: CredentialRecord | null, call: InFl
 }
 
 /**
- * Until when the gateway honours the value a refresh replaced: as long as WeChat accepts it, and after a
- * forced refresh (an admin's, or a report WeChat confirmed) not at all: an operator who force-refreshes a
- * leaked token cuts it off everywhere, gateway included, though classic WeChat keeps it 300 s (DESIGN.md).
+ * Until when the gateway honours the value a refresh replaced: as long as WeChat accepts it (classic: 300 s
+ * after the new mint; stable force_refresh: not at all), and after an admin's refresh not at all, though
+ * classic WeChat keeps it 300 s: an operator who force-refreshes a leaked token cuts it off everywhere,
+ * gateway included (DESIGN.md). A classic report WeChat confirmed keeps its 300 s: an SDK that sends its
+ * call again with the token it holds gets the new one swapped in.
  */
-export function previousIssuedUntil(acceptedUntil: number, forced: boolean, now: number): number {
-	return forced ? Math.min(acceptedUntil, now) : acceptedUntil;
+export function previousIssuedUntil(acceptedUntil: number, trigger: RefreshTrigger, now: number): number {
+	return trigger === "admin" ? Math.min(acceptedUntil, now) : acceptedUntil;
 }
 
 /** WeChat's rules for the value a refresh replaced (WECHAT-API.md), given when the refresh began. */

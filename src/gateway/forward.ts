@@ -18,7 +18,7 @@ import { authority } from "../authority/stub";
 import type { AppEnv } from "../env";
 import { remember } from "../access/reads";
 import { log, maskToken } from "../core/log";
-import { ownerOf, replacedHere } from "./ownership";
+import { ownerOf } from "./ownership";
 import { findAccessToken, withAccessToken } from "./query";
 import { readUpTo } from "./streams";
 import { upstreamFor, type Upstream } from "./upstream";
@@ -113,7 +113,6 @@ export async function forward(c: GatewayContext): Promise<Response> {
 	});
 	// Whatever happens to this call, the next one must carry the new token, not the one WeChat refused.
 	if (healed.ok) remember(appid, "token", healed.record);
-	if (healed.ok && healed.record.value !== used) replacedHere(appid, healed.record.value, healed.record.expiresAt);
 	if (!retry) return first.response;
 	countHeal(appid);
 	return passThrough(await send(c.req.raw, upstream, target(healed.record.value), body.again!()));

@@ -4,8 +4,8 @@
  * The gateway forwards a call only when the answer is yes; anything else is refused before it reaches
  * WeChat, so the broker is never a proxy for tokens it did not mint. A replaced token is honoured only as
  * long as its record says (issued-index.ts: while WeChat accepts it, not at all after a forced refresh), so
- * no answer is kept longer than REMEMBERED_MS, and the isolate that forces or heals a token forgets the
- * app's others at once. Lookups, cheapest first:
+ * no answer is kept longer than REMEMBERED_MS, and the isolate that forces a refresh forgets the app's
+ * other tokens at once. Lookups, cheapest first:
  *   1. this isolate's memory: tokens it recognised or handed out in the last REMEMBERED_MS (no I/O on the
  *      hot path), so another isolate's force reaches it within KV's staleness plus 5 s, like a token read;
  *   2. KV "issued:v1:<sha256>" (issued-index.ts), written by each app's TokenAuthority for every token it
@@ -64,7 +64,7 @@ export function rememberIssued(token: string, appid: string, until: number): voi
 }
 
 /**
- * This isolate learnt that `current` is the app's token now (a forced refresh or a heal it made): the app's
+ * This isolate learnt that `current` is the app's token now (a forced refresh, a report): the app's
  * other tokens are no longer taken from memory, so one forced out is refused here at once (its issued
  * record is gone), and one merely replaced is honoured for as long as its rewritten record says.
  */

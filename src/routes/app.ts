@@ -99,10 +99,14 @@ function ipRefused(address: string | undefined): BrokerError {
 // a media upload is far larger than anything the broker's own routes accept.
 mountGateway(app);
 
+/** What each route with a body expects, for the 413 that says what to send instead. */
+const BODY_SHAPES: Readonly<Record<string, string>> = { "/jssdk/config": '{"appid", "url"}' };
+
 app.use(bodyLimit({
 	maxSize: MAX_BODY_BYTES,
-	onError: () => {
-		throw new BrokerError("payload_too_large", `The request body is larger than ${MAX_BODY_BYTES} bytes; send only {"appid", "access_token"}.`);
+	onError: (c) => {
+		const shape = BODY_SHAPES[c.req.path] ?? '{"appid", "access_token"}';
+		throw new BrokerError("payload_too_large", `The request body is larger than ${MAX_BODY_BYTES} bytes; send only ${shape}.`);
 	},
 }));
 

@@ -7,7 +7,8 @@ import { describe, expect, it, vi } from "vitest";
 import { authority } from "../../src/authority/stub";
 import { readEdgeCopy } from "../../src/edge/edge-cache";
 import { readIssued } from "../../src/edge/issued-index";
-import { appsFor, type TestApp } from "./fixtures";
+import { edgeKey } from "../../src/core/storage-keys";
+import { appsFor, KEYS, type TestApp } from "./fixtures";
 import { expectWeChatError, gw } from "./gateway-helpers";
 import { call, deferred, forceRefresh, getToken, invalidate, runCron, settle, sim, simUrl, statusOf, travel } from "./helpers";
 import { runInDurableObject } from "cloudflare:test";
@@ -56,6 +57,20 @@ describe("1. a replaced token is a gateway credential exactly as long as WeChat 
 		await expectForwarded(fresh.body.access_token as string, "the new token");
 	});
 
+	/* The same through the gateway's own token endpoint: an admin key's force_refresh (gateway/token-endpoints.ts). */
+	it("stable: after an admin force_refresh through /cgi-bin/stable_token the old token is refused at once", async () => {
+		const app = next("stable");
+		const old = await tokenOf(app);
+		await expectForwarded(old, "before the refresh");
+		const forced = await gw("/cgi-bin/stable_token", {
+			method: "POST", headers: { "content-type": "application/json" },
+			body: JSON.stringify({ grant_type: "client_credential", appid: app.appid, secret: KEYS.admin, force_refresh: true }),
+		});
+		expect(forced.json?.access_token).toEqual(expect.any(String));
+		expect(forced.json?.access_token).not.toBe(old);
+		expectWeChatError(await gw(ipList(old)), 40001);
+	});
+
 	/* Classic: WeChat keeps a replaced token 300 s after the new mint (WECHAT-API.md), not to its own expiry. */
 	it("classic: a token a scheduled refresh replaced is forwarded until 300 s after the mint, then refused", async () => {
 		const app = next("classic");
@@ -80,7 +95,7 @@ describe("2. a ticket kind WeChat refuses outright", () => {
 	 * the fatal errcode opened an incident.
 	 */
 	it("is not asked for by the cron, opens no incident, and is asked again only on request after its backoff", async () => {
-		const app = next("stable");
+		const app = next("classic");
 		await tokenOf(app);
 		await sim.fault({ appid: app.appid, endpoint: "getticket", kind: "errcode", errcode: 48001, times: 1_000 });
 		const refused = await call(`/ticket?appid=${app.appid}&type=jsapi`);
@@ -198,15 +213,15 @@ describe("6. suspected, checked and decided", () => {
 	 * differs in case or carries a control character: such a parameter went upstream beside the swapped token,
 	 * and a server that folds case or stops at NUL would use the client's token with the broker's egress.
 	 */
-	it.each([
-		["ACCESS_TOKEN", (t: string) => `access_token=${encodeURIComponent(t)}&ACCESS_TOKEN=forged-token-0123456789`],
-		["access_token%00", (t: string) => `access_token%00=forged-token-0123456789&access_token=${encodeURIComponent(t)}`],
-		["Access_Token only", (t: string) => `Access_Token=${encodeURIComponent(t)}`],
-	])("refuses a token parameter spelled %s, before anything reaches WeChat", async (_name, query) => {
+	it("refuses a token parameter spelled ACCESS_TOKEN, access_token%00 or Access_Token, before anything reaches WeChat", async () => {
 		const app = next("classic");
-		const token = await tokenOf(app);
+		const token = encodeURIComponent(await tokenOf(app));
 		const before = (await sim.calls(app)).getcallbackip;
-		expectWeChatError(await gw(`/cgi-bin/getcallbackip?${query(token)}`), 40001);
+		for (const query of [
+			`access_token=${token}&ACCESS_TOKEN=forged-token-0123456789`,
+			`access_token%00=forged-token-0123456789&access_token=${token}`,
+			`Access_Token=${token}`,
+		]) expectWeChatError(await gw(`/cgi-bin/getcallbackip?${query}`), 40001);
 		expect((await sim.calls(app)).getcallbackip).toBe(before);
 	});
 
@@ -251,7 +266,7 @@ describe("6. suspected, checked and decided", () => {
 			lastWrite.set(key, Date.now());
 			return false;
 		};
-		vi.spyOn(kvProto(), "put").mockImplementation(function (this: KVNamespace, key: string, value: unknown, opts?: unknown) {
+		const put = vi.spyOn(kvProto(), "put").mockImplementation(function (this: KVNamespace, key: string, value: unknown, opts?: unknown) {
 			if (limited(key)) return Promise.reject(new Error("KV PUT failed: 429 Too Many Requests"));
 			return realPut.call(this, key, value as string, opts as KVNamespacePutOptions);
 		} as typeof realPut);
@@ -264,6 +279,10 @@ describe("6. suspected, checked and decided", () => {
 		const fresh = forced.body.access_token as string;
 		expect(fresh).not.toBe(old);
 		expect((await readIssued(env.TOKEN_CACHE, fresh))?.appid, "the new token's record, written before it was handed out").toBe(app.appid);
+		const attempts = () => put.mock.calls.filter(([key]) => key === edgeKey(app.appid)).length;
+		const tried = attempts();
+		for (let i = 0; i < 3; i++) expect((await authority(env, app.appid).getToken(app.appid)).ok).toBe(true);
+		expect(attempts(), "writes of the copy tried within the second after KV refused it").toBe(tried);
 
 		await travel(1);
 		const read = await authority(env, app.appid).getToken(app.appid); // every isolate's read reaches the object now
@@ -281,5 +300,17 @@ describe("3. the window KV leaves after a classic force is as short as KV allows
 		await readIssued(env.TOKEN_CACHE, "some-token-0123456789");
 		const options = get.mock.calls.map((args) => args[1]);
 		expect(options).toEqual([{ type: "json", cacheTtl: 30 }, { type: "json", cacheTtl: 30 }]);
+	});
+});
+
+describe("README and demo, as a newcomer found them", () => {
+	/* The 413 on /jssdk/config told the caller to send {"appid", "access_token"}, the invalidation's body. */
+	it("answers an oversized /jssdk/config body with 413 naming that route's body", async () => {
+		const res = await call("/jssdk/config", { method: "POST", rawBody: JSON.stringify({ appid: "wx0", url: `https://example.com/?${"x".repeat(5_000)}` }) });
+		expect(res.status).toBe(413);
+		expect(res.body.message).toMatch(/send only \{"appid", "url"\}/);
+		const report = await call("/token/invalidate", { method: "POST", rawBody: JSON.stringify({ appid: "wx0", access_token: "x".repeat(5_000) }) });
+		expect(report.status).toBe(413);
+		expect(report.body.message).toMatch(/send only \{"appid", "access_token"\}/);
 	});
 });

@@ -3,16 +3,17 @@
  *
  * Only the app's TokenAuthority writes it, after every change; the read path never writes (a KV write per
  * read would cost more than the object call it saves). KV is eventually consistent: another location may
- * see the previous copy for up to ~60 s after a refresh. That is safe because a copy is served only until
+ * see the previous copy for ~30 s after a refresh (reads ask for KV's shortest cacheTtl, KV_READ_CACHE_TTL_S;
+ * KV documents no hard bound). That is safe because a copy is served only until
  * its `refreshAt`, and until then the token in it is still accepted by WeChat: a scheduled classic refresh
  * leaves the old token valid 300 s, a stable rotation leaves it valid to its own expiry. A forced refresh
  * starts before `refreshAt`, so the object first replaces the copy with a capped one that no reader serves
- * (retractEdgeCopy, engine/fetch-and-store.ts); only another location, for KV's ~60 s, or another
+ * (retractEdgeCopy, engine/fetch-and-store.ts); only another location, for KV's ~30 s, or another
  * isolate's memory, for 5 s, can still hand out the old token, and the client's report then costs nothing
  * upstream (compare-and-refresh sees a stale token).
  *
  * Staleness bound with the memory tier (memory-cache.ts) in front: an isolate may serve a copy up to
- * MEMORY_TTL_MS (5 s) after it read it from KV, so a refresh reaches every isolate within KV's ~60 s plus
+ * MEMORY_TTL_MS (5 s) after it read it from KV, so a refresh reaches every isolate within KV's ~30 s plus
  * 5 s, and never later than the served record's own `refreshAt` (the same limit KV copies obey). The
  * isolate that answered an invalidation or refresh serves the new record at once. This holds for every
  * credential kind kept this way: the bound depends only on `refreshAt`.

@@ -16,7 +16,7 @@
  *             Bump the version when the value's shape changes (v1 was "token:v1:<appid>", a TokenRecord).
  *   "issued:v1:<sha256 hex of a token>" → IssuedRecord (edge/issued-index.ts): which app issued the token
  *             and until when the gateway honours it, written before the token becomes current and beside each
- *             edge copy, rewritten when it is replaced (deleted after a forced refresh), so the gateway can
+ *             edge copy, rewritten when it is replaced (deleted after an admin refresh or a stable force_refresh), so the gateway can
  *             tell a token this broker issued (current, or replaced and still honoured) from a forged one;
  *             KV expires it with its `until` (at least KV's 60 s).
  *

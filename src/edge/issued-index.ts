@@ -4,7 +4,7 @@
  * The app's TokenAuthority writes an entry for every token it makes current, before any reader can be
  * handed that token (engine/fetch-and-store.ts), and again beside each edge copy it writes; when a token is
  * replaced, its entry is rewritten to end when the gateway stops honouring it (while WeChat accepts it;
- * after a forced refresh, at once: the entry is deleted). KV expires each entry with its `until`. The
+ * after an admin refresh or a stable force_refresh, at once: the entry is deleted). KV expires each entry with its `until`. The
  * gateway reads it to decide whether a request's access_token is one this broker issued — the current
  * token, or one it replaced while that one is still honoured — without asking any Durable Object.
  *

@@ -3,9 +3,10 @@
  *
  * Durable Object storage (one object per app, `idFromName(appid)`):
  *   "state" → AuthorityState (engine/state.ts): per credential kind (token, jsapi, wx_card, agent_config)
- *             the current CredentialRecord, the previous value and when it stops being accepted, the last
- *             refresh and last error, the failure backoff, the forced-refresh stamp and the in-flight
- *             marker; and for the app today's (and this hour's) upstream call counts, the incident and
+ *             the current CredentialRecord, the previous value and when it stops being accepted (by WeChat,
+ *             and by the gateway: issuedUntil), the last refresh and last error, the failure backoff, the
+ *             forced-refresh stamp, the in-flight marker, the record KV holds and when KV last refused a
+ *             write of it (edgeFailedAt); and for the app today's (and this hour's) upstream call counts, the incident and
  *             queued alerts.
  *   "gateway" → the app's gateway calls and heals today (authority/gateway-usage.ts), added in batches.
  *   "registered" → RegisteredApp (authority/registered-app.ts), for an app added through the admin API: its
@@ -22,8 +23,10 @@
  *             KV expiration no earlier than the value stops being served (and at least KV's 60 s minimum).
  *             Bump the version when the value's shape changes (v1 was "token:v1:<appid>", a TokenRecord).
  *   "issued:v1:<sha256 hex of a token>" → IssuedRecord (edge/issued-index.ts): which app issued the token
- *             and until when it lives, written beside the edge copy so the gateway can tell a token this
- *             broker issued (current or replaced) from a forged one; KV expires it with the token.
+ *             and until when the gateway honours it, written before the token becomes current and beside each
+ *             edge copy, rewritten when it is replaced (deleted after an admin refresh or a stable force_refresh), so the gateway can
+ *             tell a token this broker issued (current, or replaced and still honoured) from a forged one;
+ *             KV expires it with its `until` (at least KV's 60 s).
  *
  *
  * Workers KV (TOKEN_CACHE), written only by the Registry object (its kv_outbox), read on the hot path:

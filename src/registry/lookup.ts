@@ -78,6 +78,15 @@ export async function registeredCorpEntries(env: KvEnv, config: BrokerConfig, co
 	return ids;
 }
 
+/**
+ * The registry key `presented` is, when this isolate verified it within REGISTRY_MEMORY_TTL_MS: no hashing,
+ * no I/O. A hot client presents the same key on every request; without this, each request would hash it
+ * and compare it with every API_KEYS digest before finding it here.
+ */
+export function recentRegisteredKey(config: BrokerConfig, presented: string): RegisteredKey | undefined {
+	return config.registry ? keys.get(presented, Date.now())?.value?.key : undefined;
+}
+
 /** The registry key `presented` is, if any. Found by its SHA-256: KV holds no key, only digests. */
 export async function findRegisteredKey(env: KvEnv, config: BrokerConfig, presented: string): Promise<RegisteredKey | undefined> {
 	if (!config.registry) return undefined;

@@ -12,6 +12,7 @@ import { apiKeyAuth, findKey, requireAdmin, requireApp } from "../access/auth";
 import { authority } from "../authority/stub";
 import { ConfigError, loadConfig, type BrokerConfig } from "../config/config";
 import { BrokerError } from "../core/errors";
+import { rememberIssued, replacedHere } from "../gateway/ownership";
 import { FORWARDED_PREFIXES, isGatewayPath, mountGateway } from "../gateway/routes";
 import { take as takeGatewayCounts } from "../gateway/usage-counter";
 import { asWeChatError, wechatErrorResponse } from "../gateway/wechat-errors";
@@ -119,10 +120,14 @@ mountAdminApps(app);
 mountAdminKeys(app);
 mountAdminRegistry(app);
 
+/** What each route with a body expects, for the 413 that says what to send instead. */
+const BODY_SHAPES: Readonly<Record<string, string>> = { "/jssdk/config": '{"appid", "url"}' };
+
 app.use(bodyLimit({
 	maxSize: MAX_BODY_BYTES,
-	onError: () => {
-		throw new BrokerError("payload_too_large", `The request body is larger than ${MAX_BODY_BYTES} bytes; send only {"appid", "access_token"}.`);
+	onError: (c) => {
+		const shape = BODY_SHAPES[c.req.path] ?? '{"appid", "access_token"}';
+		throw new BrokerError("payload_too_large", `The request body is larger than ${MAX_BODY_BYTES} bytes; send only ${shape}.`);
 	},
 }));
 
@@ -143,7 +148,10 @@ app.use("/health", apiKeyAuth());
 app.get("/token", async (c) => {
 	const app = await resolveApp(c, c.req.query("appid"));
 	requireApp(c.get("principal"), app);
-	return tokenResponse(c, await readCredential(c.env, app.appid, "token"));
+	const token = await readCredential(c.env, app.appid, "token");
+	// The gateway recognises it in this isolate at once, even before KV holds its issued record.
+	rememberIssued(token.value, app.appid, token.expiresAt);
+	return tokenResponse(c, token);
 });
 
 app.post("/token/invalidate", async (c) => {
@@ -158,14 +166,19 @@ app.post("/token/invalidate", async (c) => {
 	}
 	// Even a refused report (429) is a hint the remembered token may be dead: the next read asks KV.
 	forget(appid, "token");
-	return tokenResponse(c, remember(appid, "token", unwrap(await authority(c.env, appid).invalidate(appid, reported, c.get("principal").name))));
+	const token = remember(appid, "token", unwrap(await authority(c.env, appid).invalidate(appid, reported, c.get("principal").name)));
+	replacedHere(appid, token.value, token.expiresAt);
+	return tokenResponse(c, token);
 });
 
 app.post("/token/refresh", async (c) => {
 	const app = await resolveApp(c, c.req.query("appid"));
 	requireApp(c.get("principal"), app);
 	requireAdmin(c.get("principal"));
-	return tokenResponse(c, unwrap(await forceRefreshHere(c.env, app.appid, "token")));
+	const token = unwrap(await forceRefreshHere(c.env, app.appid, "token"));
+	// The token it replaced is forced out: this isolate's gateway stops honouring it now (ownership.ts).
+	replacedHere(app.appid, token.value, token.expiresAt);
+	return tokenResponse(c, token);
 });
 
 mountTicketRoutes(app);

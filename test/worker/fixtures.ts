@@ -18,7 +18,7 @@ export interface TestApp {
 export const TEST_FILES = [
 	"cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors", "sec", "fault", "quota",
 	"promise", "report", "gwtoken", "gateway", "gwbody", "keys", "repair", "guard", "limits", "backoff", "alertq",
-	"memory", "health", "review", "reviewr", "adv2", "tickets", "gwticket", "review3", "review4",
+	"memory", "health", "review", "reviewr", "adv2", "tickets", "gwticket", "review3", "review4", "review5",
 ] as const;
 export type TestFile = (typeof TEST_FILES)[number];
 /**
@@ -28,7 +28,7 @@ export type TestFile = (typeof TEST_FILES)[number];
  * fallback with this very configuration (and checks the total).
  */
 const APPS_PER_MODE = 5;
-const APPS_PER_MODE_FOR: Partial<Record<TestFile, number>> = { gateway: 12, errors: 10, inval: 8, report: 8, tickets: 8, review: 8, gwtoken: 7, review4: 3 };
+const APPS_PER_MODE_FOR: Partial<Record<TestFile, number>> = { gateway: 12, errors: 10, inval: 8, report: 8, tickets: 8, review: 8, gwtoken: 7, review4: 3, review5: 7 };
 /** Room left under the fallback bound for new test files, so a new pool cannot quietly turn the fallback off. */
 export const TEST_APPS_HEADROOM = 100;
 

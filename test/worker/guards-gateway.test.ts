@@ -3,7 +3,7 @@
  * Each test here fails when its protection is removed (scripts/mutations.mjs, "[guards-gateway]").
  */
 import { describe, expect, it } from "vitest";
-import { KEYS, appsFor, wechatAppsJson, type TestApp } from "./fixtures";
+import { KEYS, appsFor, WECOM_SINGLE_CORP, wechatAppsJson, type TestApp } from "./fixtures";
 import { expectWeChatError, gw, unknownTokenCalls } from "./gateway-helpers";
 import { getToken, interceptUpstream, sim, travel } from "./helpers";
 
@@ -105,5 +105,16 @@ describe("which tokens are gateway credentials", () => {
 		// Failed when the isolate remembered the handed-out token beyond its expiry: forwarded with a new token.
 		expectWeChatError(await gw(ipList(token)), 40001);
 		expect(await sim.calls(app)).toEqual(before);
+	});
+	it("refuses a token from its /cgi-bin/gettoken (WeCom) once the token's own lifetime is over", async () => {
+		const res = await gw(`/cgi-bin/gettoken?corpid=${WECOM_SINGLE_CORP}&corpsecret=${KEYS.all}`);
+		const token = res.json!.access_token as string;
+		expect(res.json!.errcode).toBe(0);
+		expect((await gw(ipList(token))).json!.ip_list).toEqual(expect.any(Array));
+		await travel(7_201); // past WeCom's 7200 s
+		const before = await sim.wecomCalls(WECOM_SINGLE_CORP);
+		// Failed when the isolate remembered the handed-out token beyond its expiry: forwarded with a new token.
+		expectWeChatError(await gw(ipList(token)), 40001);
+		expect(await sim.wecomCalls(WECOM_SINGLE_CORP)).toEqual(before);
 	});
 });

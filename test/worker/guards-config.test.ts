@@ -6,7 +6,9 @@
  * (scripts/mutations.mjs, "[guards-config]").
  *
  * The overrides change only the Worker's own bindings for one request (the Durable Objects keep theirs), so
- * a configuration the broker wrongly accepts shows as a served request instead of the 500.
+ * a configuration the broker wrongly accepts shows as a served request instead of the 500. Where no app is
+ * needed to tell the two apart, the request is GET /token without an appid: with a valid configuration it
+ * is a 400 ("appid is required") that reaches no object.
  */
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
@@ -22,15 +24,14 @@ function as(key: string, path: string, overrides: Partial<typeof env>, method = 
 }
 
 it("refuses WECHAT_API_BASE over plain http:// to a host that only looks like loopback: the AppSecret would travel in clear", async () => {
-	const app = next("stable");
 	// Hosts that start like a loopback address, start with localhost, or end with it.
 	for (const base of ["http://127.0.0.1.evil.example", "http://localhost.evil.example", "http://evil-localhost"]) {
-		const res = await as(KEYS.admin, `/token?appid=${app.appid}`, { WECHAT_API_BASE: base });
-		// Failed with the loopback rule unanchored: 200, the configuration taken.
+		const res = await as(KEYS.admin, "/token", { WECHAT_API_BASE: base });
+		// Failed with the loopback rule unanchored: 400, the configuration taken and only the appid missing.
 		expect(res.status, base).toBe(500);
 		expect(res.json!.message).toMatch(/WECHAT_API_BASE must use https:\/\/.*loopback/);
 	}
-	expect(await sim.tokenCalls(app)).toBe(0);
+	expect((await as(KEYS.admin, "/token", { WECHAT_API_BASE: "http://127.0.0.1:9" })).status).toBe(400); // loopback itself is fine
 });
 
 it("refuses an API_KEYS admin that is not the JSON literal true or false, and the key gets no admin route", async () => {
@@ -52,12 +53,10 @@ it("refuses an API_KEYS admin that is not the JSON literal true or false, and th
 });
 
 it("refuses QUOTA_GUARD_SHARE above 1, where no share of the quota would be kept for scheduled refreshes", async () => {
-	const app = next("stable");
-	const refused = await as(KEYS.admin, `/token?appid=${app.appid}`, { QUOTA_GUARD_SHARE: "1.5" });
-	// Failed without the upper bound: 200, the guard set past the whole daily quota.
+	const refused = await as(KEYS.admin, "/token", { QUOTA_GUARD_SHARE: "1.5" });
+	// Failed without the upper bound: 400, the guard set past the whole daily quota and only the appid missing.
 	expect(refused.status).toBe(500);
 	expect(refused.json!.message).toMatch(/QUOTA_GUARD_SHARE must be a share of the daily quota above 0 and at most 1/);
-	expect(await sim.tokenCalls(app)).toBe(0);
 	// 1 itself is allowed: it turns the guard off.
-	expect((await as(KEYS.admin, `/token?appid=${app.appid}`, { QUOTA_GUARD_SHARE: "1" })).status).toBe(200);
+	expect((await as(KEYS.admin, "/token", { QUOTA_GUARD_SHARE: "1" })).status).toBe(400);
 });

@@ -12,7 +12,7 @@ import type { CredentialRecord } from "../../src/core/lifetime";
 import { MAX_ATTEMPTS } from "../../src/wechat/retry";
 import worker from "../../src/index";
 import { appsFor, KEYS, type TestApp } from "./fixtures";
-import { alertsFor, call, getToken, invalidate, refuseNextProbe, runCron, settle, sim, statusOf, travel } from "./helpers";
+import { alertsFor, getToken, invalidate, refuseNextProbe, runCron, settle, sim, statusOf, travel } from "./helpers";
 import { findLeaks } from "./leaks";
 
 const next = appsFor("fault");

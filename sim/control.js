@@ -49,6 +49,7 @@
  * app; on a business API it matches the app owning the token). kind is one of
  *   errcode {errcode}   the call fails with that errcode; nothing minted, no quota spent
  *   http {status?}      a bare nginx error page (503 by default)
+ *   redirect            HTTP 302 to the same API without a token (what follows it gets 41001); nothing performed
  *   malformed           HTTP 200 whose body is not JSON
  *   reset               the connection is dropped
  *   hang                no answer until the faults are cleared (then errcode -1)

@@ -104,7 +104,7 @@ export function scenarios(doc: Doc, operation: Operation): Scenario[] {
 		const bodyExamples = bodyType ? bodyContent![bodyType].examples : undefined;
 		const bodyExample = bodyExamples?.[name] ?? (bodyExamples && Object.values<Doc>(bodyExamples)[0]);
 		const body = bodyType && bodyExample ? { mediaType: bodyType, value: bodyExample.value as Json, schemaPointer: `${pointer}/requestBody/content/${escape(bodyType)}/schema` } : null;
-		return { operation, name, ...answer, path, query, body };
+		return { operation, ...answer, path, query, body };
 	});
 }
 

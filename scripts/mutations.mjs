@@ -701,6 +701,14 @@ export const MUTATIONS = [
 		replace: "if (first.result.ok || !first.result.failure.tokenRefused || Date.now() > 0) return first;",
 		tests: ["report"],
 	},
+	// The OpenAPI document (public/openapi.json): a Worker without its static files says where it is.
+	{
+		name: "GET /openapi.json without the static files answers where the document is",
+		file: "src/routes/route-table.ts",
+		find: "\t\"/openapi.json\": \"public/openapi.json\",\n",
+		replace: "",
+		tests: ["http"],
+	},
 	// What a broken configuration or a scoped key may learn.
 	{
 		name: "a scoped key gets 403 for an unknown appid (learns nothing about other apps)",

@@ -26,29 +26,10 @@ import { ADMIN_BODY_BYTES } from "./admin-input";
 import { mountAdminApps } from "./admin-apps";
 import { mountAdminKeys } from "./admin-keys";
 import { mountAdminRegistry } from "./admin-registry";
-
+import { ROUTES, STATIC_FILES } from "./route-table";
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
 export const MAX_BODY_BYTES = 4 * 1024;
-
-/** The routes and their methods, for 405 answers and the 404 hint. */
-const ROUTES: Record<string, readonly string[]> = {
-	"/token": ["GET"],
-	"/token/invalidate": ["POST"],
-	"/token/refresh": ["POST"],
-	"/ticket": ["GET"],
-	"/ticket/refresh": ["POST"],
-	"/jssdk/config": ["POST"],
-	"/status": ["GET"],
-	"/health": ["GET"],
-	"/healthz": ["GET"],
-	"/admin/apps": ["GET"],
-	"/admin/apps/:appid": ["GET", "PUT", "DELETE"],
-	"/admin/keys": ["GET", "POST"],
-	"/admin/keys/:name": ["PUT", "DELETE"],
-	"/admin/registry": ["GET"],
-	"/admin/registry/reseal": ["POST"],
-};
 
 export const app = new Hono<BrokerEnv>();
 
@@ -63,11 +44,13 @@ app.use(async (c, next) => {
 
 app.get("/healthz", (c) => c.json({ ok: true }));
 
-// The dashboard is public/dashboard.html, which Cloudflare serves before the Worker runs; a GET reaches this
-// only where the Worker runs without its static files (e.g. the bundle alone in Miniflare).
-app.get("/dashboard", () => {
-	throw new BrokerError("not_found", "The dashboard is a static file (public/dashboard.html); run the broker with wrangler.toml's [assets], as `wrangler deploy` and `npm start` do.");
-});
+// The dashboard and the OpenAPI document are files in public/, which Cloudflare serves before the Worker runs;
+// a GET reaches this only where the Worker runs without its static files (e.g. the bundle alone in Miniflare).
+for (const [path, file] of Object.entries(STATIC_FILES)) {
+	app.get(path, () => {
+		throw new BrokerError("not_found", `${path} is a static file (${file}); run the broker with wrangler.toml's [assets], as \`wrangler deploy\` and \`npm start\` do.`);
+	});
+}
 
 app.use(async (c, next) => {
 	c.set("config", loadConfig(c.env));

@@ -799,8 +799,8 @@ export const MUTATIONS = [
 	{
 		name: "[registry] REGISTRY_KEY_PREVIOUS opens what the old key sealed",
 		file: "src/registry/seal.ts",
-		find: "previous: previous === undefined || previous.trim() === \"\" ? null : await importKey(previous, \"REGISTRY_KEY_PREVIOUS\"),",
-		replace: "previous: null,",
+		find: "return { current: currentKey, previous: await importKey(previous, \"REGISTRY_KEY_PREVIOUS\"), previousProblem: null };",
+		replace: "return { current: currentKey, previous: null, previousProblem: null };",
 		tests: ["registry-rotation"],
 	},
 	{
@@ -855,8 +855,8 @@ export const MUTATIONS = [
 	{
 		name: "[registry] a revoked key is forgotten at once by the isolate that revoked it",
 		file: "src/routes/admin-keys.ts",
-		find: "\t\tif (digest === null) throw new BrokerError(\"not_found\", `There is no registry key named \"${name}\".`);\n\t\tnoteKeysChanged();",
-		replace: "\t\tif (digest === null) throw new BrokerError(\"not_found\", `There is no registry key named \"${name}\".`);",
+		find: "noteKeysChanged(deleted.digest);",
+		replace: "noteKeysChanged();",
 		tests: ["registry"],
 	},
 	{
@@ -876,7 +876,7 @@ export const MUTATIONS = [
 	{
 		name: "[registry] a deleted app's edge copies and issued records go from KV",
 		file: "src/authority/token-authority.ts",
-		find: "await Promise.allSettled([...CREDENTIAL_TYPES.map((type) => kv.delete(edgeKey(appid, type))), ...issued.map((key) => kv.delete(key))]);",
+		find: "kvKeys.push(...CREDENTIAL_TYPES.map((type) => edgeKey(appid, type)), ...await Promise.all(tokens.map(async (token) => issuedKey(await tokenDigest(token)))));",
 		replace: "",
 		tests: ["registry"],
 	},
@@ -886,6 +886,91 @@ export const MUTATIONS = [
 		find: "? (await registry(c.env).listApps(after, limit + 1))",
 		replace: "? (await registry(c.env).listApps(after, limit))",
 		tests: ["registry"],
+	},
+	// The fourth review's registry findings (test/worker/review16.test.ts).
+	{
+		name: "[review16] a key revoked through this isolate is refused here whatever KV says",
+		file: "src/registry/lookup.ts",
+		find: "if (revoked.get(digest, now) || misses.get(digest, now)) return undefined;",
+		replace: "if (misses.get(digest, now)) return undefined;",
+		tests: ["review16"],
+	},
+	{
+		name: "[review16] a bearer key longer than any key is refused unread",
+		file: "src/registry/lookup.ts",
+		find: "if (!config.registry || presented.length > MAX_KEY_CHARS) return undefined;",
+		replace: "if (!config.registry) return undefined;",
+		tests: ["review16"],
+	},
+	{
+		name: "[review16] one admin change at a time per app (a DELETE waits for a PUT under way)",
+		file: "src/authority/token-authority.ts",
+		find: "const run = this.#adminQueue.then(change, change);",
+		replace: "const run = change();",
+		tests: ["review16"],
+	},
+	{
+		name: "[review16] a replaced secret is checked by a fresh fetch, not by the flight under way",
+		file: "src/authority/token-authority.ts",
+		find: "\t\t\tawait refresher.idle();\n",
+		replace: "",
+		tests: ["review16"],
+	},
+	{
+		name: "[review16] a scoped admin may not add an entry to a corp with entries outside its scope",
+		file: "src/routes/admin-apps.ts",
+		find: "if (entry.corpid !== undefined) await requireWholeCorp(c, entry);",
+		replace: "",
+		tests: ["review16"],
+	},
+	{
+		name: "[review16] an admin's scope is checked against the stored entry (corp: scopes)",
+		file: "src/routes/admin-apps.ts",
+		find: "requireApp(principal, fromSecret ?? row?.profile ?? appid);",
+		replace: "requireApp(principal, appid);",
+		tests: ["review16"],
+	},
+	{
+		name: "[review16] an appid in both sources is listed once",
+		file: "src/routes/admin-apps.ts",
+		find: "...registered.filter((a) => !config.apps.has(a.profile.appid))]",
+		replace: "...registered]",
+		tests: ["review16"],
+	},
+	{
+		name: "[review16] a corp's registry entries are recounted when one joins",
+		file: "src/registry/registry.ts",
+		find: "if (row.profile.corpEntries === count && id !== always) continue;",
+		replace: "if (id !== always) continue;",
+		tests: ["review16"],
+	},
+	{
+		name: "[review16] a deleted app's KV deletes go through the outbox (retried)",
+		file: "src/registry/registry.ts",
+		find: "for (const key of kvKeys) this.#enqueue(key, null);",
+		replace: "for (const key of kvKeys) void this.env.TOKEN_CACHE.delete(key).catch(() => {});",
+		tests: ["review16"],
+	},
+	{
+		name: "[review16] a malformed REGISTRY_KEY_PREVIOUS is set aside, not fatal",
+		file: "src/registry/seal.ts",
+		find: "\t\tif (!(error instanceof BrokerError)) throw error;\n\t\treturn { current: currentKey, previous: null, previousProblem: error.message };",
+		replace: "\t\tthrow error;",
+		tests: ["review16"],
+	},
+	{
+		name: "[review16] gateway counts for a deleted app are not written into its wiped object",
+		file: "src/authority/token-authority.ts",
+		find: "if ((add.calls > 0 || add.heals > 0) && this.#app(appid)) await",
+		replace: "if ((add.calls > 0 || add.heals > 0)) await",
+		tests: ["review16"],
+	},
+	{
+		name: "[review16] POST /admin/keys needs REGISTRY_KEY",
+		file: "src/routes/admin-keys.ts",
+		find: "if (!c.get(\"config\").registry) throw new BrokerError(\"bad_request\", \"REGISTRY_KEY is not set, so registry keys",
+		replace: "if (false) throw new BrokerError(\"bad_request\", \"REGISTRY_KEY is not set, so registry keys",
+		tests: ["review16"],
 	},
 	// Alerts.
 	{

@@ -15,7 +15,9 @@ import { loadConfig, type AppConfig, type AppProfile, type BrokerConfig } from "
 import { CREDENTIAL_TYPES } from "../core/credentials";
 import { BrokerError } from "../core/errors";
 import { tokenDigest } from "../edge/issued-index";
+import { registry, type AppRow } from "../registry/registry";
 import { isStoredRegisteredApp, openApp, resealApp, sealApp, type OpenedApp, type StoredRegisteredApp } from "./registered-app";
+import { authority } from "./stub";
 import { hasKind, kindFor, kindsOf } from "../engine/kinds";
 import type { CredentialType } from "../core/credentials";
 import { Incidents } from "../engine/incidents";
@@ -44,7 +46,7 @@ export interface InvalidateOptions {
 
 /** What `configure` did: whether the app was stored, and the outcome of its first token fetch. */
 export type ConfigureResult =
-	| { readonly stored: true; readonly kid: string; readonly token: Outcome }
+	| { readonly stored: true; readonly created: boolean; readonly row: AppRow; readonly token: Outcome }
 	| { readonly stored: false; readonly failure: Failure };
 
 export interface CronReport {
@@ -95,6 +97,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	#registered: OpenedApp | undefined;
 	/** Set while `wipe` runs: the app no longer exists for any call that arrives meanwhile. */
 	#deleting = false;
+	/** The admin change under way (memory only: a lost one was never answered, and the operator retries). */
+	#adminQueue: Promise<unknown> = Promise.resolve();
 
 	constructor(ctx: DurableObjectState, env: AppEnv) {
 		super(ctx, env);
@@ -120,50 +124,98 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/**
-	 * Admin API (PUT /admin/apps/{appid}): stores the app's profile and its secret, sealed, and fetches its
-	 * first token at once, so a wrong secret is reported to the operator who typed it. The app is stored
-	 * either way. A replaced secret ends any backoff and is checked with a normal refresh (stable: returns the
+	 * Admin API (PUT /admin/apps/{appid}): stores the app's profile and its secret, sealed, records it in the
+	 * Registry's catalog, and fetches its first token at once, so a wrong secret is reported to the operator
+	 * who typed it. The app is stored either way. A replaced secret ends any backoff and is checked with a
+	 * fresh normal refresh once any refresh under way (with the old secret) has landed (stable: returns the
 	 * live token and revokes nothing; classic: one mint, the old token still accepted for 300 s).
+	 * One admin change at a time (#adminChange): a DELETE arriving meanwhile runs after this PUT, whole.
 	 */
-	async configure(profile: AppProfile, secret: string): Promise<ConfigureResult> {
-		let stored: StoredRegisteredApp;
-		try {
-			stored = await sealApp(this.env, profile, secret);
-		} catch (error) {
-			if (error instanceof BrokerError) return { stored: false, failure: { code: "config_error", message: error.message } };
-			throw error;
-		}
-		await this.ctx.storage.put(REGISTERED_APP_KEY, stored);
-		const before = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
-		this.#registered = { app: { ...profile, secret }, sealed: stored.sealed };
-		const secretChanged = before !== undefined && before.secret !== secret;
-		log("info", "app_configured", { appid: profile.appid, replaced: before !== undefined, secret_changed: secretChanged });
-		const refresher = this.#refresherFor(profile.appid, "token");
-		if ("failure" in refresher) return { stored: true, kid: stored.sealed.kid, token: fail(refresher.failure) };
-		const token = secretChanged ? await refresher.refreshNow("configure") : await refresher.get();
-		return { stored: true, kid: stored.sealed.kid, token };
+	configure(profile: AppProfile, secret: string): Promise<ConfigureResult> {
+		return this.#adminChange(async () => {
+			let stored: StoredRegisteredApp;
+			try {
+				stored = await sealApp(this.env, profile, secret);
+			} catch (error) {
+				if (error instanceof BrokerError) return { stored: false, failure: { code: "config_error", message: error.message } };
+				throw error;
+			}
+			await this.ctx.storage.put(REGISTERED_APP_KEY, stored);
+			const before = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
+			this.#registered = { app: { ...profile, secret }, sealed: stored.sealed };
+			const secretChanged = before !== undefined && before.secret !== secret;
+			log("info", "app_configured", { appid: profile.appid, replaced: before !== undefined, secret_changed: secretChanged });
+			const { created, row, siblings } = await registry(this.env).putApp(profile, stored.sealed.kid, this.#secretEntriesOf(profile.corpid));
+			// The Registry counts a corp's entries (their share of its ticket limit): its count is the one kept.
+			if (row.profile.corpEntries !== profile.corpEntries) await this.updateProfile(row.profile);
+			await this.#tellSiblings(siblings);
+			const refresher = this.#refresherFor(profile.appid, "token");
+			if ("failure" in refresher) return { stored: true, created, row, token: fail(refresher.failure) };
+			// A refresh under way was sent with the old secret: its answer says nothing of the new one.
+			await refresher.idle();
+			const token = secretChanged ? await refresher.refreshNow("configure") : await refresher.get();
+			return { stored: true, created, row, token };
+		});
 	}
 
 	/**
 	 * Admin API (DELETE /admin/apps/{appid}): everything this object holds goes: the sealed secret, every
-	 * credential, counters and queued alerts, the KV edge copies and the gateway's record of the tokens it
-	 * knows; the alarm is disarmed. A refresh under way lands first, so nothing is written after the wipe.
+	 * credential, counters and queued alerts, the alarm; the catalog row, and through the Registry's outbox
+	 * (retried until KV takes them) the KV profile, edge copies and the gateway's records of the tokens it
+	 * knows. A refresh under way lands first, so nothing is written after the wipe. `keepCredentials`: the
+	 * app also lives in WECHAT_APPS, which goes on using this object: only the registry entry goes.
+	 * `existed` is false when the catalog had no row; `kvPending`: KV writes the outbox still retries.
 	 */
-	async wipe(appid: string): Promise<void> {
-		this.#deleting = true;
-		await this.idle();
-		const kv = this.env.TOKEN_CACHE;
-		const tokens = [this.#state.slots.token?.current?.value, this.#state.slots.token?.previous?.value].filter((t): t is string => !!t);
-		const issued = await Promise.all(tokens.map(async (token) => issuedKey(await tokenDigest(token))));
-		await Promise.allSettled([...CREDENTIAL_TYPES.map((type) => kv.delete(edgeKey(appid, type))), ...issued.map((key) => kv.delete(key))]);
-		await this.ctx.storage.deleteAlarm();
-		await this.ctx.storage.deleteAll();
-		this.#state = initialState(Date.now());
-		this.#refreshers.clear();
-		this.#registered = undefined;
-		this.#seenApp = undefined;
-		this.#deleting = false;
-		log("info", "app_deleted", { appid });
+	wipe(appid: string, { keepCredentials = false } = {}): Promise<{ existed: boolean; kvPending: number }> {
+		return this.#adminChange(async () => {
+			const kvKeys: string[] = [];
+			if (!keepCredentials) {
+				this.#deleting = true;
+				await this.idle();
+				const tokens = [this.#state.slots.token?.current?.value, this.#state.slots.token?.previous?.value].filter((t): t is string => !!t);
+				kvKeys.push(...CREDENTIAL_TYPES.map((type) => edgeKey(appid, type)), ...await Promise.all(tokens.map(async (token) => issuedKey(await tokenDigest(token)))));
+			}
+			const registered = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
+			const { existed, siblings, kvPending } = await registry(this.env).deleteApp(appid, kvKeys, this.#secretEntriesOf(registered?.corpid));
+			await this.#tellSiblings(siblings);
+			if (keepCredentials) {
+				await this.ctx.storage.delete(REGISTERED_APP_KEY);
+			} else {
+				await this.ctx.storage.deleteAlarm();
+				await this.ctx.storage.deleteAll();
+				this.#state = initialState(Date.now());
+				this.#refreshers.clear();
+				this.#seenApp = undefined;
+				this.#deleting = false;
+			}
+			this.#registered = undefined;
+			log("info", "app_deleted", { appid, credentials_kept: keepCredentials, kv_writes_pending: kvPending });
+			return { existed, kvPending };
+		});
+	}
+
+	/** A sibling WeCom entry joined or left this app's corp: its share of the corp's ticket limit changes. */
+	async updateProfile(profile: AppProfile): Promise<void> {
+		const stored = await this.ctx.storage.get<unknown>(REGISTERED_APP_KEY);
+		if (!isStoredRegisteredApp(stored) || stored.profile.appid !== profile.appid) return;
+		await this.ctx.storage.put(REGISTERED_APP_KEY, { ...stored, profile });
+		if (this.#registered && "app" in this.#registered) this.#registered = { ...this.#registered, app: { ...this.#registered.app, ...profile } };
+	}
+
+	/** The corp's entries in WECHAT_APPS, which the Registry does not see (for the corp's entry count). */
+	#secretEntriesOf(corpid: string | undefined): number {
+		return corpid === undefined ? 0 : [...this.#config().apps.values()].filter((app) => app.corpid === corpid).length;
+	}
+
+	async #tellSiblings(siblings: readonly AppProfile[]): Promise<void> {
+		await Promise.all(siblings.map((profile) => authority(this.env, profile.appid).updateProfile(profile)));
+	}
+
+	/** Runs admin changes (configure, wipe) one after another, each whole, in the order they arrived. */
+	#adminChange<T>(change: () => Promise<T>): Promise<T> {
+		const run = this.#adminQueue.then(change, change);
+		this.#adminQueue = run.catch(() => undefined);
+		return run;
 	}
 
 	/** POST /admin/registry/reseal: the sealed secret again under the current REGISTRY_KEY; the key id it is under. */
@@ -234,9 +286,10 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/** Gateway calls and heals the isolates counted (gateway/usage-counter.ts), added in; today's totals back. */
-	async gatewayUsage(_appid: string, add: GatewayCounts = NO_GATEWAY_USE): Promise<GatewayCounts> {
+	async gatewayUsage(appid: string, add: GatewayCounts = NO_GATEWAY_USE): Promise<GatewayCounts> {
 		const usage = addGatewayUse(await this.ctx.storage.get<StoredGatewayUsage>(GATEWAY_USAGE_KEY), add, Date.now());
-		if (add.calls > 0 || add.heals > 0) await this.ctx.storage.put(GATEWAY_USAGE_KEY, usage);
+		// Counts that arrive for an app deleted meanwhile are dropped, not written into its wiped storage.
+		if ((add.calls > 0 || add.heals > 0) && this.#app(appid)) await this.ctx.storage.put(GATEWAY_USAGE_KEY, usage);
 		return { calls: usage.calls, heals: usage.heals };
 	}
 

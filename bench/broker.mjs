@@ -60,20 +60,26 @@ export async function buildWorker() {
 /**
  * `bindings`: more of the Worker's variables and secrets (e.g. REGISTRY_KEY for the registry scenario).
  *
- * @param {{ name: string, apps: BrokerApp[], apiBase: string, bindings?: Record<string, string> }} options
+ * `onLine`: sees every log line of the Worker (the scale scenario reads its alarm and watchdog lines).
+ *
+ * @param {{ name: string, apps: BrokerApp[], apiBase: string, bindings?: Record<string, string>, onLine?: (line: string) => void }} options
  * @returns {Promise<Broker>}
  */
-export async function startBroker({ name, apps, apiBase, bindings = {} }) {
+export async function startBroker({ name, apps, apiBase, bindings = {}, onLine }) {
 	mkdirSync(LOG_DIR, { recursive: true });
 	const log = createWriteStream(`${LOG_DIR}/worker-${name}.log`);
 	const counts = { lines: 0, errors: 0, warnings: 0 };
 	/** @param {import("node:stream").Readable} stream */
 	const collect = (stream) => {
+		// A line may straddle two chunks: the unfinished tail waits for the next one.
+		let tail = "";
 		stream.on("data", (/** @type {Buffer} */ chunk) => {
-			const text = chunk.toString("utf8");
-			for (const line of text.split("\n")) {
+			const lines = (tail + chunk.toString("utf8")).split("\n");
+			tail = lines.pop() ?? "";
+			for (const line of lines) {
 				if (line === "") continue;
 				counts.lines++;
+				onLine?.(line);
 				if (line.includes('"level":"error"')) counts.errors++;
 				else if (line.includes('"level":"warn"')) counts.warnings++;
 			}

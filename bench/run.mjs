@@ -26,6 +26,7 @@ import { compressedDay, CRON_INTERVAL_MS, DAY_TOKEN_LIFETIME_S } from "./scenari
 import { stampede, summarizeRuns } from "./scenarios/stampede.mjs";
 import { storm, summarizeStorms } from "./scenarios/storm.mjs";
 import { measureRegistry } from "./scenarios/registry.mjs";
+import { measureScale } from "./scenarios/scale.mjs";
 import { measureTickets } from "./scenarios/tickets.mjs";
 import { round } from "./stats.mjs";
 import { startWorld } from "./world.mjs";
@@ -206,6 +207,20 @@ async function main() {
 		await registryBroker.dispose();
 	}
 
+	/** @type {any[] | null} */
+	let scale = null;
+	if (only.has("scale")) {
+		scale = [];
+		for (const n of settings.scaleSizes) {
+			const run = await measureScale({ n, trafficS: settings.scaleTrafficS, quietS: settings.scaleQuietS, step });
+			console.error(`  scale N=${n}: registered in ${run.register_s} s; ${run.reads.refused_by_wechat} refused, ${run.reads.unavailable_503} × 503 of ${run.reads.total} reads; `
+				+ `${run.alarms.late} of ${run.alarms.count} alarms late (p99 ${run.alarms.delay_p99_ms} ms); ${run.upstream_token_calls_per_app_per_lifetime} calls/app/lifetime; `
+				+ `${run.quiet.alarms_per_refresh} alarms/refresh, ${run.quiet.object_requests_per_app_hour_at_7200s_tokens} object requests/app/h at 7200 s tokens (poll: 60); watchdog ≤ ${run.watchdog.subrequests_max} subrequests`);
+			requireSuccess("scale", [{ label: `scale N=${n}`, requests: run.reads.total, failed: run.reads.unavailable_503 + run.reads.other_failures + run.reads.refused_by_wechat, firstError: run.reads.first_error ?? undefined }]);
+			scale.push(run);
+		}
+	}
+
 	const results = {
 		generated_at: new Date().toISOString(),
 		machine: { node: process.version, cpus: cpus().length, cpu_model: cpus()[0]?.model ?? "unknown", os: `${platform()} ${release()}` },
@@ -219,6 +234,7 @@ async function main() {
 		storm: storms,
 		day,
 		registry,
+		scale,
 		worker_logs: { main: mainLogs, day: dayLogs },
 		skipped,
 		duration_s: 0,

@@ -9,6 +9,8 @@
  *   --concurrency L  | BENCH_CONCURRENCY  comma-separated connection counts (default 1,16,64)
  *   --stampede L     | BENCH_STAMPEDE     comma-separated burst sizes (default 100,1000)
  *   --day-seconds N  | BENCH_DAY_SECONDS  length of the compressed-day run (default 150)
+ *   --scale L        | BENCH_SCALE        comma-separated app counts of the scale scenario (default 1000,10000)
+ *   --scale-seconds T,Q | BENCH_SCALE_SECONDS  its traffic and quiet phases in s (default 150,90)
  *   --only L         | BENCH_ONLY         comma-separated scenarios to run (default: all of SCENARIOS); a
  *                                        partial run writes bench/.tmp/results-partial.json, never results.json
  *   --no-baselines   | BENCH_BASELINES=0  skip the Redis baselines
@@ -24,6 +26,9 @@ import { parseArgs } from "node:util";
  * @property {number[]} concurrencies
  * @property {number[]} stampedeSizes
  * @property {number} daySeconds
+ * @property {number[]} scaleSizes     apps per scale run (issue 17)
+ * @property {number} scaleTrafficS    seconds of readers per scale run
+ * @property {number} scaleQuietS      seconds with no client per scale run
  * @property {boolean} baselines
  * @property {ReadonlySet<Scenario>} only   the scenarios to run
  * @property {boolean} partial              not every scenario runs
@@ -31,7 +36,7 @@ import { parseArgs } from "node:util";
  */
 
 /** Each runs for the broker and, unless skipped, the baselines; the bundle is measured on every run. */
-export const SCENARIOS = /** @type {const} */ (["throughput", "gateway", "stampede", "storm", "day", "tickets", "registry"]);
+export const SCENARIOS = /** @type {const} */ (["throughput", "gateway", "stampede", "storm", "day", "tickets", "registry", "scale"]);
 /** @typedef {typeof SCENARIOS[number]} Scenario */
 
 /** @param {string} raw @returns {Set<Scenario>} */
@@ -74,6 +79,8 @@ export function readSettings(argv = process.argv.slice(2), env = process.env) {
 			concurrency: { type: "string" },
 			stampede: { type: "string" },
 			"day-seconds": { type: "string" },
+			scale: { type: "string" },
+			"scale-seconds": { type: "string" },
 			only: { type: "string" },
 			"no-baselines": { type: "boolean" },
 		},
@@ -91,6 +98,12 @@ export function readSettings(argv = process.argv.slice(2), env = process.env) {
 		stampedeSizes: list("--stampede", values.stampede ?? env.BENCH_STAMPEDE ?? "100,1000", 4000),
 		// At least two 60 s token lifetimes (day.mjs), or "calls per lifetime" says nothing; 150 s is 2.5.
 		daySeconds: number("--day-seconds", values["day-seconds"] ?? env.BENCH_DAY_SECONDS ?? "150", 120, 600),
+		scaleSizes: list("--scale", values.scale ?? env.BENCH_SCALE ?? "1000,10000", 100_000),
+		// Traffic spans most of a 180 s token lifetime, and quiet a half: with registration, ~12 min on 2 cores.
+		...(() => {
+			const [trafficS = 150, quietS = 90] = list("--scale-seconds", values["scale-seconds"] ?? env.BENCH_SCALE_SECONDS ?? "150,90", 1200);
+			return { scaleTrafficS: trafficS, scaleQuietS: quietS };
+		})(),
 		baselines: !(values["no-baselines"] ?? env.BENCH_BASELINES === "0"),
 		only,
 		partial,

@@ -3,11 +3,17 @@
  * (gone when the tab closes, never in a URL, sent nowhere but this broker's /status), and the table is
  * built with textContent only, so nothing /status returns is ever parsed as HTML (the page's
  * Content-Security-Policy in _headers requires Trusted Types, which that makes free).
+ * /status pages: the summary over every app comes first, then one page of PAGE_SIZE apps; Next follows the
+ * page's next_cursor, Previous goes back through the cursors already seen. A refresh reloads the same page.
  */
 "use strict";
 const KEY = "wx-token-broker-admin-key";
+const PAGE_SIZE = 25;
 const $ = (id) => document.getElementById(id);
 let timer = null;
+/** The cursor of each page shown so far (null: the first page); the last one is the page on screen. */
+let cursors = [null];
+let nextCursor = null;
 
 function say(text, isError) {
 	const m = $("message");
@@ -82,7 +88,32 @@ function row(appid, c) {
 	return tr;
 }
 
+const SUMMARY = [["apps", "apps"], ["serving", "serving"], ["incidents", "open incidents"], ["never_fetched", "never fetched"], ["late", "late"]];
+
+function renderSummary(summary) {
+	const box = $("summary");
+	box.replaceChildren();
+	if (!summary) return (box.hidden = true);
+	for (const [field, label] of SUMMARY) {
+		const n = typeof summary[field] === "number" ? summary[field] : 0;
+		const bad = n > 0 && (field === "incidents" || field === "late" || field === "never_fetched");
+		const item = el("span", null, bad ? "bad" : "");
+		item.dataset.field = field;
+		item.append(el("b", n), document.createTextNode(" " + label));
+		box.append(item);
+	}
+	box.hidden = false;
+}
+
 function render(status) {
+	renderSummary(status.summary);
+	nextCursor = typeof status.next_cursor === "string" ? status.next_cursor : null;
+	const first = (cursors.length - 1) * PAGE_SIZE + 1;
+	const shown = (status.apps || []).length;
+	$("pageinfo").textContent = shown > 0 ? "apps " + first + "–" + (first + shown - 1) : "no apps";
+	$("prev").disabled = cursors.length <= 1;
+	$("next").disabled = nextCursor === null;
+	$("pager").hidden = cursors.length <= 1 && nextCursor === null;
 	const body = $("rows");
 	body.replaceChildren();
 	for (const app of status.apps || []) {
@@ -92,7 +123,8 @@ function render(status) {
 		credentials.forEach((c, i) => body.append(row(app.appid, Object.assign({ mode: app.mode, incident: i === 0 ? app.incident : null }, c))));
 	}
 	$("table").hidden = false;
-	say((status.apps || []).length + " apps · as of " + new Date().toLocaleTimeString(), false);
+	const total = status.summary && typeof status.summary.apps === "number" ? status.summary.apps : shown;
+	say(shown + " of " + total + " apps on this page · as of " + new Date().toLocaleTimeString(), false);
 }
 
 async function load() {
@@ -100,7 +132,9 @@ async function load() {
 	if (!key) return;
 	let res;
 	try {
-		res = await fetch("/status", { headers: { authorization: "Bearer " + key }, cache: "no-store", referrerPolicy: "no-referrer" });
+		const cursor = cursors[cursors.length - 1];
+		const query = "?limit=" + PAGE_SIZE + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+		res = await fetch("/status" + query, { headers: { authorization: "Bearer " + key }, cache: "no-store", referrerPolicy: "no-referrer" });
 	} catch (e) {
 		say("Could not reach the broker: " + e.message, true);
 		return;
@@ -109,6 +143,8 @@ async function load() {
 	try { body = await res.json(); } catch (e) {}
 	if (res.ok && body) return render(body);
 	$("table").hidden = true;
+	$("summary").hidden = true;
+	$("pager").hidden = true;
 	if (res.status === 401) {
 		sessionStorage.removeItem(KEY);
 		clearInterval(timer);
@@ -122,9 +158,22 @@ $("login").addEventListener("submit", (event) => {
 	$("key").value = "";
 	if (!key) return say("Paste an admin API key (one with \"admin\": true in API_KEYS).", true);
 	sessionStorage.setItem(KEY, key);
+	cursors = [null];
 	say("Loading…", false);
 	clearInterval(timer);
 	timer = setInterval(load, 30000);
+	load();
+});
+
+$("next").addEventListener("click", () => {
+	if (nextCursor === null) return;
+	cursors.push(nextCursor);
+	load();
+});
+
+$("prev").addEventListener("click", () => {
+	if (cursors.length <= 1) return;
+	cursors.pop();
 	load();
 });
 
@@ -133,6 +182,9 @@ $("forget").addEventListener("click", () => {
 	clearInterval(timer);
 	$("rows").replaceChildren();
 	$("table").hidden = true;
+	$("summary").hidden = true;
+	$("pager").hidden = true;
+	cursors = [null];
 	say("Key forgotten.", false);
 });
 

@@ -22,7 +22,11 @@ export function bundleOptions({ scriptPath, bindings }) {
 		host: "127.0.0.1",
 		port: 0,
 		kvNamespaces: ["TOKEN_CACHE"],
-		durableObjects: { TOKEN_AUTHORITY: { className: "TokenAuthority", useSQLite: true }, REGISTRY: { className: "Registry", useSQLite: true } },
+		durableObjects: {
+			TOKEN_AUTHORITY: { className: "TokenAuthority", useSQLite: true },
+			REGISTRY: { className: "Registry", useSQLite: true },
+			SCHEDULE_INDEX: { className: "ScheduleIndex", useSQLite: true },
+		},
 		bindings,
 	};
 }

@@ -3,7 +3,8 @@
 /**
  * `npm start`: the whole broker on this machine, no Cloudflare account and no network: the WeChat
  * simulator and `wrangler dev` with two demo apps (stable and classic) and a WeCom agent, a demo admin key and a demo
- * reader key (not admin, first app only: for trying a 403), and the cron trigger fired every minute as
+ * reader key (not admin, first app only: for trying a 403), and the watchdog cron fired once at boot (so every
+ * configured app's alarm chain starts and its first token is fetched before anyone asks) and every minute as
  * Cloudflare would. Prints a curl that returns a token; Ctrl-C stops everything.
  *
  * Ports: BROKER_PORT (default 8787) and WXSIM_PORT (default 9860).
@@ -38,9 +39,13 @@ const stack = await startLocalStack({
 });
 const { url, sim } = stack;
 
-const cron = setInterval(() => {
-	fetch(`${url}/__scheduled?cron=*+*+*+*+*`).then((r) => r.body?.cancel(), () => {});
-}, CRON_INTERVAL_MS);
+/** The watchdog, as Cloudflare's trigger runs it: it starts the chain of each app that has none yet. */
+function fireCron() {
+	return fetch(`${url}/__scheduled?cron=*+*+*+*+*`).then((r) => r.body?.cancel(), () => {});
+}
+// At boot: every WECHAT_APPS app gets its first token and its alarm now, so /health is 200 from the start.
+await fireCron();
+const cron = setInterval(() => void fireCron(), CRON_INTERVAL_MS);
 
 async function stop() {
 	clearInterval(cron);

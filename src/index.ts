@@ -1,16 +1,17 @@
-/** Wiring only: the HTTP app, the cron handler and the Durable Object class. */
+/** Wiring only: the HTTP app, the cron handler (a watchdog) and the Durable Object classes. */
 import { app } from "./routes/app";
 import type { AppEnv } from "./env";
 import { log } from "./core/log";
-import { refreshDueApps } from "./ops/scheduled";
+import { watchdog } from "./ops/scheduled";
 
 export { TokenAuthority } from "./authority/token-authority";
 export { Registry } from "./registry/registry";
+export { ScheduleIndex } from "./schedule/schedule-index";
 
 export default {
 	fetch: app.fetch,
 	scheduled(_controller, env, ctx) {
-		ctx.waitUntil(refreshDueApps(env).catch((error: unknown) => {
+		ctx.waitUntil(watchdog(env).catch((error: unknown) => {
 			log("error", "cron_failed", { name: error instanceof Error ? error.name : "unknown", message: error instanceof Error ? error.message : "" });
 		}));
 	},

@@ -1,11 +1,18 @@
-/** Starts one WeChat simulator for the whole run, with every test app registered, and tells the pool its URL. */
+/**
+ * Starts one WeChat simulator for the whole run, with every test app registered, and tells the pool its URL.
+ * Its clock is frozen and moves only when a test travels (helpers.ts), like the broker's faked Date: on the
+ * real clock it would run ahead of the broker by however long the run takes, which a 120 s token notices
+ * (modes.test.ts) once a test makes a few hundred round trips.
+ */
 import type { TestProject } from "vitest/node";
 import { startSimulator } from "../sim/server.js";
 import { allTestApps, allWeComApps } from "./worker/fixtures";
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+	const frozenAt = Date.now();
 	const sim = await startSimulator({
 		port: 0,
+		now: () => frozenAt,
 		apps: allTestApps().map(({ appid, secret }) => ({ appid, secret })),
 		wecomApps: allWeComApps().map(({ corpid, agentid, secret }) => ({ corpid, secret, ...(agentid && { agentid }) })),
 	});

@@ -31,6 +31,8 @@ import { expiresInS, isUsable } from "../core/lifetime";
 import { log, maskToken } from "../core/log";
 import { fail, type Failure, type Outcome } from "../core/outcome";
 import { usageNow, type CallCounts } from "../core/usage";
+import { AlarmChain, type RingResult } from "./alarm-chain";
+import { scheduleIndex } from "../schedule/client";
 
 export type { RefreshTrigger } from "../engine/state";
 export type { Failure, Outcome } from "../core/outcome";
@@ -91,6 +93,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	#state: AuthorityState = initialState(Date.now());
 	readonly #refreshers = new Map<CredentialType, Refresher>();
 	readonly #incidents: Incidents;
+	/** The object's alarm and its row in the schedule index (alarm-chain.ts). */
+	readonly #chain: AlarmChain;
 	/** The app's configuration when the object last looked: a new one (a fixed secret) ends any backoff. */
 	#seenApp: AppConfig | undefined;
 	/** A registry app's entry, opened (registered-app.ts); undefined for an app of WECHAT_APPS. */
@@ -110,6 +114,20 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			save: () => this.#save(),
 			webhookUrl: () => this.#config().alertWebhookUrl,
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
+		});
+		this.#chain = new AlarmChain({
+			storage: ctx.storage,
+			index: () => scheduleIndex(this.env),
+			waitUntil: (promise) => this.ctx.waitUntil(promise),
+			appid: () => this.#state.appid,
+			app: () => this.#seenApp,
+			lookUp: (appid) => this.#app(appid),
+			state: () => this.#state,
+			config: () => this.#config(),
+			work: (appid) => this.refreshIfDue(appid),
+			idle: async () => {
+				for (const refresher of this.#refreshers.values()) await refresher.idle();
+			},
 		});
 		void ctx.blockConcurrencyWhile(async () => {
 			const [stored, registered] = await Promise.all([
@@ -181,7 +199,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			if (keepCredentials) {
 				await this.ctx.storage.delete(REGISTERED_APP_KEY);
 			} else {
-				await this.ctx.storage.deleteAlarm();
+				await this.#chain.disarm(appid); // the alarm, and the app's row in the schedule index
 				await this.ctx.storage.deleteAll();
 				this.#state = initialState(Date.now());
 				this.#refreshers.clear();
@@ -239,7 +257,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		return this.getCredential(appid, "token");
 	}
 
-	/** Any credential of the app; a ticket is fetched on its first request and kept fresh by the cron after. */
+	/** Any credential of the app; a ticket is fetched on its first request and kept fresh by the alarm after. */
 	async getCredential(appid: string, type: CredentialType): Promise<Outcome> {
 		const refresher = this.#refresherFor(appid, type);
 		return "failure" in refresher ? fail(refresher.failure) : refresher.get();
@@ -261,8 +279,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/**
-	 * Cron: every credential the app uses is refreshed when due, and only then; failed edge writes are
-	 * repaired, a quota incident closes when the WeChat day turns, and unsent alerts are tried again.
+	 * The alarm's work: every credential the app uses is refreshed when due, and only then; failed edge writes
+	 * are repaired, a quota incident closes when the WeChat day turns, and unsent alerts are tried again.
 	 * The report is the access_token's (the one every app has), or "failed" when any kind failed.
 	 */
 	async refreshIfDue(appid: string): Promise<CronReport> {
@@ -275,12 +293,24 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		return { appid, action: actions.includes("failed") ? "failed" : actions[0]! };
 	}
 
-	/** Resolves when no refresh is under way (a read's background refresh included): for the cron and tests. */
-	async idle(): Promise<void> {
-		for (const refresher of this.#refreshers.values()) await refresher.idle();
+	/** The object's own alarm: what is due is refreshed, and the next due moment armed (alarm-chain.ts). */
+	override async alarm(info?: AlarmInvocationInfo): Promise<void> {
+		if (info?.isRetry) log("warn", "alarm_retried", { appid: this.#state.appid ?? null, retry_count: info.retryCount });
+		await this.#chain.ring(undefined, { platform: true });
 	}
 
-	/** Sends every queued alert now and waits for it. The cron calls it; so do tests, to observe alerts. */
+	/** The watchdog's poke (ops/scheduled.ts): what the alarm does, now; for an app never run, its chain starts. */
+	wake(appid: string): Promise<RingResult> {
+		return this.#chain.ring(appid, { platform: false });
+	}
+
+	/** Resolves when no refresh is under way (a read's background refresh included) and the index has the app's row. */
+	async idle(): Promise<void> {
+		for (const refresher of this.#refreshers.values()) await refresher.idle();
+		await this.#chain.settled();
+	}
+
+	/** Sends every queued alert now and waits for it. The alarm calls it; so do tests, to observe alerts. */
 	flushAlerts(): Promise<void> {
 		return this.#incidents.flush();
 	}
@@ -325,6 +355,12 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			incident: incident && { since: iso(incident.since), reason: incident.reason },
 			credentials,
 		};
+	}
+
+	/** GET /status's entry for one app in one call (a page of 100 apps is 100 subrequests, not 200). */
+	async statusReport(appid: string, add: GatewayCounts = NO_GATEWAY_USE): Promise<{ status: AppStatus | null; gateway: GatewayCounts }> {
+		const [status, gateway] = await Promise.all([this.status(appid), this.gatewayUsage(appid, add)]);
+		return { status, gateway };
 	}
 
 	#config(): BrokerConfig {
@@ -409,14 +445,17 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				started_at: iso(slot.inFlight.startedAt), value: current ? maskToken(current.value) : null,
 			});
 			// KV needs nothing now: a forced call retracted the edge copy before it was sent, and any other call
-			// starts only once the copy is due and no longer served. The cron writes the capped value.
+			// starts only once the copy is due and no longer served. The alarm, armed for now, writes the capped value.
 			const recovered: SlotState = { ...slot, current, inFlight: null };
 			this.#state = { ...this.#state, slots: { ...this.#state.slots, [type]: recovered } };
 			await this.#save();
+			await this.#chain.wakeSoon();
 		}
 	}
 
-	#save(): Promise<void> {
-		return this.ctx.storage.put(STATE_KEY, this.#state);
+	/** Every change is saved, and the alarm and the app's index row follow the plan the change makes. */
+	async #save(): Promise<void> {
+		await this.ctx.storage.put(STATE_KEY, this.#state);
+		await this.#chain.planChanged();
 	}
 }

@@ -12,6 +12,12 @@
  *   "registered" → RegisteredApp (authority/registered-app.ts), for an app added through the admin API: its
  *             profile and its secret sealed with REGISTRY_KEY (registry/seal.ts). The secret never leaves
  *             this object; it is opened in memory when a credential is fetched.
+ *   the object's alarm (not a key) → its next due moment (authority/alarm-chain.ts, engine/next-wake.ts).
+ *
+ * The ScheduleIndex Durable Object (one per deployment, `idFromName("schedule:v1")`, SQLite;
+ * schedule/schedule-index.ts): table apps (appid, source, due_at, serving_until, fetched, last_refresh_at,
+ *   incident_since, incident_reason, updated_at), one row per app sent by its object when its plan changes;
+ *   what the watchdog cron, /status and /health read.
  *
  * The Registry Durable Object (one per deployment, `idFromName("registry")`, SQLite; registry/registry.ts):
  *   table apps (appid, profile JSON without secret, sealed_kid, created_at, updated_at): what /admin/apps pages;

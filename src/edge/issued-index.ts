@@ -59,7 +59,7 @@ export async function readIssued(kv: KVNamespace, token: string): Promise<Issued
 	try {
 		value = await kv.get(issuedKey(await tokenDigest(token)), { type: "json", cacheTtl: KV_READ_CACHE_TTL_S });
 	} catch {
-		// KV down or the value corrupt: the gateway falls back to the edge copies (ownership.ts).
+		// KV down or the value corrupt: the gateway refuses the token (ownership.ts); the SDK fetches another.
 		return null;
 	}
 	return isIssuedRecord(value) ? value : null;

@@ -8,29 +8,20 @@
  * other tokens at once. Lookups, cheapest first:
  *   1. this isolate's memory: tokens it recognised or handed out in the last REMEMBERED_MS (no I/O on the
  *      hot path), so another isolate's force reaches it within KV's staleness plus 5 s, like a token read;
- *   2. KV "issued:v1:<sha256>" (issued-index.ts), written by each app's TokenAuthority for every token it
- *      makes current and kept until that token expires: covers the current token and the ones it replaced;
- *   3. a bounded fallback: the apps' edge copies (KV "token:v1:<appid>"), read at most every
- *      FALLBACK_TABLE_TTL_MS per isolate. It covers a current token whose index entry is missing: tokens
- *      issued before the gateway was deployed, or an index write that failed (the cron repairs those).
- * A forged token costs one KV read (2.), plus the shared fallback table read at most every 10 s.
+ *   2. KV "issued:v1:<sha256>" (issued-index.ts), written by each app's TokenAuthority before a token
+ *      becomes current, rewritten when it is replaced: covers the current token and the ones it replaced.
+ * Nothing else: no lookup reads every app's copy, so the cost of a lookup does not grow with the number of
+ * apps. A forged token costs one KV read. An index entry whose write KV refused is written again by the
+ * object (the first request a second later, or its next alarm: authority/alarm-chain.ts); until then only
+ * the isolate that handed the token out recognises it, and others answer 40001, which an SDK answers by
+ * fetching the token again.
  */
 import type { BrokerConfig } from "../config/config";
-import { readEdgeRecord } from "../edge/edge-cache";
 import { readIssued, type IssuedRecord } from "../edge/issued-index";
 import { MEMORY_TTL_MS } from "../edge/memory-cache";
 
 /** Positive answers kept per isolate: far more than apps × (current + previous), small in memory (~200 KB). */
 const MAX_REMEMBERED_TOKENS = 1_024;
-/** How long the edge-copy fallback table is reused: a flood of forged tokens reads it at most this often. */
-export const FALLBACK_TABLE_TTL_MS = 10_000;
-/**
- * Above this many apps the fallback is skipped: a Worker invocation may make at most 1,000 KV operations,
- * and the request itself needs a few. Such a broker recognises its pre-gateway tokens once they are
- * refreshed (every refresh writes an index entry), within one token lifetime.
- */
-export const MAX_FALLBACK_APPS = 500;
-
 /**
  * How long a positive answer is reused before KV is asked again: the memory tier's bound (memory-cache.ts),
  * so a token another isolate forced out is refused here within the same staleness bound as a token read.
@@ -39,7 +30,6 @@ export const REMEMBERED_MS = MEMORY_TTL_MS;
 
 /** Insertion-ordered: the oldest entry is the first to go. `at`: when it was learnt (ms). */
 const remembered = new Map<string, { readonly record: IssuedRecord; readonly at: number }>();
-let fallbackTable: { readonly builtAt: number; readonly owners: ReadonlyMap<string, IssuedRecord> } | null = null;
 
 /** The app that issued `token`, if the token is still alive at `now`. */
 export async function ownerOf(kv: KVNamespace, config: BrokerConfig, token: string, now: number): Promise<IssuedRecord | null> {
@@ -48,11 +38,7 @@ export async function ownerOf(kv: KVNamespace, config: BrokerConfig, token: stri
 	if (known) remembered.delete(token);
 
 	const indexed = await readIssued(kv, token);
-	if (indexed && alive(indexed, now)) return remember(token, indexed);
-
-	const table = await fallback(kv, config, now);
-	const found = table.get(token);
-	return found && alive(found, now) ? remember(token, found) : null;
+	return indexed && alive(indexed, now) ? remember(token, indexed) : null;
 }
 
 /**
@@ -83,18 +69,4 @@ function remember(token: string, record: IssuedRecord): IssuedRecord {
 	remembered.set(token, { record, at: Date.now() });
 	if (remembered.size > MAX_REMEMBERED_TOKENS) remembered.delete(remembered.keys().next().value!);
 	return record;
-}
-
-async function fallback(kv: KVNamespace, config: BrokerConfig, now: number): Promise<ReadonlyMap<string, IssuedRecord>> {
-	if (fallbackTable && now - fallbackTable.builtAt < FALLBACK_TABLE_TTL_MS && now >= fallbackTable.builtAt) return fallbackTable.owners;
-	const owners = new Map<string, IssuedRecord>();
-	const appids = [...config.apps.keys()];
-	if (appids.length <= MAX_FALLBACK_APPS) {
-		const copies = await Promise.all(appids.map((appid) => readEdgeRecord(kv, appid)));
-		copies.forEach((copy, i) => {
-			if (copy) owners.set(copy.value, { appid: appids[i]!, until: copy.expiresAt });
-		});
-	}
-	fallbackTable = { builtAt: now, owners };
-	return owners;
 }

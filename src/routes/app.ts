@@ -16,7 +16,9 @@ import { rememberIssued, replacedHere } from "../gateway/ownership";
 import { FORWARDED_PREFIXES, isGatewayPath, mountGateway } from "../gateway/routes";
 import { take as takeGatewayCounts } from "../gateway/usage-counter";
 import { asWeChatError, wechatErrorResponse } from "../gateway/wechat-errors";
-import { checkApps } from "../ops/health-check";
+import { checkApps, type AppHealth } from "../ops/health-check";
+import { HEALTH_DIRECT_MAX_APPS, indexHealth, statusPage } from "../ops/status-page";
+import { findApp } from "../registry/lookup";
 import { mountTicketRoutes } from "./tickets";
 import { expiresInS, type CredentialRecord } from "../core/lifetime";
 import { log } from "../core/log";
@@ -166,35 +168,50 @@ app.post("/token/refresh", async (c) => {
 
 mountTicketRoutes(app);
 
+/**
+ * Admin: the summary over the key's apps and one page of them (ops/status-page.ts), `?limit=` (≤ 100) and
+ * `?cursor=` (the previous page's next_cursor). An admin key scoped to some apps sees only those.
+ */
 app.get("/status", async (c) => {
 	const principal = c.get("principal");
 	requireAdmin(principal);
-	// An admin key scoped to some apps sees only those.
-	const appids = [...c.get("config").apps.keys()].filter((appid) => principal.apps === "*" || principal.apps.has(appid));
-	const apps = await Promise.all(appids.map(async (appid) => {
-		const stub = authority(c.env, appid);
-		// This isolate's uncounted gateway use goes in first, so its own calls are never missing.
-		const [status, gateway] = await Promise.all([stub.status(appid), stub.gatewayUsage(appid, takeGatewayCounts(appid))]);
-		return { ...status, gateway: { calls_today: gateway.calls, heals_today: gateway.heals } };
-	}));
-	return c.json({ now: new Date().toISOString(), apps });
+	return c.json(await statusPage(c.env, c.get("config"), principal.apps, { limit: c.req.query("limit"), cursor: c.req.query("cursor") }, takeGatewayCounts));
 });
 
-/** For monitors: any key, its own apps only. 200 when all can serve a token with no open incident, else 503. */
+/**
+ * For monitors: any key, its own apps only. 200 when all can serve a token with no open incident, else 503.
+ * A key scoped to a few apps asks their objects; a key for every app (or many) reads the schedule index, and
+ * `apps` then names only the unhealthy ones (ops/status-page.ts).
+ */
 app.get("/health", async (c) => {
-	const { apps } = c.get("principal");
-	const appids = [...c.get("config").apps.keys()].filter((appid) => apps === "*" || apps.has(appid));
-	const now = Date.now();
-	const health = await checkApps(c.env, appids, now);
-	const failing = health.filter((h) => !h.ok);
-	if (failing.length === 0) return c.json({ ok: true, apps: health });
+	const { apps: scope } = c.get("principal");
+	const config = c.get("config");
+	if (scope !== "*" && scope.size <= HEALTH_DIRECT_MAX_APPS) {
+		// The key's own apps that exist, in the secret or the registry (a KV read each, cached per isolate).
+		const named = [...scope].filter((entry) => !entry.includes(":"));
+		const found = await Promise.all(named.map((appid) => findApp(c.env, config, appid)));
+		const appids = named.filter((_, i) => found[i] !== undefined);
+		const health = await checkApps(c.env, appids, Date.now());
+		const failing = health.filter((h) => !h.ok);
+		if (failing.length === 0) return c.json({ ok: true, apps: health });
+		return unhealthy(c, failing.length, health.length, failing, health);
+	}
+	const { apps, unhealthy: count, listed } = await indexHealth(c.env, config, scope);
+	const failing = listed.map(({ appid, reason }) => ({ appid, ok: false, reason }));
+	if (count === 0) return c.json({ ok: true, summary: { apps, unhealthy: 0 }, apps: [] });
+	return unhealthy(c, count, apps, failing, failing, { summary: { apps, unhealthy: count } });
+});
+
+function unhealthy(c: Context<BrokerEnv>, count: number, total: number, failing: readonly AppHealth[], apps: readonly AppHealth[], extra: object = {}): Response {
+	const more = count > failing.length ? ` (and ${count - failing.length} more)` : "";
 	return c.json({
 		ok: false,
 		error: "unhealthy",
-		message: `${failing.length} of ${health.length} apps cannot serve a token or have an open incident: ${failing.map((h) => `${h.appid} (${h.reason})`).join("; ")}. GET /status with an admin key has the details.`,
-		apps: health,
+		message: `${count} of ${total} apps cannot serve a token or have an open incident: ${failing.map((h) => `${h.appid} (${h.reason})`).join("; ")}${more}. GET /status with an admin key has the details.`,
+		...extra,
+		apps,
 	}, 503);
-});
+}
 
 app.notFound(() => {
 	throw new BrokerError("not_found", `No such route. Routes: ${Object.entries(ROUTES).map(([p, m]) => `${m.join("|")} ${p}`).join(", ")}, and WeChat's own API paths (${FORWARDED_PREFIXES.join(", ")}) through the gateway.`);

@@ -15,7 +15,7 @@ import { startBroker, startSimulator, type Broker, type Simulator } from "./stac
 const CHROMIUM = "/usr/bin/chromium";
 // What page.evaluate's functions use, in the browser; this project's types are the Workers runtime's.
 declare const sessionStorage: { getItem(key: string): string | null };
-declare const document: { querySelector(selector: string): { textContent: string | null } | null };
+declare const document: { querySelector(selector: string): { textContent: string | null } | null; getElementById(id: string): unknown };
 const [stableApp, classicApp] = [DEMO_APPS[0]!, DEMO_APPS[1]!];
 
 let sim: Simulator;
@@ -145,9 +145,11 @@ it("says clearly when the key is wrong or not an admin key, and forgets a wrong 
 
 it("renders one row per credential, as /status lists them, with the app's incident on its first row", async () => {
 	const page = await openDashboard();
-	await page.route("**/status", (route) => route.fulfill({
+	await page.route((url) => url.pathname === "/status", (route) => route.fulfill({
 		json: {
 			now: new Date().toISOString(),
+			summary: { apps: 1, serving: 1, incidents: 1, never_fetched: 0, late: 0 },
+			next_cursor: null,
 			apps: [{
 				appid: stableApp.appid, mode: "stable", incident: { since: "2026-11-25T00:00:00.000Z", reason: "daily quota nearly spent" },
 				credentials: [
@@ -174,6 +176,50 @@ it("renders one row per credential, as /status lists them, with the app's incide
 	expect(rows[1]![5]).toBe("9500 / 10000 today");
 	expect(rows[1]![6]).toBe("none");
 	expect(await page.$eval("#rows tr:nth-child(2) .bar", (bar) => bar.className)).toBe("bar full");
+	await page.context().close();
+});
+
+it("shows the summary first and pages through /status with Next and Previous, one page of 25 apps at a time", async () => {
+	const page = await openDashboard();
+	const appids = Array.from({ length: 30 }, (_, i) => `wxpaged${String(i).padStart(10, "0")}`);
+	const asked: string[] = [];
+	await page.route((url) => url.pathname === "/status", (route) => {
+		const url = new URL(route.request().url());
+		asked.push(url.search);
+		const limit = Number(url.searchParams.get("limit"));
+		const after = url.searchParams.get("cursor");
+		const start = after ? appids.indexOf(after) + 1 : 0;
+		const slice = appids.slice(start, start + limit);
+		return route.fulfill({
+			json: {
+				now: new Date().toISOString(),
+				summary: { apps: 30, serving: 28, incidents: 1, never_fetched: 2, late: 1 },
+				next_cursor: start + limit < appids.length ? slice[slice.length - 1] : null,
+				apps: slice.map((appid) => ({ appid, mode: "stable", token: "86_abcdef…(155 chars)", expires_in: 5000, next_refresh: null, calls_today: {}, daily_quota: 500000, incident: null, last_error: null })),
+			},
+		});
+	});
+	await submitKey(page, DEMO_ADMIN_KEY);
+	await page.waitForSelector(`tr[data-appid="${appids[0]}"]`);
+	const summary = await page.$$eval("#summary > span", (spans) => spans.map((s) => [s.getAttribute("data-field"), s.textContent]));
+	expect(summary).toEqual([["apps", "30 apps"], ["serving", "28 serving"], ["incidents", "1 open incidents"], ["never_fetched", "2 never fetched"], ["late", "1 late"]]);
+	// The summary sits above the table.
+	expect(await page.$eval("#summary", (box) => box.compareDocumentPosition(document.getElementById("table")!) & 4)).toBe(4);
+	const shown = () => page.$$eval("#rows tr", (trs) => trs.map((tr) => tr.getAttribute("data-appid")));
+	expect(await shown()).toEqual(appids.slice(0, 25));
+	expect(await page.isDisabled("#prev")).toBe(true);
+	expect(await page.textContent("#message")).toMatch(/^25 of 30 apps on this page/);
+
+	await page.click("#next");
+	await page.waitForSelector(`tr[data-appid="${appids[25]}"]`);
+	expect(await shown()).toEqual(appids.slice(25));
+	expect(await page.isDisabled("#next")).toBe(true);
+	expect(await page.textContent("#pageinfo")).toBe("apps 26–30");
+
+	await page.click("#prev");
+	await page.waitForSelector(`tr[data-appid="${appids[0]}"]`);
+	expect(await shown()).toEqual(appids.slice(0, 25));
+	expect(asked).toEqual(["?limit=25", `?limit=25&cursor=${appids[24]}`, "?limit=25"]);
 	await page.context().close();
 });
 

@@ -10,9 +10,8 @@ import { authority } from "../../src/authority/stub";
 import { edgeKey, STATE_KEY } from "../../src/core/storage-keys";
 import type { CredentialRecord } from "../../src/core/lifetime";
 import { MAX_ATTEMPTS } from "../../src/wechat/retry";
-import worker from "../../src/index";
-import { appsFor, KEYS, type TestApp } from "./fixtures";
-import { alertsFor, getToken, invalidate, refuseNextProbe, runCron, settle, sim, statusOf, travel } from "./helpers";
+import { appsFor, type TestApp } from "./fixtures";
+import { alertsFor, call, getToken, invalidate, refuseNextProbe, runCron, settle, sim, statusEntry, statusOf, travel } from "./helpers";
 import { findLeaks } from "./leaks";
 
 const next = appsFor("fault");
@@ -24,21 +23,6 @@ async function heldTokens(app: TestApp): Promise<{ stored: string | undefined; e
 	const state = await runInDurableObject(authority(env, app.appid), (_o, s) => s.storage.get<{ slots: { token?: { current: CredentialRecord | null } } }>(STATE_KEY));
 	const edge = await env.TOKEN_CACHE.get<CredentialRecord>(edgeKey(app.appid), "json");
 	return { stored: state?.slots.token?.current?.value, edge: edge?.value };
-}
-
-/**
- * The app's entry of GET /status, as an admin key scoped to this one app sees it: an unscoped key wakes
- * every test app's object, which on a busy machine takes most of a test's 30 s.
- */
-async function statusEntry(app: TestApp): Promise<Record<string, any> | undefined> {
-	const keys = [{ name: "fault-ops", key: KEYS.admin, apps: [app.appid], admin: true }];
-	const ctx = createExecutionContext();
-	const res = await worker.fetch(new Request("https://broker.test/status", { headers: { authorization: `Bearer ${KEYS.admin}` } }),
-		{ ...env, API_KEYS: JSON.stringify(keys) }, ctx);
-	await waitOnExecutionContext(ctx);
-	const { apps } = (await res.json()) as { apps: Array<Record<string, any>> };
-	expect(apps.map((a) => a.appid)).toEqual([app.appid]);
-	return apps[0];
 }
 
 async function expectOneIncident(app: TestApp, reason: RegExp): Promise<void> {
@@ -154,7 +138,7 @@ it("a reset AppSecret: the valid token keeps serving, 40125 is not retried, one 
 	// The read's refresh and one per cron run after its backoff: never retried at once, never in a loop.
 	expect(await sim.tokenCalls(app)).toBe(1 + 1 + 3);
 	expect(await heldTokens(app)).toEqual({ stored: first, edge: first });
-	const entry = await statusEntry(app);
+	const entry = await statusEntry(app.appid);
 	expect(entry?.last_error).toMatchObject({ wechat_errcode: 40125 });
 	expect(entry?.incident?.reason).toMatch(/update the secret \(WECHAT_APPS, or PUT \/admin\/apps/);
 
@@ -185,7 +169,7 @@ it("KV unavailable: reads fall back to the object", async () => {
 	expect(await sim.tokenCalls(app)).toBe(1);
 });
 
-it("a secret fixed by the operator ends the backoff: the next cron run retries at once", async () => {
+it("a secret fixed by the operator ends the backoff: the next alarm or watchdog poke retries at once", async () => {
 	const app = next("classic");
 	const first = (await getToken(app)).body.access_token as string;
 	await sim.configure(app, { secret: "reset-by-an-admin-in-the-console" });
@@ -202,7 +186,7 @@ it("a secret fixed by the operator ends the backoff: the next cron run retries a
 	await runInDurableObject(authority(env, app.appid), (instance) => {
 		(instance as unknown as { env: typeof env }).env = { ...env, WECHAT_APPS: JSON.stringify(fixed) };
 	});
-	await runCron([app]); // no time has passed: only the fix can explain a call now
+	await authority(env, app.appid).wake(app.appid); // no time has passed: only the fix can explain a call now
 	expect(await sim.tokenCalls(app)).toBe(failedCalls + 1);
 	expect((await statusOf(app)).token).not.toBeNull();
 	expect((await statusOf(app)).last_error).toMatchObject({ wechat_errcode: 40125 }); // history, not state

@@ -4,13 +4,12 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { authority } from "../../src/authority/stub";
 import { loadConfig } from "../../src/config/config";
-import { FALLBACK_TABLE_TTL_MS, MAX_FALLBACK_APPS } from "../../src/gateway/ownership";
 import { take } from "../../src/gateway/usage-counter";
 import { tokenDigest } from "../../src/edge/issued-index";
 import { issuedKey } from "../../src/core/storage-keys";
 import { nextQuotaReset } from "../../src/core/usage";
 import worker from "../../src/index";
-import { appsFor, KEYS, TEST_APPS_HEADROOM, type TestApp } from "./fixtures";
+import { appsFor, KEYS, type TestApp } from "./fixtures";
 import { expectWeChatError, gw, unknownTokenCalls } from "./gateway-helpers";
 import { call, getToken, interceptUpstream, runCron, sim, simUrl, travel } from "./helpers";
 import { logLines } from "./setup";
@@ -313,19 +312,14 @@ it("answers -1 (system error) in WeChat's shape when WeChat cannot be reached", 
 	}
 });
 
-it("runs with fewer apps configured than the fallback bound, with room for new test files", () => {
-	const configured = loadConfig(env).apps.size;
-	const most = MAX_FALLBACK_APPS - TEST_APPS_HEADROOM;
-	expect(configured, `the worker tests configure ${configured} apps, more than ${most} (the fallback bound ${MAX_FALLBACK_APPS} less TEST_APPS_HEADROOM): `
-		+ "shrink a pool in APPS_PER_MODE_FOR (test/worker/fixtures.ts); over the bound the fallback test below runs with the fallback off").toBeLessThanOrEqual(most);
-});
-
-it("recognises the current token of an app even without its index entry (tokens issued before the gateway)", async () => {
+it("knows its tokens from the issued-token index alone: a token whose entry is gone is refused, never looked for in every app's copy", async () => {
 	const app = next("classic");
 	const token = await tokenOf(app);
 	await env.TOKEN_CACHE.delete(issuedKey(await tokenDigest(token)));
-	await travel(FALLBACK_TABLE_TTL_MS / 1_000 + 1);
-	expect((await gw(ipList(token))).json!.ip_list).toEqual(expect.any(Array));
+	await travel(11); // the removed fallback re-read every app's copy each 10 s, and recognised the token then
+	const res = await gw(ipList(token));
+	expectWeChatError(res, 40001);
+	expect(await sim.calls(app)).toMatchObject({ getcallbackip: 0 }); // never reached WeChat
 });
 
 it("counts gateway calls per app in /status, and logs no query string", async () => {

@@ -1,5 +1,5 @@
 /** Talking to the broker (through its real fetch handler) and to the WeChat simulator (over HTTP). */
-import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect, inject, vi } from "vitest";
 import { authority } from "../../src/authority/stub";
@@ -62,16 +62,60 @@ export function invalidate(app: TestApp, token: string, key: string = KEYS.all):
 }
 
 /**
- * Runs the cron handler once, as the `* * * * *` trigger would, and waits for it to finish. The handler
- * sees only `apps` in WECHAT_APPS, so it leaves the other test files' apps alone; the objects it calls
- * keep the full configuration.
+ * What the platform does by now for `apps`, as Cloudflare would: each app whose alarm is armed for a moment
+ * the broker's clock has reached has it delivered (deliverDueAlarms), then the cron trigger runs once. The
+ * cron is a watchdog that sees only `apps` in WECHAT_APPS, so it starts the chain of those that have none yet
+ * and leaves the other test files' apps alone; the objects keep the full configuration.
  */
 export async function runCron(apps: readonly TestApp[]): Promise<void> {
+	await deliverDueAlarms(apps.map(entryAppid));
+	await runWatchdog(apps);
+}
+
+/** How a WECHAT_APPS entry is addressed: its appid, a WeCom entry's id, or `<corpid>-<agentid>`. */
+function entryAppid(entry: { appid?: string; id?: string; corpid?: string; agentid?: string }): { appid: string } {
+	return { appid: entry.appid ?? entry.id ?? `${entry.corpid}-${entry.agentid}` };
+}
+
+/** The cron handler once, with WECHAT_APPS = `apps`, waited for. */
+export async function runWatchdog(apps: readonly object[]): Promise<void> {
 	const ctx = createExecutionContext();
 	const keys = [{ name: "cron-test", key: KEYS.admin, apps: ["*"], admin: true }];
 	const scoped = { ...env, WECHAT_APPS: JSON.stringify(apps), API_KEYS: JSON.stringify(keys) };
 	worker.scheduled(createScheduledController({ cron: "* * * * *", scheduledTime: Date.now() }), scoped, ctx);
 	await waitOnExecutionContext(ctx);
+}
+
+/** When the app's alarm is armed for (ms), or null. */
+export function armedAt(app: { appid: string }): Promise<number | null> {
+	return runInDurableObject(authority(env, app.appid), (_object, state) => state.storage.getAlarm());
+}
+
+/**
+ * Moves the clock to the app's armed alarm (when it lies ahead) and delivers it, as workerd would at that
+ * moment. Returns how many seconds the clock moved; throws when no alarm is armed.
+ */
+export async function nextAlarm(app: { appid: string }): Promise<number> {
+	const at = await armedAt(app);
+	if (at === null) throw new Error(`${app.appid} has no alarm armed`);
+	const ahead = Math.max(0, Math.ceil((at - Date.now()) / 1_000));
+	if (ahead > 0) await travel(ahead);
+	await runDurableObjectAlarm(authority(env, app.appid));
+	return ahead;
+}
+
+/**
+ * Delivers each app's alarm if its moment has come on the broker's clock, as workerd would (tests never wait
+ * for workerd's own delivery: the clock is faked and far ahead of the real one, setup.ts). True per app
+ * when its alarm ran.
+ */
+export async function deliverDueAlarms(apps: readonly { appid: string }[]): Promise<boolean[]> {
+	const ran: boolean[] = [];
+	for (const app of apps) {
+		const at = await armedAt(app);
+		ran.push(at !== null && at <= Date.now() && await runDurableObjectAlarm(authority(env, app.appid)));
+	}
+	return ran;
 }
 
 async function control(path: string, body?: unknown, method = body === undefined ? "GET" : "POST"): Promise<unknown> {
@@ -246,6 +290,19 @@ export function refuseNextProbe(app: TestApp, errcode = 40001): Promise<unknown>
 /** The app's entry of GET /status, asked of its object alone (the route wakes every test app's object). */
 export async function statusOf(app: TestApp): Promise<Record<string, any>> {
 	return (await authority(env, app.appid).status(app.appid)) as unknown as Record<string, any>;
+}
+
+/** The app's entry of GET /status as the route pages it (limit 100, following next_cursor), for `key`. */
+export async function statusEntry(appid: string, key: string = KEYS.admin): Promise<Record<string, any> | undefined> {
+	let cursor: string | null = null;
+	do {
+		const res = await call(`/status?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { key });
+		expect(res.status).toBe(200);
+		const found = (res.body.apps as Array<Record<string, any>>).find((a) => a.appid === appid);
+		if (found) return found;
+		cursor = res.body.next_cursor as string | null;
+	} while (cursor);
+	return undefined;
 }
 
 /** Admin: POST /token/refresh for `appid`. */

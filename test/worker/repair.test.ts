@@ -1,5 +1,5 @@
 /**
- * The cron repairs the edge copy when the object's own KV write failed. KV is broken for the object's
+ * The object's next alarm (10 s later) repairs the edge copy when its own KV write failed. KV is broken for the object's
  * writes (every KV namespace in the isolate shares one prototype, the object's binding included), not
  * only for the Worker's reads.
  */
@@ -9,7 +9,7 @@ import { authority } from "../../src/authority/stub";
 import { edgeKey } from "../../src/core/storage-keys";
 import type { CredentialRecord } from "../../src/core/lifetime";
 import { appsFor, type TestApp } from "./fixtures";
-import { call, deferred, getToken, runCron, sim } from "./helpers";
+import { call, deferred, getToken, nextAlarm, runCron, sim } from "./helpers";
 
 const next = appsFor("repair");
 
@@ -34,7 +34,7 @@ async function edgeToken(app: TestApp): Promise<string | undefined> {
 	return (await env.TOKEN_CACHE.get<CredentialRecord>(edgeKey(app.appid), "json"))?.value;
 }
 
-it.each(["stable", "classic"] as const)("%s: writes the edge copy at the next cron run after the object's write failed", async (mode) => {
+it.each(["stable", "classic"] as const)("%s: writes the edge copy at the object's next alarm, 10 s after its write failed", async (mode) => {
 	const app = next(mode);
 	const broken = breakKvWrites();
 	const res = await getToken(app);
@@ -43,12 +43,12 @@ it.each(["stable", "classic"] as const)("%s: writes the edge copy at the next cr
 	vi.restoreAllMocks();
 	expect(await edgeToken(app)).toBeUndefined();
 
-	await runCron([app]);
+	expect(await nextAlarm(app)).toBeLessThanOrEqual(10);
 	expect(await edgeToken(app)).toBe(res.body.access_token);
 	expect(await sim.tokenCalls(app)).toBe(1); // a repair, not a refresh
 });
 
-it("after a forced refresh whose KV write failed, the cron replaces the copy of the revoked token", async () => {
+it("after a forced refresh whose KV write failed, the next alarm replaces the copy of the revoked token", async () => {
 	const app = next("stable");
 	const first = (await getToken(app)).body.access_token as string;
 	expect(await edgeToken(app)).toBe(first);
@@ -62,7 +62,7 @@ it("after a forced refresh whose KV write failed, the cron replaces the copy of 
 	expect(await sim.check(first)).toBe(40001); // force_refresh revoked it; the edge copy still holds it, capped
 	expect(await edgeToken(app)).toBe(first);
 
-	await runCron([app]);
+	expect(await nextAlarm(app)).toBeLessThanOrEqual(10);
 	expect(await edgeToken(app)).toBe(forced.body.access_token);
 	expect(await sim.check(forced.body.access_token as string)).toBe(0);
 });

@@ -2,7 +2,10 @@
  * Runs around every worker test:
  * - the pause between upstream attempts is recorded instead of slept (`retryPausesTaken`);
  * - Date is faked (and only Date), so tests move time with `travel()` instead of sleeping; the Durable
- *   Object runs in the same isolate and sees the same clock.
+ *   Object runs in the same isolate and sees the same clock. It starts CLOCK_AHEAD_MS ahead of the real
+ *   clock, so every alarm an object arms lies months ahead for workerd, which keeps real time: a backoff's
+ *   2-s alarm must not fire for real in the middle of a test. Tests deliver alarms themselves
+ *   (runDurableObjectAlarm; helpers.ts deliverDueAlarms).
  * - every console line is captured and checked: no AppSecret and nothing that looks like a full token may
  *   ever reach a log line;
  * - what a test did to WeChat is undone after it, whether it passed or not: upstream interceptions it left
@@ -29,8 +32,11 @@ for (const level of ["log", "info", "warn", "error", "debug"] as const) {
 	};
 }
 
+/** Whole days, so China-time days (quota resets) fall where they would on the real clock. */
+export const CLOCK_AHEAD_MS = 400 * 86_400_000;
+
 beforeEach(() => {
-	vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
+	vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + CLOCK_AHEAD_MS });
 });
 
 afterEach(async () => {

@@ -1,0 +1,245 @@
+// @ts-check
+/**
+ * Refresh without polling, at N apps (issue 17): the built broker in Miniflare, its own simulator whose
+ * tokens live SCALE_LIFETIME_S, N apps registered through the admin API (each PUT fetches the app's first
+ * token and arms its alarm), then two phases on workerd's real clock, where alarms fire by themselves:
+ * - traffic: readers sample random apps' tokens (GET /token) and check each with WeChat's getcallbackip;
+ * - quiet: no client at all, only alarms and the watchdog cron (fired every CRON_INTERVAL_MS).
+ * What is reported (README "Scale"): tokens handed out that WeChat refused and reads answered 503; alarm
+ * delay (how long after its planned moment each alarm ran) and how many were late; upstream token calls per
+ * app per lifetime; object requests per app per hour in the quiet phase beside the every-minute poll;
+ * subrequests per watchdog run; workerd's memory; the time to register N apps; /status latency; and a
+ * sweep of every app's object through /status pages (the fan-out the old cron made every minute).
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { AUTH_HEADERS, startBroker } from "../broker.mjs";
+import { median, percentile, round } from "../stats.mjs";
+import { startWorld } from "../world.mjs";
+
+/**
+ * A few minutes, so that several refreshes per app fit in a run: refreshed 1/8 ahead (22.5 s), every
+ * 157.5 s. WeChat's 7200 s would need hours.
+ */
+export const SCALE_LIFETIME_S = 180;
+/** Cloudflare's `* * * * *`. */
+const CRON_INTERVAL_MS = 60_000;
+/** Admin PUTs in flight while registering. */
+const REGISTER_CONCURRENCY = 32;
+/** Readers in the traffic phase, each pausing between reads like a real caller. */
+const READERS = 8;
+const READER_PAUSE_MS = 20;
+/** An alarm that ran more than this after its planned moment counts as late. */
+const LATE_MS = 1_000;
+/** /status timings: medians of this many. */
+const STATUS_SAMPLES = 5;
+
+/** Sum of the resident memory of every workerd process under this one (Miniflare's runtime), in MiB. */
+function workerdRssMiB() {
+	try {
+		const out = execFileSync("ps", ["-eo", "pid,ppid,rss,comm"], { encoding: "utf8" });
+		const rows = out.trim().split("\n").slice(1).map((line) => line.trim().split(/\s+/)).map(([pid, ppid, rss, comm]) => ({ pid: Number(pid), ppid: Number(ppid), rss: Number(rss), comm }));
+		const mine = new Set([process.pid]);
+		let grew = true;
+		while (grew) {
+			grew = false;
+			for (const row of rows) if (!mine.has(row.pid) && mine.has(row.ppid)) { mine.add(row.pid); grew = true; }
+		}
+		return round(rows.filter((r) => mine.has(r.pid) && (r.comm ?? "").includes("workerd")).reduce((sum, r) => sum + r.rss, 0) / 1024, 0);
+	} catch {
+		return null;
+	}
+}
+
+/** @param {number} ms */
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * @param {{ n: number, trafficS: number, quietS: number, step: (message: string) => void }} options
+ */
+export async function measureScale({ n, trafficS, quietS, step }) {
+	const world = await startWorld({ name: `scale-${n}` });
+	const apps = Array.from({ length: n }, (_, i) => ({ appid: `wxscale${String(i).padStart(9, "0")}`, secret: `bench-scale-secret-${i}`, mode: /** @type {"stable" | "classic"} */ (i % 2 === 0 ? "stable" : "classic") }));
+	await world.registerApps(apps.map((app) => ({ ...app, lifetime_s: SCALE_LIFETIME_S })));
+
+	/** Upstream token calls of every app so far, each of its own mode's endpoint. */
+	async function tokenCallsNow() {
+		const stats = /** @type {any} */ (await (await fetch(`${world.url}/__sim/stats`)).json()).apps ?? {};
+		let calls = 0;
+		for (const app of apps) {
+			const s = stats[app.appid];
+			if (s) calls += app.mode === "classic" ? s.token : s.stable_token;
+		}
+		return calls;
+	}
+
+	/** @type {{ at: number, delay: number }[]} */
+	const alarms = [];
+	/** @type {{ at: number, subrequests: number, woken: number }[]} */
+	const watchdogRuns = [];
+	const broker = await startBroker({
+		name: `scale-${n}`, apps: [], apiBase: world.url,
+		bindings: { REGISTRY_KEY: randomBytes(32).toString("base64") },
+		onLine(line) {
+			if (!line.includes('"event":"alarm_rang"') && !line.includes('"event":"watchdog_run"')) return;
+			let entry;
+			try {
+				entry = JSON.parse(line.slice(line.indexOf("{")));
+			} catch {
+				return;
+			}
+			if (entry.event === "alarm_rang" && typeof entry.delay_ms === "number") alarms.push({ at: Date.now(), delay: entry.delay_ms });
+			if (entry.event === "watchdog_run") watchdogRuns.push({ at: Date.now(), subrequests: entry.subrequests, woken: entry.overdue.length + entry.started.length });
+		},
+	});
+	const memoryIdle = workerdRssMiB();
+
+	step(`scale N=${n}: registering ${n} apps through PUT /admin/apps (each fetches its first token)…`);
+	const registerStarted = performance.now();
+	let registerFailures = 0;
+	for (let i = 0; i < apps.length; i += REGISTER_CONCURRENCY) {
+		await Promise.all(apps.slice(i, i + REGISTER_CONCURRENCY).map(async (app) => {
+			const res = await fetch(`${broker.url}/admin/apps/${app.appid}`, { method: "PUT", headers: { ...AUTH_HEADERS, "content-type": "application/json" }, body: JSON.stringify({ secret: app.secret, mode: app.mode }) });
+			const body = /** @type {any} */ (await res.json());
+			if (res.status !== 201 || !body.token?.ok) registerFailures++;
+		}));
+	}
+	const registerS = (performance.now() - registerStarted) / 1000;
+	const runStarted = Date.now();
+	const cron = setInterval(() => void broker.fireCron().catch(() => {}), CRON_INTERVAL_MS);
+
+	step(`scale N=${n}: ${trafficS} s of readers sampling tokens, alarms refreshing…`);
+	/** @type {string | null} */
+	let firstError = null;
+	const reads = { total: 0, ok: 0, unavailable: 0, other: 0, checked: 0, refused: 0 };
+	const trafficEnds = Date.now() + trafficS * 1000;
+	await Promise.all(Array.from({ length: READERS }, async () => {
+		while (Date.now() < trafficEnds) {
+			const app = /** @type {typeof apps[0]} */ (apps[Math.floor(Math.random() * apps.length)]);
+			reads.total++;
+			try {
+				const res = await fetch(`${broker.url}/token?appid=${app.appid}`, { headers: AUTH_HEADERS });
+				const body = /** @type {any} */ (await res.json());
+				if (res.status === 200) {
+					reads.ok++;
+					reads.checked++;
+					const errcode = await world.check(body.access_token);
+					if (errcode !== 0) {
+						reads.refused++;
+						firstError ??= `${app.appid}: token refused with ${errcode} (expires_in ${body.expires_in})`;
+					}
+				} else if (res.status === 503) {
+					reads.unavailable++;
+					firstError ??= `${app.appid}: 503 ${body.message}`;
+				} else {
+					reads.other++;
+					firstError ??= `${app.appid}: HTTP ${res.status} ${body.message}`;
+				}
+			} catch (error) {
+				reads.other++;
+				firstError ??= `${app.appid}: ${error instanceof Error ? error.message : String(error)}`;
+			}
+			await sleep(READER_PAUSE_MS);
+		}
+	}));
+	const memoryBusy = workerdRssMiB();
+
+	step(`scale N=${n}: ${quietS} s with no client traffic (alarms and the watchdog only)…`);
+	const callsBeforeQuiet = await tokenCallsNow();
+	const quietStarted = Date.now();
+	const alarmsBeforeQuiet = alarms.length;
+	const runsBeforeQuiet = watchdogRuns.length;
+	await sleep(quietS * 1000);
+	const quietAlarms = alarms.length - alarmsBeforeQuiet;
+	const quietRuns = watchdogRuns.slice(runsBeforeQuiet);
+	const quietHours = (Date.now() - quietStarted) / 3_600_000;
+	const quietRefreshes = (await tokenCallsNow()) - callsBeforeQuiet;
+	clearInterval(cron);
+	const runS = (Date.now() - runStarted) / 1000;
+
+	step(`scale N=${n}: /status latency, and a sweep of every app's object through its pages…`);
+	/** @param {string} path */
+	async function timed(path) {
+		const started = performance.now();
+		const res = await fetch(`${broker.url}${path}`, { headers: AUTH_HEADERS });
+		const body = /** @type {any} */ (await res.json());
+		if (res.status !== 200) throw new Error(`${path}: HTTP ${res.status} ${JSON.stringify(body)}`);
+		return { ms: performance.now() - started, body };
+	}
+	const summaryTimes = [];
+	const pageTimes = [];
+	let summary = null;
+	for (let i = 0; i < STATUS_SAMPLES; i++) {
+		const one = await timed("/status?limit=1");
+		summaryTimes.push(one.ms);
+		summary = one.body.summary;
+		pageTimes.push((await timed("/status?limit=100")).ms);
+	}
+	const sweepStarted = performance.now();
+	let swept = 0;
+	/** @type {string | null} */
+	let cursor = null;
+	do {
+		const page = await timed(`/status?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+		swept += page.body.apps.length;
+		cursor = page.body.next_cursor;
+	} while (cursor);
+	const sweepS = (performance.now() - sweepStarted) / 1000;
+
+	const tokenCalls = await tokenCallsNow();
+	await broker.dispose();
+	await world.close();
+
+	const delays = alarms.map((a) => a.delay);
+	const lifetimes = runS / SCALE_LIFETIME_S;
+	// Object requests with no client: each alarm's run plus the index upsert it makes (one per refresh:
+	// test/worker/alarm.test.ts), per app, and the watchdog's subrequests, shared by every app.
+	const quietRequests = quietAlarms * 2 + quietRuns.reduce((sum, r) => sum + r.subrequests, 0);
+	const perAppHour = quietHours > 0 ? quietRequests / n / quietHours : null;
+	// The same design with WeChat's 7200 s tokens: a refresh every 6930 s (stable) or 6300 s (classic), half
+	// the apps each, at the measured requests per refresh; the watchdog's 60 runs an hour shared by N apps.
+	const alarmsPerRefresh = quietRefreshes > 0 ? quietAlarms / quietRefreshes : null;
+	const refreshesPerAppHourAt7200 = (3600 / 6930 + 3600 / 6300) / 2;
+	const perAppHourAt7200 = alarmsPerRefresh === null ? null : alarmsPerRefresh * 2 * refreshesPerAppHourAt7200 + 60 * (quietRuns.length ? quietRuns.reduce((sum, r) => sum + r.subrequests, 0) / quietRuns.length : 1) / n;
+	return {
+		apps: n,
+		token_lifetime_s: SCALE_LIFETIME_S,
+		register_s: round(registerS, 1),
+		register_failures: registerFailures,
+		run_s: round(runS, 0),
+		reads: { total: reads.total, ok: reads.ok, unavailable_503: reads.unavailable, other_failures: reads.other, checked: reads.checked, refused_by_wechat: reads.refused, first_error: firstError },
+		alarms: {
+			count: alarms.length,
+			late: delays.filter((d) => d > LATE_MS).length,
+			late_threshold_ms: LATE_MS,
+			delay_p50_ms: delays.length ? round(percentile(delays, 50), 0) : null,
+			delay_p99_ms: delays.length ? round(percentile(delays, 99), 0) : null,
+			delay_max_ms: delays.length ? Math.max(...delays) : null,
+		},
+		upstream_token_calls_per_app_per_lifetime: round(tokenCalls / n / lifetimes, 2),
+		// Without each app's first fetch: ideal 8/7 ≈ 1.14, a refresh 1/8 of a lifetime early.
+		refresh_calls_per_app_per_lifetime: round((tokenCalls - n) / n / lifetimes, 2),
+		upstream_token_calls: tokenCalls,
+		quiet: {
+			seconds: quietS,
+			alarms: quietAlarms,
+			refreshes: quietRefreshes,
+			alarms_per_refresh: alarmsPerRefresh === null ? null : round(alarmsPerRefresh, 3),
+			watchdog_runs: quietRuns.length,
+			object_requests_per_app_hour_at_180s_tokens: perAppHour === null ? null : round(perAppHour, 2),
+			object_requests_per_app_hour_at_7200s_tokens: perAppHourAt7200 === null ? null : round(perAppHourAt7200, 3),
+			// The design before this one: the cron called every app's object every minute, whatever the lifetime.
+			poll_every_app_requests_per_app_hour: 60,
+			fewer_by_at_7200s_tokens: perAppHourAt7200 ? round(60 / perAppHourAt7200, 0) : null,
+		},
+		watchdog: {
+			runs: watchdogRuns.length,
+			subrequests_max: watchdogRuns.length ? Math.max(...watchdogRuns.map((r) => r.subrequests)) : null,
+			subrequests_median: watchdogRuns.length ? median(watchdogRuns.map((r) => r.subrequests)) : null,
+			woken_total: watchdogRuns.reduce((sum, r) => sum + r.woken, 0),
+		},
+		workerd_rss_mib: { after_start: memoryIdle, after_traffic: memoryBusy },
+		status: { summary, summary_ms_median: round(median(summaryTimes), 1), first_page_100_ms_median: round(median(pageTimes), 1) },
+		sweep_every_object: { apps: swept, seconds: round(sweepS, 1) },
+	};
+}

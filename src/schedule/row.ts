@@ -1,0 +1,48 @@
+/**
+ * What one app's object tells the schedule index about itself (schedule-index.ts): one row per app, replaced
+ * whenever the object's plan or its health changes, and only then (a row equal to the last one sent is not
+ * sent again, and the index does not rewrite a row that did not change).
+ */
+import type { AppConfig } from "../config/config";
+import type { AuthorityState } from "../engine/state";
+
+/** Where the app is configured: the WECHAT_APPS secret, or the registry (admin API). */
+export type AppSource = "secret" | "registry";
+
+export interface ScheduleRow {
+	readonly appid: string;
+	readonly source: AppSource;
+	/** ms since epoch: when the object's alarm is armed to fire; null when nothing is planned. */
+	readonly dueAt: number | null;
+	/** ms: until when its access_token can be handed out (0: it has none). */
+	readonly servingUntil: number;
+	/** The app has held an access_token at some point (false: never fetched). */
+	readonly fetched: boolean;
+	/** ms: the access_token's last successful refresh. */
+	readonly lastRefreshAt: number | null;
+	readonly incident: { readonly since: number; readonly reason: string } | null;
+}
+
+/** A token is handed out while its expires_in is at least 1 s (core/lifetime.ts). */
+const LAST_SERVED_S_BEFORE_EXPIRY = 1;
+
+export function rowFor(app: AppConfig, source: AppSource, state: AuthorityState, dueAt: number | null): ScheduleRow {
+	const token = state.slots.token;
+	const current = token?.current ?? null;
+	return {
+		appid: app.appid,
+		source,
+		dueAt,
+		servingUntil: current ? current.expiresAt - LAST_SERVED_S_BEFORE_EXPIRY * 1_000 : 0,
+		fetched: current !== null || token?.lastRefresh != null,
+		lastRefreshAt: token?.lastRefresh?.at ?? null,
+		incident: state.incident,
+	};
+}
+
+export function sameRow(a: ScheduleRow | null | undefined, b: ScheduleRow | null | undefined): boolean {
+	if (!a || !b) return a === b;
+	return a.appid === b.appid && a.source === b.source && a.dueAt === b.dueAt && a.servingUntil === b.servingUntil
+		&& a.fetched === b.fetched && a.lastRefreshAt === b.lastRefreshAt
+		&& a.incident?.since === b.incident?.since && a.incident?.reason === b.incident?.reason;
+}

@@ -25,6 +25,8 @@ import { ADMIN_BODY_BYTES } from "./admin-input";
 import { mountAdminApps } from "./admin-apps";
 import { mountAdminKeys } from "./admin-keys";
 import { mountAdminRegistry } from "./admin-registry";
+import { mountAdminComponents } from "./admin-components";
+import { mountOpenEvents } from "./open-events";
 
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
@@ -47,6 +49,8 @@ const ROUTES: Record<string, readonly string[]> = {
 	"/admin/keys/:name": ["PUT", "DELETE"],
 	"/admin/registry": ["GET"],
 	"/admin/registry/reseal": ["POST"],
+	"/admin/components/:component_appid": ["GET", "PUT"],
+	"/open/:component_appid/events": ["POST"],
 };
 
 export const app = new Hono<BrokerEnv>();
@@ -72,6 +76,10 @@ app.use(async (c, next) => {
 	c.set("config", loadConfig(c.env));
 	await next();
 });
+
+// WeChat's pushes to a component's event URL: signed, not keyed, and from WeChat's addresses, so ahead of
+// ALLOWED_IPS (which admits the broker's clients) and with their own body limit.
+mountOpenEvents(app);
 
 /**
  * ALLOWED_IPS, checked against CF-Connecting-IP: the address Cloudflare saw, which a client cannot set.
@@ -118,6 +126,7 @@ app.use("/admin/*", bodyLimit({
 mountAdminApps(app);
 mountAdminKeys(app);
 mountAdminRegistry(app);
+mountAdminComponents(app);
 
 app.use(bodyLimit({
 	maxSize: MAX_BODY_BYTES,

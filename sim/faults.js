@@ -30,6 +30,13 @@ export const FAULT_ENDPOINTS = /** @type {const} */ ([
   "wecom_get_jsapi_ticket",
   "wecom_ticket_get",
   "wecom_getcallbackip",
+  // The open platform's component endpoints (open-platform.js); appid is the component appid.
+  "api_component_token",
+  "api_start_push_ticket",
+  "api_create_preauthcode",
+  "api_query_auth",
+  "api_authorizer_token",
+  "api_get_authorizer_list",
   "*",
 ]);
 /** @typedef {Exclude<typeof FAULT_ENDPOINTS[number], "*">} FaultEndpoint */

@@ -11,7 +11,7 @@
  * object is fine, because nothing awaits them any more.
  */
 import { DurableObject } from "cloudflare:workers";
-import { loadConfig, type AppConfig, type AppProfile, type BrokerConfig } from "../config/config";
+import { loadConfig, type AppConfig, type AppProfile, type BrokerConfig, type ComponentConfig, type ComponentProfile } from "../config/config";
 import { CREDENTIAL_TYPES } from "../core/credentials";
 import { BrokerError } from "../core/errors";
 import { tokenDigest } from "../edge/issued-index";
@@ -26,7 +26,9 @@ import { afterUnansweredCall, EMPTY_SLOT, initialState, restoreState, type Autho
 import type { AppEnv } from "../env";
 import { addGatewayUse, NO_GATEWAY_USE, type GatewayCounts, type StoredGatewayUsage } from "./gateway-usage";
 import { healthProblem } from "../engine/health";
-import { edgeKey, GATEWAY_USAGE_KEY, issuedKey, REGISTERED_APP_KEY, STATE_KEY } from "../core/storage-keys";
+import { COMPONENT_KEY, COMPONENT_TICKET_KEY, edgeKey, GATEWAY_USAGE_KEY, issuedKey, REGISTERED_APP_KEY, STATE_KEY } from "../core/storage-keys";
+import { isStoredComponent, openComponent, receiveEvent, sealComponent, type ComponentSecrets, type EventOutcome, type StoredTicket } from "./component";
+import type { SignedCallback } from "../wechat/callback-crypto";
 import { expiresInS, isUsable } from "../core/lifetime";
 import { log, maskToken } from "../core/log";
 import { fail, type Failure, type Outcome } from "../core/outcome";
@@ -103,6 +105,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	#deleting = false;
 	/** The admin change under way (memory only: a lost one was never answered, and the operator retries). */
 	#adminQueue: Promise<unknown> = Promise.resolve();
+	/** In a component's object (authority/component.ts): the registry component, opened once. */
+	#component: ComponentConfig | undefined;
 
 	constructor(ctx: DurableObjectState, env: AppEnv) {
 		super(ctx, env);
@@ -207,6 +211,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				this.#deleting = false;
 			}
 			this.#registered = undefined;
+			this.#component = undefined;
 			log("info", "app_deleted", { appid, credentials_kept: keepCredentials, kv_writes_pending: kvPending });
 			return { existed, kvPending };
 		});
@@ -250,6 +255,40 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			if (error instanceof BrokerError) return { failure: { code: "config_error", message: error.message } };
 			throw error;
 		}
+	}
+
+	/**
+	 * Admin API (PUT /admin/components/{id}), in the component's own object: its secret, message token and
+	 * EncodingAESKey, sealed together before they are stored.
+	 */
+	async configureComponent(profile: ComponentProfile, secrets: ComponentSecrets): Promise<{ stored: true; kid: string } | { stored: false; failure: Failure }> {
+		try {
+			const stored = await sealComponent(this.env, profile, secrets);
+			await this.ctx.storage.put(COMPONENT_KEY, stored);
+			this.#component = { ...profile, ...secrets };
+			log("info", "component_configured", { component_appid: profile.componentAppid });
+			return { stored: true, kid: stored.sealed.kid };
+		} catch (error) {
+			if (error instanceof BrokerError) return { stored: false, failure: { code: "config_error", message: error.message } };
+			throw error;
+		}
+	}
+
+	/**
+	 * A push to the component's event URL (routes/open-events.ts). Its check-and-store of the ticket holds
+	 * against a concurrent push: between reading the stored ticket and writing the new one there is no await
+	 * but storage's, and the input gate admits no other call while storage is read.
+	 */
+	async componentEvent(componentAppid: string, signed: SignedCallback): Promise<EventOutcome> {
+		const component = await this.#componentFor(componentAppid);
+		if ("failure" in component) return { ok: false, code: component.failure.code, message: component.failure.message };
+		return receiveEvent(component, signed, this.ctx.storage, Date.now());
+	}
+
+	/** When the component's newest ticket was pushed and stored, never the ticket itself; null before the first. */
+	async componentTicket(_componentAppid: string): Promise<{ createTime: number; receivedAt: number } | null> {
+		const stored = await this.ctx.storage.get<StoredTicket>(COMPONENT_TICKET_KEY);
+		return stored ? { createTime: stored.createTime, receivedAt: stored.receivedAt } : null;
 	}
 
 	/** The app's access_token. */
@@ -365,6 +404,24 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 
 	#config(): BrokerConfig {
 		return loadConfig(this.env);
+	}
+
+	/** The component this object serves: WECHAT_COMPONENTS first, then its sealed registry entry. */
+	async #componentFor(componentAppid: string): Promise<ComponentConfig | { failure: Failure }> {
+		const fromSecret = this.#config().components.get(componentAppid);
+		if (fromSecret) return fromSecret;
+		if (this.#component?.componentAppid === componentAppid) return this.#component;
+		const stored = await this.ctx.storage.get<unknown>(COMPONENT_KEY);
+		if (!isStoredComponent(stored) || stored.profile.componentAppid !== componentAppid) {
+			return { failure: { code: "not_found", message: `Component ${componentAppid} is not configured; add it to WECHAT_COMPONENTS or PUT /admin/components/${componentAppid}.` } };
+		}
+		try {
+			this.#component = await openComponent(this.env, stored);
+			return this.#component;
+		} catch (error) {
+			if (error instanceof BrokerError) return { failure: { code: "config_error", message: error.message } };
+			throw error;
+		}
 	}
 
 	/**

@@ -19,9 +19,18 @@
  *   incident_since, incident_reason, updated_at), one row per app sent by its object when its plan changes;
  *   what the watchdog cron, /status and /health read.
  *
+ * Durable Object storage of an open-platform component (a TokenAuthority named "component:<component_appid>",
+ * so that it never shares an object with an app of the same id; authority/component.ts):
+ *   "component" → StoredComponent, for a component added through the admin API: its profile and its secret,
+ *             message token and EncodingAESKey, sealed together with REGISTRY_KEY (the component appid bound).
+ *   "component_ticket" → StoredTicket: the newest component_verify_ticket WeChat pushed (by CreateTime), its
+ *             CreateTime and when it arrived. Not sealed: without the component's secret it opens nothing, and
+ *             it never leaves this object.
+ *
  * The Registry Durable Object (one per deployment, `idFromName("registry")`, SQLite; registry/registry.ts):
  *   table apps (appid, profile JSON without secret, sealed_kid, created_at, updated_at): what /admin/apps pages;
  *   table keys (name, digest, apps JSON, admin, created_at, updated_at): the registered API keys, digests only;
+ *   table components (component_appid, profile JSON without secrets, sealed_kid, created_at, updated_at);
  *   table kv_outbox (key, value or NULL for a delete): KV writes not yet confirmed, retried from its alarm.
  *
  * Workers KV (TOKEN_CACHE), written only by the app's TokenAuthority, read by every Worker isolate:
@@ -39,9 +48,10 @@
  *   "app:v1:<appid>" → AppProfile (config/types.ts) of a registry app: everything but the secret.
  *   "apikey:v1:<sha256 hex of the key>" → RegisteredKey (registry/lookup.ts): name, apps, admin.
  *   "corp:v1:<corpid>" → the ids of the corp's WeCom registry entries (for /cgi-bin/gettoken by corpid).
+ *   "component:v1:<component_appid>" → ComponentProfile (config/types.ts) of a registry component: no secrets.
  *
  * Isolate memory (edge/memory-cache.ts): the same "cred:v2:<appid>:<type>" keys, for at most MEMORY_TTL_MS
- * each; registry/lookup.ts keeps what it read of "app:", "apikey:" and "corp:" for REGISTRY_MEMORY_TTL_MS.
+ * each; registry/lookup.ts keeps what it read of "app:", "apikey:", "corp:" and "component:" for REGISTRY_MEMORY_TTL_MS.
  */
 import type { CredentialType } from "./credentials";
 
@@ -72,4 +82,16 @@ export function apiKeyKey(keySha256Hex: string): string {
 
 export function corpEntriesKey(corpid: string): string {
 	return `corp:v1:${corpid}`;
+}
+
+/** A component's object: its own name space, apart from the appids of accounts. */
+export function componentObjectName(componentAppid: string): string {
+	return `component:${componentAppid}`;
+}
+
+export const COMPONENT_KEY = "component";
+export const COMPONENT_TICKET_KEY = "component_ticket";
+
+export function componentProfileKey(componentAppid: string): string {
+	return `component:v1:${componentAppid}`;
 }

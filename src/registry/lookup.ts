@@ -10,8 +10,8 @@
  * everywhere within about 70 s. Misses are remembered too, for the same time, so a stream of unknown keys
  * costs one KV read per key per isolate per REGISTRY_MEMORY_TTL_MS, not one per request.
  */
-import type { AppProfile, BrokerConfig } from "../config/config";
-import { apiKeyKey, appProfileKey, corpEntriesKey } from "../core/storage-keys";
+import type { AppProfile, BrokerConfig, ComponentProfile } from "../config/config";
+import { apiKeyKey, appProfileKey, componentProfileKey, corpEntriesKey } from "../core/storage-keys";
 import { log } from "../core/log";
 import type { RegisteredKey } from "./registry";
 import { toHex } from "./seal";
@@ -62,6 +62,7 @@ class TtlCache<V> {
 
 const apps = new TtlCache<AppProfile | null>();
 const corps = new TtlCache<readonly string[]>();
+const components = new TtlCache<ComponentProfile | null>();
 /** By the key as presented, so a hot key is not hashed again: only keys of the registry. */
 const keys = new TtlCache<{ key: RegisteredKey; digest: string }>();
 /** Misses, by digest: a stranger's string is never kept, only its fixed-size SHA-256. */
@@ -81,6 +82,23 @@ export async function findApp(env: KvEnv, config: BrokerConfig, appid: string): 
 	const profile = await readJson<AppProfile>(env.TOKEN_CACHE, appProfileKey(appid));
 	apps.set(appid, profile, now);
 	return profile ?? undefined;
+}
+
+/** The open-platform component `componentAppid`: WECHAT_COMPONENTS first, then the registry. */
+export async function findComponent(env: KvEnv, config: BrokerConfig, componentAppid: string): Promise<ComponentProfile | undefined> {
+	const fromSecret = config.components.get(componentAppid);
+	if (fromSecret || !config.registry) return fromSecret;
+	const now = Date.now();
+	const cached = components.get(componentAppid, now);
+	if (cached) return cached.value ?? undefined;
+	const profile = await readJson<ComponentProfile>(env.TOKEN_CACHE, componentProfileKey(componentAppid));
+	components.set(componentAppid, profile, now);
+	return profile ?? undefined;
+}
+
+/** This isolate's view of a component, replaced at once by the change it just made. */
+export function noteComponent(componentAppid: string, profile: ComponentProfile | null): void {
+	components.set(componentAppid, profile, Date.now());
 }
 
 /** The ids of a corp's WeCom entries in the registry (WECHAT_APPS entries are in `config.apps`). */

@@ -19,9 +19,9 @@
  * lands, other isolates see the previous value: the propagation bound (README) counts from the write.
  */
 import { DurableObject } from "cloudflare:workers";
-import type { AppProfile } from "../config/types";
+import type { AppProfile, ComponentProfile } from "../config/types";
 import { log } from "../core/log";
-import { apiKeyKey, appProfileKey, corpEntriesKey, REGISTRY_OBJECT_NAME } from "../core/storage-keys";
+import { apiKeyKey, appProfileKey, componentProfileKey, corpEntriesKey, REGISTRY_OBJECT_NAME } from "../core/storage-keys";
 import type { AppEnv } from "../env";
 
 /** An API key as the hot path knows it (KV "apikey:v1:<digest>"): never the key or its digest. */
@@ -40,6 +40,14 @@ export interface KeyRow extends RegisteredKey {
 export interface AppRow {
 	readonly profile: AppProfile;
 	/** Which key sealed the app's secret (registry/seal.ts). */
+	readonly sealedKid: string;
+	readonly created_at: number;
+	readonly updated_at: number;
+}
+
+export interface ComponentRow {
+	readonly profile: ComponentProfile;
+	/** Which key sealed the component's secrets (registry/seal.ts). */
 	readonly sealedKid: string;
 	readonly created_at: number;
 	readonly updated_at: number;
@@ -69,6 +77,9 @@ export class Registry extends DurableObject<AppEnv> {
 			CREATE INDEX IF NOT EXISTS apps_by_kid ON apps (sealed_kid);
 			CREATE TABLE IF NOT EXISTS keys (
 				name TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, apps TEXT NOT NULL, admin INTEGER NOT NULL,
+				created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+			CREATE TABLE IF NOT EXISTS components (
+				component_appid TEXT PRIMARY KEY, profile TEXT NOT NULL, sealed_kid TEXT NOT NULL,
 				created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
 			CREATE TABLE IF NOT EXISTS kv_outbox (key TEXT PRIMARY KEY, value TEXT, version INTEGER NOT NULL);
 		`);
@@ -103,6 +114,29 @@ export class Registry extends DurableObject<AppEnv> {
 		siblings = siblings.filter((sibling) => sibling.appid !== profile.appid);
 		await this.#flush();
 		return { created: !existing, row: { profile: stored, sealedKid, created_at, updated_at: now }, siblings };
+	}
+
+	/** Creates or replaces an open-platform component's catalog row and its KV profile. */
+	async putComponent(profile: ComponentProfile, sealedKid: string): Promise<{ created: boolean; row: ComponentRow }> {
+		const now = Date.now();
+		const existing = this.getComponent(profile.componentAppid);
+		const created_at = existing?.created_at ?? now;
+		this.ctx.storage.transactionSync(() => {
+			this.#sql.exec(
+				`INSERT INTO components (component_appid, profile, sealed_kid, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+				 ON CONFLICT (component_appid) DO UPDATE SET profile = excluded.profile, sealed_kid = excluded.sealed_kid, updated_at = excluded.updated_at`,
+				profile.componentAppid, JSON.stringify(profile), sealedKid, created_at, now);
+			this.#enqueue(componentProfileKey(profile.componentAppid), JSON.stringify(profile));
+		});
+		await this.#flush();
+		return { created: !existing, row: { profile, sealedKid, created_at, updated_at: now } };
+	}
+
+	getComponent(componentAppid: string): ComponentRow | null {
+		const rows = this.#sql.exec<{ profile: string; sealed_kid: string; created_at: number; updated_at: number }>(
+			"SELECT profile, sealed_kid, created_at, updated_at FROM components WHERE component_appid = ?", componentAppid).toArray();
+		const r = rows[0];
+		return r ? { profile: JSON.parse(r.profile) as ComponentProfile, sealedKid: r.sealed_kid, created_at: r.created_at, updated_at: r.updated_at } : null;
 	}
 
 	getApp(appid: string): AppRow | null {

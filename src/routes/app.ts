@@ -29,6 +29,9 @@ import { mountAdminApps } from "./admin-apps";
 import { mountAdminKeys } from "./admin-keys";
 import { mountAdminRegistry } from "./admin-registry";
 import { ROUTES, STATIC_FILES } from "./route-table";
+import { mountAdminComponents } from "./admin-components";
+import { mountOpenEvents } from "./open-events";
+
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
 export const MAX_BODY_BYTES = 4 * 1024;
@@ -58,6 +61,10 @@ app.use(async (c, next) => {
 	c.set("config", loadConfig(c.env));
 	await next();
 });
+
+// WeChat's pushes to a component's event URL: signed, not keyed, and from WeChat's addresses, so ahead of
+// ALLOWED_IPS (which admits the broker's clients) and with their own body limit.
+mountOpenEvents(app);
 
 /**
  * ALLOWED_IPS, checked against CF-Connecting-IP: the address Cloudflare saw, which a client cannot set.
@@ -104,6 +111,7 @@ app.use("/admin/*", bodyLimit({
 mountAdminApps(app);
 mountAdminKeys(app);
 mountAdminRegistry(app);
+mountAdminComponents(app);
 
 /** What each route with a body expects, for the 413 that says what to send instead. */
 const BODY_SHAPES: Readonly<Record<string, string>> = { "/jssdk/config": '{"appid", "url"}' };

@@ -19,6 +19,8 @@ export const ROUTES: Readonly<Record<string, readonly string[]>> = {
 	"/admin/keys/:name": ["PUT", "DELETE"],
 	"/admin/registry": ["GET"],
 	"/admin/registry/reseal": ["POST"],
+	"/admin/components/:component_appid": ["GET", "PUT"],
+	"/open/:component_appid/events": ["POST"],
 };
 
 /**

@@ -143,9 +143,52 @@ export function allWeComApps(): WeComTestApp[] {
 	];
 }
 
+/**
+ * Open-platform components of WECHAT_COMPONENTS (`wxcomp<file><nn>`): the simulator pushes their tickets and
+ * a test delivers them. The first two of a file share one message token and EncodingAESKey, as two
+ * components of one vendor pointed at one broker may.
+ */
+export interface TestComponent {
+	readonly component_appid: string;
+	readonly secret: string;
+	readonly token: string;
+	readonly encoding_aes_key: string;
+}
+
+export const COMPONENT_FILES = ["openev"] as const;
+const COMPONENTS_PER_FILE = 6;
+
+export function testComponent(file: (typeof COMPONENT_FILES)[number], n: number): TestComponent {
+	const id = `wxcomp${file}${String(n).padStart(2, "0")}`;
+	const shared = n < 2 ? "0" : String(n);
+	return {
+		component_appid: id, secret: secretFor(id), token: `msgtoken${file}${shared}`,
+		encoding_aes_key: `${file}${shared}`.padEnd(43, "K").slice(0, 43).replace(/[^A-Za-z0-9]/g, "K"),
+	};
+}
+
+export function allTestComponents(): TestComponent[] {
+	return COMPONENT_FILES.flatMap((file) => Array.from({ length: COMPONENTS_PER_FILE }, (_, n) => testComponent(file, n)));
+}
+
+/** Components the tests add through PUT /admin/components (not in WECHAT_COMPONENTS): `wxcompreg<nn>`. */
+export function registryTestComponent(n: number): TestComponent {
+	const id = `wxcompreg${String(n).padStart(2, "0")}`;
+	return { component_appid: id, secret: secretFor(id), token: `regtoken${n}`, encoding_aes_key: `reg${n}`.padEnd(43, "Q") };
+}
+export const REGISTRY_TEST_COMPONENTS = 8;
+
+export function wechatComponentsJson(): string {
+	return JSON.stringify(allTestComponents());
+}
+
 /** Every secret the worker tests configure: none may ever reach a response or a log line. */
 export function allSecrets(): string[] {
-	return [...allTestApps(), ...allWeComApps(), ...Array.from({ length: REGISTRY_TEST_APPS }, (_, n) => registryTestApp(n))].map((a) => a.secret);
+	const components = [...allTestComponents(), ...Array.from({ length: REGISTRY_TEST_COMPONENTS }, (_, n) => registryTestComponent(n))];
+	return [
+		...[...allTestApps(), ...allWeComApps(), ...Array.from({ length: REGISTRY_TEST_APPS }, (_, n) => registryTestApp(n))].map((a) => a.secret),
+		...components.flatMap((c) => [c.secret, c.encoding_aes_key]),
+	];
 }
 
 /** Apps the registry tests add through the admin API (not in WECHAT_APPS): `wxreg<nn>`. */

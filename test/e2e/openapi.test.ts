@@ -35,6 +35,7 @@ const ORDER = [
 	"gatewayClassicToken", "gatewayStableToken", "gatewayWeComToken", "gatewayTicket", "gatewayWeComCorpTicket", "gatewayWeComAgentTicket",
 	"gatewayForwardGet", "gatewayForwardPost", "gatewaySnsRefused",
 	"getRegistry", "putApp", "getApp", "listApps", "createKey", "listKeys", "updateKey", "revokeKey", "resealRegistry", "deleteApp",
+	"putComponent", "getComponent", "componentEvents",
 ];
 
 let sim: Simulator;
@@ -91,7 +92,7 @@ describe("the document", () => {
 	it("documents every route the broker answers, with its methods, and no route it does not", () => {
 		const documented = new Map(Object.entries<Record<string, unknown>>(doc.paths).map(([path, item]) => [path, Object.keys(item).filter((k) => k !== "parameters").map((m) => m.toUpperCase()).sort()]));
 		const expected = new Map<string, string[]>();
-		for (const [path, methods] of Object.entries(ROUTES)) expected.set(path.replace(/:([a-z]+)/g, "{$1}"), [...methods].sort());
+		for (const [path, methods] of Object.entries(ROUTES)) expected.set(path.replace(/:([a-z_]+)/g, "{$1}"), [...methods].sort());
 		for (const path of Object.keys(STATIC_FILES)) expected.set(path, ["GET"]);
 		for (const path of ANSWERED_PATHS) expected.set(path, documented.get(path) ?? ["(missing)"]);
 		expected.set("/cgi-bin/{api}", ["GET", "POST"]);
@@ -157,7 +158,7 @@ async function send(scenario: Scenario): Promise<Response> {
 	return fetch(`${broker.url}${scenario.path}${search}`, {
 		method: scenario.operation.method,
 		headers,
-		...(scenario.body && { body: JSON.stringify(scenario.body.value) }),
+		...(scenario.body && { body: scenario.body.mediaType === "application/json" ? JSON.stringify(scenario.body.value) : String(scenario.body.value) }),
 	});
 }
 

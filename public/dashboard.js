@@ -53,7 +53,12 @@ function callsOf(c) {
 function quotaCell(c) {
 	const td = el("td");
 	const used = callsOf(c);
-	const quota = typeof c.daily_quota === "number" ? c.daily_quota : 0;
+	// WeCom's tickets are limited by the hour and have no daily quota (/status says null): no bar, no "/ 0".
+	if (typeof c.daily_quota !== "number") {
+		td.append(el("small", used + " today (no daily quota)"));
+		return td;
+	}
+	const quota = c.daily_quota;
 	const share = quota > 0 ? Math.min(1, used / quota) : 0;
 	const bar = el("div", null, "bar" + (share >= 0.9 ? " full" : share >= 0.5 ? " warn" : ""));
 	const fill = el("span");

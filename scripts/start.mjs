@@ -85,7 +85,7 @@ WeCom agent ${WECOM_ID} (its token, and wx.config + wx.agentConfig):
   curl -s -H 'Authorization: Bearer ${DEMO_KEY}' '${url}/token?appid=${WECOM_ID}'
   curl -s -X POST -H 'Authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' \\
        -d '{"appid":"${WECOM_ID}","url":"${PAGE}"}' ${url}/jssdk/config
-  curl -s "${sim.url}/cgi-bin/getcallbackip?access_token=<token>"   # does WeChat (the simulator) accept it?
+  curl -s "${sim.url}/qyapi/cgi-bin/getcallbackip?access_token=<token>"   # does WeCom (the simulator) accept it?
 
 Ctrl-C stops both.
 `);

@@ -40,6 +40,7 @@
  *   POST   /__sim/jssdk/verify              {appid, url, timestamp, nonceStr, signature, type?, agentid?, card_id?,
  *                                           code?, openid?} → {ok: true} | {ok: false, reason}  (jssdk-verify.js:
  *                                           a signature checked as wx.config would, against tickets valid now)
+ *   *      /__sim/open/…                    the open platform's components, pushes and authorisations (open-control.js)
  *   POST   /__sim/reset                     → {ok: true}  (forgets apps, corps, tokens, tickets, media, faults,
  *                                           counters, the clock offset, messages and the webhook failure mode)
  *
@@ -49,6 +50,7 @@
  * app; on a business API it matches the app owning the token). kind is one of
  *   errcode {errcode}   the call fails with that errcode; nothing minted, no quota spent
  *   http {status?}      a bare nginx error page (503 by default)
+ *   redirect            HTTP 302 to the same API without a token (what follows it gets 41001); nothing performed
  *   malformed           HTTP 200 whose body is not JSON
  *   reset               the connection is dropped
  *   hang                no answer until the faults are cleared (then errcode -1)
@@ -66,6 +68,7 @@ import { AppConfigError } from "./apps.js";
 import { MS_PER_S } from "./clock.js";
 import { BadRequest, describeFault, jsonBody, parseFault, parseWebhookFailure } from "./control-input.js";
 import { verifyJssdk } from "./jssdk-verify.js";
+import { handleOpenControl, OPEN_CONTROL_PREFIX } from "./open-control.js";
 import { controlJson } from "./wire.js";
 
 /** @typedef {import("./wire.js").SimRequest} SimRequest */
@@ -84,6 +87,7 @@ import { controlJson } from "./wire.js";
  * @property {import("./ticket-store.js").TicketStore} tickets
  * @property {import("./wecom.js").WeComSim} wecom
  * @property {import("./business.js").BusinessApi} business
+ * @property {import("./open-control.js").OpenControlContext} open
  * @property {() => void} reset
  */
 
@@ -108,7 +112,9 @@ export function handleControl(ctx, req) {
  * @param {Required<SimRequest>} req
  * @returns {SimResponse}
  */
-function route(ctx, { method, path, query, body }) {
+function route(ctx, req) {
+  const { method, path, query, body } = req;
+  if (path.startsWith(OPEN_CONTROL_PREFIX)) return handleOpenControl(ctx.open, req);
   const appAction = /^\/__sim\/apps\/(?<encodedAppid>[^/]+)\/(?<action>rotate|revoke)$/.exec(path)?.groups;
   if (appAction) {
     requireMethod(method, "POST");
@@ -133,7 +139,7 @@ function route(ctx, { method, path, query, body }) {
         return controlJson({ ok: true, cleared });
       }
       requireMethod(method, "POST");
-      return controlJson({ id: ctx.faults.add(parseFault(body, (id) => ctx.apps.get(id) !== undefined || ctx.wecom.registry.hasCorp(id))).id });
+      return controlJson({ id: ctx.faults.add(parseFault(body, (id) => ctx.apps.get(id) !== undefined || ctx.wecom.registry.hasCorp(id) || ctx.open.components.get(id) !== undefined)).id });
     case "/__sim/stats":
       requireMethod(method, "GET");
       return stats(ctx, query.get("appid"));

@@ -21,6 +21,15 @@ export const ERR = Object.freeze({
   MINUTE_QUOTA: 45011,
   DATA_FORMAT: 47001,
   INVALID_ARGS: 40097,
+  // The open platform (OPEN-PLATFORM.md §4-7).
+  COMPONENT_NOT_AUTHORIZED: 61003,
+  CLIENT_IP_NOT_REGISTERED: 61004,
+  COMPONENT_TICKET_EXPIRED: 61005,
+  COMPONENT_TICKET_INVALID: 61006,
+  INVALID_AUTH_CODE: 61009,
+  AUTH_CODE_EXPIRED: 61010,
+  INVALID_COMPONENT: 61011,
+  INVALID_REFRESH_TOKEN: 61023,
 });
 
 /** @type {ReadonlyMap<number, string>} */
@@ -41,12 +50,19 @@ const ERRMSG = new Map([
   [ERR.MINUTE_QUOTA, "api minute-quota reach limit mustslower retry next minute"],
   [ERR.DATA_FORMAT, "data format error"],
   [ERR.INVALID_ARGS, "invalid args"],
+  [ERR.COMPONENT_NOT_AUTHORIZED, "access denied, component is not authorized by this account"],
+  [ERR.COMPONENT_TICKET_EXPIRED, "component ticket is expired"],
+  [ERR.COMPONENT_TICKET_INVALID, "component ticket is invalid"],
+  [ERR.INVALID_AUTH_CODE, "code is invalid"],
+  [ERR.AUTH_CODE_EXPIRED, "code is expired"],
+  [ERR.INVALID_COMPONENT, "invalid component"],
+  [ERR.INVALID_REFRESH_TOKEN, "refresh_token is invalid"],
   // Codes nobody emits on their own here but that tests inject as faults (WECHAT-API.md lists them).
   [40164, "invalid ip 127.0.0.1 ipv6 ::ffff:127.0.0.1, not in whitelist"],
   [40243, "AppSecret is frozen"],
+  [61004, "access clientip is not registered"],
   [50004, "api is forbidden"],
   [50007, "account freezed"],
-  [61004, "access clientip is not registered"],
 ]);
 
 /**

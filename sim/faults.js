@@ -1,11 +1,11 @@
 // @ts-check
 /**
- * Injected upstream failures: an errcode, a bare HTTP error, a stall, a garbage body, a dropped connection,
- * an answer that is lost after WeChat acted on the call, or a slow answer. They let tests prove that a
+ * Injected upstream failures: an errcode, a bare HTTP error, a redirect, a stall, a garbage body, a dropped
+ * connection, an answer that is lost after WeChat acted on the call, or a slow answer. They let tests prove that a
  * broker survives what api.weixin.qq.com (or a relay in front of it) actually does, without waiting for it
  * to happen.
  *
- * Kinds that fail *instead of* the call (errcode, http, hang, malformed, reset) leave WeChat's state alone:
+ * Kinds that fail *instead of* the call (errcode, http, redirect, hang, malformed, reset) leave WeChat's state alone:
  * nothing is minted, no quota is spent. `lost` and `slow` perform the call first, exactly as a normal call
  * (tokens minted, force refreshes performed, quota and stats counted), and then withhold or delay the answer.
  */
@@ -30,12 +30,19 @@ export const FAULT_ENDPOINTS = /** @type {const} */ ([
   "wecom_get_jsapi_ticket",
   "wecom_ticket_get",
   "wecom_getcallbackip",
+  // The open platform's component endpoints (open-platform.js); appid is the component appid.
+  "api_component_token",
+  "api_start_push_ticket",
+  "api_create_preauthcode",
+  "api_query_auth",
+  "api_authorizer_token",
+  "api_get_authorizer_list",
   "*",
 ]);
 /** @typedef {Exclude<typeof FAULT_ENDPOINTS[number], "*">} FaultEndpoint */
 const WILDCARD_ENDPOINTS = new Set(["token", "stable_token"]);
 
-export const FAULT_KINDS = /** @type {const} */ (["errcode", "http", "hang", "malformed", "reset", "lost", "slow"]);
+export const FAULT_KINDS = /** @type {const} */ (["errcode", "http", "redirect", "hang", "malformed", "reset", "lost", "slow"]);
 /** @typedef {typeof FAULT_KINDS[number]} FaultKind */
 /** What a `lost` call does with the connection: keep it open until released, or drop it at once. */
 export const LOST_THEN = /** @type {const} */ (["hang", "reset"]);
@@ -45,6 +52,11 @@ export const DEFAULT_FAULT_HTTP_STATUS = 503;
 // A slow answer is a real timer; a minute is far beyond any broker timeout and keeps a forgotten fault from
 // holding a test run open for long.
 export const MAX_SLOW_DELAY_MS = 60_000;
+/**
+ * Where kind `redirect` sends the caller (a relay or captive portal answering 302 instead of WeChat): the
+ * same API without a token, so a caller that follows the redirect gets WeChat's 41001 instead of the 302.
+ */
+export const REDIRECT_LOCATION = "/cgi-bin/getcallbackip";
 // What a misbehaving relay in front of WeChat returns instead of JSON.
 const MALFORMED_BODY = "<html>502 Bad Gateway</html>";
 // WeChat's "system error", answered to a hung call once it is released: an upstream that gave up.
@@ -162,6 +174,8 @@ export function withFault(faults, appid, endpoint, perform, errorOf) {
       return errorOf(fault.errcode ?? SYSTEM_ERROR);
     case "http":
       return htmlErrorPage(fault.status);
+    case "redirect":
+      return { status: 302, headers: { location: REDIRECT_LOCATION }, body: "" };
     case "malformed":
       // Claims JSON but is not: the broker must survive a parse failure, not just check Content-Type.
       return { status: 200, headers: { "content-type": WECHAT_CONTENT_TYPE }, body: MALFORMED_BODY };

@@ -5,6 +5,7 @@
  * lost, slow).
  */
 import { createServer } from "node:http";
+import { startPusher } from "./open-pusher.js";
 import { WeChatSim } from "./wechat-sim.js";
 import { WECHAT_CONTENT_TYPE } from "./wire.js";
 
@@ -36,6 +37,7 @@ const IDLE_KEEP_ALIVE_MS = 60 * 60 * 1000;
  * @property {string} [host]
  * @property {unknown[]} [apps]  app objects as accepted by POST /__sim/apps
  * @property {unknown[]} [wecomApps]  WeCom secrets as accepted by POST /__sim/wecom/apps
+ * @property {unknown[]} [components]  open-platform components as accepted by POST /__sim/open/components
  * @property {() => number} [now]  base clock in ms (Date.now by default); tests pass a frozen one so
  *                                 boundaries such as "exactly 300 s left" do not drift with real time
  * @property {import("./issuer.js").MintListener} [onMint]
@@ -45,10 +47,11 @@ const IDLE_KEEP_ALIVE_MS = 60 * 60 * 1000;
  * @param {StartOptions} [options]
  * @returns {Promise<Simulator>}
  */
-export async function startSimulator({ port = 0, host = "127.0.0.1", apps = [], wecomApps = [], now, onMint } = {}) {
+export async function startSimulator({ port = 0, host = "127.0.0.1", apps = [], wecomApps = [], components = [], now, onMint } = {}) {
   const sim = new WeChatSim({ now, onMint });
   for (const app of apps) sim.registerApp(app);
   for (const app of wecomApps) sim.registerWecomApp(app);
+  for (const component of components) sim.registerComponent(component);
 
   /** @type {Set<Socket>} */
   const sockets = new Set();
@@ -81,6 +84,8 @@ export async function startSimulator({ port = 0, host = "127.0.0.1", apps = [], 
   if (address === null || typeof address === "string") throw new Error("simulator did not bind a TCP port");
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
+  // Open-platform pushes to the event URLs of components that have one (open-pusher.js).
+  const stopPusher = startPusher(sim);
   let closing;
   return {
     url: `http://${urlHost}:${address.port}`,
@@ -88,7 +93,7 @@ export async function startSimulator({ port = 0, host = "127.0.0.1", apps = [], 
     sim,
     close() {
       closing ??= new Promise((resolve) => {
-        server.close(() => resolve(undefined));
+        server.close(() => void stopPusher().then(() => resolve(undefined)));
         for (const socket of sockets) socket.destroy();
         // Settle hung handlers too: their sockets are gone, so nothing is written, but no promise leaks.
         sim.releaseHung();

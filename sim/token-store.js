@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { MS_PER_S } from "./clock.js";
 
-/** @typedef {"classic" | "stable" | "wecom"} TokenKind */
+/** @typedef {"classic" | "stable" | "wecom" | "component" | `authorizer:${string}`} TokenKind (open-platform.js: component tokens, and authorizer tokens per component) */
 
 /**
  * @typedef {object} TokenRecord

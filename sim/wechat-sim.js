@@ -17,7 +17,8 @@
  *   POST /cgi-bin/webhook/send?key=KEY   WeCom group robot (qyapi.weixin.qq.com's path; also under /qyapi)
  *   GET  /qyapi/cgi-bin/…                WeCom: gettoken, get_jsapi_ticket, ticket/get, getcallbackip (wecom.js)
  *   POST /__sim/webhook/generic          any JSON receiver (Slack, Feishu style)
- *   *    /__sim/...                      the control API (control.js)
+ *   POST /cgi-bin/component/…            the open platform (open-platform.js), and its pushes (open-pushes.js)
+ *   *    /__sim/...                      the control API (control.js; the open platform's: open-control.js)
  */
 import { AppRegistry } from "./apps.js";
 import { BusinessApi, readMediaPart } from "./business.js";
@@ -33,6 +34,8 @@ import { checkAccessToken } from "./token-check.js";
 import { TokenEndpoints } from "./token-endpoints.js";
 import { TokenStore } from "./token-store.js";
 import { WebhookReceiver } from "./webhook.js";
+import { ComponentRegistry } from "./open-components.js";
+import { COMPONENT_PREFIX, OpenPlatformSim } from "./open-platform.js";
 import { WECOM_PREFIX, WeComSim, wecomError } from "./wecom.js";
 import { wechatError, wechatJson } from "./wire.js";
 
@@ -73,6 +76,8 @@ export class WeChatSim {
   #officialTickets = new OfficialTickets(this.#ticketStore);
   #business = new BusinessApi();
   #wecom = new WeComSim({ tickets: this.#ticketStore, faults: this.#faults, unknownTokens: this.#unknownTokens });
+  #components = new ComponentRegistry();
+  #open = new OpenPlatformSim({ components: this.#components, accessTokens: this.#tokens });
   /** @type {import("./control.js").ControlContext} */
   #control;
 
@@ -92,6 +97,7 @@ export class WeChatSim {
       tickets: this.#ticketStore,
       wecom: this.#wecom,
       business: this.#business,
+      open: { components: this.#components, open: this.#open, now: () => this.#clock.now() },
       reset: () => this.reset(),
     };
   }
@@ -120,6 +126,33 @@ export class WeChatSim {
     return rest;
   }
 
+  /**
+   * Registers or updates an open-platform component (same rules as POST /__sim/open/components).
+   * @param {unknown} component
+   */
+  registerComponent(component) {
+    return this.#components.upsert(component).component_appid;
+  }
+
+  /**
+   * Makes the pushes that are due and hands over those of components with an event URL, for open-pusher.js
+   * to deliver; the others wait for a test to take them (POST /__sim/open/components/:id/take).
+   * @returns {{ componentAppid: string, eventUrl: string, pushes: import("./open-pushes.js").Push[] }[]}
+   */
+  pushesToDeliver() {
+    this.#open.pushes.tick(this.#clock.now());
+    return this.#components.list().flatMap(({ component_appid, event_url }) => {
+      if (!event_url) return [];
+      const pushes = this.#open.pushes.take(component_appid);
+      return pushes.length ? [{ componentAppid: component_appid, eventUrl: event_url, pushes }] : [];
+    });
+  }
+
+  /** @param {string} componentAppid @param {boolean} delivered */
+  recordPushDelivery(componentAppid, delivered) {
+    this.#open.pushes.recordDelivery(componentAppid, delivered);
+  }
+
   /** Forgets apps, tokens, faults, counters, webhook messages and the clock offset; hung calls are released. */
   reset() {
     this.#apps.clear();
@@ -134,6 +167,8 @@ export class WeChatSim {
     this.#officialTickets.clear();
     this.#wecom.clear();
     this.#business.clear();
+    this.#components.clear();
+    this.#open.clear();
     this.#clock.reset();
   }
 
@@ -163,6 +198,10 @@ export class WeChatSim {
       // The group robot lives on WeCom's host too; it is also served at the root for existing configs.
       if (req.path === `${WECOM_PREFIX}/cgi-bin/webhook/send`) return this.#webhook.wecom(req, this.#clock.now());
       return this.#wecom.handle(req, this.#clock.now()) ?? wecomError(ERR.SYSTEM_ERROR, 404);
+    }
+    if (req.path.startsWith(COMPONENT_PREFIX)) {
+      const answer = this.#open.handle(req, this.#clock.now(), (component, endpoint, perform) => withFault(this.#faults, component, endpoint, perform, wechatError));
+      if (answer) return answer;
     }
     switch (req.path) {
       case "/cgi-bin/token":

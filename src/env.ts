@@ -24,6 +24,8 @@ declare global {
 			REGISTRY_KEY?: string;
 			/** Optional: the key being rotated out; values it sealed still open until resealed. Secret. */
 			REGISTRY_KEY_PREVIOUS?: string;
+			/** Optional JSON array of open-platform components `{component_appid, secret, token, encoding_aes_key, daily_quota?}`. Secret. */
+			WECHAT_COMPONENTS?: string;
 			/** Optional JSON object of headers for every upstream call, so a relay can admit only the broker. Secret. */
 			WECHAT_RELAY_HEADERS?: string;
 		}

@@ -6,7 +6,7 @@
  */
 import type { TestProject } from "vitest/node";
 import { startSimulator } from "../sim/server.js";
-import { allTestApps, allWeComApps } from "./worker/fixtures";
+import { allTestApps, allTestComponents, allWeComApps, REGISTRY_TEST_COMPONENTS, registryTestComponent } from "./worker/fixtures";
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
 	const frozenAt = Date.now();
@@ -15,6 +15,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
 		now: () => frozenAt,
 		apps: allTestApps().map(({ appid, secret }) => ({ appid, secret })),
 		wecomApps: allWeComApps().map(({ corpid, agentid, secret }) => ({ corpid, secret, ...(agentid && { agentid }) })),
+		// No event URL: the broker under test has no port, so tests take the pushes and deliver them.
+		components: [...allTestComponents(), ...Array.from({ length: REGISTRY_TEST_COMPONENTS }, (_, n) => registryTestComponent(n))],
 	});
 	project.provide("simUrl", sim.url);
 	return () => sim.close();

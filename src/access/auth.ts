@@ -9,7 +9,7 @@
 import { bearerAuth } from "hono/bearer-auth";
 import type { MiddlewareHandler } from "hono";
 import type { ApiKeyConfig, AppProfile, BrokerConfig } from "../config/config";
-import { findRegisteredKey } from "../registry/lookup";
+import { findRegisteredKey, recentRegisteredKey } from "../registry/lookup";
 import type { RegisteredKey } from "../registry/registry";
 import { BrokerError } from "../core/errors";
 import { log } from "../core/log";
@@ -77,9 +77,12 @@ const registeredPrincipals = new WeakMap<RegisteredKey, Principal>();
  * configured key), then the registry, found by the key's digest (registry/lookup.ts).
  */
 export async function authenticate(env: { TOKEN_CACHE: KVNamespace }, config: BrokerConfig, presented: string): Promise<Principal | undefined> {
-	const key = await findKey(config.keys, presented);
+	// A registry key verified a moment ago skips the API_KEYS comparison: a key lives in one source only, and
+	// which path answered says nothing an attacker can use (only a valid key takes it).
+	const recent = recentRegisteredKey(config, presented);
+	const key = recent ? undefined : await findKey(config.keys, presented);
 	if (key) return { name: key.name, apps: key.apps, admin: key.admin, source: "secret" };
-	const registered = await findRegisteredKey(env, config, presented);
+	const registered = recent ?? await findRegisteredKey(env, config, presented);
 	if (!registered) return undefined;
 	let principal = registeredPrincipals.get(registered);
 	if (!principal) {

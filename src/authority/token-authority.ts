@@ -11,10 +11,11 @@
  * object is fine, because nothing awaits them any more.
  */
 import { DurableObject } from "cloudflare:workers";
-import { loadConfig, type AppConfig, type AppProfile, type BrokerConfig } from "../config/config";
+import { loadConfig, type AppConfig, type AppProfile, type BrokerConfig, type ComponentConfig, type ComponentProfile } from "../config/config";
 import { CREDENTIAL_TYPES } from "../core/credentials";
 import { BrokerError } from "../core/errors";
 import { tokenDigest } from "../edge/issued-index";
+import { registry, type AppRow } from "../registry/registry";
 import { isStoredRegisteredApp, openApp, resealApp, sealApp, type OpenedApp, type StoredRegisteredApp } from "./registered-app";
 import { hasKind, kindFor, kindsOf } from "../engine/kinds";
 import type { CredentialType } from "../core/credentials";
@@ -24,7 +25,9 @@ import { afterUnansweredCall, EMPTY_SLOT, initialState, restoreState, type Autho
 import type { AppEnv } from "../env";
 import { addGatewayUse, NO_GATEWAY_USE, type GatewayCounts, type StoredGatewayUsage } from "./gateway-usage";
 import { healthProblem } from "../engine/health";
-import { edgeKey, GATEWAY_USAGE_KEY, issuedKey, REGISTERED_APP_KEY, STATE_KEY } from "../core/storage-keys";
+import { COMPONENT_KEY, COMPONENT_TICKET_KEY, edgeKey, GATEWAY_USAGE_KEY, issuedKey, REGISTERED_APP_KEY, STATE_KEY } from "../core/storage-keys";
+import { isStoredComponent, openComponent, receiveEvent, sealComponent, type ComponentSecrets, type EventOutcome, type StoredTicket } from "./component";
+import type { SignedCallback } from "../wechat/callback-crypto";
 import { expiresInS, isUsable } from "../core/lifetime";
 import { log, maskToken } from "../core/log";
 import { fail, type Failure, type Outcome } from "../core/outcome";
@@ -46,7 +49,7 @@ export interface InvalidateOptions {
 
 /** What `configure` did: whether the app was stored, and the outcome of its first token fetch. */
 export type ConfigureResult =
-	| { readonly stored: true; readonly kid: string; readonly token: Outcome }
+	| { readonly stored: true; readonly created: boolean; readonly row: AppRow; readonly token: Outcome }
 	| { readonly stored: false; readonly failure: Failure };
 
 export interface CronReport {
@@ -99,6 +102,10 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	#registered: OpenedApp | undefined;
 	/** Set while `wipe` runs: the app no longer exists for any call that arrives meanwhile. */
 	#deleting = false;
+	/** The admin change under way (memory only: a lost one was never answered, and the operator retries). */
+	#adminQueue: Promise<unknown> = Promise.resolve();
+	/** In a component's object (authority/component.ts): the registry component, opened once. */
+	#component: ComponentConfig | undefined;
 
 	constructor(ctx: DurableObjectState, env: AppEnv) {
 		super(ctx, env);
@@ -138,50 +145,101 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/**
-	 * Admin API (PUT /admin/apps/{appid}): stores the app's profile and its secret, sealed, and fetches its
-	 * first token at once, so a wrong secret is reported to the operator who typed it. The app is stored
-	 * either way. A replaced secret ends any backoff and is checked with a normal refresh (stable: returns the
+	 * Admin API (PUT /admin/apps/{appid}): stores the app's profile and its secret, sealed, records it in the
+	 * Registry's catalog, and fetches its first token at once, so a wrong secret is reported to the operator
+	 * who typed it. The app is stored either way. A replaced secret ends any backoff and is checked with a
+	 * fresh normal refresh once any refresh under way (with the old secret) has landed (stable: returns the
 	 * live token and revokes nothing; classic: one mint, the old token still accepted for 300 s).
+	 * One admin change at a time (#adminChange): a DELETE arriving meanwhile runs after this PUT, whole.
 	 */
-	async configure(profile: AppProfile, secret: string): Promise<ConfigureResult> {
-		let stored: StoredRegisteredApp;
-		try {
-			stored = await sealApp(this.env, profile, secret);
-		} catch (error) {
-			if (error instanceof BrokerError) return { stored: false, failure: { code: "config_error", message: error.message } };
-			throw error;
-		}
-		await this.ctx.storage.put(REGISTERED_APP_KEY, stored);
-		const before = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
-		this.#registered = { app: { ...profile, secret }, sealed: stored.sealed };
-		const secretChanged = before !== undefined && before.secret !== secret;
-		log("info", "app_configured", { appid: profile.appid, replaced: before !== undefined, secret_changed: secretChanged });
-		const refresher = this.#refresherFor(profile.appid, "token");
-		if ("failure" in refresher) return { stored: true, kid: stored.sealed.kid, token: fail(refresher.failure) };
-		const token = secretChanged ? await refresher.refreshNow("configure") : await refresher.get();
-		return { stored: true, kid: stored.sealed.kid, token };
+	configure(profile: AppProfile, secret: string): Promise<ConfigureResult> {
+		return this.#adminChange(async () => {
+			let stored: StoredRegisteredApp;
+			try {
+				stored = await sealApp(this.env, profile, secret);
+			} catch (error) {
+				if (error instanceof BrokerError) return { stored: false, failure: { code: "config_error", message: error.message } };
+				throw error;
+			}
+			await this.ctx.storage.put(REGISTERED_APP_KEY, stored);
+			const before = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
+			this.#registered = { app: { ...profile, secret }, sealed: stored.sealed };
+			const secretChanged = before !== undefined && before.secret !== secret;
+			log("info", "app_configured", { appid: profile.appid, replaced: before !== undefined, secret_changed: secretChanged });
+			const { created, row, siblings } = await registry(this.env).putApp(profile, stored.sealed.kid, this.#secretEntriesOf(profile.corpid));
+			// The Registry counts a corp's entries (their share of its ticket limit): its count is the one kept.
+			if (row.profile.corpEntries !== profile.corpEntries) await this.updateProfile(row.profile);
+			await this.#tellSiblings(siblings);
+			const refresher = this.#refresherFor(profile.appid, "token");
+			if ("failure" in refresher) return { stored: true, created, row, token: fail(refresher.failure) };
+			// A refresh under way was sent with the old secret: its answer says nothing of the new one.
+			await refresher.idle();
+			const token = secretChanged ? await refresher.refreshNow("configure") : await refresher.get();
+			return { stored: true, created, row, token };
+		});
 	}
 
 	/**
 	 * Admin API (DELETE /admin/apps/{appid}): everything this object holds goes: the sealed secret, every
-	 * credential, counters and queued alerts, the KV edge copies and the gateway's record of the tokens it
-	 * knows; the alarm is disarmed. A refresh under way lands first, so nothing is written after the wipe.
+	 * credential, counters and queued alerts, the alarm; the catalog row, and through the Registry's outbox
+	 * (retried until KV takes them) the KV profile, edge copies and the gateway's records of the tokens it
+	 * knows. A refresh under way lands first, so nothing is written after the wipe. `keepCredentials`: the
+	 * app also lives in WECHAT_APPS, which goes on using this object: only the registry entry goes.
+	 * `existed` is false when the catalog had no row; `kvPending`: KV writes the outbox still retries.
 	 */
-	async wipe(appid: string): Promise<void> {
-		this.#deleting = true;
-		await this.idle();
-		const kv = this.env.TOKEN_CACHE;
-		const tokens = [this.#state.slots.token?.current?.value, this.#state.slots.token?.previous?.value].filter((t): t is string => !!t);
-		const issued = await Promise.all(tokens.map(async (token) => issuedKey(await tokenDigest(token))));
-		await Promise.allSettled([...CREDENTIAL_TYPES.map((type) => kv.delete(edgeKey(appid, type))), ...issued.map((key) => kv.delete(key))]);
-		await this.#chain.disarm(appid); // the alarm, and the app's row in the schedule index
-		await this.ctx.storage.deleteAll();
-		this.#state = initialState(Date.now());
-		this.#refreshers.clear();
-		this.#registered = undefined;
-		this.#seenApp = undefined;
-		this.#deleting = false;
-		log("info", "app_deleted", { appid });
+	wipe(appid: string, { keepCredentials = false } = {}): Promise<{ existed: boolean; kvPending: number }> {
+		return this.#adminChange(async () => {
+			const kvKeys: string[] = [];
+			if (!keepCredentials) {
+				this.#deleting = true;
+				await this.idle();
+				const tokens = [this.#state.slots.token?.current?.value, this.#state.slots.token?.previous?.value].filter((t): t is string => !!t);
+				kvKeys.push(...CREDENTIAL_TYPES.map((type) => edgeKey(appid, type)), ...await Promise.all(tokens.map(async (token) => issuedKey(await tokenDigest(token)))));
+			}
+			const registered = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
+			const { existed, siblings, kvPending } = await registry(this.env).deleteApp(appid, kvKeys, this.#secretEntriesOf(registered?.corpid));
+			await this.#tellSiblings(siblings);
+			if (keepCredentials) {
+				await this.ctx.storage.delete(REGISTERED_APP_KEY);
+			} else {
+				await this.#chain.disarm(appid); // the alarm, and the app's row in the schedule index
+				await this.ctx.storage.deleteAll();
+				this.#state = initialState(Date.now());
+				this.#refreshers.clear();
+				this.#seenApp = undefined;
+				this.#deleting = false;
+			}
+			this.#registered = undefined;
+			this.#component = undefined;
+			log("info", "app_deleted", { appid, credentials_kept: keepCredentials, kv_writes_pending: kvPending });
+			return { existed, kvPending };
+		});
+	}
+
+	/** A sibling WeCom entry joined or left this app's corp: its share of the corp's ticket limit changes. */
+	async updateProfile(profile: AppProfile): Promise<void> {
+		const stored = await this.ctx.storage.get<unknown>(REGISTERED_APP_KEY);
+		if (!isStoredRegisteredApp(stored) || stored.profile.appid !== profile.appid) return;
+		await this.ctx.storage.put(REGISTERED_APP_KEY, { ...stored, profile });
+		if (this.#registered && "app" in this.#registered) this.#registered = { ...this.#registered, app: { ...this.#registered.app, ...profile } };
+	}
+
+	/** The corp's entries in WECHAT_APPS, which the Registry does not see (for the corp's entry count). */
+	#secretEntriesOf(corpid: string | undefined): number {
+		return corpid === undefined ? 0 : [...this.#config().apps.values()].filter((app) => app.corpid === corpid).length;
+	}
+
+	async #tellSiblings(siblings: readonly AppProfile[]): Promise<void> {
+		// stub.ts's authority(), spelled out: stub.ts imports this file's type, and this file does not import it back.
+		const objects = this.env.TOKEN_AUTHORITY;
+		await Promise.all(siblings.map((profile) => objects.get(objects.idFromName(profile.appid)).updateProfile(profile)));
+	}
+
+	/** Runs admin changes (configure, wipe) one after another, each whole, in the order they arrived. */
+	#adminChange<T>(change: () => Promise<T>): Promise<T> {
+		const run = this.#adminQueue.then(change, change);
+		this.#adminQueue = run.catch(() => undefined);
+		return run;
 	}
 
 	/** POST /admin/registry/reseal: the sealed secret again under the current REGISTRY_KEY; the key id it is under. */
@@ -198,6 +256,40 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			if (error instanceof BrokerError) return { failure: { code: "config_error", message: error.message } };
 			throw error;
 		}
+	}
+
+	/**
+	 * Admin API (PUT /admin/components/{id}), in the component's own object: its secret, message token and
+	 * EncodingAESKey, sealed together before they are stored.
+	 */
+	async configureComponent(profile: ComponentProfile, secrets: ComponentSecrets): Promise<{ stored: true; kid: string } | { stored: false; failure: Failure }> {
+		try {
+			const stored = await sealComponent(this.env, profile, secrets);
+			await this.ctx.storage.put(COMPONENT_KEY, stored);
+			this.#component = { ...profile, ...secrets };
+			log("info", "component_configured", { component_appid: profile.componentAppid });
+			return { stored: true, kid: stored.sealed.kid };
+		} catch (error) {
+			if (error instanceof BrokerError) return { stored: false, failure: { code: "config_error", message: error.message } };
+			throw error;
+		}
+	}
+
+	/**
+	 * A push to the component's event URL (routes/open-events.ts). Its check-and-store of the ticket holds
+	 * against a concurrent push: between reading the stored ticket and writing the new one there is no await
+	 * but storage's, and the input gate admits no other call while storage is read.
+	 */
+	async componentEvent(componentAppid: string, signed: SignedCallback): Promise<EventOutcome> {
+		const component = await this.#componentFor(componentAppid);
+		if ("failure" in component) return { ok: false, code: component.failure.code, message: component.failure.message };
+		return receiveEvent(component, signed, this.ctx.storage, Date.now());
+	}
+
+	/** When the component's newest ticket was pushed and stored, never the ticket itself; null before the first. */
+	async componentTicket(_componentAppid: string): Promise<{ createTime: number; receivedAt: number } | null> {
+		const stored = await this.ctx.storage.get<StoredTicket>(COMPONENT_TICKET_KEY);
+		return stored ? { createTime: stored.createTime, receivedAt: stored.receivedAt } : null;
 	}
 
 	/** The app's access_token. */
@@ -264,9 +356,10 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/** Gateway calls and heals the isolates counted (gateway/usage-counter.ts), added in; today's totals back. */
-	async gatewayUsage(_appid: string, add: GatewayCounts = NO_GATEWAY_USE): Promise<GatewayCounts> {
+	async gatewayUsage(appid: string, add: GatewayCounts = NO_GATEWAY_USE): Promise<GatewayCounts> {
 		const usage = addGatewayUse(await this.ctx.storage.get<StoredGatewayUsage>(GATEWAY_USAGE_KEY), add, Date.now());
-		if (add.calls > 0 || add.heals > 0) await this.ctx.storage.put(GATEWAY_USAGE_KEY, usage);
+		// Counts that arrive for an app deleted meanwhile are dropped, not written into its wiped storage.
+		if ((add.calls > 0 || add.heals > 0) && this.#app(appid)) await this.ctx.storage.put(GATEWAY_USAGE_KEY, usage);
 		return { calls: usage.calls, heals: usage.heals };
 	}
 
@@ -312,6 +405,24 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 
 	#config(): BrokerConfig {
 		return loadConfig(this.env);
+	}
+
+	/** The component this object serves: WECHAT_COMPONENTS first, then its sealed registry entry. */
+	async #componentFor(componentAppid: string): Promise<ComponentConfig | { failure: Failure }> {
+		const fromSecret = this.#config().components.get(componentAppid);
+		if (fromSecret) return fromSecret;
+		if (this.#component?.componentAppid === componentAppid) return this.#component;
+		const stored = await this.ctx.storage.get<unknown>(COMPONENT_KEY);
+		if (!isStoredComponent(stored) || stored.profile.componentAppid !== componentAppid) {
+			return { failure: { code: "not_found", message: `Component ${componentAppid} is not configured; add it to WECHAT_COMPONENTS or PUT /admin/components/${componentAppid}.` } };
+		}
+		try {
+			this.#component = await openComponent(this.env, stored);
+			return this.#component;
+		} catch (error) {
+			if (error instanceof BrokerError) return { failure: { code: "config_error", message: error.message } };
+			throw error;
+		}
 	}
 
 	/**

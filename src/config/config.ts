@@ -12,11 +12,12 @@ import { ipRestriction } from "hono/ip-restriction";
 import { isRecord, parseApps } from "./apps";
 import { ConfigError } from "./error";
 import { KEYS_EXAMPLE, parseKeys } from "./keys";
-import type { ApiKeyConfig, AppConfig } from "./types";
+import { parseComponents } from "./components";
+import type { ApiKeyConfig, AppConfig, ComponentConfig } from "./types";
 import type { AppEnv } from "../env";
 
 export { APPID_PATTERN } from "./apps";
-export type { ApiKeyConfig, AppConfig, AppProfile, AppSource, TokenMode } from "./types";
+export type { ApiKeyConfig, AppConfig, AppProfile, AppSource, ComponentConfig, ComponentProfile, TokenMode } from "./types";
 export { ConfigError } from "./error";
 
 export interface BrokerConfig {
@@ -26,6 +27,8 @@ export interface BrokerConfig {
 	readonly weComBase: string;
 	/** The apps of WECHAT_APPS; the registry's are looked up by id (registry/lookup.ts). */
 	readonly apps: ReadonlyMap<string, AppConfig>;
+	/** The open-platform components of WECHAT_COMPONENTS; the registry's are looked up by id (registry/lookup.ts). */
+	readonly components: ReadonlyMap<string, ComponentConfig>;
 	/** The keys of API_KEYS; the registry's are looked up by digest (registry/lookup.ts). */
 	readonly keys: readonly ApiKeyConfig[];
 	/**
@@ -66,9 +69,10 @@ type ConfigSource = Pick<AppEnv, "API_KEYS"> & {
 	QUOTA_GUARD_SHARE?: string;
 	WECHAT_TIMEOUT_MS?: string;
 	WECHAT_RELAY_HEADERS?: string;
+	WECHAT_COMPONENTS?: string;
 };
 
-const OPTIONAL_VARS = ["WECOM_API_BASE", "ALLOWED_IPS", "ALERT_WEBHOOK_URL", "QUOTA_GUARD_SHARE", "WECHAT_TIMEOUT_MS", "WECHAT_RELAY_HEADERS"] as const;
+const OPTIONAL_VARS = ["WECOM_API_BASE", "ALLOWED_IPS", "ALERT_WEBHOOK_URL", "QUOTA_GUARD_SHARE", "WECHAT_TIMEOUT_MS", "WECHAT_RELAY_HEADERS", "WECHAT_COMPONENTS"] as const;
 
 let cached: { source: readonly (string | boolean | undefined)[]; result: BrokerConfig | ConfigError } | undefined;
 
@@ -122,6 +126,7 @@ function parseValidConfig(env: ConfigSource): BrokerConfig {
 		apiBase: parseApiBase(env.WECHAT_API_BASE, "WECHAT_API_BASE", DEFAULT_API_BASE),
 		weComBase: parseApiBase(env.WECOM_API_BASE, "WECOM_API_BASE", DEFAULT_WECOM_API_BASE),
 		apps,
+		components: parseComponents(env.WECHAT_COMPONENTS, apps),
 		// A scope may name a registry app, which this isolate cannot see here: check scopes only without one.
 		keys: parseKeys(parseJsonArray(env.API_KEYS, "API_KEYS", KEYS_EXAMPLE), registry ? null : apps),
 		allowedIps: parseAllowedIps(env.ALLOWED_IPS),

@@ -45,3 +45,22 @@ export interface ApiKeyConfig {
 	readonly apps: "*" | ReadonlySet<string>;
 	readonly admin: boolean;
 }
+
+/**
+ * An open-platform component as every Worker isolate knows it: its id, where it is configured, its quota;
+ * never its secret, message token or EncodingAESKey (ComponentConfig), which only its own object holds.
+ */
+export interface ComponentProfile {
+	readonly componentAppid: string;
+	readonly source: AppSource;
+	/** api_component_token calls a WeChat day. */
+	readonly dailyQuota: number;
+}
+
+/** A component with what its object signs, decrypts and fetches with (config/components.ts). */
+export interface ComponentConfig extends ComponentProfile {
+	readonly secret: string;
+	/** The message token: signatures of pushes to the event URL. */
+	readonly token: string;
+	readonly encodingAesKey: string;
+}

@@ -3,9 +3,10 @@
  *
  * Durable Object storage (one object per app, `idFromName(appid)`):
  *   "state" → AuthorityState (engine/state.ts): per credential kind (token, jsapi, wx_card, agent_config)
- *             the current CredentialRecord, the previous value and when it stops being accepted, the last
- *             refresh and last error, the failure backoff, the forced-refresh stamp and the in-flight
- *             marker; and for the app today's (and this hour's) upstream call counts, the incident and
+ *             the current CredentialRecord, the previous value and when it stops being accepted (by WeChat,
+ *             and by the gateway: issuedUntil), the last refresh and last error, the failure backoff, the
+ *             forced-refresh stamp, the in-flight marker, the record KV holds and when KV last refused a
+ *             write of it (edgeFailedAt); and for the app today's (and this hour's) upstream call counts, the incident and
  *             queued alerts.
  *   "gateway" → the app's gateway calls and heals today (authority/gateway-usage.ts), added in batches.
  *   "registered" → RegisteredApp (authority/registered-app.ts), for an app added through the admin API: its
@@ -18,9 +19,18 @@
  *   incident_since, incident_reason, updated_at), one row per app sent by its object when its plan changes;
  *   what the watchdog cron, /status and /health read.
  *
+ * Durable Object storage of an open-platform component (a TokenAuthority named "component:<component_appid>",
+ * so that it never shares an object with an app of the same id; authority/component.ts):
+ *   "component" → StoredComponent, for a component added through the admin API: its profile and its secret,
+ *             message token and EncodingAESKey, sealed together with REGISTRY_KEY (the component appid bound).
+ *   "component_ticket" → StoredTicket: the newest component_verify_ticket WeChat pushed (by CreateTime), its
+ *             CreateTime and when it arrived. Not sealed: without the component's secret it opens nothing, and
+ *             it never leaves this object.
+ *
  * The Registry Durable Object (one per deployment, `idFromName("registry")`, SQLite; registry/registry.ts):
  *   table apps (appid, profile JSON without secret, sealed_kid, created_at, updated_at): what /admin/apps pages;
  *   table keys (name, digest, apps JSON, admin, created_at, updated_at): the registered API keys, digests only;
+ *   table components (component_appid, profile JSON without secrets, sealed_kid, created_at, updated_at);
  *   table kv_outbox (key, value or NULL for a delete): KV writes not yet confirmed, retried from its alarm.
  *
  * Workers KV (TOKEN_CACHE), written only by the app's TokenAuthority, read by every Worker isolate:
@@ -28,17 +38,20 @@
  *             KV expiration no earlier than the value stops being served (and at least KV's 60 s minimum).
  *             Bump the version when the value's shape changes (v1 was "token:v1:<appid>", a TokenRecord).
  *   "issued:v1:<sha256 hex of a token>" → IssuedRecord (edge/issued-index.ts): which app issued the token
- *             and until when it lives, written beside the edge copy so the gateway can tell a token this
- *             broker issued (current or replaced) from a forged one; KV expires it with the token.
+ *             and until when the gateway honours it, written before the token becomes current and beside each
+ *             edge copy, rewritten when it is replaced (deleted after an admin refresh or a stable force_refresh), so the gateway can
+ *             tell a token this broker issued (current, or replaced and still honoured) from a forged one;
+ *             KV expires it with its `until` (at least KV's 60 s).
  *
  *
  * Workers KV (TOKEN_CACHE), written only by the Registry object (its kv_outbox), read on the hot path:
  *   "app:v1:<appid>" → AppProfile (config/types.ts) of a registry app: everything but the secret.
  *   "apikey:v1:<sha256 hex of the key>" → RegisteredKey (registry/lookup.ts): name, apps, admin.
  *   "corp:v1:<corpid>" → the ids of the corp's WeCom registry entries (for /cgi-bin/gettoken by corpid).
+ *   "component:v1:<component_appid>" → ComponentProfile (config/types.ts) of a registry component: no secrets.
  *
  * Isolate memory (edge/memory-cache.ts): the same "cred:v2:<appid>:<type>" keys, for at most MEMORY_TTL_MS
- * each; registry/lookup.ts keeps what it read of "app:", "apikey:" and "corp:" for REGISTRY_MEMORY_TTL_MS.
+ * each; registry/lookup.ts keeps what it read of "app:", "apikey:", "corp:" and "component:" for REGISTRY_MEMORY_TTL_MS.
  */
 import type { CredentialType } from "./credentials";
 
@@ -69,4 +82,16 @@ export function apiKeyKey(keySha256Hex: string): string {
 
 export function corpEntriesKey(corpid: string): string {
 	return `corp:v1:${corpid}`;
+}
+
+/** A component's object: its own name space, apart from the appids of accounts. */
+export function componentObjectName(componentAppid: string): string {
+	return `component:${componentAppid}`;
+}
+
+export const COMPONENT_KEY = "component";
+export const COMPONENT_TICKET_KEY = "component_ticket";
+
+export function componentProfileKey(componentAppid: string): string {
+	return `component:v1:${componentAppid}`;
 }

@@ -20,6 +20,13 @@ export interface Alert {
 export const ALERT_TIMEOUT_MS = 3_000;
 /** After this many failed sends an alert is dropped (and logged), so a dead webhook cannot pile up a queue. */
 export const MAX_ALERT_SENDS = 5;
+/**
+ * At most this many alerts wait for the webhook; a new one past it drops the oldest (logged). An incident
+ * that flaps while the webhook is dead queues two alerts a flap and the queue drains one per five failed
+ * sends: without a bound it grows with every flap, in storage written on every change. The newest alerts
+ * say how the app is now; five flaps' worth is all a person reading them later needs.
+ */
+export const MAX_QUEUED_ALERTS = 10;
 
 /** What WeCom group robots, Feishu/Lark bots and Slack (or any JSON receiver) accept as a text message. */
 export function alertPayload(webhookUrl: string, alert: Alert): unknown {

@@ -10,6 +10,7 @@
  */
 import type { AppConfig, BrokerConfig } from "../config/config";
 import { writeEdgeCopy } from "../edge/edge-cache";
+import { KV_MIN_TTL_S, writeIssued } from "../edge/issued-index";
 import { expiresInS, isUsable, notRenewableBeforeExpiry, planRecord, type CredentialRecord } from "../core/lifetime";
 import { log, maskToken } from "../core/log";
 import { fail, ok, type Failure, type Outcome } from "../core/outcome";
@@ -20,7 +21,7 @@ import type { RetriedResult } from "../wechat/retry";
 import { attempt, fetchCredential, type AttemptHost } from "./attempt";
 import { backoffAfter, upstreamFailure } from "./backoff";
 import type { CredentialKind } from "./kinds";
-import { afterUnansweredCall, previousAcceptedUntil, sameRecord, type InFlightCall, type RefreshTrigger, type SlotState } from "./state";
+import { afterUnansweredCall, previousAcceptedUntil, previousIssuedUntil, sameRecord, type InFlightCall, type RefreshTrigger, type SlotState } from "./state";
 
 /** One credential's view of the object that holds it; every accessor reads the state as it is now. */
 export interface CredentialHost {
@@ -96,21 +97,30 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 	let record = planRecord(result.value.value, kind.policy, call.startedAt, result.value.expiresInS);
 	if (record.value === unlessValue) {
 		// The caller may replace this value at once: storing it (and writing KV twice within a second,
-		// more than KV allows per key) would only race the replacement.
+		// more than KV allows per key) would only race the replacement. WeChat answered, though: the
+		// failures before it are over, and so is any incident they opened.
+		host.update({ consecutiveFailures: 0, retryAt: 0 });
 		await host.save();
+		await host.assessHealth();
 		return ok(record);
 	}
 	if (kind.policy === "independent" && old?.value === record.value) record = notRenewableBeforeExpiry(record);
 	const rotated = old !== null && old.value !== record.value;
+	// The gateway must know the token the moment any reader can be handed it: its issued record goes to KV
+	// before it becomes current (a read meanwhile gets the value it replaces, or waits for this flight).
+	// If KV refuses, the token is stored all the same (WeChat has it; the old one may be dying), and the
+	// record is written again with the edge copy, and then by the first request a second later (Refresher).
+	const indexed = kind.type === "token" && await indexIssued(host, record, now);
+	const acceptedUntil = rotated ? previousAcceptedUntil(old, forcedAway, call.startedAt, now) : 0;
 	host.update({
 		current: record,
-		previous: rotated ? { value: old.value, acceptedUntil: previousAcceptedUntil(old, forcedAway, call.startedAt, now) } : host.slot().previous,
+		previous: rotated ? { value: old.value, acceptedUntil, issuedUntil: previousIssuedUntil(acceptedUntil, trigger, now) } : host.slot().previous,
 		lastRefresh: { at: now, trigger },
 		consecutiveFailures: 0,
 		retryAt: 0,
 	});
 	await host.save();
-	await writeEdge(host, record);
+	await writeEdge(host, record, { indexed, replaced: rotated });
 	log("info", "refreshed", {
 		appid: host.app().appid, credential: kind.label, trigger, value: maskToken(record.value),
 		wechat_expires_in: result.value.expiresInS, expires_in: expiresInS(record, now), same_value: old?.value === record.value,
@@ -175,9 +185,10 @@ async function retractEdgeCopy(host: CredentialHost, now: number): Promise<boole
  * then written again at once (a retraction is the one older record meant to stay). The cron calls it too,
  * to repair a copy that differs from the current record.
  */
-export async function writeEdge(host: CredentialHost, record: CredentialRecord, { retraction = false } = {}): Promise<boolean> {
-	const written = await writeEdgeCopy(host.kv(), host.app().appid, host.kind().type, record, Date.now(), { retraction });
-	const { current, edgeRecord: known, inFlight } = host.slot();
+export async function writeEdge(host: CredentialHost, record: CredentialRecord, { retraction = false, indexed = false, replaced = true } = {}): Promise<boolean> {
+	const previous = replaced && !retraction ? replacedRecord(host.slot().previous) : null;
+	const written = await writeEdgeCopy(host.kv(), host.app().appid, host.kind().type, record, Date.now(), { retraction, indexed, replaced: previous });
+	const { current, edgeRecord: known, inFlight, edgeFailedAt: failedBefore = 0 } = host.slot();
 	const isCurrent = sameRecord(current, record);
 	// This older record may just have overwritten the current one's copy: put the current one back now,
 	// rather than let every isolate read the replaced value until the next cron run.
@@ -187,8 +198,26 @@ export async function writeEdge(host: CredentialHost, record: CredentialRecord, 
 	const capped = isCurrent && written && !retraction && inFlight ? afterUnansweredCall(current, inFlight) : null;
 	if (capped && !sameRecord(capped, current)) return writeEdge(host, capped, { retraction: true });
 	const edgeRecord = isCurrent ? (written ? record : null) : written ? null : known;
-	if (sameRecord(edgeRecord, known)) return written;
-	host.update({ edgeRecord });
+	// A refused write of the current record is tried again by the first request a second later (Refresher.get).
+	const edgeFailedAt = !isCurrent ? failedBefore : written ? 0 : Date.now();
+	if (sameRecord(edgeRecord, known) && edgeFailedAt === failedBefore) return written;
+	host.update({ edgeRecord, edgeFailedAt });
 	await host.save();
 	return written;
+}
+
+/** The new token's issued record, before the token becomes current; false when KV refused it. */
+async function indexIssued(host: CredentialHost, record: CredentialRecord, now: number): Promise<boolean> {
+	try {
+		await writeIssued(host.kv(), host.app().appid, record, Math.max(KV_MIN_TTL_S, Math.ceil((record.expiresAt - now) / 1_000)));
+		return true;
+	} catch (error) {
+		log("warn", "edge_write_failed", { appid: host.app().appid, record: "issued", reason: error instanceof Error ? error.name : "unknown" });
+		return false;
+	}
+}
+
+/** The replaced token's issued record as it must now read (state.ts, previousIssuedUntil). */
+function replacedRecord(previous: SlotState["previous"]): { value: string; until: number } | null {
+	return previous && { value: previous.value, until: previous.issuedUntil ?? previous.acceptedUntil };
 }

@@ -11,11 +11,21 @@ import { callsToday, type Usage } from "../core/usage";
 /** A transient failure is only news when it repeats: one blip that the next refresh fixes is not. */
 export const ALERT_AFTER_TRANSIENT_FAILURES = 2;
 
+/**
+ * A ticket kind whose last fetch WeChat refused with a fatal errcode (48001 api unauthorized: a mini program
+ * has no JS-SDK ticket, an account without the card permission no wx_card): the app does not have it, its
+ * token is fine, and nothing a person does to the broker changes that. It is not an incident, and only a
+ * request asks for it again (DESIGN.md, "Credentials beyond the access_token"); /status shows the error.
+ */
+export function refusedOutright(kind: Pick<CredentialKind, "derived">, slot: Pick<SlotState, "lastError" | "consecutiveFailures">): boolean {
+	return kind.derived && slot.consecutiveFailures > 0 && slot.lastError?.failure.class === "fatal";
+}
+
 /** What is wrong, in words for the alert (naming the credential), or null when the app is healthy. */
 export function healthProblem(slots: readonly { kind: CredentialKind; slot: SlotState }[], usage: Usage, quotaGuardShare: number, now: number): string | null {
 	for (const { kind, slot } of slots) {
 		const { lastError, consecutiveFailures } = slot;
-		if (!lastError || consecutiveFailures === 0) continue;
+		if (!lastError || consecutiveFailures === 0 || refusedOutright(kind, slot)) continue;
 		const repeated = consecutiveFailures >= ALERT_AFTER_TRANSIENT_FAILURES || !isUsable(slot.current, now);
 		if (lastError.failure.class !== "retryable" || repeated) {
 			return `${kind.label} refresh failing (${consecutiveFailures} in a row): ${lastError.failure.message}`;

@@ -2,9 +2,10 @@
  * The app's incidents and the alerts about them: one "unhealthy" alert when a problem appears, one
  * "recovered" when it is gone, however many failures happen in between. Alerts are queued in the object's
  * storage and sent in the background, never on a reader's path; one that cannot be sent waits for the next
- * cron run, and is dropped (and logged) after MAX_ALERT_SENDS tries so a dead webhook cannot pile up a queue.
+ * cron run, and is dropped (and logged) after MAX_ALERT_SENDS tries; the queue holds at most MAX_QUEUED_ALERTS,
+ * the oldest going first, so a dead webhook cannot pile up a queue however often the incident flaps.
  */
-import { MAX_ALERT_SENDS, sendAlert, type Alert } from "./alerts";
+import { MAX_ALERT_SENDS, MAX_QUEUED_ALERTS, sendAlert, type Alert } from "./alerts";
 import type { AppConfig } from "../config/config";
 import { log } from "../core/log";
 import type { AuthorityState } from "./state";
@@ -42,7 +43,10 @@ export class Incidents {
 				appid: app.appid, kind: "recovered", at: now, failures: 0,
 				text: `[wx-token-broker] ${app.appid} (${app.mode}) recovered after ${duration(now - incident!.since)} (was: ${incident!.reason})`,
 			};
-		this.#host.setState({ ...state, incident: problem ? { since: now, reason: problem } : null, alerts: [...state.alerts, alert] });
+		const queue = [...state.alerts, alert];
+		const dropped = queue.splice(0, Math.max(0, queue.length - MAX_QUEUED_ALERTS));
+		for (const old of dropped) log("error", "alert_dropped", { appid: old.appid, kind: old.kind, reason: "queue_full", attempts: old.failures });
+		this.#host.setState({ ...state, incident: problem ? { since: now, reason: problem } : null, alerts: queue });
 		await this.#host.save();
 		log(problem ? "error" : "info", `app_${alert.kind}`, { appid: app.appid, reason: problem ?? incident!.reason });
 		// In the background: a slow or broken webhook must never hold up a token.
@@ -71,14 +75,19 @@ export class Incidents {
 		while (this.#host.state().alerts.length > 0) {
 			const alert = this.#host.state().alerts[0]!;
 			const sent = await sendAlert(url, alert);
+			// Found again by identity: a new alert may have pushed this one out of a full queue meanwhile.
+			const queue = [...this.#host.state().alerts];
+			const at = queue.indexOf(alert);
 			if (!sent && alert.failures + 1 < MAX_ALERT_SENDS) {
 				// Keep it for the next cron run; the newer ones wait behind it, in order.
-				this.#host.setState({ ...this.#host.state(), alerts: [{ ...alert, failures: alert.failures + 1 }, ...this.#host.state().alerts.slice(1)] });
+				if (at !== -1) queue[at] = { ...alert, failures: alert.failures + 1 };
+				this.#host.setState({ ...this.#host.state(), alerts: queue });
 				await this.#host.save();
 				return;
 			}
-			if (!sent) log("error", "alert_dropped", { appid: alert.appid, kind: alert.kind, attempts: MAX_ALERT_SENDS });
-			this.#host.setState({ ...this.#host.state(), alerts: this.#host.state().alerts.slice(1) });
+			if (!sent) log("error", "alert_dropped", { appid: alert.appid, kind: alert.kind, reason: "send_failed", attempts: MAX_ALERT_SENDS });
+			if (at !== -1) queue.splice(at, 1);
+			this.#host.setState({ ...this.#host.state(), alerts: queue });
 			await this.#host.save();
 		}
 	}

@@ -7,6 +7,9 @@
  *
  * Per credential kind:
  * - never asked for (a ticket no client has requested): nothing to plan;
+ * - a ticket WeChat refuses the app outright (refusedOutright): nothing to plan, until someone asks again;
+ * - after a failure of a call that revokes nothing (stable, WeCom, tickets): the end of its backoff
+ *   (`retryAt`), due or not, so an incident a blip opened closes as soon as WeChat answers again;
  * - otherwise its planned refresh (`refreshAt`), or the end of its failure backoff if later (`retryAt`);
  *   no usable value and no backoff: now;
  * - a WeCom ticket whose hourly limit is spent: not before the next clock hour (fetch-and-store refuses
@@ -20,6 +23,7 @@ import type { AppConfig } from "../config/config";
 import { isUsable } from "../core/lifetime";
 import { callsThisHour, nextHour, nextQuotaReset } from "../core/usage";
 import { kindFor, kindsOf } from "./kinds";
+import { refusedOutright } from "./health";
 import { sameRecord, type AuthorityState, type SlotState } from "./state";
 import type { CredentialKind } from "./kinds";
 import type { Usage } from "../core/usage";
@@ -29,7 +33,9 @@ export function slotWake(kind: CredentialKind, slot: SlotState | undefined, usag
 	if (!slot) return kind.derived ? null : now;
 	const { current, retryAt, lastRefresh, lastError } = slot;
 	if (kind.derived && !current && !lastRefresh && !lastError) return null;
-	let wake = Math.max(current ? current.refreshAt : now, retryAt);
+	if (refusedOutright(kind, slot)) return null;
+	const retrying = slot.consecutiveFailures > 0 && kind.policy !== "classic";
+	let wake = retrying ? Math.max(retryAt, now) : Math.max(current ? current.refreshAt : now, retryAt);
 	if (kind.hourlyLimit !== null && callsThisHour(usage, kind.call, now) >= kind.hourlyLimit) wake = Math.max(wake, nextHour(now));
 	return wake;
 }

@@ -12,6 +12,7 @@
  * are memory only: losing them with the object is fine, as nothing awaits the one and the other is a shortcut.
  */
 import type { AppConfig, BrokerConfig } from "../config/config";
+import { KV_KEY_WRITE_INTERVAL_MS } from "../edge/edge-cache";
 import { isDue, isUsable } from "../core/lifetime";
 import { log, maskToken } from "../core/log";
 import { fail, ok, type Failure, type Outcome } from "../core/outcome";
@@ -21,6 +22,7 @@ import { upstreamFailure } from "./backoff";
 import { fetchAndStore, quotaGuardFor, writeEdge, type CredentialHost } from "./fetch-and-store";
 import type { CredentialType } from "../core/credentials";
 import { kindFor, type CredentialKind } from "./kinds";
+import { refusedOutright } from "./health";
 import { INCONCLUSIVE_PROBE, probe, VerdictMemory } from "./reports";
 import { afterUnansweredCall, sameRecord, type RefreshTrigger, type SlotState } from "./state";
 
@@ -57,6 +59,8 @@ export class Refresher {
 	 */
 	#flight: { readonly promise: Promise<Outcome>; readonly reported: string | null; revoking: boolean } | null = null;
 	readonly #verdicts = new VerdictMemory();
+	/** The rewrite of a copy KV refused (#repairEdge), shared by the readers that arrive meanwhile. */
+	#repairing: Promise<unknown> | null = null;
 	/** This credential's view of the host, for a refresh and the edge copy (fetch-and-store.ts). */
 	readonly #credential: CredentialHost;
 
@@ -98,6 +102,7 @@ export class Refresher {
 			const outcome = await this.#flight.promise;
 			if (outcome.ok) return outcome;
 		}
+		await this.#repairEdge();
 		// Taken after any wait: a value that expired meanwhile must not be answered.
 		const now = Date.now();
 		const { current, retryAt, lastError, inFlight } = this.#slot();
@@ -182,7 +187,15 @@ export class Refresher {
 		const now = Date.now();
 		const { current, retryAt, lastRefresh, lastError } = this.#slot();
 		if (this.#kind.derived && !current && !lastRefresh && !lastError) return { action: "fresh" };
-		if (isUsable(current, now) && !isDue(current, now)) return { action: "fresh" };
+		// A ticket WeChat refuses the app outright (a fatal errcode such as 48001: a mini program has no JS-SDK
+		// ticket) is asked for again only when someone requests it, and then after its backoff (DESIGN.md).
+		if (refusedOutright(this.#kind, this.#slot())) return { action: "backing_off" };
+		// After a failure the kind is tried again once its backoff is over, due or not, so an incident a blip
+		// opened (two reports' normal calls, say) closes as soon as WeChat answers again rather than at the
+		// planned refresh. Only where the call revokes nothing: a classic call mints a token, which revokes the
+		// current one 300 s later, so classic waits for its plan.
+		const retrying = this.#slot().consecutiveFailures > 0 && this.#kind.policy !== "classic";
+		if (isUsable(current, now) && !isDue(current, now) && !retrying) return { action: "fresh" };
 		if (now < retryAt) return { action: "backing_off" };
 		const outcome = await this.#fly("cron", null, () => this.#fetchAndStore("cron", false));
 		return { action: outcome.ok ? "refreshed" : "failed" };
@@ -194,6 +207,24 @@ export class Refresher {
 	 */
 	refreshNow(trigger: RefreshTrigger): Promise<Outcome> {
 		return this.#fly(trigger, null, () => this.#fetchAndStore(trigger, false));
+	}
+
+	/**
+	 * KV refused the current value's copy or issued record (a failed write; KV's one write a second per key,
+	 * right after a force's retraction): while it is missing every isolate's read reaches this object, and
+	 * the gateway may not know the token. So the first request a second after the refusal writes it again,
+	 * before it is answered: the reader is handed a token the gateway knows, and reads go back to KV without
+	 * waiting for the cron. Not while a refresh is under way: that one writes KV itself.
+	 */
+	async #repairEdge(): Promise<void> {
+		const { current, edgeRecord, edgeFailedAt = 0, inFlight } = this.#slot();
+		const now = Date.now();
+		if (this.#flight || inFlight || edgeFailedAt === 0 || now < edgeFailedAt + KV_KEY_WRITE_INTERVAL_MS) return;
+		if (sameRecord(current, edgeRecord) || !isUsable(current, now)) return;
+		this.#repairing ??= writeEdge(this.#credential, current).finally(() => {
+			this.#repairing = null;
+		});
+		await this.#repairing;
 	}
 
 	/** Resolves when no refresh is under way (a read's background refresh included). */

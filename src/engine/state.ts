@@ -23,8 +23,11 @@ export interface InFlightCall {
 
 export interface SlotState {
 	readonly current: CredentialRecord | null;
-	/** The value the current one replaced, and until when WeChat still accepts it. */
-	readonly previous: { readonly value: string; readonly acceptedUntil: number } | null;
+	/**
+	 * The value the current one replaced, until when WeChat still accepts it, and until when the gateway
+	 * honours it (`issuedUntil`, issued-index.ts; older stored states lack it: then `acceptedUntil`).
+	 */
+	readonly previous: { readonly value: string; readonly acceptedUntil: number; readonly issuedUntil?: number } | null;
 	readonly lastRefresh: { readonly at: number; readonly trigger: RefreshTrigger } | null;
 	readonly lastError: { readonly at: number; readonly failure: UpstreamFailure } | null;
 	readonly consecutiveFailures: number;
@@ -37,6 +40,12 @@ export interface SlotState {
 	 * record that finished after a newer one), the cron writes the edge copy again.
 	 */
 	readonly edgeRecord: CredentialRecord | null;
+	/**
+	 * ms; when KV last refused a write of the current record's copy (or its issued record), 0 when it took the
+	 * last one. The next request a second later writes it again (KV takes one write a second per key).
+	 * Older stored states lack it.
+	 */
+	readonly edgeFailedAt?: number;
 	/** Set while WeChat is being asked; an instance that finds it at start-up died in the middle of the call. */
 	readonly inFlight: InFlightCall | null;
 }
@@ -113,6 +122,17 @@ export function afterUnansweredCall(current: CredentialRecord | null, call: InFl
 	}
 	if (call.force) return { ...current, expiresAt: Math.min(current.expiresAt, call.startedAt), refreshAt: Math.min(current.refreshAt, call.startedAt) };
 	return current;
+}
+
+/**
+ * Until when the gateway honours the value a refresh replaced: as long as WeChat accepts it (classic: 300 s
+ * after the new mint; stable force_refresh: not at all), and after an admin's refresh not at all, though
+ * classic WeChat keeps it 300 s: an operator who force-refreshes a leaked token cuts it off everywhere,
+ * gateway included (DESIGN.md). A classic report WeChat confirmed keeps its 300 s: an SDK that sends its
+ * call again with the token it holds gets the new one swapped in.
+ */
+export function previousIssuedUntil(acceptedUntil: number, trigger: RefreshTrigger, now: number): number {
+	return trigger === "admin" ? Math.min(acceptedUntil, now) : acceptedUntil;
 }
 
 /** WeChat's rules for the value a refresh replaced (WECHAT-API.md), given when the refresh began. */

@@ -89,9 +89,14 @@ export async function requestOwner(c: GatewayContext, platform: Platform = "wech
 		}
 		throw new WeChatError(ERRCODE.invalidCredential, "invalid credential, access_token is invalid or not latest (wx-token-broker: this broker did not issue this token, or it expired; fetch one from the broker's /cgi-bin/token with your broker key)");
 	}
-	// ownerOf found the app a moment ago; this answer comes from the lookup's memory.
+	// A token of an app no longer configured (removed from WECHAT_APPS, deleted from the registry) is nobody's.
 	const app = await findApp(c.env, c.get("config"), owner.appid);
-	if (!app) throw new WeChatError(ERRCODE.invalidCredential, "invalid credential, access_token is invalid or not latest (wx-token-broker: the app of this token was removed from the broker)");
+	if (!app) {
+		log("warn", "gateway_refused", { reason: "app_removed", path: url.pathname, appid: owner.appid });
+		throw platform === "wecom"
+			? new WeChatError(WECOM_ERRCODE.invalidAccessToken, "invalid access_token (wx-token-broker: the app of this token is no longer on this broker)", 200, platform)
+			: new WeChatError(ERRCODE.invalidCredential, "invalid credential, access_token is invalid or not latest (wx-token-broker: the app of this token is no longer on this broker)");
+	}
 	return { appid: owner.appid, app, index: presented.index };
 }
 

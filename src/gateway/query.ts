@@ -3,8 +3,10 @@
  *
  * The query goes upstream as the SDK wrote it, byte for byte, except the token's value: re-serialising it
  * (URLSearchParams) would re-encode other parameters that WeChat signs or compares (e.g. a `+` in a
- * media id). A query with more than one access_token, or one spelled with escapes (`access%5Ftoken`), is
- * refused: the broker would check one token while WeChat might use the other.
+ * media id). A query with more than one access_token, or one spelled with escapes (`access%5Ftoken`), in
+ * another case (`ACCESS_TOKEN`) or with a control character or space in its name (`access_token%00`), is
+ * refused: the broker would check (and swap) one token while a server that folds case or stops at NUL
+ * might use the other, the client's own, with the broker's egress.
  */
 import { MAX_TOKEN_CHARS } from "../wechat/client";
 
@@ -22,7 +24,7 @@ export function findAccessToken(search: string): TokenInQuery {
 	for (const [index, part] of splitQuery(search).entries()) {
 		const eq = part.indexOf("=");
 		const rawName = eq === -1 ? part : part.slice(0, eq);
-		if (decode(rawName) !== NAME) continue;
+		if (!namesToken(decode(rawName))) continue;
 		if (seen || rawName !== NAME) return { kind: "unusable" };
 		seen = true;
 		const token = decode(eq === -1 ? "" : part.slice(eq + 1));
@@ -31,6 +33,11 @@ export function findAccessToken(search: string): TokenInQuery {
 		if (token !== "") found = { kind: "found", token, index };
 	}
 	return found;
+}
+
+/** A name some server could read as access_token: the same letters in any case, around controls or spaces. */
+function namesToken(name: string | null): boolean {
+	return name !== null && name.replace(/[\u0000-\u0020\u007f]/g, "").toLowerCase() === NAME;
 }
 
 /** `search` (with its leading "?") with the access_token at `index` set to `token`. */

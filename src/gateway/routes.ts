@@ -2,12 +2,11 @@
  * The gateway's paths: what the broker answers itself, what it forwards, what it refuses. Everything
  * under these paths answers in WeChat's shape (wechat-errors.ts), because an SDK is on the other end.
  *
- * - ANSWERED: WeChat endpoints the broker serves from its own credentials: the token endpoints
- *   (token-endpoints.ts), WeCom's gettoken (wecom-token.ts), and the JS-SDK ticket endpoints
+ * - ANSWERED (paths.ts lists the paths): WeChat endpoints the broker serves from its own credentials: the
+ *   token endpoints (token-endpoints.ts), WeCom's gettoken (wecom-token.ts), and the JS-SDK ticket endpoints
  *   (ticket-endpoints.ts), which would otherwise spend WeChat's scarce getticket quota on every SDK's cache.
- * - FORWARDED_PREFIXES: WeChat server-API families that take an access_token. Every one is forwarded
- *   only with a token this broker issued, so a wider list costs no safety; anything outside it is not a
- *   WeChat API the broker knows and gets the broker's own 404.
+ * - FORWARDED_PREFIXES (paths.ts): WeChat server-API families that take an access_token, forwarded only with
+ *   a token this broker issued.
  * - /sns/*: users' OAuth tokens and the mini program login (jscode2session, which needs the real
  *   AppSecret): not the broker's tokens, refused with a message.
  */
@@ -15,6 +14,7 @@ import type { Handler, Hono } from "hono";
 import type { AuthVariables } from "../access/auth";
 import type { AppEnv } from "../env";
 import { forward } from "./forward";
+import { FORWARDED_PREFIXES, REFUSED_PREFIX, type AnsweredPath } from "./paths";
 import { officialTicketEndpoint, weComAgentTicketEndpoint, weComCorpTicketEndpoint } from "./ticket-endpoints";
 import { classicTokenEndpoint, stableTokenEndpoint } from "./token-endpoints";
 import { weComTokenEndpoint } from "./wecom-token";
@@ -22,34 +22,18 @@ import { ERRCODE, WeChatError } from "./wechat-errors";
 
 type GatewayEnv = { Bindings: AppEnv; Variables: AuthVariables };
 
-const ANSWERED: Readonly<Record<string, Handler<GatewayEnv>>> = {
+/** Every path of ANSWERED_PATHS, and no other: the type makes a path listed there without a handler an error. */
+const ANSWERED: Readonly<Record<AnsweredPath, Handler<GatewayEnv>>> = {
 	"/cgi-bin/token": classicTokenEndpoint,
 	"/cgi-bin/stable_token": stableTokenEndpoint,
 	"/cgi-bin/ticket/getticket": officialTicketEndpoint,
-	// WeCom (qyapi.weixin.qq.com): its paths live beside WeChat's under /cgi-bin/ and never collide with them.
 	"/cgi-bin/gettoken": weComTokenEndpoint,
 	"/cgi-bin/get_jsapi_ticket": weComCorpTicketEndpoint,
 	"/cgi-bin/ticket/get": weComAgentTicketEndpoint,
 };
 
-export const FORWARDED_PREFIXES = [
-	"/cgi-bin/", // official accounts and most mini program server APIs (messages, media, menus, users, tickets…)
-	"/wxa/", // mini programs: codes, security checks, phone numbers, subscribe messages
-	"/wxaapi/", // mini program subscribe-message templates
-	"/datacube/", // analytics
-	"/card/", // cards and coupons
-	"/customservice/", // customer-service accounts and sessions
-	"/merchant/", // the WeChat store
-	"/semantic/", // semantic understanding
-	"/shop/", // mini program transaction components
-	"/product/", // mini program shop products
-	"/union/", // promotion union
-	"/wxopen/", // mini program template library
-	"/tcb/", // cloud development (cloud functions, database)
-	"/channels/", // channels (视频号) e-commerce
-] as const;
+export { FORWARDED_PREFIXES };
 
-const REFUSED_PREFIX = "/sns/";
 /** WeChat's API paths are letters, digits, `_`, `-`, `.` and `/` (no escapes, no dot segments); anything else is not one. */
 const API_PATH = /^\/[A-Za-z0-9_\-/.]*$/;
 

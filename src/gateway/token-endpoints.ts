@@ -20,7 +20,7 @@ import type { AppEnv } from "../env";
 import { expiresInS, type CredentialRecord } from "../core/lifetime";
 import { log } from "../core/log";
 import type { Outcome } from "../authority/token-authority";
-import { rememberIssued } from "./ownership";
+import { rememberIssued, replacedHere } from "./ownership";
 import { readUpTo } from "./streams";
 import { credentialFor, ERRCODE, failureAsWeChat, WeChatError } from "./wechat-errors";
 
@@ -67,7 +67,12 @@ async function tokenFor(c: GatewayContext, grantType: string | null | undefined,
 	const app = APPID_PATTERN.test(appid) ? await findApp(c.env, config, appid) : undefined;
 	checkApp(app, appid, key.name, key.apps);
 	if (force && !key.admin) log("info", "gateway_force_ignored", { appid, key: key.name });
-	if (force && key.admin) return { appid, token: unwrap(await forceRefreshHere(c.env, appid, "token")) };
+	if (force && key.admin) {
+		const token = unwrap(await forceRefreshHere(c.env, appid, "token"));
+		// The token it replaced is forced out: this isolate's gateway stops honouring it now (ownership.ts).
+		replacedHere(appid, token.value, token.expiresAt);
+		return { appid, token };
+	}
 	return { appid, token: await credentialFor(c.env, appid, "token") };
 }
 

@@ -19,9 +19,9 @@
  * lands, other isolates see the previous value: the propagation bound (README) counts from the write.
  */
 import { DurableObject } from "cloudflare:workers";
-import type { AppProfile } from "../config/types";
+import type { AppProfile, ComponentProfile } from "../config/types";
 import { log } from "../core/log";
-import { apiKeyKey, appProfileKey, corpEntriesKey, REGISTRY_OBJECT_NAME } from "../core/storage-keys";
+import { apiKeyKey, appProfileKey, componentProfileKey, corpEntriesKey, REGISTRY_OBJECT_NAME } from "../core/storage-keys";
 import type { AppEnv } from "../env";
 
 /** An API key as the hot path knows it (KV "apikey:v1:<digest>"): never the key or its digest. */
@@ -40,6 +40,14 @@ export interface KeyRow extends RegisteredKey {
 export interface AppRow {
 	readonly profile: AppProfile;
 	/** Which key sealed the app's secret (registry/seal.ts). */
+	readonly sealedKid: string;
+	readonly created_at: number;
+	readonly updated_at: number;
+}
+
+export interface ComponentRow {
+	readonly profile: ComponentProfile;
+	/** Which key sealed the component's secrets (registry/seal.ts). */
 	readonly sealedKid: string;
 	readonly created_at: number;
 	readonly updated_at: number;
@@ -70,15 +78,25 @@ export class Registry extends DurableObject<AppEnv> {
 			CREATE TABLE IF NOT EXISTS keys (
 				name TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, apps TEXT NOT NULL, admin INTEGER NOT NULL,
 				created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+			CREATE TABLE IF NOT EXISTS components (
+				component_appid TEXT PRIMARY KEY, profile TEXT NOT NULL, sealed_kid TEXT NOT NULL,
+				created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
 			CREATE TABLE IF NOT EXISTS kv_outbox (key TEXT PRIMARY KEY, value TEXT, version INTEGER NOT NULL);
 		`);
 	}
 
-	/** Creates or replaces an app's catalog row and its KV profile. */
-	async putApp(profile: AppProfile, sealedKid: string): Promise<{ created: boolean; row: AppRow }> {
+	/**
+	 * Creates or replaces an app's catalog row and its KV profile. A WeCom entry's corp shares one hourly
+	 * ticket limit between its entries, so each entry's `corpEntries` is recounted here (the registry's
+	 * entries plus `secretEntries`, the corp's entries in WECHAT_APPS); `siblings` are the corp's other
+	 * registry entries whose count changed, for their objects to be told.
+	 */
+	async putApp(profile: AppProfile, sealedKid: string, secretEntries = 0): Promise<{ created: boolean; row: AppRow; siblings: AppProfile[] }> {
 		const now = Date.now();
 		const existing = this.#appRow(profile.appid);
 		const created_at = existing?.created_at ?? now;
+		let siblings: AppProfile[] = [];
+		let stored = profile;
 		this.ctx.storage.transactionSync(() => {
 			this.#sql.exec(
 				`INSERT INTO apps (appid, corpid, profile, sealed_kid, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -86,10 +104,39 @@ export class Registry extends DurableObject<AppEnv> {
 				   sealed_kid = excluded.sealed_kid, updated_at = excluded.updated_at`,
 				profile.appid, profile.corpid ?? null, JSON.stringify(profile), sealedKid, created_at, now);
 			this.#enqueue(appProfileKey(profile.appid), JSON.stringify(profile));
-			for (const corpid of new Set([existing?.profile.corpid, profile.corpid])) if (corpid) this.#enqueueCorp(corpid);
+			if (existing?.profile.corpid && existing.profile.corpid !== profile.corpid) siblings.push(...this.#recountCorp(existing.profile.corpid, secretEntries, null));
+			if (profile.corpid) {
+				const recounted = this.#recountCorp(profile.corpid, secretEntries, profile.appid);
+				stored = this.#appRow(profile.appid)!.profile;
+				siblings.push(...recounted);
+			}
+		});
+		siblings = siblings.filter((sibling) => sibling.appid !== profile.appid);
+		await this.#flush();
+		return { created: !existing, row: { profile: stored, sealedKid, created_at, updated_at: now }, siblings };
+	}
+
+	/** Creates or replaces an open-platform component's catalog row and its KV profile. */
+	async putComponent(profile: ComponentProfile, sealedKid: string): Promise<{ created: boolean; row: ComponentRow }> {
+		const now = Date.now();
+		const existing = this.getComponent(profile.componentAppid);
+		const created_at = existing?.created_at ?? now;
+		this.ctx.storage.transactionSync(() => {
+			this.#sql.exec(
+				`INSERT INTO components (component_appid, profile, sealed_kid, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+				 ON CONFLICT (component_appid) DO UPDATE SET profile = excluded.profile, sealed_kid = excluded.sealed_kid, updated_at = excluded.updated_at`,
+				profile.componentAppid, JSON.stringify(profile), sealedKid, created_at, now);
+			this.#enqueue(componentProfileKey(profile.componentAppid), JSON.stringify(profile));
 		});
 		await this.#flush();
 		return { created: !existing, row: { profile, sealedKid, created_at, updated_at: now } };
+	}
+
+	getComponent(componentAppid: string): ComponentRow | null {
+		const rows = this.#sql.exec<{ profile: string; sealed_kid: string; created_at: number; updated_at: number }>(
+			"SELECT profile, sealed_kid, created_at, updated_at FROM components WHERE component_appid = ?", componentAppid).toArray();
+		const r = rows[0];
+		return r ? { profile: JSON.parse(r.profile) as ComponentProfile, sealedKid: r.sealed_kid, created_at: r.created_at, updated_at: r.updated_at } : null;
 	}
 
 	getApp(appid: string): AppRow | null {
@@ -103,17 +150,21 @@ export class Registry extends DurableObject<AppEnv> {
 		).toArray().map(toAppRow);
 	}
 
-	/** Removes an app's row and its KV profile; false when it was not registered. */
-	async deleteApp(appid: string): Promise<boolean> {
+	/**
+	 * Removes an app's row and its KV profile, and deletes `kvKeys` (the app's edge copies and issued
+	 * records) through the outbox, so a delete KV refuses is retried, not lost. `existed`: it had a row.
+	 */
+	async deleteApp(appid: string, kvKeys: readonly string[] = [], secretEntries = 0): Promise<{ existed: boolean; siblings: AppProfile[]; kvPending: number }> {
 		const existing = this.#appRow(appid);
-		if (!existing) return false;
+		let siblings: AppProfile[] = [];
 		this.ctx.storage.transactionSync(() => {
 			this.#sql.exec("DELETE FROM apps WHERE appid = ?", appid);
 			this.#enqueue(appProfileKey(appid), null);
-			if (existing.profile.corpid) this.#enqueueCorp(existing.profile.corpid);
+			for (const key of kvKeys) this.#enqueue(key, null);
+			if (existing?.profile.corpid) siblings = this.#recountCorp(existing.profile.corpid, secretEntries, null);
 		});
 		await this.#flush();
-		return true;
+		return { existed: existing !== null, siblings, kvPending: this.#pending() };
 	}
 
 	/** The registered WeCom entries of a corp (for its entries' shared ticket limit and for gettoken). */
@@ -143,7 +194,7 @@ export class Registry extends DurableObject<AppEnv> {
 		return {
 			apps, keys: count("SELECT COUNT(*) AS n FROM keys"),
 			sealed_with_current_key: current, sealed_with_other_keys: apps - current,
-			kv_writes_pending: count("SELECT COUNT(*) AS n FROM kv_outbox"),
+			kv_writes_pending: this.#pending(),
 		};
 	}
 
@@ -174,8 +225,11 @@ export class Registry extends DurableObject<AppEnv> {
 		return row;
 	}
 
-	/** Revokes a key: its row and its KV entry go; the digest is returned so the caller's isolate forgets it at once. */
-	async deleteKey(name: string): Promise<string | null> {
+	/**
+	 * Revokes a key: its row and its KV entry go; the digest is returned so the caller's isolate refuses it
+	 * at once, whatever KV says meanwhile.
+	 */
+	async deleteKey(name: string): Promise<{ digest: string; kvPending: number } | null> {
 		const existing = this.#keyRow(name);
 		if (!existing) return null;
 		this.ctx.storage.transactionSync(() => {
@@ -183,7 +237,12 @@ export class Registry extends DurableObject<AppEnv> {
 			this.#enqueue(apiKeyKey(existing.digest), null);
 		});
 		await this.#flush();
-		return existing.digest;
+		return { digest: existing.digest, kvPending: this.#pending() };
+	}
+
+	/** KV writes not yet taken: they are retried from the alarm every OUTBOX_RETRY_MS. */
+	#pending(): number {
+		return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM kv_outbox").one().n;
 	}
 
 	getKey(name: string): KeyRow | null {
@@ -211,10 +270,24 @@ export class Registry extends DurableObject<AppEnv> {
 		return rows.length > 0 ? toKeyRow(rows[0]!) : null;
 	}
 
-	/** The corp's entry list in KV, recomputed from the table (inside the caller's transaction). */
-	#enqueueCorp(corpid: string): void {
+	/**
+	 * Inside the caller's transaction: the corp's entry list in KV, and every registry entry's `corpEntries`
+	 * set to the corp's count now. Returns the entries whose count changed (`always` is returned anyway).
+	 */
+	#recountCorp(corpid: string, secretEntries: number, always: string | null): AppProfile[] {
 		const ids = this.corpEntries(corpid);
 		this.#enqueue(corpEntriesKey(corpid), ids.length > 0 ? JSON.stringify(ids) : null);
+		const count = ids.length + secretEntries;
+		const changed: AppProfile[] = [];
+		for (const id of ids) {
+			const row = this.#appRow(id)!;
+			if (row.profile.corpEntries === count && id !== always) continue;
+			const profile = { ...row.profile, corpEntries: count };
+			this.#sql.exec("UPDATE apps SET profile = ? WHERE appid = ?", JSON.stringify(profile), id);
+			this.#enqueue(appProfileKey(id), JSON.stringify(profile));
+			changed.push(profile);
+		}
+		return changed;
 	}
 
 	/** A KV write to send; a newer one for the same key replaces it (only the last value matters). */
@@ -242,6 +315,8 @@ export class Registry extends DurableObject<AppEnv> {
 	}
 
 	async #sendOutbox(): Promise<void> {
+		// Armed before anything is sent: if this object is reset while the writes are out, the alarm finishes them.
+		await this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MS);
 		const pending = this.#sql.exec<{ key: string; value: string | null; version: number }>(
 			"SELECT key, value, version FROM kv_outbox LIMIT ?", OUTBOX_BATCH).toArray();
 		let failed = 0;
@@ -256,8 +331,9 @@ export class Registry extends DurableObject<AppEnv> {
 				log("warn", "registry_kv_write_failed", { key: key.replace(/^(apikey:v1:)[0-9a-f]+$/, "$1…"), reason: error instanceof Error ? error.name : "unknown" });
 			}
 		}));
-		const left = this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM kv_outbox").one().n;
-		if (left > 0) await this.ctx.storage.setAlarm(Date.now() + (failed > 0 ? OUTBOX_RETRY_MS : 0));
+		const left = this.#pending();
+		if (left === 0) await this.ctx.storage.deleteAlarm();
+		else if (failed === 0) await this.ctx.storage.setAlarm(Date.now());
 	}
 }
 

@@ -37,6 +37,8 @@ export interface SealingKeys {
 	readonly current: SealingKey;
 	/** Opens values sealed before a rotation; never seals. */
 	readonly previous: SealingKey | null;
+	/** Why REGISTRY_KEY_PREVIOUS was set but not used (malformed), for GET /admin/registry. */
+	readonly previousProblem: string | null;
 }
 
 /** 96 bits: the IV length GCM is specified for (SP 800-38D §8.2); any other length is hashed into one. */
@@ -74,10 +76,16 @@ async function importKeys(current: string | undefined, previous: string | undefi
 	if (current === undefined || current.trim() === "") {
 		throw new BrokerError("config_error", `REGISTRY_KEY is not set, so the broker cannot seal the secrets it stores: run \`wrangler secret put REGISTRY_KEY\` (locally: add it to .dev.vars) with ${KEY_HINT}. Apps in WECHAT_APPS are not affected.`);
 	}
-	return {
-		current: await importKey(current, "REGISTRY_KEY"),
-		previous: previous === undefined || previous.trim() === "" ? null : await importKey(previous, "REGISTRY_KEY_PREVIOUS"),
-	};
+	const currentKey = await importKey(current, "REGISTRY_KEY");
+	if (previous === undefined || previous.trim() === "") return { current: currentKey, previous: null, previousProblem: null };
+	// A typo in the key being rotated out must not take down what the current key sealed: it is set aside
+	// and reported (only values still sealed with the old key stay closed until it is fixed).
+	try {
+		return { current: currentKey, previous: await importKey(previous, "REGISTRY_KEY_PREVIOUS"), previousProblem: null };
+	} catch (error) {
+		if (!(error instanceof BrokerError)) throw error;
+		return { current: currentKey, previous: null, previousProblem: error.message };
+	}
 }
 
 async function importKey(base64: string, name: string): Promise<SealingKey> {

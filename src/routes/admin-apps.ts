@@ -82,36 +82,39 @@ export function mountAdminApps(app: Hono<BrokerEnv>): void {
 		const principal = c.get("principal");
 		requireAdmin(principal);
 		const appid = appidParam(c);
-		requireApp(principal, appid);
 		const config = c.get("config");
+		// The entry as it is now and as it will be must both be the admin's (a corp: scope admits by corpid).
+		const existing = config.registry ? (await registry(c.env).getApp(appid))?.profile : undefined;
+		requireApp(principal, existing ?? appid);
 		if (config.apps.has(appid)) throw fromSecretConflict(appid);
 		const entry = await readAppBody(c, appid);
-		// A scoped admin may name a corp rather than the entry.
 		requireApp(principal, entry);
+		if (entry.corpid !== undefined) await requireWholeCorp(c, entry);
 		if (Math.floor(entry.dailyQuota * config.quotaGuardShare) < 1) {
 			throw new BrokerError("bad_request", `daily_quota ${entry.dailyQuota} × QUOTA_GUARD_SHARE ${config.quotaGuardShare} leaves no forced refresh at all; raise daily_quota so that the product is at least 1.`);
 		}
-		const { secret, ...rest } = entry;
-		const profile: AppProfile = entry.corpid === undefined ? rest : { ...rest, corpEntries: await corpEntryCount(c, entry) };
+		const { secret, ...profile } = entry;
+		// The object seals the secret and records the app in the catalog (one admin change at a time, there).
 		const result = await authority(c.env, appid).configure(profile, secret);
 		if (!result.stored) throw new BrokerError("config_error", result.failure.message);
-		const { created, row } = await registry(c.env).putApp(profile, result.kid);
-		noteApp(appid, profile);
+		const { created, row } = result;
+		noteApp(appid, row.profile);
 		// This isolate serves what the object holds now (a replaced secret may have replaced the token).
 		for (const type of CREDENTIAL_TYPES) forget(appid, type);
 		if (result.token.ok) remember(appid, "token", result.token.record);
 		log("info", "admin_app_put", { appid, key: principal.name, created, token_ok: result.token.ok });
-		return c.json({ app: publicApp(profile, row), token: tokenSummary(result.token) }, created ? 201 : 200);
+		return c.json({ app: publicApp(row.profile, row), token: tokenSummary(result.token) }, created ? 201 : 200);
 	});
 
 	app.get("/admin/apps/:appid", async (c) => {
 		const principal = c.get("principal");
 		requireAdmin(principal);
 		const appid = appidParam(c);
-		requireApp(principal, appid);
 		const fromSecret = c.get("config").apps.get(appid);
+		const row = !fromSecret && c.get("config").registry ? await registry(c.env).getApp(appid) : null;
+		// Checked against the entry itself (a corp: scope admits by corpid); an unknown one by its id alone.
+		requireApp(principal, fromSecret ?? row?.profile ?? appid);
 		if (fromSecret) return c.json({ app: publicApp(fromSecret) });
-		const row = c.get("config").registry ? await registry(c.env).getApp(appid) : null;
 		if (!row) throw new BrokerError("not_found", `App ${appid} is not configured on this broker; PUT /admin/apps/${appid} adds it.`);
 		return c.json({ app: publicApp(row.profile, row) });
 	});
@@ -128,7 +131,8 @@ export function mountAdminApps(app: Hono<BrokerEnv>): void {
 		const registered = !config.registry ? [] : principal.apps === "*"
 			? (await registry(c.env).listApps(after, limit + 1)).map((row) => ({ profile: row.profile, row: row as AppRow | undefined }))
 			: await scopedRegistryApps(c, principal.apps, after);
-		const merged = [...fromSecret, ...registered].sort((a, b) => (a.profile.appid < b.profile.appid ? -1 : 1));
+		// An appid in both sources is the secret's (WECHAT_APPS wins everywhere): listed once.
+		const merged = [...fromSecret, ...registered.filter((a) => !config.apps.has(a.profile.appid))].sort((a, b) => (a.profile.appid < b.profile.appid ? -1 : 1));
 		const page = pageOf(merged, (a) => a.profile.appid, limit);
 		return c.json({ apps: page.items.map((a) => publicApp(a.profile, a.row)), next_cursor: page.next_cursor });
 	});
@@ -137,24 +141,47 @@ export function mountAdminApps(app: Hono<BrokerEnv>): void {
 		const principal = c.get("principal");
 		requireAdmin(principal);
 		const appid = appidParam(c);
-		requireApp(principal, appid);
-		if (c.get("config").apps.has(appid)) throw fromSecretConflict(appid);
-		const existed = c.get("config").registry && await registry(c.env).deleteApp(appid);
+		const config = c.get("config");
+		const row = config.registry ? await registry(c.env).getApp(appid) : null;
+		requireApp(principal, config.apps.get(appid) ?? row?.profile ?? appid);
+		log("info", "admin_app_delete_requested", { appid, key: principal.name });
+		const inSecret = config.apps.has(appid);
+		if (inSecret && !row) throw fromSecretConflict(appid);
 		// Wiped even when the catalog had no row: a half-finished earlier PUT may have configured the object.
-		noteApp(appid, null);
-		await authority(c.env, appid).wipe(appid);
-		for (const type of CREDENTIAL_TYPES) forget(appid, type);
+		// An app also in WECHAT_APPS keeps its credentials: only the registry's copy (its sealed secret) goes.
+		const { existed, kvPending } = await authority(c.env, appid).wipe(appid, { keepCredentials: inSecret });
+		if (!inSecret) {
+			noteApp(appid, null);
+			for (const type of CREDENTIAL_TYPES) forget(appid, type);
+		}
 		if (!existed) throw new BrokerError("not_found", `App ${appid} is not in the registry; nothing was deleted.`);
-		log("info", "admin_app_deleted", { appid, key: principal.name });
-		return c.json({ deleted: appid });
+		log("info", "admin_app_deleted", { appid, key: principal.name, still_in_wechat_apps: inSecret });
+		return c.json({
+			deleted: appid,
+			...(inSecret && { note: "the app stays: it is also in WECHAT_APPS, which serves it" }),
+			// KV refused some deletes (e.g. its one write a second per key): the Registry retries them every 2 s.
+			...(kvPending > 0 && { kv_writes_pending: kvPending }),
+		});
 	});
 }
 
-/** How many entries the corp has, this one included: its corp-ticket hourly limit is shared between them. */
-async function corpEntryCount(c: Context<BrokerEnv>, entry: AppConfig): Promise<number> {
-	const fromSecret = [...c.get("config").apps.values()].filter((a) => a.corpid === entry.corpid).length;
-	const registered = await registry(c.env).corpEntries(entry.corpid!);
-	return fromSecret + registered.filter((id) => id !== entry.appid).length + 1;
+/**
+ * A scoped admin may add or move an entry into a corp only when every other entry of that corp is its own:
+ * otherwise it could make the corp's gettoken ambiguous for its services, or change their ticket share.
+ */
+async function requireWholeCorp(c: Context<BrokerEnv>, entry: AppConfig): Promise<void> {
+	const principal = c.get("principal");
+	if (principal.apps === "*" || principal.apps.has(`corp:${entry.corpid}`)) return;
+	const config = c.get("config");
+	const others = [
+		...[...config.apps.values()].filter((a) => a.corpid === entry.corpid),
+		...(config.registry ? await registry(c.env).corpEntries(entry.corpid!) : []).map((appid) => ({ appid, corpid: entry.corpid })),
+	].filter((a) => a.appid !== entry.appid);
+	const foreign = others.find((other) => !inScope(principal.apps, other));
+	if (foreign) {
+		log("warn", "auth_refused", { reason: "corp_out_of_scope", key: principal.name, corpid: entry.corpid ?? null });
+		throw new BrokerError("forbidden", `The key "${principal.name}" may not add an entry to corp ${entry.corpid}: the corp has entries outside the key's apps; ask for "corp:${entry.corpid}" in its apps.`);
+	}
 }
 
 /** The registry apps a scoped admin's scope names (appids and corps), after `after`, in appid order. */

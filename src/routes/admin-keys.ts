@@ -67,6 +67,8 @@ async function sha256Hex(text: string): Promise<string> {
 export function mountAdminKeys(app: Hono<BrokerEnv>): void {
 	app.post("/admin/keys", async (c) => {
 		requireFullAdmin(c.get("principal"));
+		// Without REGISTRY_KEY the broker never looks registry keys up: a key made now would work nowhere.
+		if (!c.get("config").registry) throw new BrokerError("bad_request", "REGISTRY_KEY is not set, so registry keys are not honoured: set it (`openssl rand -base64 32 | wrangler secret put REGISTRY_KEY`), or add the key to API_KEYS.");
 		const body = await readAdminBody(c, ["name", "apps", "admin", "key"], KEY_EXAMPLE);
 		if (typeof body.name !== "string" || !KEY_NAME_PATTERN.test(body.name)) {
 			throw new BrokerError("bad_request", "name must be 1–64 letters, digits, _ . or -: the service that holds the key (it appears in logs).");
@@ -126,12 +128,14 @@ export function mountAdminKeys(app: Hono<BrokerEnv>): void {
 	app.delete("/admin/keys/:name", async (c) => {
 		requireFullAdmin(c.get("principal"));
 		const name = nameParam(c);
-		if (c.get("config").keys.some((key) => key.name === name)) throw fromSecretConflict(name);
-		const digest = await registry(c.env).deleteKey(name);
-		if (digest === null) throw new BrokerError("not_found", `There is no registry key named "${name}".`);
-		noteKeysChanged();
+		// The registry's key first: one that shares its name with a later API_KEYS entry can still be revoked.
+		const deleted = c.get("config").registry ? await registry(c.env).deleteKey(name) : null;
+		if (deleted === null && c.get("config").keys.some((key) => key.name === name)) throw fromSecretConflict(name);
+		if (deleted === null) throw new BrokerError("not_found", `There is no registry key named "${name}".`);
+		noteKeysChanged(deleted.digest);
 		log("warn", "admin_key_revoked", { name, key: c.get("principal").name });
-		return c.json({ revoked: name });
+		// This isolate refuses the key at once; others once KV shows the delete (retried every 2 s if refused).
+		return c.json({ revoked: name, ...(deleted.kvPending > 0 && { kv_writes_pending: deleted.kvPending }) });
 	});
 }
 

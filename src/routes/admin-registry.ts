@@ -41,6 +41,7 @@ export function mountAdminRegistry(app: Hono<BrokerEnv>): void {
 				usable: keys !== null,
 				...(keys && { key_id: keys.current.kid }),
 				previous_key_id: keys?.previous?.kid ?? null,
+				...(keys?.previousProblem && { previous_problem: keys.previousProblem }),
 				...(keyProblem !== null && { problem: keyProblem }),
 			},
 			apps: { secret: config.apps.size, registry: summary?.apps ?? 0 },

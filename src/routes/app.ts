@@ -12,6 +12,7 @@ import { apiKeyAuth, findKey, requireAdmin, requireApp } from "../access/auth";
 import { authority } from "../authority/stub";
 import { ConfigError, loadConfig, type BrokerConfig } from "../config/config";
 import { BrokerError } from "../core/errors";
+import { rememberIssued, replacedHere } from "../gateway/ownership";
 import { FORWARDED_PREFIXES, isGatewayPath, mountGateway } from "../gateway/routes";
 import { take as takeGatewayCounts } from "../gateway/usage-counter";
 import { asWeChatError, wechatErrorResponse } from "../gateway/wechat-errors";
@@ -27,29 +28,13 @@ import { ADMIN_BODY_BYTES } from "./admin-input";
 import { mountAdminApps } from "./admin-apps";
 import { mountAdminKeys } from "./admin-keys";
 import { mountAdminRegistry } from "./admin-registry";
+import { ROUTES, STATIC_FILES } from "./route-table";
+import { mountAdminComponents } from "./admin-components";
+import { mountOpenEvents } from "./open-events";
 
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
 export const MAX_BODY_BYTES = 4 * 1024;
-
-/** The routes and their methods, for 405 answers and the 404 hint. */
-const ROUTES: Record<string, readonly string[]> = {
-	"/token": ["GET"],
-	"/token/invalidate": ["POST"],
-	"/token/refresh": ["POST"],
-	"/ticket": ["GET"],
-	"/ticket/refresh": ["POST"],
-	"/jssdk/config": ["POST"],
-	"/status": ["GET"],
-	"/health": ["GET"],
-	"/healthz": ["GET"],
-	"/admin/apps": ["GET"],
-	"/admin/apps/:appid": ["GET", "PUT", "DELETE"],
-	"/admin/keys": ["GET", "POST"],
-	"/admin/keys/:name": ["PUT", "DELETE"],
-	"/admin/registry": ["GET"],
-	"/admin/registry/reseal": ["POST"],
-};
 
 export const app = new Hono<BrokerEnv>();
 
@@ -64,16 +49,22 @@ app.use(async (c, next) => {
 
 app.get("/healthz", (c) => c.json({ ok: true }));
 
-// The dashboard is public/dashboard.html, which Cloudflare serves before the Worker runs; a GET reaches this
-// only where the Worker runs without its static files (e.g. the bundle alone in Miniflare).
-app.get("/dashboard", () => {
-	throw new BrokerError("not_found", "The dashboard is a static file (public/dashboard.html); run the broker with wrangler.toml's [assets], as `wrangler deploy` and `npm start` do.");
-});
+// The dashboard and the OpenAPI document are files in public/, which Cloudflare serves before the Worker runs;
+// a GET reaches this only where the Worker runs without its static files (e.g. the bundle alone in Miniflare).
+for (const [path, file] of Object.entries(STATIC_FILES)) {
+	app.get(path, () => {
+		throw new BrokerError("not_found", `${path} is a static file (${file}); run the broker with wrangler.toml's [assets], as \`wrangler deploy\` and \`npm start\` do.`);
+	});
+}
 
 app.use(async (c, next) => {
 	c.set("config", loadConfig(c.env));
 	await next();
 });
+
+// WeChat's pushes to a component's event URL: signed, not keyed, and from WeChat's addresses, so ahead of
+// ALLOWED_IPS (which admits the broker's clients) and with their own body limit.
+mountOpenEvents(app);
 
 /**
  * ALLOWED_IPS, checked against CF-Connecting-IP: the address Cloudflare saw, which a client cannot set.
@@ -120,11 +111,16 @@ app.use("/admin/*", bodyLimit({
 mountAdminApps(app);
 mountAdminKeys(app);
 mountAdminRegistry(app);
+mountAdminComponents(app);
+
+/** What each route with a body expects, for the 413 that says what to send instead. */
+const BODY_SHAPES: Readonly<Record<string, string>> = { "/jssdk/config": '{"appid", "url"}' };
 
 app.use(bodyLimit({
 	maxSize: MAX_BODY_BYTES,
-	onError: () => {
-		throw new BrokerError("payload_too_large", `The request body is larger than ${MAX_BODY_BYTES} bytes; send only {"appid", "access_token"}.`);
+	onError: (c) => {
+		const shape = BODY_SHAPES[c.req.path] ?? '{"appid", "access_token"}';
+		throw new BrokerError("payload_too_large", `The request body is larger than ${MAX_BODY_BYTES} bytes; send only ${shape}.`);
 	},
 }));
 
@@ -145,7 +141,10 @@ app.use("/health", apiKeyAuth());
 app.get("/token", async (c) => {
 	const app = await resolveApp(c, c.req.query("appid"));
 	requireApp(c.get("principal"), app);
-	return tokenResponse(c, await readCredential(c.env, app.appid, "token"));
+	const token = await readCredential(c.env, app.appid, "token");
+	// The gateway recognises it in this isolate at once, even before KV holds its issued record.
+	rememberIssued(token.value, app.appid, token.expiresAt);
+	return tokenResponse(c, token);
 });
 
 app.post("/token/invalidate", async (c) => {
@@ -160,14 +159,19 @@ app.post("/token/invalidate", async (c) => {
 	}
 	// Even a refused report (429) is a hint the remembered token may be dead: the next read asks KV.
 	forget(appid, "token");
-	return tokenResponse(c, remember(appid, "token", unwrap(await authority(c.env, appid).invalidate(appid, reported, c.get("principal").name))));
+	const token = remember(appid, "token", unwrap(await authority(c.env, appid).invalidate(appid, reported, c.get("principal").name)));
+	replacedHere(appid, token.value, token.expiresAt);
+	return tokenResponse(c, token);
 });
 
 app.post("/token/refresh", async (c) => {
 	const app = await resolveApp(c, c.req.query("appid"));
 	requireApp(c.get("principal"), app);
 	requireAdmin(c.get("principal"));
-	return tokenResponse(c, unwrap(await forceRefreshHere(c.env, app.appid, "token")));
+	const token = unwrap(await forceRefreshHere(c.env, app.appid, "token"));
+	// The token it replaced is forced out: this isolate's gateway stops honouring it now (ownership.ts).
+	replacedHere(app.appid, token.value, token.expiresAt);
+	return tokenResponse(c, token);
 });
 
 mountTicketRoutes(app);

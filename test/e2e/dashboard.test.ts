@@ -155,17 +155,22 @@ it("renders one row per credential, as /status lists them, with the app's incide
 				credentials: [
 					{ type: "token", label: "access_token", value: "86_abcdef…(155 chars)", expires_in: 5000, next_refresh: new Date(Date.now() + 4_000_000).toISOString(), calls_today: 3, daily_quota: 500000, last_error: null },
 					{ type: "jsapi", label: "jsapi ticket", value: "kgt8ON7y…(86 chars)", expires_in: 90, next_refresh: null, calls_today: 9500, daily_quota: 10000, last_error: null },
+					// A WeCom ticket: limited by the hour, with no daily quota (null in /status).
+					{ type: "agent_config", label: "agent_config ticket", value: "bxLdikRX…(86 chars)", expires_in: 7000, next_refresh: null, calls_today: 4, daily_quota: null, last_error: null },
 				],
 			}],
 		},
 	}));
 	await submitKey(page, DEMO_ADMIN_KEY);
-	await page.waitForSelector("#rows tr:nth-child(2)");
+	await page.waitForSelector("#rows tr:nth-child(3)");
 	const rows = await page.$$eval("#rows tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")));
 	expect(rows.map((cells) => [cells[0], cells[1], cells[2]])).toEqual([
 		[stableApp.appid, "stable", "86_abcdef…(155 chars)"],
 		[stableApp.appid, "jsapi ticket", "kgt8ON7y…(86 chars)"],
+		[stableApp.appid, "agent_config ticket", "bxLdikRX…(86 chars)"],
 	]);
+	expect(rows[2]![5], "a missing quota is not a quota of 0").toBe("4 today (no daily quota)");
+	expect(await page.$$eval("#rows tr:nth-child(3) .bar", (bars) => bars.length)).toBe(0);
 	expect(rows[0]![6]).toMatch(/daily quota nearly spent/);
 	expect(rows[1]![3]).toBe("90 s");
 	expect(rows[1]![5]).toBe("9500 / 10000 today");

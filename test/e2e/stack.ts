@@ -27,6 +27,20 @@ export interface BrokerApp {
 	readonly mode: "stable" | "classic";
 }
 
+/** A WeCom entry of WECHAT_APPS (addressed as `<corpid>-<agentid>`). */
+export interface BrokerWeComApp {
+	readonly kind: "wecom";
+	readonly corpid: string;
+	readonly agentid: string;
+	readonly secret: string;
+}
+
+/**
+ * REGISTRY_KEY (base64 of 32 bytes), so the admin API's registry works as deployed. A test key: it seals
+ * nothing real. A test may pass its own in `vars`.
+ */
+export const E2E_REGISTRY_KEY = "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=";
+
 export interface ApiKey {
 	readonly name: string;
 	readonly key: string;
@@ -40,10 +54,10 @@ export interface Broker {
 }
 
 /** The built bundle in Miniflare. Its log lines are kept (for leak checks), not printed. */
-export async function startBroker({ apps, keys, vars }: { apps: readonly BrokerApp[]; keys: readonly ApiKey[]; vars: Record<string, string> }): Promise<Broker & { logs: string[] }> {
+export async function startBroker({ apps, keys, vars }: { apps: readonly (BrokerApp | BrokerWeComApp)[]; keys: readonly ApiKey[]; vars: Record<string, string> }): Promise<Broker & { logs: string[] }> {
 	const logs: string[] = [];
 	const mf = new Miniflare({
-		...bundleOptions({ scriptPath: inject("bundlePath"), bindings: { WECHAT_APPS: JSON.stringify(apps), API_KEYS: JSON.stringify(keys), ...vars } }),
+		...bundleOptions({ scriptPath: inject("bundlePath"), bindings: { WECHAT_APPS: JSON.stringify(apps), API_KEYS: JSON.stringify(keys), REGISTRY_KEY: E2E_REGISTRY_KEY, ...vars } }),
 		// wrangler.toml's [assets]: the dashboard's static files, served ahead of the Worker with public/_headers.
 		assets: { directory: "public", routerConfig: { has_user_worker: true } },
 		handleRuntimeStdio(stdout, stderr) {

@@ -91,6 +91,20 @@ describe("injected faults", () => {
     await second.text();
   });
 
+  it("answers 302 to the same API without a token for kind redirect, and performs nothing", async () => {
+    await addFault(h.url, { endpoint: "getcallbackip", kind: "redirect", times: 1 });
+    const token = (await classicToken(h.url, otherCreds)).access_token;
+    const url = `${h.url}/cgi-bin/getcallbackip?access_token=${encodeURIComponent(token)}`;
+    const redirected = await fetch(url, { redirect: "manual" });
+    expect(redirected.status).toBe(302);
+    expect(redirected.headers.get("location")).toBe("/cgi-bin/getcallbackip");
+    await redirected.text();
+    // Followed, the redirect ends at WeChat's "access_token missing".
+    await addFault(h.url, { endpoint: "getcallbackip", kind: "redirect", times: 1 });
+    expect(((await (await fetch(url)).json()))).toMatchObject({ errcode: 41001 });
+    expect(await probe(h.url, token)).toBe(0);
+  });
+
   it("answers HTTP 200 with a body that is not JSON for kind malformed", async () => {
     await addFault(h.url, { kind: "malformed", times: 1 });
     const response = await fetch(`${h.url}/cgi-bin/stable_token`, {

@@ -3,7 +3,7 @@
  * that the token in storage and in KV is never lost or replaced by garbage, and that exactly one alert
  * and one recovery go out per incident.
  */
-import { runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { authority } from "../../src/authority/stub";

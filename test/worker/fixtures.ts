@@ -12,27 +12,42 @@ export interface TestApp {
 	readonly secret: string;
 	readonly mode: Mode;
 	readonly daily_quota?: number;
+	readonly ticket_daily_quota?: number;
 }
 
 /** One entry per test file; a file's apps are `wx<file><s|c><nn>`. */
 export const TEST_FILES = [
 	"cold", "edge", "cron", "inval", "auth", "http", "persist", "modes", "errors", "sec", "fault", "quota",
 	"promise", "report", "gwtoken", "gateway", "gwbody", "keys", "repair", "guard", "limits", "backoff", "alertq",
-	"memory", "health", "review", "reviewr", "adv2", "tickets", "gwticket", "review3", "review4",
+	"memory", "health", "review", "reviewr", "adv2", "tickets", "gwticket", "review3", "review4", "review5",
+	"guards-gateway", "guards-jssdk", "guards-engine", "guards-config", "guards-alerts", "guards-edge",
 	"alarm", "watchdog", "status",
 ] as const;
 export type TestFile = (typeof TEST_FILES)[number];
 /** Apps per mode a test file may use: what its tests take, with a little room. */
 const APPS_PER_MODE = 5;
-const APPS_PER_MODE_FOR: Partial<Record<TestFile, number>> = { gateway: 12, errors: 10, inval: 8, report: 8, tickets: 8, review: 8, gwtoken: 7, review4: 3, alarm: 8, watchdog: 27, status: 8 };
+/** A number for both modes, or each mode's own count (a file that needs few apps of one mode takes few). */
+const APPS_PER_MODE_FOR: Partial<Record<TestFile, number | Readonly<Record<Mode, number>>>> = {
+	gateway: 12, errors: 10, inval: 8, report: 8, tickets: 8, review: 8, gwtoken: 7, review4: 3, review5: 7, alarm: 8, watchdog: 27, status: 8,
+	// What their tests take (keys: four stable apps in an it.each and one classic; sec one of each; memory
+	// three of each), with one to spare.
+	keys: { stable: 5, classic: 2 }, sec: 2, memory: 4,
+	// The guards files (issue 20): exactly what their tests take.
+	"guards-gateway": { stable: 4, classic: 3 }, "guards-jssdk": { stable: 4, classic: 0 }, "guards-engine": { stable: 3, classic: 2 },
+	"guards-config": { stable: 1, classic: 0 }, "guards-alerts": { stable: 0, classic: 2 }, "guards-edge": { stable: 2, classic: 2 },
+};
 
-function poolSize(file: TestFile): number {
-	return APPS_PER_MODE_FOR[file] ?? APPS_PER_MODE;
+function poolSize(file: TestFile, mode: Mode): number {
+	const size = APPS_PER_MODE_FOR[file] ?? APPS_PER_MODE;
+	return typeof size === "number" ? size : size[mode];
 }
 /** The quota tests' apps claim a tiny daily quota, so the guard's share is reached in a few calls. */
 export const QUOTA_FILE_DAILY_QUOTA = 8;
 /** The files whose apps claim QUOTA_FILE_DAILY_QUOTA. */
 const SMALL_QUOTA_FILES: readonly TestFile[] = ["quota", "guard"];
+/** guards-engine's apps claim a tiny daily getticket quota, so the ticket quota guard is reached in a few calls. */
+export const TICKET_QUOTA_FILE_DAILY_QUOTA = 8;
+const SMALL_TICKET_QUOTA_FILES: readonly TestFile[] = ["guards-engine"];
 
 function secretFor(appid: string): string {
 	return `sec-${appid}-do-not-leak`;
@@ -41,12 +56,16 @@ function secretFor(appid: string): string {
 export function allTestApps(): TestApp[] {
 	return TEST_FILES.flatMap((file) =>
 		(["stable", "classic"] as const).flatMap((mode) =>
-			Array.from({ length: poolSize(file) }, (_, n) => testApp(file, mode, n))));
+			Array.from({ length: poolSize(file, mode) }, (_, n) => testApp(file, mode, n))));
 }
 
 function testApp(file: TestFile, mode: Mode, n: number): TestApp {
 	const appid = `wx${file}${mode[0]}${String(n).padStart(2, "0")}`;
-	return { appid, secret: secretFor(appid), mode, ...(SMALL_QUOTA_FILES.includes(file) && { daily_quota: QUOTA_FILE_DAILY_QUOTA }) };
+	return {
+		appid, secret: secretFor(appid), mode,
+		...(SMALL_QUOTA_FILES.includes(file) && { daily_quota: QUOTA_FILE_DAILY_QUOTA }),
+		...(SMALL_TICKET_QUOTA_FILES.includes(file) && { ticket_daily_quota: TICKET_QUOTA_FILE_DAILY_QUOTA }),
+	};
 }
 
 /** Hands out a file's apps one by one: `const next = appsFor("cold"); const app = next("classic");` */
@@ -54,7 +73,7 @@ export function appsFor(file: TestFile): (mode?: Mode) => TestApp {
 	const used = { stable: 0, classic: 0 };
 	return (mode = "stable") => {
 		const n = used[mode]++;
-		if (n >= poolSize(file)) throw new Error(`test file "${file}" needs more than ${poolSize(file)} ${mode} apps: raise its pool in APPS_PER_MODE_FOR`);
+		if (n >= poolSize(file, mode)) throw new Error(`test file "${file}" needs more than ${poolSize(file, mode)} ${mode} apps: raise its pool in APPS_PER_MODE_FOR`);
 		return testApp(file, mode, n);
 	};
 }
@@ -124,9 +143,52 @@ export function allWeComApps(): WeComTestApp[] {
 	];
 }
 
+/**
+ * Open-platform components of WECHAT_COMPONENTS (`wxcomp<file><nn>`): the simulator pushes their tickets and
+ * a test delivers them. The first two of a file share one message token and EncodingAESKey, as two
+ * components of one vendor pointed at one broker may.
+ */
+export interface TestComponent {
+	readonly component_appid: string;
+	readonly secret: string;
+	readonly token: string;
+	readonly encoding_aes_key: string;
+}
+
+export const COMPONENT_FILES = ["openev"] as const;
+const COMPONENTS_PER_FILE = 6;
+
+export function testComponent(file: (typeof COMPONENT_FILES)[number], n: number): TestComponent {
+	const id = `wxcomp${file}${String(n).padStart(2, "0")}`;
+	const shared = n < 2 ? "0" : String(n);
+	return {
+		component_appid: id, secret: secretFor(id), token: `msgtoken${file}${shared}`,
+		encoding_aes_key: `${file}${shared}`.padEnd(43, "K").slice(0, 43).replace(/[^A-Za-z0-9]/g, "K"),
+	};
+}
+
+export function allTestComponents(): TestComponent[] {
+	return COMPONENT_FILES.flatMap((file) => Array.from({ length: COMPONENTS_PER_FILE }, (_, n) => testComponent(file, n)));
+}
+
+/** Components the tests add through PUT /admin/components (not in WECHAT_COMPONENTS): `wxcompreg<nn>`. */
+export function registryTestComponent(n: number): TestComponent {
+	const id = `wxcompreg${String(n).padStart(2, "0")}`;
+	return { component_appid: id, secret: secretFor(id), token: `regtoken${n}`, encoding_aes_key: `reg${n}`.padEnd(43, "Q") };
+}
+export const REGISTRY_TEST_COMPONENTS = 8;
+
+export function wechatComponentsJson(): string {
+	return JSON.stringify(allTestComponents());
+}
+
 /** Every secret the worker tests configure: none may ever reach a response or a log line. */
 export function allSecrets(): string[] {
-	return [...allTestApps(), ...allWeComApps(), ...Array.from({ length: REGISTRY_TEST_APPS }, (_, n) => registryTestApp(n))].map((a) => a.secret);
+	const components = [...allTestComponents(), ...Array.from({ length: REGISTRY_TEST_COMPONENTS }, (_, n) => registryTestComponent(n))];
+	return [
+		...[...allTestApps(), ...allWeComApps(), ...Array.from({ length: REGISTRY_TEST_APPS }, (_, n) => registryTestApp(n))].map((a) => a.secret),
+		...components.flatMap((c) => [c.secret, c.encoding_aes_key]),
+	];
 }
 
 /** Apps the registry tests add through the admin API (not in WECHAT_APPS): `wxreg<nn>`. */

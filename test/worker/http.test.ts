@@ -22,6 +22,15 @@ it("answers GET /dashboard with where the page is when the Worker runs without i
 	expect(res.headers.get("x-content-type-options")).toBe("nosniff");
 });
 
+it("answers GET /openapi.json without a key with where the document is when the Worker runs without its static files", async () => {
+	// Deployed, Cloudflare serves public/openapi.json before the Worker runs (test/e2e/openapi.test.ts).
+	const res = await call("/openapi.json", { key: null });
+	expect(res.status).toBe(404);
+	expect(res.body.error).toBe("not_found");
+	expect(res.body.message).toContain("public/openapi.json");
+	expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+});
+
 describe("bad input gets a clear 4xx, never a 500, and costs nothing upstream", () => {
 	it("404 for an app that is not configured", async () => {
 		const res = await call("/token?appid=wxnotconfigured0001");

@@ -1,0 +1,114 @@
+// @ts-check
+/**
+ * The control API of the simulated open platform, under /__sim/open/ (control.js has the rest). JSON in and
+ * out; bad input is HTTP 400 `{"error"}` naming what to fix. Like the rest of the control API it never
+ * reveals a ticket or a token: pushes are handed out encrypted, as WeChat sends them.
+ *
+ *   GET  /__sim/open/components               → {components: [component without secret, token or key]}
+ *   POST /__sim/open/components               {component_appid, secret, token, encoding_aes_key, event_url?,
+ *                                             token_lifetime_s?, ticket_lifetime_s?, push_interval_s?,
+ *                                             pre_auth_code_lifetime_s?, auth_code_lifetime_s?,
+ *                                             authorizer_token_lifetime_s?, daily_quota?, ip_allowed?,
+ *                                             list_refresh_tokens?} → {component}  (upsert)
+ *   GET  /__sim/open/components/:id           → {component, stats: {api_component_token, …, pushes: {made,
+ *                                             dropped, delivered, failed}}, schedule}
+ *   POST /__sim/open/components/:id/schedule  {running?, duplicate?, next_in_s?} → {schedule}  (stop, restart,
+ *                                             duplicate the ticket pushes, or move the next one)
+ *   POST /__sim/open/components/:id/push      {create_time_s?} → {ok: true}  (a ticket push now, e.g. with an
+ *                                             older CreateTime)
+ *   POST /__sim/open/components/:id/take      → {pushes: [{info_type, query, body, create_time}]}  (makes what is
+ *                                             due, then hands over every waiting push, oldest first)
+ *   POST /__sim/open/components/:id/authorize {authorizer_appid, pre_auth_code?, push?: true, func_info?: [ids]}
+ *                                             → {auth_code, expires_in}  (an account consents; with push, an
+ *                                             `authorized` or `updateauthorized` push follows)
+ *   POST /__sim/open/components/:id/unauthorize {authorizer_appid, push?: true} → {ok: true}
+ */
+import { BadRequest, jsonBody } from "./control-input.js";
+import { publicComponent } from "./open-components.js";
+import { controlJson } from "./wire.js";
+
+export const OPEN_CONTROL_PREFIX = "/__sim/open/";
+/** WeChat's permission-set ids (func_info): 1 messages, 2 users, … — a default set for an authorisation. */
+const DEFAULT_FUNC_INFO = [1, 2, 3];
+
+/**
+ * @typedef {object} OpenControlContext
+ * @property {import("./open-components.js").ComponentRegistry} components
+ * @property {import("./open-platform.js").OpenPlatformSim} open
+ * @property {() => number} now
+ */
+
+/**
+ * @param {OpenControlContext} ctx
+ * @param {Required<import("./wire.js").SimRequest>} req
+ * @returns {import("./wire.js").SimResponse}
+ */
+export function handleOpenControl(ctx, { method, path, body }) {
+  if (path === "/__sim/open/components") {
+    if (method === "GET") return controlJson({ components: ctx.components.listPublic() });
+    requireMethod(method, "POST");
+    return controlJson({ component: publicComponent(ctx.components.upsert(jsonBody(body))) });
+  }
+  const match = /^\/__sim\/open\/components\/(?<id>[^/]+)(?:\/(?<action>schedule|push|take|authorize|unauthorize))?$/.exec(path)?.groups;
+  if (!match) throw new BadRequest(`no control endpoint ${path}`, 404);
+  const id = decodeURIComponent(match.id ?? "");
+  const component = ctx.components.get(id);
+  if (!component) throw new BadRequest(`unknown component ${JSON.stringify(id)}; register it with POST /__sim/open/components`);
+  const now = ctx.now();
+  if (!match.action) {
+    requireMethod(method, "GET");
+    return controlJson({ component: publicComponent(component), stats: ctx.open.statsOf(id), schedule: ctx.open.pushes.scheduleOf(id, now) });
+  }
+  requireMethod(method, "POST");
+  const input = body.trim() === "" ? {} : jsonBody(body);
+  switch (match.action) {
+    case "schedule": {
+      const { running, duplicate, next_in_s, ...rest } = input;
+      noOthers(rest, "running, duplicate, next_in_s");
+      if (running !== undefined && typeof running !== "boolean") throw new BadRequest("running must be true or false");
+      if (duplicate !== undefined && typeof duplicate !== "boolean") throw new BadRequest("duplicate must be true or false");
+      if (next_in_s !== undefined && !(typeof next_in_s === "number" && Number.isFinite(next_in_s) && next_in_s >= 0)) throw new BadRequest("next_in_s must be a number >= 0");
+      return controlJson({ schedule: ctx.open.pushes.reschedule(id, { running, duplicate, next_in_s }, now) });
+    }
+    case "push": {
+      const { create_time_s, ...rest } = input;
+      noOthers(rest, "create_time_s");
+      if (create_time_s !== undefined && !Number.isSafeInteger(create_time_s)) throw new BadRequest("create_time_s must be an integer (seconds)");
+      ctx.open.pushes.pushTicket(component, now, /** @type {number | undefined} */ (create_time_s));
+      return controlJson({ ok: true });
+    }
+    case "take":
+      noOthers(input, "nothing");
+      ctx.open.pushes.tick(now);
+      return controlJson({ pushes: ctx.open.pushes.take(id) });
+    case "authorize": {
+      const { authorizer_appid, pre_auth_code, push = true, func_info = DEFAULT_FUNC_INFO, ...rest } = input;
+      noOthers(rest, "authorizer_appid, pre_auth_code, push, func_info");
+      if (typeof authorizer_appid !== "string" || authorizer_appid === "") throw new BadRequest("authorizer_appid must be a non-empty string");
+      if (pre_auth_code !== undefined && typeof pre_auth_code !== "string") throw new BadRequest("pre_auth_code must be a string");
+      if (typeof push !== "boolean") throw new BadRequest("push must be true or false");
+      if (!Array.isArray(func_info) || !func_info.every(Number.isSafeInteger)) throw new BadRequest("func_info must be an array of integer ids");
+      const outcome = ctx.open.authorize(id, { authorizer_appid, pre_auth_code, push, func_info }, now);
+      if ("error" in outcome) throw new BadRequest(outcome.error);
+      return controlJson(outcome);
+    }
+    default: {
+      const { authorizer_appid, push = true, ...rest } = input;
+      noOthers(rest, "authorizer_appid, push");
+      if (typeof authorizer_appid !== "string" || typeof push !== "boolean") throw new BadRequest("authorizer_appid must be a string and push true or false");
+      if (!ctx.open.unauthorize(id, authorizer_appid, push, now)) throw new BadRequest(`${authorizer_appid} has not authorised ${id}`);
+      return controlJson({ ok: true });
+    }
+  }
+}
+
+/** @param {string} method @param {string} expected */
+function requireMethod(method, expected) {
+  if (method !== expected) throw new BadRequest(`use ${expected} here, not ${method}`, 405);
+}
+
+/** @param {Record<string, unknown>} rest @param {string} allowed */
+function noOthers(rest, allowed) {
+  const unknown = Object.keys(rest);
+  if (unknown.length) throw new BadRequest(`unknown field(s) ${unknown.join(", ")}; allowed: ${allowed}`);
+}

@@ -117,6 +117,35 @@ describe("revocation when KV refuses the write", () => {
 });
 
 describe("races between admin writes", () => {
+	it("a DELETE that arrives while a PUT is recording the app waits for it, and leaves nothing behind", async () => {
+		const app = await nextApp();
+		await putApp(app);
+		// Hold the PUT inside the Registry: its KV write of the app's profile does not return until released.
+		const release = deferred();
+		const reached = deferred();
+		const realPut = kvProto().put;
+		let held = false;
+		vi.spyOn(kvProto(), "put").mockImplementation(function (this: KVNamespace, ...args: Parameters<KVNamespace["put"]>) {
+			if (!held && args[0] === appProfileKey(app.appid)) {
+				held = true;
+				reached.resolve();
+				return release.promise.then(() => realPut.apply(this, args));
+			}
+			return realPut.apply(this, args);
+		});
+		const putting = putApp(app);
+		await reached.promise;
+		const deleting = adminCall(`/admin/apps/${app.appid}`, { method: "DELETE" });
+		await vi.waitFor(() => expect(logLines.some((l) => l.includes("admin_app_delete_requested") && l.includes(app.appid))).toBe(true));
+		release.resolve();
+		const [put, del] = await Promise.all([putting, deleting]);
+		expect([put.status, del.status]).toEqual([200, 200]);
+		// The DELETE ran after the PUT, whole: the object holds nothing (no token the PUT fetched after the wipe).
+		const left = await runInDurableObject(authority(env, app.appid), async (_i, state) => [...(await state.storage.list()).keys()]);
+		expect(left).toEqual([]);
+		expect((await adminCall(`/admin/apps/${app.appid}`)).status).toBe(404);
+	});
+
 	it("a DELETE during a PUT's first fetch leaves catalog, KV and the object agreeing", async () => {
 		const app = await nextApp();
 		await putApp(app);

@@ -11,6 +11,7 @@
  * object is fine, because nothing awaits them any more.
  */
 import { DurableObject } from "cloudflare:workers";
+import { appStatus, iso, type AppStatus } from "./status-report";
 import { loadConfig, type AppConfig, type AppProfile, type BrokerConfig, type ComponentConfig, type ComponentProfile } from "../config/config";
 import { CREDENTIAL_TYPES } from "../core/credentials";
 import { BrokerError } from "../core/errors";
@@ -21,22 +22,21 @@ import { hasKind, kindFor, kindsOf } from "../engine/kinds";
 import type { CredentialType } from "../core/credentials";
 import { Incidents } from "../engine/incidents";
 import { Refresher, type CronAction } from "../engine/refresher";
-import { afterUnansweredCall, EMPTY_SLOT, initialState, restoreState, type AuthorityState, type RefreshTrigger, type SlotState } from "../engine/state";
+import { afterUnansweredCall, EMPTY_SLOT, initialState, restoreState, type AuthorityState, type SlotState } from "../engine/state";
 import type { AppEnv } from "../env";
 import { addGatewayUse, NO_GATEWAY_USE, type GatewayCounts, type StoredGatewayUsage } from "./gateway-usage";
 import { healthProblem } from "../engine/health";
 import { COMPONENT_KEY, COMPONENT_TICKET_KEY, edgeKey, GATEWAY_USAGE_KEY, issuedKey, REGISTERED_APP_KEY, STATE_KEY } from "../core/storage-keys";
 import { isStoredComponent, openComponent, receiveEvent, sealComponent, type ComponentSecrets, type EventOutcome, type StoredTicket } from "./component";
 import type { SignedCallback } from "../wechat/callback-crypto";
-import { expiresInS, isUsable } from "../core/lifetime";
 import { log, maskToken } from "../core/log";
 import { fail, type Failure, type Outcome } from "../core/outcome";
-import { usageNow, type CallCounts } from "../core/usage";
 import { AlarmChain, type RingResult } from "./alarm-chain";
 import { scheduleIndex } from "../schedule/client";
 
 export type { RefreshTrigger } from "../engine/state";
 export type { Failure, Outcome } from "../core/outcome";
+export type { AppStatus, CredentialStatus } from "./status-report";
 
 export interface InvalidateOptions {
 	/**
@@ -55,39 +55,6 @@ export type ConfigureResult =
 export interface CronReport {
 	readonly appid: string;
 	readonly action: CronAction["action"];
-}
-
-export interface CredentialStatus {
-	type: CredentialType;
-	label: string;
-	value: string | null;
-	expires_in: number;
-	next_refresh: string | null;
-	last_refresh: { at: string; trigger: RefreshTrigger } | null;
-	calls_today: number;
-	daily_quota: number | null;
-	consecutive_failures: number;
-	last_error: { at: string; message: string; wechat_errcode: number | null } | null;
-}
-
-/** The access_token's fields at the top level (as before credential kinds), every kind under `credentials`. */
-export interface AppStatus {
-	appid: string;
-	mode: AppConfig["mode"];
-	token: string | null;
-	expires_in: number;
-	next_refresh: string | null;
-	last_refresh: CredentialStatus["last_refresh"];
-	calls_today: CallCounts;
-	daily_quota: number;
-	consecutive_failures: number;
-	last_error: CredentialStatus["last_error"];
-	incident: { since: string; reason: string } | null;
-	credentials: CredentialStatus[];
-}
-
-function iso(ms: number): string {
-	return new Date(ms).toISOString();
 }
 
 export class TokenAuthority extends DurableObject<AppEnv> {
@@ -367,34 +334,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	async status(appid: string): Promise<AppStatus | null> {
 		const app = this.#app(appid);
 		if (!app) return null;
-		const now = Date.now();
-		const usage = usageNow(this.#state.usage, now);
-		const credentials = kindsOf(app).map((type): CredentialStatus => {
-			const kind = kindFor(app, type);
-			const slot = this.#state.slots[type] ?? EMPTY_SLOT;
-			const usable = isUsable(slot.current, now) ? slot.current : null;
-			return {
-				type, label: kind.label,
-				value: usable ? maskToken(usable.value) : null,
-				expires_in: usable ? expiresInS(usable, now) : 0,
-				next_refresh: usable ? iso(Math.max(usable.refreshAt, slot.retryAt)) : null,
-				last_refresh: slot.lastRefresh && { at: iso(slot.lastRefresh.at), trigger: slot.lastRefresh.trigger },
-				calls_today: usage.calls[kind.call] ?? 0,
-				daily_quota: kind.dailyQuota === Number.MAX_SAFE_INTEGER ? null : kind.dailyQuota,
-				consecutive_failures: slot.consecutiveFailures,
-				last_error: slot.lastError && { at: iso(slot.lastError.at), message: slot.lastError.failure.message, wechat_errcode: slot.lastError.failure.errcode ?? null },
-			};
-		});
-		const token = credentials[0]!;
-		const { incident } = this.#state;
-		return {
-			appid, mode: app.mode,
-			token: token.value, expires_in: token.expires_in, next_refresh: token.next_refresh, last_refresh: token.last_refresh,
-			calls_today: usage.calls, daily_quota: app.dailyQuota,
-			consecutive_failures: token.consecutive_failures, last_error: token.last_error,
-			incident: incident && { since: iso(incident.since), reason: incident.reason },
-			credentials,
-		};
+		return appStatus(app, this.#state, Date.now());
 	}
 
 	/** GET /status's entry for one app in one call (a page of 100 apps is 100 subrequests, not 200). */

@@ -20,9 +20,9 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { AppProfile, ComponentProfile } from "../config/types";
-import { log } from "../core/log";
 import { apiKeyKey, appProfileKey, componentProfileKey, corpEntriesKey, REGISTRY_OBJECT_NAME } from "../core/storage-keys";
 import type { AppEnv } from "../env";
+import { KvOutbox, OUTBOX_TABLE } from "./kv-outbox";
 
 /** An API key as the hot path knows it (KV "apikey:v1:<digest>"): never the key or its digest. */
 export interface RegisteredKey {
@@ -55,20 +55,15 @@ export interface ComponentRow {
 
 export type CreateKeyResult = { ok: true; row: KeyRow } | { ok: false; conflict: "name" | "digest" };
 
-/** A KV write that failed is tried again this much later (KV allows one write a second per key). */
-const OUTBOX_RETRY_MS = 2_000;
-/** KV writes sent per flush; the rest wait for the next one (a Worker invocation's subrequests are bounded). */
-const OUTBOX_BATCH = 100;
 
 export class Registry extends DurableObject<AppEnv> {
 	readonly #sql: SqlStorage;
-	/** The flush under way (memory only: a lost one is redone from the outbox by the alarm). */
-	#flushing: Promise<void> | null = null;
-	#flushAgain = false;
+	readonly #outbox: KvOutbox;
 
 	constructor(ctx: DurableObjectState, env: AppEnv) {
 		super(ctx, env);
 		this.#sql = ctx.storage.sql;
+		this.#outbox = new KvOutbox(ctx.storage, () => this.env.TOKEN_CACHE);
 		this.#sql.exec(`
 			CREATE TABLE IF NOT EXISTS apps (
 				appid TEXT PRIMARY KEY, corpid TEXT, profile TEXT NOT NULL, sealed_kid TEXT NOT NULL,
@@ -81,7 +76,7 @@ export class Registry extends DurableObject<AppEnv> {
 			CREATE TABLE IF NOT EXISTS components (
 				component_appid TEXT PRIMARY KEY, profile TEXT NOT NULL, sealed_kid TEXT NOT NULL,
 				created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
-			CREATE TABLE IF NOT EXISTS kv_outbox (key TEXT PRIMARY KEY, value TEXT, version INTEGER NOT NULL);
+			${OUTBOX_TABLE}
 		`);
 	}
 
@@ -103,7 +98,7 @@ export class Registry extends DurableObject<AppEnv> {
 				 ON CONFLICT (appid) DO UPDATE SET corpid = excluded.corpid, profile = excluded.profile,
 				   sealed_kid = excluded.sealed_kid, updated_at = excluded.updated_at`,
 				profile.appid, profile.corpid ?? null, JSON.stringify(profile), sealedKid, created_at, now);
-			this.#enqueue(appProfileKey(profile.appid), JSON.stringify(profile));
+			this.#outbox.enqueue(appProfileKey(profile.appid), JSON.stringify(profile));
 			if (existing?.profile.corpid && existing.profile.corpid !== profile.corpid) siblings.push(...this.#recountCorp(existing.profile.corpid, secretEntries, null));
 			if (profile.corpid) {
 				const recounted = this.#recountCorp(profile.corpid, secretEntries, profile.appid);
@@ -112,7 +107,7 @@ export class Registry extends DurableObject<AppEnv> {
 			}
 		});
 		siblings = siblings.filter((sibling) => sibling.appid !== profile.appid);
-		await this.#flush();
+		await this.#outbox.flush();
 		return { created: !existing, row: { profile: stored, sealedKid, created_at, updated_at: now }, siblings };
 	}
 
@@ -126,9 +121,9 @@ export class Registry extends DurableObject<AppEnv> {
 				`INSERT INTO components (component_appid, profile, sealed_kid, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
 				 ON CONFLICT (component_appid) DO UPDATE SET profile = excluded.profile, sealed_kid = excluded.sealed_kid, updated_at = excluded.updated_at`,
 				profile.componentAppid, JSON.stringify(profile), sealedKid, created_at, now);
-			this.#enqueue(componentProfileKey(profile.componentAppid), JSON.stringify(profile));
+			this.#outbox.enqueue(componentProfileKey(profile.componentAppid), JSON.stringify(profile));
 		});
-		await this.#flush();
+		await this.#outbox.flush();
 		return { created: !existing, row: { profile, sealedKid, created_at, updated_at: now } };
 	}
 
@@ -159,12 +154,12 @@ export class Registry extends DurableObject<AppEnv> {
 		let siblings: AppProfile[] = [];
 		this.ctx.storage.transactionSync(() => {
 			this.#sql.exec("DELETE FROM apps WHERE appid = ?", appid);
-			this.#enqueue(appProfileKey(appid), null);
-			for (const key of kvKeys) this.#enqueue(key, null);
+			this.#outbox.enqueue(appProfileKey(appid), null);
+			for (const key of kvKeys) this.#outbox.enqueue(key, null);
 			if (existing?.profile.corpid) siblings = this.#recountCorp(existing.profile.corpid, secretEntries, null);
 		});
-		await this.#flush();
-		return { existed: existing !== null, siblings, kvPending: this.#pending() };
+		await this.#outbox.flush();
+		return { existed: existing !== null, siblings, kvPending: this.#outbox.pending() };
 	}
 
 	/** The registered WeCom entries of a corp (for its entries' shared ticket limit and for gettoken). */
@@ -194,7 +189,7 @@ export class Registry extends DurableObject<AppEnv> {
 		return {
 			apps, keys: count("SELECT COUNT(*) AS n FROM keys"),
 			sealed_with_current_key: current, sealed_with_other_keys: apps - current,
-			kv_writes_pending: this.#pending(),
+			kv_writes_pending: this.#outbox.pending(),
 		};
 	}
 
@@ -206,9 +201,9 @@ export class Registry extends DurableObject<AppEnv> {
 		this.ctx.storage.transactionSync(() => {
 			this.#sql.exec("INSERT INTO keys (name, digest, apps, admin, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
 				name, digest, JSON.stringify(apps), admin ? 1 : 0, now, now);
-			this.#enqueue(apiKeyKey(digest), JSON.stringify(hotKey(row)));
+			this.#outbox.enqueue(apiKeyKey(digest), JSON.stringify(hotKey(row)));
 		});
-		await this.#flush();
+		await this.#outbox.flush();
 		return { ok: true, row };
 	}
 
@@ -219,9 +214,9 @@ export class Registry extends DurableObject<AppEnv> {
 		const row: KeyRow = { ...existing.row, ...change, updated_at: Date.now() };
 		this.ctx.storage.transactionSync(() => {
 			this.#sql.exec("UPDATE keys SET apps = ?, admin = ?, updated_at = ? WHERE name = ?", JSON.stringify(row.apps), row.admin ? 1 : 0, row.updated_at, name);
-			this.#enqueue(apiKeyKey(existing.digest), JSON.stringify(hotKey(row)));
+			this.#outbox.enqueue(apiKeyKey(existing.digest), JSON.stringify(hotKey(row)));
 		});
-		await this.#flush();
+		await this.#outbox.flush();
 		return row;
 	}
 
@@ -234,16 +229,12 @@ export class Registry extends DurableObject<AppEnv> {
 		if (!existing) return null;
 		this.ctx.storage.transactionSync(() => {
 			this.#sql.exec("DELETE FROM keys WHERE name = ?", name);
-			this.#enqueue(apiKeyKey(existing.digest), null);
+			this.#outbox.enqueue(apiKeyKey(existing.digest), null);
 		});
-		await this.#flush();
-		return { digest: existing.digest, kvPending: this.#pending() };
+		await this.#outbox.flush();
+		return { digest: existing.digest, kvPending: this.#outbox.pending() };
 	}
 
-	/** KV writes not yet taken: they are retried from the alarm every OUTBOX_RETRY_MS. */
-	#pending(): number {
-		return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM kv_outbox").one().n;
-	}
 
 	getKey(name: string): KeyRow | null {
 		return this.#keyRow(name)?.row ?? null;
@@ -257,7 +248,7 @@ export class Registry extends DurableObject<AppEnv> {
 
 	/** Retries KV writes that were refused. */
 	override async alarm(): Promise<void> {
-		await this.#flush();
+		await this.#outbox.flush();
 	}
 
 	#appRow(appid: string): AppRow | null {
@@ -276,7 +267,7 @@ export class Registry extends DurableObject<AppEnv> {
 	 */
 	#recountCorp(corpid: string, secretEntries: number, always: string | null): AppProfile[] {
 		const ids = this.corpEntries(corpid);
-		this.#enqueue(corpEntriesKey(corpid), ids.length > 0 ? JSON.stringify(ids) : null);
+		this.#outbox.enqueue(corpEntriesKey(corpid), ids.length > 0 ? JSON.stringify(ids) : null);
 		const count = ids.length + secretEntries;
 		const changed: AppProfile[] = [];
 		for (const id of ids) {
@@ -284,56 +275,10 @@ export class Registry extends DurableObject<AppEnv> {
 			if (row.profile.corpEntries === count && id !== always) continue;
 			const profile = { ...row.profile, corpEntries: count };
 			this.#sql.exec("UPDATE apps SET profile = ? WHERE appid = ?", JSON.stringify(profile), id);
-			this.#enqueue(appProfileKey(id), JSON.stringify(profile));
+			this.#outbox.enqueue(appProfileKey(id), JSON.stringify(profile));
 			changed.push(profile);
 		}
 		return changed;
-	}
-
-	/** A KV write to send; a newer one for the same key replaces it (only the last value matters). */
-	#enqueue(key: string, value: string | null): void {
-		this.#sql.exec(
-			"INSERT INTO kv_outbox (key, value, version) VALUES (?, ?, 1) ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = version + 1",
-			key, value);
-	}
-
-	/** Sends the outbox; one flush at a time, and one more if a change came in while it ran. */
-	async #flush(): Promise<void> {
-		if (this.#flushing) {
-			this.#flushAgain = true;
-			return this.#flushing;
-		}
-		this.#flushing = (async () => {
-			do {
-				this.#flushAgain = false;
-				await this.#sendOutbox();
-			} while (this.#flushAgain);
-		})().finally(() => {
-			this.#flushing = null;
-		});
-		return this.#flushing;
-	}
-
-	async #sendOutbox(): Promise<void> {
-		// Armed before anything is sent: if this object is reset while the writes are out, the alarm finishes them.
-		await this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MS);
-		const pending = this.#sql.exec<{ key: string; value: string | null; version: number }>(
-			"SELECT key, value, version FROM kv_outbox LIMIT ?", OUTBOX_BATCH).toArray();
-		let failed = 0;
-		await Promise.all(pending.map(async ({ key, value, version }) => {
-			try {
-				if (value === null) await this.env.TOKEN_CACHE.delete(key);
-				else await this.env.TOKEN_CACHE.put(key, value);
-				// Only the version sent: a newer value enqueued meanwhile stays, to be sent next.
-				this.#sql.exec("DELETE FROM kv_outbox WHERE key = ? AND version = ?", key, version);
-			} catch (error) {
-				failed++;
-				log("warn", "registry_kv_write_failed", { key: key.replace(/^(apikey:v1:)[0-9a-f]+$/, "$1…"), reason: error instanceof Error ? error.name : "unknown" });
-			}
-		}));
-		const left = this.#pending();
-		if (left === 0) await this.ctx.storage.deleteAlarm();
-		else if (failed === 0) await this.ctx.storage.setAlarm(Date.now());
 	}
 }
 

@@ -944,7 +944,7 @@ export const MUTATIONS = [
 	{
 		name: "[review16] a deleted app's KV deletes go through the outbox (retried)",
 		file: "src/registry/registry.ts",
-		find: "for (const key of kvKeys) this.#enqueue(key, null);",
+		find: "for (const key of kvKeys) this.#outbox.enqueue(key, null);",
 		replace: "for (const key of kvKeys) void this.env.TOKEN_CACHE.delete(key).catch(() => {});",
 		tests: ["review16"],
 	},

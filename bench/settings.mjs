@@ -10,7 +10,8 @@
  *   --stampede L     | BENCH_STAMPEDE     comma-separated burst sizes (default 100,1000)
  *   --day-seconds N  | BENCH_DAY_SECONDS  length of the compressed-day run (default 150)
  *   --scale L        | BENCH_SCALE        comma-separated app counts of the scale scenario (default 1000,10000)
- *   --scale-seconds T,Q | BENCH_SCALE_SECONDS  its traffic and quiet phases in s (default 150,90)
+ *   --scale-seconds T,Q | BENCH_SCALE_SECONDS  its traffic and quiet phases in s (default: two refresh
+ *                                        intervals of its token lifetime, bench/scenarios/scale.mjs)
  *   --only L         | BENCH_ONLY         comma-separated scenarios to run (default: all of SCENARIOS); a
  *                                        partial run writes bench/.tmp/results-partial.json, never results.json
  *   --no-baselines   | BENCH_BASELINES=0  skip the Redis baselines
@@ -27,8 +28,8 @@ import { parseArgs } from "node:util";
  * @property {number[]} stampedeSizes
  * @property {number} daySeconds
  * @property {number[]} scaleSizes     apps per scale run (issue 17)
- * @property {number} scaleTrafficS    seconds of readers per scale run
- * @property {number} scaleQuietS      seconds with no client per scale run
+ * @property {number | null} scaleTrafficS    seconds of readers per scale run (null: from the lifetime)
+ * @property {number | null} scaleQuietS      seconds with no client per scale run (null: from the lifetime)
  * @property {boolean} baselines
  * @property {ReadonlySet<Scenario>} only   the scenarios to run
  * @property {boolean} partial              not every scenario runs
@@ -99,9 +100,11 @@ export function readSettings(argv = process.argv.slice(2), env = process.env) {
 		// At least two 60 s token lifetimes (day.mjs), or "calls per lifetime" says nothing; 150 s is 2.5.
 		daySeconds: number("--day-seconds", values["day-seconds"] ?? env.BENCH_DAY_SECONDS ?? "150", 120, 600),
 		scaleSizes: list("--scale", values.scale ?? env.BENCH_SCALE ?? "1000,10000", 100_000),
-		// Traffic spans most of a 180 s token lifetime, and quiet a half: with registration, ~12 min on 2 cores.
+		// Unset, each N's phases cover two refreshes of every app (scale.mjs defaultPhases).
 		...(() => {
-			const [trafficS = 150, quietS = 90] = list("--scale-seconds", values["scale-seconds"] ?? env.BENCH_SCALE_SECONDS ?? "150,90", 1200);
+			const given = values["scale-seconds"] ?? env.BENCH_SCALE_SECONDS;
+			if (given === undefined) return { scaleTrafficS: null, scaleQuietS: null };
+			const [trafficS = 150, quietS = 90] = list("--scale-seconds", given, 1200);
 			return { scaleTrafficS: trafficS, scaleQuietS: quietS };
 		})(),
 		baselines: !(values["no-baselines"] ?? env.BENCH_BASELINES === "0"),

@@ -6,6 +6,7 @@
  */
 import type { TestProject } from "vitest/node";
 import { startSimulator } from "../sim/server.js";
+import { weComVectors } from "./wecom-crypto-vectors";
 import { allTestApps, allTestComponents, allWeComApps, REGISTRY_TEST_COMPONENTS, registryTestComponent } from "./worker/fixtures";
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -19,5 +20,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
 		components: [...allTestComponents(), ...Array.from({ length: REGISTRY_TEST_COMPONENTS }, (_, n) => registryTestComponent(n))],
 	});
 	project.provide("simUrl", sim.url);
+	project.provide("wecomVectors", weComVectors());
 	return () => sim.close();
 }

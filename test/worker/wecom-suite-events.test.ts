@@ -190,6 +190,19 @@ describe("suite_ticket (POST)", () => {
 		expect((await storedTicket(S4))?.timeStamp).toBe(now + 600);
 	});
 
+	it("keeps the newer of two callbacks that arrive at once, in either order", async () => {
+		// After the TimeStamps the test above left on S4 (now + 10,600 s at most).
+		for (const newerFirst of [true, false]) {
+			const base = Math.floor(Date.now() / 1000) + 20_000 + (newerFirst ? 0 : 10_000);
+			const older = await pushFor(S4, base);
+			const newer = await pushFor(S4, base + 1);
+			const [first, second] = newerFirst ? [newer, older] : [older, newer];
+			const answers = await Promise.all([deliver(eventsPath(S4), first.query, first.body), deliver(eventsPath(S4), second.query, second.body)]);
+			expect(answers.map((a) => a.status).sort()).toEqual(newerFirst ? [200, 409] : [200, 200]);
+			expect((await storedTicket(S4))?.timeStamp).toBe(base + 1);
+		}
+	});
+
 	it("takes a callback WeCom encrypted for the provider's corpid (reported once) as well as for the suite_id", async () => {
 		await travel(1);
 		try {

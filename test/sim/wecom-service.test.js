@@ -123,6 +123,20 @@ describe("suite_ticket pushes", () => {
     expect((await control(sim.url, "POST", `wecom/suites/nosuch/take`)).status).toBe(400);
   });
 
+  it("can be sped up: a suite registered with a shorter jitter window pushes that often", async () => {
+    await register(sim.url, { ...S, push_min_s: 60, push_max_s: 90 });
+    await take(sim.url, S.suite_id);
+    let pushes = 0;
+    for (let step = 0; step < 20; step++) {
+      await advance(sim.url, 30);
+      pushes += (await take(sim.url, S.suite_id)).length;
+    }
+    // 600 s at 60–90 s apart (sampled every 30 s, so up to 120 s): 5 to 10 pushes.
+    expect(pushes).toBeGreaterThanOrEqual(5);
+    expect(pushes).toBeLessThanOrEqual(10);
+    expect((await control(sim.url, "POST", "wecom/suites", { ...S, push_min_s: 90, push_max_s: 60 })).status).toBe(400);
+  });
+
   it("encrypts for the provider's corpid where a suite says WeCom does (the unconfirmed report)", async () => {
     await register(sim.url, { ...S, instruction_receiver: "provider_corpid" });
     expect(open((await take(sim.url, S.suite_id))[0], S, PROVIDER).SuiteId).toBe(S.suite_id);

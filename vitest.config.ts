@@ -1,6 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
-import { apiKeysJson, REGISTRY_TEST_KEY, wechatAppsJson, wechatComponentsJson } from "./test/worker/fixtures.ts";
+import { apiKeysJson, REGISTRY_TEST_KEY, wechatAppsJson, wechatComponentsJson, wecomSuitesJson } from "./test/worker/fixtures.ts";
 import { dropKnownWorkerdNoise } from "./test/workerd-noise.ts";
 
 // Three workerd log lines that are the tools' own and carry no information (see test/workerd-noise.ts).
@@ -37,6 +37,7 @@ export default defineConfig({
 								WECHAT_API_BASE: inject("simUrl"),
 								WECHAT_APPS: wechatAppsJson(),
 								WECHAT_COMPONENTS: wechatComponentsJson(),
+								WECOM_SUITES: wecomSuitesJson(),
 								// The simulator serves WeCom under /qyapi: a WeCom call sent to WeChat's base fails.
 								WECOM_API_BASE: `${inject("simUrl")}/qyapi`,
 								API_KEYS: await apiKeysJson(),

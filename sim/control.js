@@ -41,11 +41,14 @@
  *                                           code?, openid?} → {ok: true} | {ok: false, reason}  (jssdk-verify.js:
  *                                           a signature checked as wx.config would, against tickets valid now)
  *   *      /__sim/open/…                    the open platform's components, pushes and authorisations (open-control.js)
+ *   *      /__sim/wecom/suites…             WeCom suites, their suite_ticket pushes, URL checks and installs
+ *                                           (wecom-suite-control.js)
  *   POST   /__sim/reset                     → {ok: true}  (forgets apps, corps, tokens, tickets, media, faults,
  *                                           counters, the clock offset, messages and the webhook failure mode)
  *
  * Faults (faults.js): endpoint is token, stable_token, getcallbackip, getticket, message_custom_send,
- * media_upload, media_get, wecom_gettoken, wecom_get_jsapi_ticket, wecom_ticket_get, wecom_getcallbackip, or
+ * media_upload, media_get, wecom_gettoken, wecom_get_jsapi_ticket, wecom_ticket_get, wecom_getcallbackip, the
+ * open platform's and WeCom's service-provider endpoints (faults.js lists them), or
  * "*" (the default: the two token endpoints only). appid is an appid or a WeCom corpid (omit it for every
  * app; on a business API it matches the app owning the token). kind is one of
  *   errcode {errcode}   the call fails with that errcode; nothing minted, no quota spent
@@ -69,6 +72,7 @@ import { MS_PER_S } from "./clock.js";
 import { BadRequest, describeFault, jsonBody, parseFault, parseWebhookFailure } from "./control-input.js";
 import { verifyJssdk } from "./jssdk-verify.js";
 import { handleOpenControl, OPEN_CONTROL_PREFIX } from "./open-control.js";
+import { handleSuiteControl, SUITE_CONTROL_PREFIX } from "./wecom-suite-control.js";
 import { controlJson } from "./wire.js";
 
 /** @typedef {import("./wire.js").SimRequest} SimRequest */
@@ -88,6 +92,7 @@ import { controlJson } from "./wire.js";
  * @property {import("./wecom.js").WeComSim} wecom
  * @property {import("./business.js").BusinessApi} business
  * @property {import("./open-control.js").OpenControlContext} open
+ * @property {import("./wecom-suite-control.js").SuiteControlContext} suites
  * @property {() => void} reset
  */
 
@@ -115,6 +120,7 @@ export function handleControl(ctx, req) {
 function route(ctx, req) {
   const { method, path, query, body } = req;
   if (path.startsWith(OPEN_CONTROL_PREFIX)) return handleOpenControl(ctx.open, req);
+  if (path === SUITE_CONTROL_PREFIX || path.startsWith(`${SUITE_CONTROL_PREFIX}/`)) return handleSuiteControl(ctx.suites, req);
   const appAction = /^\/__sim\/apps\/(?<encodedAppid>[^/]+)\/(?<action>rotate|revoke)$/.exec(path)?.groups;
   if (appAction) {
     requireMethod(method, "POST");
@@ -139,7 +145,8 @@ function route(ctx, req) {
         return controlJson({ ok: true, cleared });
       }
       requireMethod(method, "POST");
-      return controlJson({ id: ctx.faults.add(parseFault(body, (id) => ctx.apps.get(id) !== undefined || ctx.wecom.registry.hasCorp(id) || ctx.open.components.get(id) !== undefined)).id });
+      return controlJson({ id: ctx.faults.add(parseFault(body, (id) => ctx.apps.get(id) !== undefined || ctx.wecom.registry.hasCorp(id) || ctx.open.components.get(id) !== undefined
+        || ctx.suites.suites.get(id) !== undefined || ctx.suites.suites.ofProvider(id).length > 0)).id });
     case "/__sim/stats":
       requireMethod(method, "GET");
       return stats(ctx, query.get("appid"));

@@ -37,6 +37,13 @@ export const FAULT_ENDPOINTS = /** @type {const} */ ([
   "api_query_auth",
   "api_authorizer_token",
   "api_get_authorizer_list",
+  // WeCom's service-provider endpoints (wecom-service.js); appid is the suite_id (the provider corpid for
+  // get_provider_token).
+  "wecom_get_suite_token",
+  "wecom_get_pre_auth_code",
+  "wecom_get_permanent_code",
+  "wecom_get_corp_token",
+  "wecom_get_provider_token",
   "*",
 ]);
 /** @typedef {Exclude<typeof FAULT_ENDPOINTS[number], "*">} FaultEndpoint */

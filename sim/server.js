@@ -38,6 +38,7 @@ const IDLE_KEEP_ALIVE_MS = 60 * 60 * 1000;
  * @property {unknown[]} [apps]  app objects as accepted by POST /__sim/apps
  * @property {unknown[]} [wecomApps]  WeCom secrets as accepted by POST /__sim/wecom/apps
  * @property {unknown[]} [components]  open-platform components as accepted by POST /__sim/open/components
+ * @property {unknown[]} [suites]  WeCom suites as accepted by POST /__sim/wecom/suites
  * @property {() => number} [now]  base clock in ms (Date.now by default); tests pass a frozen one so
  *                                 boundaries such as "exactly 300 s left" do not drift with real time
  * @property {import("./issuer.js").MintListener} [onMint]
@@ -47,11 +48,12 @@ const IDLE_KEEP_ALIVE_MS = 60 * 60 * 1000;
  * @param {StartOptions} [options]
  * @returns {Promise<Simulator>}
  */
-export async function startSimulator({ port = 0, host = "127.0.0.1", apps = [], wecomApps = [], components = [], now, onMint } = {}) {
+export async function startSimulator({ port = 0, host = "127.0.0.1", apps = [], wecomApps = [], components = [], suites = [], now, onMint } = {}) {
   const sim = new WeChatSim({ now, onMint });
   for (const app of apps) sim.registerApp(app);
   for (const app of wecomApps) sim.registerWecomApp(app);
   for (const component of components) sim.registerComponent(component);
+  for (const suite of suites) sim.registerSuite(suite);
 
   /** @type {Set<Socket>} */
   const sockets = new Set();
@@ -84,7 +86,7 @@ export async function startSimulator({ port = 0, host = "127.0.0.1", apps = [], 
   if (address === null || typeof address === "string") throw new Error("simulator did not bind a TCP port");
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
-  // Open-platform pushes to the event URLs of components that have one (open-pusher.js).
+  // Open-platform pushes and WeCom suite callbacks to the URLs of those that have one (open-pusher.js).
   const stopPusher = startPusher(sim);
   let closing;
   return {

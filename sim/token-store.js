@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { MS_PER_S } from "./clock.js";
 
-/** @typedef {"classic" | "stable" | "wecom" | "component" | `authorizer:${string}`} TokenKind (open-platform.js: component tokens, and authorizer tokens per component) */
+/** @typedef {"classic" | "stable" | "wecom" | "component" | `authorizer:${string}` | "suite" | "provider" | `corp:${string}`} TokenKind (open-platform.js: component tokens, and authorizer tokens per component; wecom-service.js: suite, provider and per-suite corp tokens) */
 
 /**
  * @typedef {object} TokenRecord

@@ -16,6 +16,7 @@
  *   GET  /cgi-bin/media/get
  *   POST /cgi-bin/webhook/send?key=KEY   WeCom group robot (qyapi.weixin.qq.com's path; also under /qyapi)
  *   GET  /qyapi/cgi-bin/…                WeCom: gettoken, get_jsapi_ticket, ticket/get, getcallbackip (wecom.js)
+ *   *    /qyapi/cgi-bin/service/…        WeCom's service-provider API (wecom-service.js), and its suite pushes
  *   POST /__sim/webhook/generic          any JSON receiver (Slack, Feishu style)
  *   POST /cgi-bin/component/…            the open platform (open-platform.js), and its pushes (open-pushes.js)
  *   *    /__sim/...                      the control API (control.js; the open platform's: open-control.js)
@@ -37,6 +38,8 @@ import { WebhookReceiver } from "./webhook.js";
 import { ComponentRegistry } from "./open-components.js";
 import { COMPONENT_PREFIX, OpenPlatformSim } from "./open-platform.js";
 import { WECOM_PREFIX, WeComSim, wecomError } from "./wecom.js";
+import { WeComServiceSim } from "./wecom-service.js";
+import { SuiteRegistry } from "./wecom-suites.js";
 import { wechatError, wechatJson } from "./wire.js";
 
 /** @typedef {import("./wire.js").SimRequest} SimRequest */
@@ -78,6 +81,8 @@ export class WeChatSim {
   #wecom = new WeComSim({ tickets: this.#ticketStore, faults: this.#faults, unknownTokens: this.#unknownTokens });
   #components = new ComponentRegistry();
   #open = new OpenPlatformSim({ components: this.#components, accessTokens: this.#tokens });
+  #suites = new SuiteRegistry();
+  #service = new WeComServiceSim({ suites: this.#suites, faults: this.#faults });
   /** @type {import("./control.js").ControlContext} */
   #control;
 
@@ -98,6 +103,7 @@ export class WeChatSim {
       wecom: this.#wecom,
       business: this.#business,
       open: { components: this.#components, open: this.#open, now: () => this.#clock.now() },
+      suites: { suites: this.#suites, service: this.#service, now: () => this.#clock.now() },
       reset: () => this.reset(),
     };
   }
@@ -153,6 +159,32 @@ export class WeChatSim {
     this.#open.pushes.recordDelivery(componentAppid, delivered);
   }
 
+  /**
+   * Registers or updates a WeCom suite (same rules as POST /__sim/wecom/suites).
+   * @param {unknown} suite
+   */
+  registerSuite(suite) {
+    return this.#suites.upsert(suite).suite_id;
+  }
+
+  /**
+   * Like pushesToDeliver, for WeCom suites with a callback URL (the others wait for a test to take them).
+   * @returns {{ suiteId: string, callbackUrl: string, pushes: import("./wecom-suite-pushes.js").SuitePush[] }[]}
+   */
+  suitePushesToDeliver() {
+    this.#service.pushes.tick(this.#clock.now());
+    return this.#suites.list().flatMap(({ suite_id, callback_url }) => {
+      if (!callback_url) return [];
+      const pushes = this.#service.pushes.take(suite_id);
+      return pushes.length ? [{ suiteId: suite_id, callbackUrl: callback_url, pushes }] : [];
+    });
+  }
+
+  /** @param {string} suiteId @param {boolean} delivered */
+  recordSuitePushDelivery(suiteId, delivered) {
+    this.#service.pushes.recordDelivery(suiteId, delivered);
+  }
+
   /** Forgets apps, tokens, faults, counters, webhook messages and the clock offset; hung calls are released. */
   reset() {
     this.#apps.clear();
@@ -169,6 +201,8 @@ export class WeChatSim {
     this.#business.clear();
     this.#components.clear();
     this.#open.clear();
+    this.#suites.clear();
+    this.#service.clear();
     this.#clock.reset();
   }
 
@@ -197,6 +231,8 @@ export class WeChatSim {
     if (req.path.startsWith(`${WECOM_PREFIX}/`)) {
       // The group robot lives on WeCom's host too; it is also served at the root for existing configs.
       if (req.path === `${WECOM_PREFIX}/cgi-bin/webhook/send`) return this.#webhook.wecom(req, this.#clock.now());
+      const service = this.#service.handle(req, this.#clock.now());
+      if (service) return service;
       return this.#wecom.handle(req, this.#clock.now()) ?? wecomError(ERR.SYSTEM_ERROR, 404);
     }
     if (req.path.startsWith(COMPONENT_PREFIX)) {

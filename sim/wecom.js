@@ -55,6 +55,20 @@ export const WECOM_ERR = Object.freeze({
   ACCESS_TOKEN_EXPIRED: 42001,
   FREQ_OUT_OF_LIMIT: 45009,
   API_FORBIDDEN: 48002,
+  // The service-provider API (wecom-service.js; OPEN-PLATFORM.md §10, WJ WxCpErrorMsgEnum).
+  INVALID_PRE_AUTH_CODE: 40077,
+  INVALID_AUTH_CODE: 40078,
+  INVALID_SUITE_SECRET: 40080,
+  INVALID_SUITE_TOKEN: 40082,
+  INVALID_SUITE_ID: 40083,
+  INVALID_PERMANENT_CODE: 40084,
+  INVALID_SUITE_TICKET: 40085,
+  SUITE_TOKEN_MISSING: 41022,
+  SUITE_TICKET_MISSING: 41023,
+  SECRET_MISSING_SERVICE: 41024,
+  PERMANENT_CODE_MISSING: 41025,
+  PRE_AUTH_CODE_EXPIRED: 42007,
+  SUITE_TOKEN_EXPIRED: 42009,
 });
 
 /** @type {ReadonlyMap<number, string>} */
@@ -70,6 +84,20 @@ const WECOM_ERRMSG = new Map([
   [WECOM_ERR.ACCESS_TOKEN_EXPIRED, "access_token expired"],
   [WECOM_ERR.FREQ_OUT_OF_LIMIT, "api freq out of limit"],
   [WECOM_ERR.API_FORBIDDEN, "api forbidden"],
+  [WECOM_ERR.INVALID_PRE_AUTH_CODE, "invalid preauth_code"],
+  [WECOM_ERR.INVALID_AUTH_CODE, "invalid auth_code"],
+  [WECOM_ERR.INVALID_SUITE_SECRET, "invalid suite_secret"],
+  // WeCom's own spelling (OPEN-PLATFORM.md §10).
+  [WECOM_ERR.INVALID_SUITE_TOKEN, "invalid suite_acccess_token or provider_access_token"],
+  [WECOM_ERR.INVALID_SUITE_ID, "invalid suite_id"],
+  [WECOM_ERR.INVALID_PERMANENT_CODE, "invalid permanent_code"],
+  [WECOM_ERR.INVALID_SUITE_TICKET, "invalid suite_ticket"],
+  [WECOM_ERR.SUITE_TOKEN_MISSING, "missing suite_access_token"],
+  [WECOM_ERR.SUITE_TICKET_MISSING, "missing suite_ticket"],
+  [WECOM_ERR.SECRET_MISSING_SERVICE, "missing secret"],
+  [WECOM_ERR.PERMANENT_CODE_MISSING, "missing permanent_code"],
+  [WECOM_ERR.PRE_AUTH_CODE_EXPIRED, "preauth_code expired"],
+  [WECOM_ERR.SUITE_TOKEN_EXPIRED, "suite_access_token expired"],
 ]);
 
 /**

@@ -26,6 +26,8 @@ declare global {
 			REGISTRY_KEY_PREVIOUS?: string;
 			/** Optional JSON array of open-platform components `{component_appid, secret, token, encoding_aes_key, daily_quota?}`. Secret. */
 			WECHAT_COMPONENTS?: string;
+			/** Optional JSON array of WeCom suites `{suite_id, secret, token, encoding_aes_key, provider_corpid?, provider_secret?}`. Secret. */
+			WECOM_SUITES?: string;
 			/** Optional JSON object of headers for every upstream call, so a relay can admit only the broker. Secret. */
 			WECHAT_RELAY_HEADERS?: string;
 		}

@@ -6,7 +6,8 @@
  */
 import type { TestProject } from "vitest/node";
 import { startSimulator } from "../sim/server.js";
-import { allTestApps, allTestComponents, allWeComApps, REGISTRY_TEST_COMPONENTS, registryTestComponent } from "./worker/fixtures";
+import { weComVectors } from "./wecom-crypto-vectors";
+import { allTestApps, allTestComponents, allTestSuites, allWeComApps, REGISTRY_TEST_COMPONENTS, REGISTRY_TEST_SUITES, registryTestComponent, registryTestSuite } from "./worker/fixtures";
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
 	const frozenAt = Date.now();
@@ -17,7 +18,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
 		wecomApps: allWeComApps().map(({ corpid, agentid, secret }) => ({ corpid, secret, ...(agentid && { agentid }) })),
 		// No event URL: the broker under test has no port, so tests take the pushes and deliver them.
 		components: [...allTestComponents(), ...Array.from({ length: REGISTRY_TEST_COMPONENTS }, (_, n) => registryTestComponent(n))],
+		suites: [...allTestSuites(), ...Array.from({ length: REGISTRY_TEST_SUITES }, (_, n) => registryTestSuite(n))],
 	});
 	project.provide("simUrl", sim.url);
+	project.provide("wecomVectors", weComVectors());
 	return () => sim.close();
 }

@@ -92,7 +92,7 @@ const REFUSALS: Record<CallbackRefusal, { code: ErrorCode; message: (id: string)
 
 /** Imports an EncodingAESKey once per value (an event every ~10 min does not need more). */
 const keys = new Map<string, Promise<CallbackKey>>();
-function callbackKey(encodingAesKey: string): Promise<CallbackKey> {
+export function callbackKey(encodingAesKey: string): Promise<CallbackKey> {
 	let key = keys.get(encodingAesKey);
 	if (!key) {
 		if (keys.size > 100) keys.clear();

@@ -29,6 +29,8 @@ import { healthProblem } from "../engine/health";
 import { COMPONENT_KEY, COMPONENT_TICKET_KEY, edgeKey, GATEWAY_USAGE_KEY, issuedKey, REGISTERED_APP_KEY, STATE_KEY } from "../core/storage-keys";
 import { isStoredComponent, openComponent, receiveEvent, sealComponent, type ComponentSecrets, type EventOutcome, type StoredTicket } from "./component";
 import type { SignedCallback } from "../wechat/callback-crypto";
+import { SuiteDesk, type SuiteSecrets, type SuiteState, type UrlCheckOutcome } from "./suite";
+import type { SuiteProfile } from "../config/config";
 import { log, maskToken } from "../core/log";
 import { fail, type Failure, type Outcome } from "../core/outcome";
 import { AlarmChain, type RingResult } from "./alarm-chain";
@@ -73,6 +75,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	#adminQueue: Promise<unknown> = Promise.resolve();
 	/** In a component's object (authority/component.ts): the registry component, opened once. */
 	#component: ComponentConfig | undefined;
+	/** In a WeCom suite's object (authority/suite.ts). */
+	readonly #suite: SuiteDesk;
 
 	constructor(ctx: DurableObjectState, env: AppEnv) {
 		super(ctx, env);
@@ -85,6 +89,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			webhookUrl: () => this.#config().alertWebhookUrl,
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 		});
+		this.#suite = new SuiteDesk(ctx.storage, env, (suiteId) => this.#config().suites.get(suiteId));
 		this.#chain = new AlarmChain({
 			storage: ctx.storage,
 			index: () => scheduleIndex(this.env),
@@ -257,6 +262,26 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	async componentTicket(_componentAppid: string): Promise<{ createTime: number; receivedAt: number } | null> {
 		const stored = await this.ctx.storage.get<StoredTicket>(COMPONENT_TICKET_KEY);
 		return stored ? { createTime: stored.createTime, receivedAt: stored.receivedAt } : null;
+	}
+
+	/** PUT /admin/suites/{suite_id}, in the suite's own object (authority/suite.ts). */
+	configureSuite(profile: SuiteProfile, secrets: SuiteSecrets): Promise<{ stored: true; kid: string } | { stored: false; failure: Failure }> {
+		return this.#suite.configure(profile, secrets);
+	}
+
+	/** A POST to the suite's instruction URL (routes/wecom-suite-events.ts). */
+	suiteEvent(suiteId: string, signed: SignedCallback): Promise<EventOutcome> {
+		return this.#suite.callback(suiteId, signed, Date.now());
+	}
+
+	/** WeCom's GET URL check of the suite's instruction URL: the echostr decrypted. */
+	suiteUrlCheck(suiteId: string, signed: SignedCallback): Promise<UrlCheckOutcome> {
+		return this.#suite.urlCheck(suiteId, signed);
+	}
+
+	/** GET /admin/suites/{suite_id}: the ticket's age and whether a provider secret is held. */
+	suiteState(suiteId: string): Promise<SuiteState> {
+		return this.#suite.state(suiteId);
 	}
 
 	/** The app's access_token. */

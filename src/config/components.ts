@@ -15,9 +15,9 @@ import type { ComponentConfig } from "./types";
  */
 export const DEFAULT_COMPONENT_DAILY_QUOTA = 2_000;
 /** The console generates 43 characters of [A-Za-z0-9] (WeChat's 消息加解密 plan). */
-const ENCODING_AES_KEY_PATTERN = /^[A-Za-z0-9]{43}$/;
+export const ENCODING_AES_KEY_PATTERN = /^[A-Za-z0-9]{43}$/;
 /** The console accepts a token of 3-32 letters and digits. */
-const MESSAGE_TOKEN_PATTERN = /^[A-Za-z0-9]{3,32}$/;
+export const MESSAGE_TOKEN_PATTERN = /^[A-Za-z0-9]{3,32}$/;
 export const COMPONENT_EXAMPLE = '{"component_appid":"wx…","secret":"<AppSecret>","token":"<message token>","encoding_aes_key":"<43 characters>"}';
 export const COMPONENT_FIELDS = ["component_appid", "secret", "token", "encoding_aes_key", "daily_quota"] as const;
 

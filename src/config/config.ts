@@ -13,11 +13,12 @@ import { isRecord, parseApps } from "./apps";
 import { ConfigError } from "./error";
 import { KEYS_EXAMPLE, parseKeys } from "./keys";
 import { parseComponents } from "./components";
-import type { ApiKeyConfig, AppConfig, ComponentConfig } from "./types";
+import { parseSuites } from "./suites";
+import type { ApiKeyConfig, AppConfig, ComponentConfig, SuiteConfig } from "./types";
 import type { AppEnv } from "../env";
 
 export { APPID_PATTERN } from "./apps";
-export type { ApiKeyConfig, AppConfig, AppProfile, AppSource, ComponentConfig, ComponentProfile, TokenMode } from "./types";
+export type { ApiKeyConfig, AppConfig, AppProfile, AppSource, ComponentConfig, ComponentProfile, SuiteConfig, SuiteProfile, TokenMode } from "./types";
 export { ConfigError } from "./error";
 
 export interface BrokerConfig {
@@ -29,6 +30,8 @@ export interface BrokerConfig {
 	readonly apps: ReadonlyMap<string, AppConfig>;
 	/** The open-platform components of WECHAT_COMPONENTS; the registry's are looked up by id (registry/lookup.ts). */
 	readonly components: ReadonlyMap<string, ComponentConfig>;
+	/** The WeCom suites of WECOM_SUITES; the registry's are looked up by id (registry/lookup.ts). */
+	readonly suites: ReadonlyMap<string, SuiteConfig>;
 	/** The keys of API_KEYS; the registry's are looked up by digest (registry/lookup.ts). */
 	readonly keys: readonly ApiKeyConfig[];
 	/**
@@ -70,9 +73,10 @@ type ConfigSource = Pick<AppEnv, "API_KEYS"> & {
 	WECHAT_TIMEOUT_MS?: string;
 	WECHAT_RELAY_HEADERS?: string;
 	WECHAT_COMPONENTS?: string;
+	WECOM_SUITES?: string;
 };
 
-const OPTIONAL_VARS = ["WECOM_API_BASE", "ALLOWED_IPS", "ALERT_WEBHOOK_URL", "QUOTA_GUARD_SHARE", "WECHAT_TIMEOUT_MS", "WECHAT_RELAY_HEADERS", "WECHAT_COMPONENTS"] as const;
+const OPTIONAL_VARS = ["WECOM_API_BASE", "ALLOWED_IPS", "ALERT_WEBHOOK_URL", "QUOTA_GUARD_SHARE", "WECHAT_TIMEOUT_MS", "WECHAT_RELAY_HEADERS", "WECHAT_COMPONENTS", "WECOM_SUITES"] as const;
 
 let cached: { source: readonly (string | boolean | undefined)[]; result: BrokerConfig | ConfigError } | undefined;
 
@@ -127,6 +131,7 @@ function parseValidConfig(env: ConfigSource): BrokerConfig {
 		weComBase: parseApiBase(env.WECOM_API_BASE, "WECOM_API_BASE", DEFAULT_WECOM_API_BASE),
 		apps,
 		components: parseComponents(env.WECHAT_COMPONENTS, apps),
+		suites: parseSuites(env.WECOM_SUITES),
 		// A scope may name a registry app, which this isolate cannot see here: check scopes only without one.
 		keys: parseKeys(parseJsonArray(env.API_KEYS, "API_KEYS", KEYS_EXAMPLE), registry ? null : apps),
 		allowedIps: parseAllowedIps(env.ALLOWED_IPS),

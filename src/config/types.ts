@@ -64,3 +64,25 @@ export interface ComponentConfig extends ComponentProfile {
 	readonly token: string;
 	readonly encodingAesKey: string;
 }
+
+/**
+ * A WeCom suite (第三方应用 or 代开发 template) as every Worker isolate knows it: its id, where it is configured,
+ * the provider's corpid (the receiver id of its URL check); never its secret, message token, EncodingAESKey or
+ * provider secret (SuiteConfig), which only its own object holds.
+ */
+export interface SuiteProfile {
+	readonly suiteId: string;
+	readonly source: AppSource;
+	/** The service provider's own corpid (服务商 CorpID), when configured. */
+	readonly providerCorpid?: string;
+}
+
+/** A suite with what its object verifies, decrypts and fetches with (config/suites.ts). */
+export interface SuiteConfig extends SuiteProfile {
+	readonly secret: string;
+	/** The message token: signatures of the instruction callbacks and the URL check. */
+	readonly token: string;
+	readonly encodingAesKey: string;
+	/** The provider's secret (get_provider_token), when configured; needs providerCorpid. */
+	readonly providerSecret?: string;
+}

@@ -27,10 +27,19 @@
  *             CreateTime and when it arrived. Not sealed: without the component's secret it opens nothing, and
  *             it never leaves this object.
  *
+ * Durable Object storage of a WeCom suite (a TokenAuthority named "suite:<suite_id>", its own name space
+ * apart from apps and components; authority/suite.ts):
+ *   "suite" → StoredSuite, for a suite added through the admin API: its profile and its secret, message
+ *             token, EncodingAESKey and provider secret, sealed together with REGISTRY_KEY (the suite_id bound).
+ *   "suite_ticket" → StoredSuiteTicket: the newest suite_ticket WeCom pushed (by its TimeStamp), that
+ *             TimeStamp and when it arrived. Not sealed: without the suite's secret it opens nothing, and it
+ *             never leaves this object.
+ *
  * The Registry Durable Object (one per deployment, `idFromName("registry")`, SQLite; registry/registry.ts):
  *   table apps (appid, profile JSON without secret, sealed_kid, created_at, updated_at): what /admin/apps pages;
  *   table keys (name, digest, apps JSON, admin, created_at, updated_at): the registered API keys, digests only;
  *   table components (component_appid, profile JSON without secrets, sealed_kid, created_at, updated_at);
+ *   table suites (suite_id, profile JSON without secrets, sealed_kid, created_at, updated_at);
  *   table kv_outbox (key, value or NULL for a delete): KV writes not yet confirmed, retried from its alarm.
  *
  * Workers KV (TOKEN_CACHE), written only by the app's TokenAuthority, read by every Worker isolate:
@@ -49,9 +58,10 @@
  *   "apikey:v1:<sha256 hex of the key>" → RegisteredKey (registry/lookup.ts): name, apps, admin.
  *   "corp:v1:<corpid>" → the ids of the corp's WeCom registry entries (for /cgi-bin/gettoken by corpid).
  *   "component:v1:<component_appid>" → ComponentProfile (config/types.ts) of a registry component: no secrets.
+ *   "suite:v1:<suite_id>" → SuiteProfile (config/types.ts) of a registry suite: no secrets.
  *
  * Isolate memory (edge/memory-cache.ts): the same "cred:v2:<appid>:<type>" keys, for at most MEMORY_TTL_MS
- * each; registry/lookup.ts keeps what it read of "app:", "apikey:", "corp:" and "component:" for REGISTRY_MEMORY_TTL_MS.
+ * each; registry/lookup.ts keeps what it read of "app:", "apikey:", "corp:", "component:" and "suite:" for REGISTRY_MEMORY_TTL_MS.
  */
 import type { CredentialType } from "./credentials";
 
@@ -94,4 +104,16 @@ export const COMPONENT_TICKET_KEY = "component_ticket";
 
 export function componentProfileKey(componentAppid: string): string {
 	return `component:v1:${componentAppid}`;
+}
+
+/** A WeCom suite's object: its own name space, apart from apps and components. */
+export function suiteObjectName(suiteId: string): string {
+	return `suite:${suiteId}`;
+}
+
+export const SUITE_KEY = "suite";
+export const SUITE_TICKET_KEY = "suite_ticket";
+
+export function suiteProfileKey(suiteId: string): string {
+	return `suite:v1:${suiteId}`;
 }

@@ -10,8 +10,8 @@
  * everywhere within about 70 s. Misses are remembered too, for the same time, so a stream of unknown keys
  * costs one KV read per key per isolate per REGISTRY_MEMORY_TTL_MS, not one per request.
  */
-import type { AppProfile, BrokerConfig, ComponentProfile } from "../config/config";
-import { apiKeyKey, appProfileKey, componentProfileKey, corpEntriesKey } from "../core/storage-keys";
+import type { AppProfile, BrokerConfig, ComponentProfile, SuiteProfile } from "../config/config";
+import { apiKeyKey, appProfileKey, componentProfileKey, corpEntriesKey, suiteProfileKey } from "../core/storage-keys";
 import { log } from "../core/log";
 import type { RegisteredKey } from "./registry";
 import { toHex } from "./seal";
@@ -63,6 +63,7 @@ class TtlCache<V> {
 const apps = new TtlCache<AppProfile | null>();
 const corps = new TtlCache<readonly string[]>();
 const components = new TtlCache<ComponentProfile | null>();
+const suites = new TtlCache<SuiteProfile | null>();
 /** By the key as presented, so a hot key is not hashed again: only keys of the registry. */
 const keys = new TtlCache<{ key: RegisteredKey; digest: string }>();
 /** Misses, by digest: a stranger's string is never kept, only its fixed-size SHA-256. */
@@ -99,6 +100,23 @@ export async function findComponent(env: KvEnv, config: BrokerConfig, componentA
 /** This isolate's view of a component, replaced at once by the change it just made. */
 export function noteComponent(componentAppid: string, profile: ComponentProfile | null): void {
 	components.set(componentAppid, profile, Date.now());
+}
+
+/** The WeCom suite `suiteId`: WECOM_SUITES first, then the registry. */
+export async function findSuite(env: KvEnv, config: BrokerConfig, suiteId: string): Promise<SuiteProfile | undefined> {
+	const fromSecret = config.suites.get(suiteId);
+	if (fromSecret || !config.registry) return fromSecret;
+	const now = Date.now();
+	const cached = suites.get(suiteId, now);
+	if (cached) return cached.value ?? undefined;
+	const profile = await readJson<SuiteProfile>(env.TOKEN_CACHE, suiteProfileKey(suiteId));
+	suites.set(suiteId, profile, now);
+	return profile ?? undefined;
+}
+
+/** This isolate's view of a suite, replaced at once by the change it just made. */
+export function noteSuite(suiteId: string, profile: SuiteProfile | null): void {
+	suites.set(suiteId, profile, Date.now());
 }
 
 /** The ids of a corp's WeCom entries in the registry (WECHAT_APPS entries are in `config.apps`). */

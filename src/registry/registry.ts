@@ -19,8 +19,8 @@
  * lands, other isolates see the previous value: the propagation bound (README) counts from the write.
  */
 import { DurableObject } from "cloudflare:workers";
-import type { AppProfile, ComponentProfile } from "../config/types";
-import { apiKeyKey, appProfileKey, componentProfileKey, corpEntriesKey, REGISTRY_OBJECT_NAME } from "../core/storage-keys";
+import type { AppProfile, ComponentProfile, SuiteProfile } from "../config/types";
+import { apiKeyKey, appProfileKey, componentProfileKey, corpEntriesKey, REGISTRY_OBJECT_NAME, suiteProfileKey } from "../core/storage-keys";
 import type { AppEnv } from "../env";
 import { KvOutbox, OUTBOX_TABLE } from "./kv-outbox";
 
@@ -53,6 +53,14 @@ export interface ComponentRow {
 	readonly updated_at: number;
 }
 
+export interface SuiteRow {
+	readonly profile: SuiteProfile;
+	/** Which key sealed the suite's secrets (registry/seal.ts). */
+	readonly sealedKid: string;
+	readonly created_at: number;
+	readonly updated_at: number;
+}
+
 export type CreateKeyResult = { ok: true; row: KeyRow } | { ok: false; conflict: "name" | "digest" };
 
 
@@ -75,6 +83,9 @@ export class Registry extends DurableObject<AppEnv> {
 				created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
 			CREATE TABLE IF NOT EXISTS components (
 				component_appid TEXT PRIMARY KEY, profile TEXT NOT NULL, sealed_kid TEXT NOT NULL,
+				created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+			CREATE TABLE IF NOT EXISTS suites (
+				suite_id TEXT PRIMARY KEY, profile TEXT NOT NULL, sealed_kid TEXT NOT NULL,
 				created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
 			${OUTBOX_TABLE}
 		`);
@@ -132,6 +143,29 @@ export class Registry extends DurableObject<AppEnv> {
 			"SELECT profile, sealed_kid, created_at, updated_at FROM components WHERE component_appid = ?", componentAppid).toArray();
 		const r = rows[0];
 		return r ? { profile: JSON.parse(r.profile) as ComponentProfile, sealedKid: r.sealed_kid, created_at: r.created_at, updated_at: r.updated_at } : null;
+	}
+
+	/** Creates or replaces a WeCom suite's catalog row and its KV profile. */
+	async putSuite(profile: SuiteProfile, sealedKid: string): Promise<{ created: boolean; row: SuiteRow }> {
+		const now = Date.now();
+		const existing = this.getSuite(profile.suiteId);
+		const created_at = existing?.created_at ?? now;
+		this.ctx.storage.transactionSync(() => {
+			this.#sql.exec(
+				`INSERT INTO suites (suite_id, profile, sealed_kid, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+				 ON CONFLICT (suite_id) DO UPDATE SET profile = excluded.profile, sealed_kid = excluded.sealed_kid, updated_at = excluded.updated_at`,
+				profile.suiteId, JSON.stringify(profile), sealedKid, created_at, now);
+			this.#outbox.enqueue(suiteProfileKey(profile.suiteId), JSON.stringify(profile));
+		});
+		await this.#outbox.flush();
+		return { created: !existing, row: { profile, sealedKid, created_at, updated_at: now } };
+	}
+
+	getSuite(suiteId: string): SuiteRow | null {
+		const rows = this.#sql.exec<{ profile: string; sealed_kid: string; created_at: number; updated_at: number }>(
+			"SELECT profile, sealed_kid, created_at, updated_at FROM suites WHERE suite_id = ?", suiteId).toArray();
+		const r = rows[0];
+		return r ? { profile: JSON.parse(r.profile) as SuiteProfile, sealedKid: r.sealed_kid, created_at: r.created_at, updated_at: r.updated_at } : null;
 	}
 
 	getApp(appid: string): AppRow | null {

@@ -30,7 +30,9 @@ import { mountAdminKeys } from "./admin-keys";
 import { mountAdminRegistry } from "./admin-registry";
 import { ROUTES, STATIC_FILES } from "./route-table";
 import { mountAdminComponents } from "./admin-components";
+import { mountAdminSuites } from "./admin-suites";
 import { mountOpenEvents } from "./open-events";
+import { mountWeComSuiteEvents } from "./wecom-suite-events";
 
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
@@ -62,9 +64,11 @@ app.use(async (c, next) => {
 	await next();
 });
 
-// WeChat's pushes to a component's event URL: signed, not keyed, and from WeChat's addresses, so ahead of
-// ALLOWED_IPS (which admits the broker's clients) and with their own body limit.
+// WeChat's pushes to a component's event URL, and WeCom's callbacks to a suite's instruction URL: signed, not
+// keyed, and from WeChat's and WeCom's addresses, so ahead of ALLOWED_IPS (which admits the broker's clients)
+// and with their own body limit.
 mountOpenEvents(app);
+mountWeComSuiteEvents(app);
 
 /**
  * ALLOWED_IPS, checked against CF-Connecting-IP: the address Cloudflare saw, which a client cannot set.
@@ -112,6 +116,7 @@ mountAdminApps(app);
 mountAdminKeys(app);
 mountAdminRegistry(app);
 mountAdminComponents(app);
+mountAdminSuites(app);
 
 /** What each route with a body expects, for the 413 that says what to send instead. */
 const BODY_SHAPES: Readonly<Record<string, string>> = { "/jssdk/config": '{"appid", "url"}' };

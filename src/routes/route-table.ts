@@ -21,6 +21,8 @@ export const ROUTES: Readonly<Record<string, readonly string[]>> = {
 	"/admin/registry/reseal": ["POST"],
 	"/admin/components/:component_appid": ["GET", "PUT"],
 	"/open/:component_appid/events": ["POST"],
+	"/admin/suites/:suite_id": ["GET", "PUT"],
+	"/wecom-suite/:suite_id/events": ["GET", "POST"],
 };
 
 /**

@@ -35,8 +35,11 @@ export interface CallbackKey {
 export interface CallbackReceiver {
 	readonly token: string;
 	readonly key: CallbackKey;
-	/** The id the plaintext must end with: the component appid, the suite id, or a corpid. */
-	readonly receiverId: string;
+	/**
+	 * The id the plaintext must end with: the component appid, the suite id, or a corpid; or the ids it may end
+	 * with, where WeCom's documents and its behaviour disagree on which it uses (authority/suite.ts).
+	 */
+	readonly receiverId: string | readonly string[];
 }
 
 /** The signed parts of a callback: its query's `timestamp`, `nonce`, `msg_signature`, and the body's `Encrypt`. */
@@ -118,7 +121,8 @@ export async function openCallback(receiver: CallbackReceiver, signed: SignedCal
 	const plain = await decryptCallback(receiver.key, signed.encrypted);
 	if (!plain) return { ok: false, refusal: "malformed" };
 	// Not secret (it is in the push's own envelope): a plain comparison.
-	if (plain.receiverId !== receiver.receiverId) return { ok: false, refusal: "wrong_receiver" };
+	const accepted = typeof receiver.receiverId === "string" ? [receiver.receiverId] : receiver.receiverId;
+	if (!accepted.includes(plain.receiverId)) return { ok: false, refusal: "wrong_receiver" };
 	return { ok: true, message: plain.message };
 }
 

@@ -5,6 +5,7 @@
  * simulator encrypts are what WeChat would send.
  */
 import { describe, expect, it } from "vitest";
+import * as wecom from "@wecom/crypto";
 import { decrypt, encrypt, RANDOM_STYLES, randomPrefix, sealPush, signature, xmlMessage } from "../../sim/callback-crypto.js";
 
 const V1 = {
@@ -44,5 +45,18 @@ describe("the simulator's callback crypto", () => {
     expect(push.query.get("encrypt_type")).toBe("aes");
     expect(push.body).toBe(`<xml><AppId><![CDATA[${V1.appid}]]></AppId><Encrypt><![CDATA[${push.encrypted}]]></Encrypt></xml>`);
     expect(decrypt(V1.key, push.encrypted)).toMatchObject({ message: "<xml><A><![CDATA[1]]></A></xml>", receiverId: V1.appid });
+  });
+
+  it("agrees with @wecom/crypto both ways, for every random-prefix style, and on V2", () => {
+    expect(wecom.decrypt(WECOM_KEY, V2_ECHOSTR)).toMatchObject({ message: "5927782489442352469", id: "wx49f0ab532d5d035a" });
+    for (const style of RANDOM_STYLES) {
+      const prefix = randomPrefix(style);
+      const message = xmlMessage({ SuiteId: "wwsuite", InfoType: "suite_ticket", TimeStamp: 1700000000, SuiteTicket: "t".repeat(style.length * 7) });
+      const ours = encrypt(WECOM_KEY, message, "wwsuite", prefix);
+      expect(ours).toBe(wecom.encrypt(WECOM_KEY, message, "wwsuite", prefix));
+      expect(wecom.decrypt(WECOM_KEY, ours)).toMatchObject({ message, id: "wwsuite" });
+      expect(decrypt(WECOM_KEY, wecom.encrypt(WECOM_KEY, message, "wwsuite"))).toMatchObject({ message, receiverId: "wwsuite" });
+      expect(signature("tok", "1", "n", ours)).toBe(wecom.getSignature("tok", "1", "n", ours));
+    }
   });
 });

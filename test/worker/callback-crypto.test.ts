@@ -2,9 +2,10 @@
  * The callback crypto (src/wechat/callback-crypto.ts) in workerd, with the WebCrypto the Worker uses:
  * every test vector of OPEN-PLATFORM.md §1 (the open platform's V1 and WeCom's V2/V3, plus wechatpy's
  * encryption vector), then forged, truncated, mis-padded and wrong-receiver inputs, each refused before or
- * instead of anything being trusted.
+ * instead of anything being trusted; and callbacks encrypted by @wecom/crypto (WeCom's own implementation,
+ * run in Node by the global setup: test/wecom-crypto-vectors.ts) read here, in workerd, byte for byte.
  */
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, inject, it, vi } from "vitest";
 import {
 	callbackSignature, decryptCallback, encryptCallback, importCallbackKey, isEncodingAesKey, openCallback, PAD_BLOCK_BYTES,
 	signatureMatches, type CallbackReceiver,
@@ -131,6 +132,32 @@ describe("the official test vectors", () => {
 		const parts = [V1.token, V1.timestamp, V1.nonce, V1.encrypted];
 		expect(await callbackSignature(...parts.reverse())).toBe(V1.signature);
 		expect(await callbackSignature(V1.nonce, V1.encrypted, V1.token, V1.timestamp)).toBe(V1.signature);
+	});
+});
+
+describe("@wecom/crypto's callbacks, in the broker", () => {
+	const vectors = inject("wecomVectors");
+
+	it("has a vector of each kind to check", () => {
+		expect(vectors.map((v) => v.what)).toHaveLength(5);
+	});
+
+	it.each(vectors.map((v) => [v.what, v] as const))("opens %s, checked by its msg_signature and receiver id", async (_what, v) => {
+		const r = await receiver(v.encodingAesKey, v.token, v.receiverId);
+		expect(await openCallback(r, { timestamp: v.timestamp, nonce: v.nonce, msgSignature: v.msgSignature, encrypted: v.encrypted })).toEqual({ ok: true, message: v.message });
+		expect(await callbackSignature(v.token, v.timestamp, v.nonce, v.encrypted)).toBe(v.msgSignature);
+	});
+
+	it.each(vectors.map((v) => [v.what, v] as const))("encrypts %s to @wecom/crypto's ciphertext, given its random prefix", async (_what, v) => {
+		const random = Uint8Array.from(v.randomHex.match(/../g)!, (h) => Number.parseInt(h, 16));
+		expect(await encryptCallback(await importCallbackKey(v.encodingAesKey), v.message, v.receiverId, random)).toBe(v.encrypted);
+	});
+
+	it("refuses @wecom/crypto's callback for one receiver when another is expected (a suite's push at the provider's URL check)", async () => {
+		const ticket = vectors[0]!;
+		const echostr = vectors[1]!;
+		const signedTicket = { timestamp: ticket.timestamp, nonce: ticket.nonce, msgSignature: ticket.msgSignature, encrypted: ticket.encrypted };
+		expect(await openCallback(await receiver(ticket.encodingAesKey, ticket.token, echostr.receiverId), signedTicket)).toEqual({ ok: false, refusal: "wrong_receiver" });
 	});
 });
 

@@ -182,10 +182,53 @@ export function wechatComponentsJson(): string {
 	return JSON.stringify(allTestComponents());
 }
 
+/**
+ * WeCom suites of WECOM_SUITES (`wwsuite<nn>`): the simulator pushes their tickets and a test delivers them.
+ * The first two share one provider, message token and EncodingAESKey, as two suites of one provider pointed at
+ * one broker may; the third has no provider corpid configured.
+ */
+export interface TestSuite {
+	readonly suite_id: string;
+	readonly secret: string;
+	readonly token: string;
+	readonly encoding_aes_key: string;
+	readonly provider_corpid?: string;
+	readonly provider_secret?: string;
+}
+
+export const TEST_PROVIDER_CORPID = "wwprovider0001";
+const SUITES = 6;
+
+export function testSuite(n: number): TestSuite {
+	const id = `wwsuite${String(n).padStart(2, "0")}`;
+	const shared = n < 2 ? "0" : String(n);
+	return {
+		suite_id: id, secret: secretFor(id), token: `suitetoken${shared}`, encoding_aes_key: `suitekey${shared}`.padEnd(43, "S"),
+		...(n !== 2 && { provider_corpid: TEST_PROVIDER_CORPID, provider_secret: `${secretFor(TEST_PROVIDER_CORPID)}p` }),
+	};
+}
+
+export function allTestSuites(): TestSuite[] {
+	return Array.from({ length: SUITES }, (_, n) => testSuite(n));
+}
+
+/** Suites the tests add through PUT /admin/suites (not in WECOM_SUITES): `wwsuitereg<nn>`. */
+export function registryTestSuite(n: number): TestSuite {
+	const id = `wwsuitereg${String(n).padStart(2, "0")}`;
+	return { suite_id: id, secret: secretFor(id), token: `regsuite${n}`, encoding_aes_key: `regsuite${n}`.padEnd(43, "R"), provider_corpid: `wwregprov${n}`, provider_secret: `${secretFor(id)}p` };
+}
+export const REGISTRY_TEST_SUITES = 6;
+
+export function wecomSuitesJson(): string {
+	return JSON.stringify(allTestSuites());
+}
+
 /** Every secret the worker tests configure: none may ever reach a response or a log line. */
 export function allSecrets(): string[] {
 	const components = [...allTestComponents(), ...Array.from({ length: REGISTRY_TEST_COMPONENTS }, (_, n) => registryTestComponent(n))];
+	const suites = [...allTestSuites(), ...Array.from({ length: REGISTRY_TEST_SUITES }, (_, n) => registryTestSuite(n))];
 	return [
+		...suites.flatMap((suite) => [suite.secret, suite.encoding_aes_key, ...(suite.provider_secret ? [suite.provider_secret] : [])]),
 		...[...allTestApps(), ...allWeComApps(), ...Array.from({ length: REGISTRY_TEST_APPS }, (_, n) => registryTestApp(n))].map((a) => a.secret),
 		...components.flatMap((c) => [c.secret, c.encoding_aes_key]),
 	];

@@ -1,0 +1,118 @@
+// @ts-check
+/**
+ * The control API of WeCom's simulated service-provider side, under /__sim/wecom/suites (control.js has the
+ * rest). JSON in and out; bad input is HTTP 400 `{"error"}` naming what to fix. Like the rest of the control
+ * API it never reveals a ticket or a token: pushes are handed out encrypted, as WeCom sends them.
+ *
+ *   GET  /__sim/wecom/suites                  → {suites: [suite without its secrets]}
+ *   POST /__sim/wecom/suites                  {suite_id, secret, token, encoding_aes_key, callback_url?,
+ *                                             provider_corpid?, provider_secret?, token_lifetime_s?,
+ *                                             ticket_lifetime_s?, push_min_s?, push_max_s?, …} → {suite}  (upsert)
+ *   GET  /__sim/wecom/suites/:id              → {suite, stats: {wecom_get_suite_token, …, pushes: {made,
+ *                                             dropped, delivered, failed}}, schedule}
+ *   POST /__sim/wecom/suites/:id/schedule     {running?, duplicate?, next_in_s?} → {schedule}  (stop, restart,
+ *                                             duplicate the ticket pushes, or bring the next one forward)
+ *   POST /__sim/wecom/suites/:id/push         {time_stamp_s?} → {ok: true}  (a ticket push now, e.g. older)
+ *   POST /__sim/wecom/suites/:id/take         → {pushes: [{info_type, query, body, time_stamp}]}  (makes what is
+ *                                             due, then hands over every waiting push, oldest first)
+ *   POST /__sim/wecom/suites/:id/url-check    → {query, echo}  (the GET WeCom makes when the URL is saved, and
+ *                                             the bare text a receiver must answer)
+ *   POST /__sim/wecom/suites/:id/install      {corpid, corp_name?, pre_auth_code?, push?: false, state?}
+ *                                             → {auth_code, expires_in}  (with push, a create_auth callback follows)
+ *   POST /__sim/wecom/suites/:id/uninstall    {corpid, push?: true} → {ok: true}  (cancel_auth)
+ */
+import { BadRequest, jsonBody } from "./control-input.js";
+import { publicSuite } from "./wecom-suites.js";
+import { controlJson } from "./wire.js";
+
+export const SUITE_CONTROL_PREFIX = "/__sim/wecom/suites";
+
+/**
+ * @typedef {object} SuiteControlContext
+ * @property {import("./wecom-suites.js").SuiteRegistry} suites
+ * @property {import("./wecom-service.js").WeComServiceSim} service
+ * @property {() => number} now
+ */
+
+/**
+ * @param {SuiteControlContext} ctx
+ * @param {Required<import("./wire.js").SimRequest>} req
+ * @returns {import("./wire.js").SimResponse}
+ */
+export function handleSuiteControl(ctx, { method, path, body }) {
+  if (path === SUITE_CONTROL_PREFIX) {
+    if (method === "GET") return controlJson({ suites: ctx.suites.list().map(publicSuite) });
+    requireMethod(method, "POST");
+    return controlJson({ suite: publicSuite(ctx.suites.upsert(jsonBody(body))) });
+  }
+  const match = /^\/__sim\/wecom\/suites\/(?<id>[^/]+)(?:\/(?<action>schedule|push|take|url-check|install|uninstall))?$/.exec(path)?.groups;
+  if (!match) throw new BadRequest(`no control endpoint ${path}`, 404);
+  const id = decodeURIComponent(match.id ?? "");
+  const suite = ctx.suites.get(id);
+  if (!suite) throw new BadRequest(`unknown suite ${JSON.stringify(id)}; register it with POST /__sim/wecom/suites`);
+  const now = ctx.now();
+  const pushes = ctx.service.pushes;
+  if (!match.action) {
+    requireMethod(method, "GET");
+    return controlJson({ suite: publicSuite(suite), stats: ctx.service.statsOf(id), schedule: pushes.scheduleOf(id, now) });
+  }
+  requireMethod(method, "POST");
+  const input = body.trim() === "" ? {} : jsonBody(body);
+  switch (match.action) {
+    case "schedule": {
+      const { running, duplicate, next_in_s, ...rest } = input;
+      noOthers(rest, "running, duplicate, next_in_s");
+      if (running !== undefined && typeof running !== "boolean") throw new BadRequest("running must be true or false");
+      if (duplicate !== undefined && typeof duplicate !== "boolean") throw new BadRequest("duplicate must be true or false");
+      if (next_in_s !== undefined && !(typeof next_in_s === "number" && Number.isFinite(next_in_s) && next_in_s >= 0)) throw new BadRequest("next_in_s must be a number >= 0");
+      return controlJson({ schedule: pushes.reschedule(id, { running, duplicate, next_in_s }, now) });
+    }
+    case "push": {
+      const { time_stamp_s, ...rest } = input;
+      noOthers(rest, "time_stamp_s");
+      if (time_stamp_s !== undefined && !Number.isSafeInteger(time_stamp_s)) throw new BadRequest("time_stamp_s must be an integer (seconds)");
+      pushes.pushTicket(suite, now, /** @type {number | undefined} */ (time_stamp_s));
+      return controlJson({ ok: true });
+    }
+    case "take":
+      noOthers(input, "nothing");
+      pushes.tick(now);
+      return controlJson({ pushes: pushes.take(id) });
+    case "url-check":
+      noOthers(input, "nothing");
+      return controlJson(pushes.urlCheck(suite, now));
+    case "install": {
+      const { corpid, corp_name, pre_auth_code, push = false, state, ...rest } = input;
+      noOthers(rest, "corpid, corp_name, pre_auth_code, push, state");
+      if (typeof corpid !== "string" || corpid === "") throw new BadRequest("corpid must be a non-empty string");
+      const optional = (/** @type {string} */ name, /** @type {unknown} */ value) => {
+        if (value !== undefined && typeof value !== "string") throw new BadRequest(`${name} must be a string`);
+        return /** @type {string | undefined} */ (value);
+      };
+      if (typeof push !== "boolean") throw new BadRequest("push must be true or false");
+      const outcome = ctx.service.install(id, {
+        corpid, corp_name: optional("corp_name", corp_name), pre_auth_code: optional("pre_auth_code", pre_auth_code), push, state: optional("state", state),
+      }, now);
+      if ("error" in outcome) throw new BadRequest(outcome.error);
+      return controlJson(outcome);
+    }
+    default: {
+      const { corpid, push = true, ...rest } = input;
+      noOthers(rest, "corpid, push");
+      if (typeof corpid !== "string" || typeof push !== "boolean") throw new BadRequest("corpid must be a string and push true or false");
+      if (!ctx.service.uninstall(id, corpid, push, now)) throw new BadRequest(`${corpid} has not installed ${id}`);
+      return controlJson({ ok: true });
+    }
+  }
+}
+
+/** @param {string} method @param {string} expected */
+function requireMethod(method, expected) {
+  if (method !== expected) throw new BadRequest(`use ${expected} here, not ${method}`, 405);
+}
+
+/** @param {Record<string, unknown>} rest @param {string} allowed */
+function noOthers(rest, allowed) {
+  const unknown = Object.keys(rest);
+  if (unknown.length) throw new BadRequest(`unknown field(s) ${unknown.join(", ")}; allowed: ${allowed}`);
+}

@@ -33,6 +33,8 @@ import { log, maskToken } from "../core/log";
 import { fail, type Failure, type Outcome } from "../core/outcome";
 import { AlarmChain, type RingResult } from "./alarm-chain";
 import { scheduleIndex } from "../schedule/client";
+import { componentAsApp, componentIdOf, TicketWatch, type TicketStatus } from "./component-token";
+import { componentObjectName } from "../core/storage-keys";
 
 export type { RefreshTrigger } from "../engine/state";
 export type { Failure, Outcome } from "../core/outcome";
@@ -73,6 +75,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	#adminQueue: Promise<unknown> = Promise.resolve();
 	/** In a component's object (authority/component.ts): the registry component, opened once. */
 	#component: ComponentConfig | undefined;
+	/** In a component's object: its tickets' arrival, for the stale-ticket incident (component-token.ts). */
+	readonly #tickets: TicketWatch;
 
 	constructor(ctx: DurableObjectState, env: AppEnv) {
 		super(ctx, env);
@@ -83,6 +87,16 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			},
 			save: () => this.#save(),
 			webhookUrl: () => this.#config().alertWebhookUrl,
+			waitUntil: (promise) => this.ctx.waitUntil(promise),
+		});
+		this.#tickets = new TicketWatch({
+			storage: ctx.storage,
+			state: () => this.#state,
+			setState: (state) => {
+				this.#state = state;
+			},
+			save: () => this.#save(),
+			config: () => this.#config(),
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 		});
 		this.#chain = new AlarmChain({
@@ -98,13 +112,18 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			idle: async () => {
 				for (const refresher of this.#refreshers.values()) await refresher.idle();
 			},
+			extraWake: (now) => (this.#seenApp?.mode === "component" ? this.#tickets.wake(now) : null),
 		});
 		void ctx.blockConcurrencyWhile(async () => {
-			const [stored, registered] = await Promise.all([
+			const [stored, registered, component] = await Promise.all([
 				ctx.storage.get<Record<string, unknown>>(STATE_KEY),
 				ctx.storage.get<unknown>(REGISTERED_APP_KEY),
+				ctx.storage.get<unknown>(COMPONENT_KEY),
+				this.#tickets.load(),
 			]);
 			if (isStoredRegisteredApp(registered)) this.#registered = await openApp(env, registered);
+			// A component's alarm and the watchdog name it by its object's name: it must be known synchronously.
+			if (isStoredComponent(component)) this.#component = await openComponent(env, component).catch(() => undefined);
 			if (!stored) return;
 			this.#state = restoreState(stored, Date.now());
 			await this.#recover();
@@ -235,6 +254,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			await this.ctx.storage.put(COMPONENT_KEY, stored);
 			this.#component = { ...profile, ...secrets };
 			log("info", "component_configured", { component_appid: profile.componentAppid });
+			// The chain starts now: its token is fetched as soon as a ticket is there (and its absence is an incident).
+			if (this.#app(componentObjectName(profile.componentAppid))) await this.#save();
 			return { stored: true, kid: stored.sealed.kid };
 		} catch (error) {
 			if (error instanceof BrokerError) return { stored: false, failure: { code: "config_error", message: error.message } };
@@ -250,7 +271,32 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	async componentEvent(componentAppid: string, signed: SignedCallback): Promise<EventOutcome> {
 		const component = await this.#componentFor(componentAppid);
 		if ("failure" in component) return { ok: false, code: component.failure.code, message: component.failure.message };
-		return receiveEvent(component, signed, this.ctx.storage, Date.now());
+		const outcome = await receiveEvent(component, signed, this.ctx.storage, Date.now());
+		if (outcome.ok && outcome.ticket) await this.#ticketArrived(componentAppid, outcome.ticket);
+		return outcome;
+	}
+
+	/**
+	 * A newer ticket is stored: a component with no usable token, or whose last refresh wanted a ticket, is
+	 * fetched promptly (its backoff ends and the alarm is re-armed for now); a stale-ticket incident closes.
+	 */
+	async #ticketArrived(componentAppid: string, { createTime, receivedAt }: { createTime: number; receivedAt: number }): Promise<void> {
+		this.#tickets.arrived(createTime, receivedAt);
+		const appid = componentObjectName(componentAppid);
+		if (!this.#app(appid)) return;
+		if (this.#tickets.unblocks(this.#state.slots.token, Date.now())) this.#refresher("token").forgetBackoff();
+		await this.#save();
+		await this.#assessHealth();
+	}
+
+	/**
+	 * The component's current component_access_token (GET /component-token, the gateway; and the RPC an
+	 * authorizer's object asks for the token it refreshes with): a value, or a Failure that says why not.
+	 */
+	async componentAccessToken(componentAppid: string): Promise<Outcome> {
+		const component = await this.#componentFor(componentAppid);
+		if ("failure" in component) return fail(component.failure);
+		return this.getCredential(componentObjectName(componentAppid), "token");
 	}
 
 	/** When the component's newest ticket was pushed and stored, never the ticket itself; null before the first. */
@@ -331,10 +377,12 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/** For GET /status: masked values only, never a full token or secret. */
-	async status(appid: string): Promise<AppStatus | null> {
+	async status(appid: string): Promise<(AppStatus & { component?: TicketStatus }) | null> {
 		const app = this.#app(appid);
 		if (!app) return null;
-		return appStatus(app, this.#state, Date.now());
+		const now = Date.now();
+		const status = appStatus(app, this.#state, now);
+		return app.componentAppid ? { ...status, component: this.#tickets.status(app.componentAppid, now) } : status;
 	}
 
 	/** GET /status's entry for one app in one call (a page of 100 apps is 100 subrequests, not 200). */
@@ -371,7 +419,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 */
 	#app(appid: string): AppConfig | undefined {
 		const registered = this.#registered && "app" in this.#registered && this.#registered.app.appid === appid ? this.#registered.app : undefined;
-		const app = this.#deleting ? undefined : this.#config().apps.get(appid) ?? registered;
+		const app = this.#deleting ? undefined : this.#config().apps.get(appid) ?? registered ?? this.#componentApp(appid);
 		if (!app) return undefined;
 		if (this.#state.appid !== appid) this.#state = { ...this.#state, appid };
 		if (this.#seenApp && this.#seenApp !== app && this.#seenApp.secret !== app.secret) {
@@ -381,6 +429,14 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		}
 		this.#seenApp = app;
 		return app;
+	}
+
+	/** A component's object is named component:<id>: the component as the engine sees it (component-token.ts). */
+	#componentApp(appid: string): AppConfig | undefined {
+		const id = componentIdOf(appid);
+		if (id === undefined) return undefined;
+		const component = this.#config().components.get(id) ?? (this.#component?.componentAppid === id ? this.#component : undefined);
+		return component && componentAsApp(component);
 	}
 
 	#refresherFor(appid: string, type: CredentialType): Refresher | { failure: Failure } {
@@ -413,6 +469,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				waitUntil: (promise) => this.ctx.waitUntil(promise),
 				token: () => this.#refresher("token").get(),
 				healToken: (used) => this.#refresher("token").invalidate(used, "ticket", true),
+				componentTicket: () => this.#tickets.ticket(),
 			}, type);
 			this.#refreshers.set(type, refresher);
 		}
@@ -426,7 +483,11 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			const slot = this.#state.slots[type];
 			return slot ? [{ kind: kindFor(app, type), slot }] : [];
 		});
-		await this.#incidents.assess(app, healthProblem(slots, this.#state.usage, this.#config().quotaGuardShare, Date.now()), Date.now());
+		const now = Date.now();
+		const before = this.#state.incident;
+		const problem = healthProblem(slots, this.#state.usage, this.#config().quotaGuardShare, now) ?? (app.mode === "component" ? this.#tickets.problem(now) : null);
+		await this.#incidents.assess(app, problem, now);
+		if (app.mode === "component") await this.#tickets.afterAssess(app, before, now);
 	}
 
 	/**

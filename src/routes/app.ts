@@ -31,6 +31,7 @@ import { mountAdminRegistry } from "./admin-registry";
 import { ROUTES, STATIC_FILES } from "./route-table";
 import { mountAdminComponents } from "./admin-components";
 import { mountOpenEvents } from "./open-events";
+import { mountComponentToken } from "./component-token";
 
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
@@ -137,6 +138,7 @@ app.use("/ticket/*", apiKeyAuth());
 app.use("/jssdk/*", apiKeyAuth());
 app.use("/status", apiKeyAuth());
 app.use("/health", apiKeyAuth());
+mountComponentToken(app);
 
 app.get("/token", async (c) => {
 	const app = await resolveApp(c, c.req.query("appid"));

@@ -21,6 +21,7 @@ export const ROUTES: Readonly<Record<string, readonly string[]>> = {
 	"/admin/registry/reseal": ["POST"],
 	"/admin/components/:component_appid": ["GET", "PUT"],
 	"/open/:component_appid/events": ["POST"],
+	"/component-token": ["GET"],
 };
 
 /**

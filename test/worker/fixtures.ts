@@ -90,11 +90,15 @@ export const KEYS = {
 	scopedAdmin: "scoped-admin-key-0123456789abcdef",
 	/** Not admin; scoped to HEALTH_APPS. */
 	health: "health-key-0123456789abcdef",
+	/** Not admin; scoped to VENDOR_SCOPE: one component's token (component-token.test.ts). */
+	vendor: "vendor-key-0123456789abcdef",
 } as const;
 
 export const SCOPED_APPS = ["wxauths00", "wxauthc00"];
 /** The first two stable apps and the first classic app of the "health" file. */
 export const HEALTH_APPS = ["wxhealths00", "wxhealths01", "wxhealthc00"];
+/** The "vendor" key's scope: the first component of the "comptok" file. */
+export const VENDOR_SCOPE = ["component:wxcompcomptok00"];
 
 export async function apiKeysJson(): Promise<string> {
 	const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(KEYS.hashed)));
@@ -106,6 +110,7 @@ export async function apiKeysJson(): Promise<string> {
 		{ name: "hashed", key: `sha256:${hex}`, apps: ["*"] },
 		{ name: "billing-ops", key: KEYS.scopedAdmin, apps: SCOPED_APPS, admin: true },
 		{ name: "monitor", key: KEYS.health, apps: HEALTH_APPS },
+		{ name: "vendor", key: KEYS.vendor, apps: VENDOR_SCOPE },
 	]);
 }
 
@@ -155,8 +160,8 @@ export interface TestComponent {
 	readonly encoding_aes_key: string;
 }
 
-export const COMPONENT_FILES = ["openev"] as const;
-const COMPONENTS_PER_FILE = 6;
+export const COMPONENT_FILES = ["openev", "comptok"] as const;
+const COMPONENTS_PER_FILE = 12;
 
 export function testComponent(file: (typeof COMPONENT_FILES)[number], n: number): TestComponent {
 	const id = `wxcomp${file}${String(n).padStart(2, "0")}`;

@@ -14,7 +14,7 @@
  * - A ticket that arrives while the component has no usable token, or while its last refresh failed for
  *   want of a ticket, ends the backoff, so the alarm (re-armed at once) fetches the token promptly.
  */
-import type { AppConfig, BrokerConfig, ComponentConfig } from "../config/config";
+import type { AppConfig, AppProfile, BrokerConfig, ComponentConfig, ComponentProfile } from "../config/config";
 import { isUsable } from "../core/lifetime";
 import { log } from "../core/log";
 import { countCall } from "../core/usage";
@@ -34,14 +34,18 @@ const asApps = new WeakMap<ComponentConfig, AppConfig>();
 export function componentAsApp(component: ComponentConfig): AppConfig {
 	let app = asApps.get(component);
 	if (!app) {
-		app = {
-			appid: componentObjectName(component.componentAppid), componentAppid: component.componentAppid,
-			source: component.source, platform: "wechat", mode: "component",
-			dailyQuota: component.dailyQuota, ticketDailyQuota: 0, secret: component.secret,
-		};
+		app = { ...componentAsProfile(component), secret: component.secret };
 		asApps.set(component, app);
 	}
 	return app;
+}
+
+/** The same without the secret: what an isolate knows of it (the gateway forwards its calls by it). */
+export function componentAsProfile(component: ComponentProfile): AppProfile {
+	return {
+		appid: componentObjectName(component.componentAppid), componentAppid: component.componentAppid,
+		source: component.source, platform: "wechat", mode: "component", dailyQuota: component.dailyQuota, ticketDailyQuota: 0,
+	};
 }
 
 /** The component appid of an object name component:<id>, or undefined for an app's appid. */

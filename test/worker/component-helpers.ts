@@ -5,7 +5,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { componentAuthority } from "../../src/authority/stub";
-import type { TestComponent } from "./fixtures";
+import { KEYS, type TestComponent } from "./fixtures";
 import { simUrl, travel } from "./helpers";
 
 export async function simOpen(path: string, body?: unknown): Promise<any> {
@@ -52,4 +52,15 @@ export async function ringComponent(component: TestComponent): Promise<number> {
 export async function componentStatus(component: TestComponent): Promise<Record<string, any>> {
 	const id = component.component_appid;
 	return (await componentAuthority(env, id).status(`component:${id}`)) as unknown as Record<string, any>;
+}
+
+/** A key of the registry scoped to `scope` (e.g. component:<id>), made through POST /admin/keys; the key itself. */
+export async function registryKey(name: string, scope: string[]): Promise<string> {
+	const res = await exports.default.fetch(new Request("https://broker.test/admin/keys", {
+		method: "POST", headers: { authorization: `Bearer ${KEYS.admin}`, "content-type": "application/json" },
+		body: JSON.stringify({ name, apps: scope }),
+	}));
+	const body = (await res.json()) as { key?: string };
+	if (res.status !== 201 || !body.key) throw new Error(`POST /admin/keys: ${res.status} ${JSON.stringify(body)}`);
+	return body.key;
 }

@@ -6,11 +6,11 @@
  * and the `component:<id>` key scope.
  */
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { componentAuthority } from "../../src/authority/stub";
 import { KEYS, testComponent, type TestComponent } from "./fixtures";
 import { call, interceptUpstream, sim, simUrl, travel, wechatAnswer } from "./helpers";
-import { componentAlarm, componentStats, componentStatus, pushTicket, ringComponent } from "./component-helpers";
+import { componentAlarm, componentStats, componentStatus, pushTicket, registryKey, ringComponent } from "./component-helpers";
 
 const T = Array.from({ length: 12 }, (_, n) => testComponent("comptok", n)) as TestComponent[];
 const tokenPath = (c: TestComponent) => `/component-token?component_appid=${c.component_appid}`;
@@ -165,18 +165,24 @@ describe("component_access_token", () => {
 });
 
 describe("GET /component-token", () => {
+	/** A vendor's key: the first component's token, and (later) its authorizers, nothing else. */
+	let vendor: string;
+	beforeAll(async () => {
+		vendor = await registryKey("comptok-vendor", ["component:wxcompcomptok00"]);
+	});
+
 	it("answers a key scoped component:<id> for that component only, and that key reaches nothing else", async () => {
 		const c = T[0]!;
-		const mine = await readToken(c, KEYS.vendor);
+		const mine = await readToken(c, vendor);
 		expect(mine.status).toBe(200);
 		expect(Object.keys(mine.body).sort()).toEqual(["component_access_token", "expires_in"]);
-		const other = await readToken(T[1]!, KEYS.vendor);
+		const other = await readToken(T[1]!, vendor);
 		expect(other.status).toBe(403);
 		expect(other.body.message).toMatch(/component:wxcompcomptok01/);
 		// Not configured: the scope is checked first, so the key learns nothing about what exists.
-		expect((await call("/component-token?component_appid=wxnosuchcomponent", { key: KEYS.vendor })).status).toBe(403);
-		expect((await call("/token?appid=wxauths00", { key: KEYS.vendor })).status).toBe(403);
-		expect((await call("/status", { key: KEYS.vendor })).status).toBe(403);
+		expect((await call("/component-token?component_appid=wxnosuchcomponent", { key: vendor })).status).toBe(403);
+		expect((await call("/token?appid=wxauths00", { key: vendor })).status).toBe(403);
+		expect((await call("/status", { key: vendor })).status).toBe(403);
 	});
 
 	it("answers 404 naming how to add an unknown component, and 400 without a component_appid", async () => {

@@ -90,15 +90,12 @@ export const KEYS = {
 	scopedAdmin: "scoped-admin-key-0123456789abcdef",
 	/** Not admin; scoped to HEALTH_APPS. */
 	health: "health-key-0123456789abcdef",
-	/** Not admin; scoped to VENDOR_SCOPE: one component's token (component-token.test.ts). */
-	vendor: "vendor-key-0123456789abcdef",
 } as const;
 
 export const SCOPED_APPS = ["wxauths00", "wxauthc00"];
 /** The first two stable apps and the first classic app of the "health" file. */
 export const HEALTH_APPS = ["wxhealths00", "wxhealths01", "wxhealthc00"];
-/** The "vendor" key's scope: the first component of the "comptok" file. */
-export const VENDOR_SCOPE = ["component:wxcompcomptok00"];
+
 
 export async function apiKeysJson(): Promise<string> {
 	const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(KEYS.hashed)));
@@ -110,7 +107,6 @@ export async function apiKeysJson(): Promise<string> {
 		{ name: "hashed", key: `sha256:${hex}`, apps: ["*"] },
 		{ name: "billing-ops", key: KEYS.scopedAdmin, apps: SCOPED_APPS, admin: true },
 		{ name: "monitor", key: KEYS.health, apps: HEALTH_APPS },
-		{ name: "vendor", key: KEYS.vendor, apps: VENDOR_SCOPE },
 	]);
 }
 

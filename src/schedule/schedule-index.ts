@@ -106,11 +106,13 @@ CREATE INDEX IF NOT EXISTS apps_incident ON apps(incident_since) WHERE incident_
 /**
  * The apps that count: every registry app, and the WECHAT_APPS ones (with or without a row); a secret app's
  * row outlives its removal from the secret until its object's next alarm drops it, and must not count.
+ * Open-platform components (rows named component:<id>) count once their object has run, from either source:
+ * a component removed from WECHAT_COMPONENTS is dropped by its next alarm (authority/alarm-chain.ts).
  * Then narrowed to a key's scope. Binds: configured (JSON), scope (JSON or null), scope again.
  */
 const SCOPED = `
 WITH configured(appid) AS (SELECT value FROM json_each(?)),
-universe(appid) AS (SELECT appid FROM apps WHERE source = 'registry' UNION SELECT appid FROM configured),
+universe(appid) AS (SELECT appid FROM apps WHERE source = 'registry' OR appid LIKE 'component:%' UNION SELECT appid FROM configured),
 scoped(appid) AS (SELECT appid FROM universe WHERE ? IS NULL OR appid IN (SELECT value FROM json_each(?)))
 `;
 

@@ -55,10 +55,10 @@ export async function componentStatus(component: TestComponent): Promise<Record<
 }
 
 /** A key of the registry scoped to `scope` (e.g. component:<id>), made through POST /admin/keys; the key itself. */
-export async function registryKey(name: string, scope: string[]): Promise<string> {
+export async function registryKey(name: string, scope: string[], admin = false): Promise<string> {
 	const res = await exports.default.fetch(new Request("https://broker.test/admin/keys", {
 		method: "POST", headers: { authorization: `Bearer ${KEYS.admin}`, "content-type": "application/json" },
-		body: JSON.stringify({ name, apps: scope }),
+		body: JSON.stringify({ name, apps: scope, admin }),
 	}));
 	const body = (await res.json()) as { key?: string };
 	if (res.status !== 201 || !body.key) throw new Error(`POST /admin/keys: ${res.status} ${JSON.stringify(body)}`);

@@ -185,6 +185,23 @@ describe("GET /component-token", () => {
 		expect((await call("/status", { key: vendor })).status).toBe(403);
 	});
 
+	it("/status shows the component's entry: its token masked, its lifetime, its ticket's age; a component's admin key sees it alone", async () => {
+		const c = T[0]!;
+		// (Asked with a key of this component alone: an unscoped /status wakes every test app's object.)
+		const admin = await registryKey("comptok-vendor-admin", ["component:wxcompcomptok00"], true);
+		const page = await call("/status?limit=100", { key: admin });
+		expect(page.status).toBe(200);
+		const apps = page.body.apps as Record<string, any>[];
+		expect(apps.map((a) => a.appid)).toEqual([`component:${c.component_appid}`]);
+		const entry = apps[0]!;
+		expect(entry.mode).toBe("component");
+		expect(entry.token).toMatch(/…|\*/);
+		expect(entry.expires_in).toBeGreaterThan(0);
+		expect(entry.credentials[0].label).toBe("component_access_token");
+		expect(entry.component.ticket_age_s).toBeGreaterThanOrEqual(0);
+		expect(entry.schedule.started).toBe(true);
+	});
+
 	it("answers 404 naming how to add an unknown component, and 400 without a component_appid", async () => {
 		const missing = await call("/component-token?component_appid=wxnosuchcomponent", { key: KEYS.all });
 		expect(missing.status).toBe(404);

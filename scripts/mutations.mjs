@@ -1458,7 +1458,7 @@ export const MUTATIONS = [
 	{
 		name: "[component] a refusal WeChat answered moves a component token's plan to its retry (the value stays served)",
 		file: "src/engine/fetch-and-store.ts",
-		find: "if (!current || current.policy !== \"no_overlap\") return current;",
+		find: "return { ...current, refreshAt: Math.min(current.expiresAt, Math.max(current.refreshAt, retryAt)) };",
 		replace: "return current;",
 		tests: ["component-token"],
 	},

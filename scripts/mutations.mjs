@@ -1567,4 +1567,11 @@ export const MUTATIONS = [
 		replace: "WHERE source = 'registry' UNION",
 		tests: ["component-token"],
 	},
+	{
+		name: "[component] a component added through the admin API starts its alarm chain at once",
+		file: "src/authority/token-authority.ts",
+		find: "if (this.#app(componentObjectName(profile.componentAppid))) await this.#save();",
+		replace: "",
+		tests: ["component-token"],
+	},
 ];

@@ -15,10 +15,15 @@ export async function simOpen(path: string, body?: unknown): Promise<any> {
 	return parsed;
 }
 
+/** The simulator's view of the component: its call counts and its push schedule. */
+export async function componentInfo(component: TestComponent): Promise<{ stats: Record<string, number>; schedule: { running: boolean } }> {
+	const res = await fetch(`${simUrl}/__sim/open/components/${component.component_appid}`);
+	return (await res.json()) as { stats: Record<string, number>; schedule: { running: boolean } };
+}
+
 /** The simulator's call counts for the component (api_component_token, api_start_push_ticket, …). */
 export async function componentStats(component: TestComponent): Promise<Record<string, number>> {
-	const res = await fetch(`${simUrl}/__sim/open/components/${component.component_appid}`);
-	return ((await res.json()) as { stats: Record<string, number> }).stats;
+	return (await componentInfo(component)).stats;
 }
 
 /** A fresh ticket push made by the simulator and delivered to the broker's event URL; the answer's text. */

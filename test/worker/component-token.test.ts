@@ -8,9 +8,9 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { componentAuthority } from "../../src/authority/stub";
-import { KEYS, testComponent, type TestComponent } from "./fixtures";
+import { KEYS, registryTestComponent, testComponent, type TestComponent } from "./fixtures";
 import { call, interceptUpstream, sim, simUrl, travel, wechatAnswer } from "./helpers";
-import { componentAlarm, componentStats, componentStatus, pushTicket, registryKey, ringComponent } from "./component-helpers";
+import { componentAlarm, componentInfo, componentStats, componentStatus, pushTicket, registryKey, ringComponent, simOpen } from "./component-helpers";
 
 const T = Array.from({ length: 12 }, (_, n) => testComponent("comptok", n)) as TestComponent[];
 const tokenPath = (c: TestComponent) => `/component-token?component_appid=${c.component_appid}`;
@@ -148,6 +148,8 @@ describe("component_access_token", () => {
 		const c = T[6]!;
 		await pushTicket(c);
 		expect((await readToken(c)).status).toBe(200);
+		// WeChat's push service stops, as it sometimes does.
+		await simOpen(`components/${c.component_appid}/schedule`, { running: false });
 		// The alarm is armed for the moment the ticket goes stale, long before the token's refresh.
 		const at = await componentAlarm(c);
 		expect(at! - Date.now()).toBeLessThanOrEqual(30 * 60_000);
@@ -157,9 +159,31 @@ describe("component_access_token", () => {
 		expect(status.incident?.reason).toMatch(/no component_verify_ticket pushed for 30 min.*`success`/);
 		expect(status.calls_today.api_start_push_ticket).toBe(1);
 		expect(status.component.ticket_age_s).toBeGreaterThanOrEqual(1800);
+		// The broker's api_start_push_ticket started WeChat's pushes again.
+		expect((await componentStats(c)).api_start_push_ticket).toBe(1);
+		expect((await componentInfo(c)).schedule.running).toBe(true);
 		// The token itself is fine meanwhile.
 		expect((await readToken(c)).status).toBe(200);
 		await pushTicket(c);
+		expect((await componentStatus(c)).incident).toBeNull();
+	});
+});
+
+describe("a component added through the admin API", () => {
+	it("starts its chain at once: the alarm finds no ticket (an incident), and the first push brings the token", async () => {
+		const c = registryTestComponent(5);
+		const put = await call(`/admin/components/${c.component_appid}`, { method: "PUT", key: KEYS.admin, body: { secret: c.secret, token: c.token, encoding_aes_key: c.encoding_aes_key } });
+		expect(put.status).toBe(201);
+		expect(await componentAlarm(c)).toBeLessThanOrEqual(Date.now());
+		await ringComponent(c);
+		await componentAuthority(env, c.component_appid).idle();
+		expect((await componentStatus(c)).incident?.reason).toMatch(/no component_verify_ticket/);
+		expect((await componentStats(c)).api_component_token).toBe(0);
+		await pushTicket(c);
+		await ringComponent(c);
+		const res = await readToken(c);
+		expect(res.status).toBe(200);
+		expect((await componentStats(c)).api_component_token).toBe(1);
 		expect((await componentStatus(c)).incident).toBeNull();
 	});
 });

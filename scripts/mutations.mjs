@@ -1529,7 +1529,7 @@ export const MUTATIONS = [
 		name: "[component] the gateway's api_component_token checks the key's component scope",
 		file: "src/gateway/component-token-endpoint.ts",
 		find: "if (!inScope(key.apps, `component:${componentAppid}`)) {",
-		replace: "if (false) {",
+		replace: "if (!inScope(\"*\", `component:${componentAppid}`)) {",
 		tests: ["gwcomponent"],
 	},
 	{

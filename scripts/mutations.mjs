@@ -127,8 +127,8 @@ export const MUTATIONS = [
 	{
 		name: "stable: a normal call before spending one of the 20 daily forces",
 		file: "src/engine/refresher.ts",
-		find: "if (this.#kind.policy !== \"classic\") {\n\t\t\tconst normal = await this.#fetchAndStore(\"invalidate\", false, { unlessValue: reported });",
-		replace: "if (this.#kind.policy !== \"classic\" && Date.now() < 0) {\n\t\t\tconst normal = await this.#fetchAndStore(\"invalidate\", false, { unlessValue: reported });",
+		find: "if (!mintsOnRefresh(this.#kind.policy)) {\n\t\t\tconst normal = await this.#fetchAndStore(\"invalidate\", false, { unlessValue: reported });",
+		replace: "if (!mintsOnRefresh(this.#kind.policy) && Date.now() < 0) {\n\t\t\tconst normal = await this.#fetchAndStore(\"invalidate\", false, { unlessValue: reported });",
 		tests: ["inval"],
 	},
 	{
@@ -183,8 +183,8 @@ export const MUTATIONS = [
 	{
 		name: "classic: lifetime capped at 300 s after an unanswered call",
 		file: "src/engine/fetch-and-store.ts",
-		find: "const current = result.unanswered ? afterUnansweredCall(before, call) : before;",
-		replace: "const current = before;",
+		find: "const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt);",
+		replace: "const current = planRetry(before, retryAt);",
 		tests: ["errors", "promise"],
 	},
 	{
@@ -412,7 +412,7 @@ export const MUTATIONS = [
 	{
 		name: "after a failure the cron retries a kind whose call revokes nothing before it is due (a blip's incident closes)",
 		file: "src/engine/refresher.ts",
-		find: "const retrying = this.#slot().consecutiveFailures > 0 && this.#kind.policy !== \"classic\";",
+		find: "const retrying = this.#slot().consecutiveFailures > 0 && !mintsOnRefresh(this.#kind.policy);",
 		replace: "const retrying = false;",
 		tests: ["review5"],
 	},
@@ -426,8 +426,8 @@ export const MUTATIONS = [
 	{
 		name: "the token parameter is recognised in any case and around control characters",
 		file: "src/gateway/query.ts",
-		find: "return name !== null && name.replace(/[\\u0000-\\u0020\\u007f]/g, \"\").toLowerCase() === NAME;",
-		replace: "return name === NAME;",
+		find: "return name !== null && name.replace(/[\\u0000-\\u0020\\u007f]/g, \"\").toLowerCase() === wanted;",
+		replace: "return name === wanted;",
 		tests: ["review5"],
 	},
 	{
@@ -841,8 +841,8 @@ export const MUTATIONS = [
 	{
 		name: "[registry] corp:<corpid> scopes admit the corp's entries",
 		file: "src/access/auth.ts",
-		find: "return scope.has(app.appid) || (app.corpid !== undefined && scope.has(`corp:${app.corpid}`));",
-		replace: "return scope.has(app.appid);",
+		find: "return scope.has(app.appid) || (app.corpid !== undefined && scope.has(`corp:${app.corpid}`))",
+		replace: "return scope.has(app.appid)",
 		tests: ["registry"],
 	},
 	{
@@ -1036,7 +1036,7 @@ export const MUTATIONS = [
 	{
 		name: "[alarm] a failing credential whose call revokes nothing wakes at its backoff's end, due or not",
 		file: "src/engine/next-wake.ts",
-		find: "const retrying = slot.consecutiveFailures > 0 && kind.policy !== \"classic\";",
+		find: "const retrying = slot.consecutiveFailures > 0 && !mintsOnRefresh(kind.policy);",
 		replace: "const retrying = false;",
 		tests: ["review5"],
 	},
@@ -1270,22 +1270,22 @@ export const MUTATIONS = [
 	{
 		name: "[guards-gateway] the tokens of an app no longer configured are refused",
 		file: "src/gateway/forward.ts",
-		find: "const app = await findApp(c.env, c.get(\"config\"), owner.appid);\n\tif (!app) {",
-		replace: "const app = (await findApp(c.env, c.get(\"config\"), owner.appid)) ?? { appid: owner.appid, platform: \"wechat\" } as AppProfile;\n\tif (!app) {",
+		find: ": name === \"access_token\" ? await findApp(c.env, c.get(\"config\"), owner.appid) : undefined;",
+		replace: ": name === \"access_token\" ? (await findApp(c.env, c.get(\"config\"), owner.appid)) ?? { appid: owner.appid, platform: \"wechat\" } as AppProfile : undefined;",
 		tests: ["guards-gateway", "registry"],
 	},
 	{
 		name: "[guards-gateway] two access_tokens are refused (here the last would win)",
 		file: "src/gateway/query.ts",
-		find: "if (seen || rawName !== NAME) return { kind: \"unusable\" };",
-		replace: "if (rawName !== NAME) return { kind: \"unusable\" };",
+		find: "if (seen || rawName !== name) return { kind: \"unusable\" };",
+		replace: "if (rawName !== name) return { kind: \"unusable\" };",
 		tests: ["guards-gateway"],
 	},
 	{
 		name: "[guards-gateway] two access_tokens are refused (here the first would win)",
 		file: "src/gateway/query.ts",
-		find: "if (seen || rawName !== NAME) return { kind: \"unusable\" };",
-		replace: "if (seen) break;\n\t\tif (rawName !== NAME) return { kind: \"unusable\" };",
+		find: "if (seen || rawName !== name) return { kind: \"unusable\" };",
+		replace: "if (seen) break;\n\t\tif (rawName !== name) return { kind: \"unusable\" };",
 		tests: ["guards-gateway"],
 	},
 	{

@@ -48,6 +48,17 @@ export function componentAsProfile(component: ComponentProfile): AppProfile {
 	};
 }
 
+/**
+ * What a component's object (named component:<id>) serves under that name: the component of
+ * WECHAT_COMPONENTS, else the registry one the object opened; undefined for an app's appid.
+ */
+export function componentAppOf(appid: string, configured: ReadonlyMap<string, ComponentConfig>, opened: ComponentConfig | undefined): AppConfig | undefined {
+	const id = componentIdOf(appid);
+	if (id === undefined) return undefined;
+	const component = configured.get(id) ?? (opened?.componentAppid === id ? opened : undefined);
+	return component && componentAsApp(component);
+}
+
 /** The component appid of an object name component:<id>, or undefined for an app's appid. */
 export function componentIdOf(appid: string): string | undefined {
 	return appid.startsWith(OBJECT_PREFIX) ? appid.slice(OBJECT_PREFIX.length) : undefined;

@@ -33,7 +33,7 @@ import { log, maskToken } from "../core/log";
 import { fail, type Failure, type Outcome } from "../core/outcome";
 import { AlarmChain, type RingResult } from "./alarm-chain";
 import { scheduleIndex } from "../schedule/client";
-import { componentAsApp, componentIdOf, TicketWatch, type TicketStatus } from "./component-token";
+import { componentAppOf, TicketWatch, type TicketStatus } from "./component-token";
 import { componentObjectName } from "../core/storage-keys";
 
 export type { RefreshTrigger } from "../engine/state";
@@ -419,7 +419,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 */
 	#app(appid: string): AppConfig | undefined {
 		const registered = this.#registered && "app" in this.#registered && this.#registered.app.appid === appid ? this.#registered.app : undefined;
-		const app = this.#deleting ? undefined : this.#config().apps.get(appid) ?? registered ?? this.#componentApp(appid);
+		const app = this.#deleting ? undefined : this.#config().apps.get(appid) ?? registered ?? componentAppOf(appid, this.#config().components, this.#component);
 		if (!app) return undefined;
 		if (this.#state.appid !== appid) this.#state = { ...this.#state, appid };
 		if (this.#seenApp && this.#seenApp !== app && this.#seenApp.secret !== app.secret) {
@@ -429,14 +429,6 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		}
 		this.#seenApp = app;
 		return app;
-	}
-
-	/** A component's object is named component:<id>: the component as the engine sees it (component-token.ts). */
-	#componentApp(appid: string): AppConfig | undefined {
-		const id = componentIdOf(appid);
-		if (id === undefined) return undefined;
-		const component = this.#config().components.get(id) ?? (this.#component?.componentAppid === id ? this.#component : undefined);
-		return component && componentAsApp(component);
 	}
 
 	#refresherFor(appid: string, type: CredentialType): Refresher | { failure: Failure } {

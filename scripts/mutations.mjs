@@ -1574,4 +1574,18 @@ export const MUTATIONS = [
 		replace: "",
 		tests: ["component-token"],
 	},
+	{
+		name: "[component] a lost api_component_token answer stops the current component token being served",
+		file: "src/engine/state.ts",
+		find: "if (current.policy === \"no_overlap\") {",
+		replace: "if (current.policy === (\"none\" as string)) {",
+		tests: ["gwcomponent"],
+	},
+	{
+		name: "[component] a gateway heal forgets the component token in this isolate before the call",
+		file: "src/gateway/forward.ts",
+		find: "if (app.mode === \"component\") forget(appid, \"token\");",
+		replace: "",
+		tests: ["gwcomponent"],
+	},
 ];

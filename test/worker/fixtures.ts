@@ -157,7 +157,7 @@ export interface TestComponent {
 }
 
 export const COMPONENT_FILES = ["openev", "comptok"] as const;
-const COMPONENTS_PER_FILE = 12;
+const COMPONENTS_PER_FILE = 16;
 
 export function testComponent(file: (typeof COMPONENT_FILES)[number], n: number): TestComponent {
 	const id = `wxcomp${file}${String(n).padStart(2, "0")}`;

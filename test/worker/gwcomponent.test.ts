@@ -4,13 +4,16 @@
  * carrying a component_access_token the broker issued forwarded upstream with the current token, healed on
  * 40001 like any call; a component token anywhere else, or an account's token named as one, never leaves.
  */
+import { abortAllDurableObjects } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { componentAuthority } from "../../src/authority/stub";
 import { KEYS, testComponent, type TestComponent } from "./fixtures";
-import { call, sim } from "./helpers";
-import { componentStats, pushTicket, registryKey } from "./component-helpers";
+import { call, deferred, interceptUpstream, never, sim, wechatAnswer } from "./helpers";
+import { componentStats, componentStatus, pushTicket, registryKey } from "./component-helpers";
 import { expectWeChatError, gw, postJson, unknownTokenCalls } from "./gateway-helpers";
 
-const T = Array.from({ length: 12 }, (_, n) => testComponent("comptok", n)) as TestComponent[];
+const T = Array.from({ length: 16 }, (_, n) => testComponent("comptok", n)) as TestComponent[];
 
 function componentToken(c: TestComponent, secret: unknown, extra: Record<string, unknown> = {}) {
 	return postJson("/cgi-bin/component/api_component_token", { component_appid: c.component_appid, component_appsecret: secret, component_verify_ticket: "ignored", ...extra });
@@ -98,5 +101,31 @@ describe("component API calls through the gateway", () => {
 		expectWeChatError(await postJson("/cgi-bin/component/api_create_preauthcode", { component_appid: c.component_appid }), 41001);
 		expect(await unknownTokenCalls()).toEqual(before);
 		expect((await componentStats(c)).api_create_preauthcode).toBe(0);
+	});
+});
+
+describe("a restart while a component token is being replaced", () => {
+	it("the successor no longer hands out the token the unanswered call may have revoked (no overlap assumed)", async () => {
+		const c = T[12]!;
+		await pushTicket(c);
+		const first = (await componentToken(c, KEYS.all)).json!.component_access_token as string;
+		await sim.fault({ appid: c.component_appid, endpoint: "api_create_preauthcode", kind: "errcode", errcode: 40001, times: 1 });
+		const sent = deferred();
+		const restore = interceptUpstream((url, init, real) => {
+			if (url.pathname.endsWith("/api_get_authorizer_list")) return wechatAnswer({ errcode: 40001, errmsg: "invalid credential" });
+			// WeChat mints the new token; the instance dies before its answer arrives.
+			if (url.pathname.endsWith("/api_component_token")) return real(url, init).then(() => { sent.resolve(); return never(); });
+			return undefined;
+		});
+		const healing = preAuthCode(c, first).catch(() => null);
+		await sent.promise;
+		await abortAllDurableObjects();
+		void healing;
+		restore();
+		expect((await componentStatus(c)).token).toBeNull();
+		await componentAuthority(env, c.component_appid).idle();
+		const read = await call(`/component-token?component_appid=${c.component_appid}`, { key: KEYS.all });
+		expect(read.status).toBe(200);
+		expect(read.body.component_access_token).not.toBe(first);
 	});
 });

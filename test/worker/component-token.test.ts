@@ -8,8 +8,8 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { componentAuthority } from "../../src/authority/stub";
-import { KEYS, registryTestComponent, testComponent, type TestComponent } from "./fixtures";
-import { call, interceptUpstream, sim, simUrl, travel, wechatAnswer } from "./helpers";
+import { KEYS, registryTestComponent, testComponent, type TestApp, type TestComponent } from "./fixtures";
+import { alertsFor, call, interceptUpstream, sim, simUrl, travel, wechatAnswer } from "./helpers";
 import { componentAlarm, componentInfo, componentStats, componentStatus, pushTicket, registryKey, ringComponent, simOpen } from "./component-helpers";
 
 const T = Array.from({ length: 12 }, (_, n) => testComponent("comptok", n)) as TestComponent[];
@@ -78,6 +78,8 @@ describe("component_access_token", () => {
 		const status = await componentStatus(c);
 		expect(status.incident?.reason).toMatch(/no component_verify_ticket/);
 		expect(status.calls_today.api_start_push_ticket).toBe(1);
+		const alerts = await alertsFor({ appid: `component:${c.component_appid}` } as TestApp);
+		expect(alerts.map((a) => a.content)).toEqual([expect.stringMatching(/component:wxcompcomptok02 \(component\) is unhealthy: component_access_token refresh failing.*`success`/)]);
 		// The call goes out in the background; the second failure (its backoff over) asks no more.
 		await travel(3);
 		expect((await readToken(c)).status).toBe(502);

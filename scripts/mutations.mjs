@@ -1588,4 +1588,11 @@ export const MUTATIONS = [
 		replace: "",
 		tests: ["gwcomponent"],
 	},
+	{
+		name: "[component] the watchdog pokes a component's overdue alarm, whatever its source",
+		file: "src/schedule/schedule-index.ts",
+		find: "AND (source = 'registry' OR appid LIKE 'component:%' OR appid IN (SELECT value FROM json_each(?))) ORDER BY due_at LIMIT ?",
+		replace: "AND (source = 'registry' OR appid IN (SELECT value FROM json_each(?))) ORDER BY due_at LIMIT ?",
+		tests: ["component-token"],
+	},
 ];

@@ -167,12 +167,15 @@ export class ScheduleIndex extends DurableObject<AppEnv> {
 		this.#sql.exec("DELETE FROM apps WHERE appid = ?", appid);
 	}
 
-	/** For the watchdog: apps whose alarm is overdue (most overdue first), and configured apps with no row yet. */
+	/**
+	 * For the watchdog: apps whose alarm is overdue (most overdue first; components' objects of either source
+	 * included: one removed from WECHAT_COMPONENTS is disarmed by the poke), and configured apps with no row yet.
+	 */
 	overdue({ now, marginMs, configured, limit }: OverdueQuery): Overdue {
 		const json = JSON.stringify(configured);
 		const overdue = this.#sql.exec<{ appid: string }>(
 			`SELECT appid FROM apps WHERE due_at IS NOT NULL AND due_at < ?
-				AND (source = 'registry' OR appid IN (SELECT value FROM json_each(?))) ORDER BY due_at LIMIT ?`,
+				AND (source = 'registry' OR appid LIKE 'component:%' OR appid IN (SELECT value FROM json_each(?))) ORDER BY due_at LIMIT ?`,
 			now - marginMs, json, limit,
 		).toArray().map((r) => r.appid);
 		const unstarted = this.#sql.exec<{ appid: string }>(

@@ -8,11 +8,12 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { componentAuthority } from "../../src/authority/stub";
+import { watchdog } from "../../src/ops/scheduled";
 import { KEYS, registryTestComponent, testComponent, type TestApp, type TestComponent } from "./fixtures";
 import { alertsFor, call, interceptUpstream, sim, simUrl, travel, wechatAnswer } from "./helpers";
 import { componentAlarm, componentInfo, componentStats, componentStatus, pushTicket, registryKey, ringComponent, simOpen } from "./component-helpers";
 
-const T = Array.from({ length: 12 }, (_, n) => testComponent("comptok", n)) as TestComponent[];
+const T = Array.from({ length: 16 }, (_, n) => testComponent("comptok", n)) as TestComponent[];
 const tokenPath = (c: TestComponent) => `/component-token?component_appid=${c.component_appid}`;
 
 /** How WeChat's business side judges a component token: 0 when accepted, else its errcode. */
@@ -168,6 +169,20 @@ describe("component_access_token", () => {
 		expect((await readToken(c)).status).toBe(200);
 		await pushTicket(c);
 		expect((await componentStatus(c)).incident).toBeNull();
+	});
+});
+
+describe("the watchdog", () => {
+	it("pokes a component of WECHAT_COMPONENTS whose alarm is overdue, which then does what its alarm would", async () => {
+		const c = T[13]!;
+		await pushTicket(c);
+		expect((await readToken(c)).status).toBe(200);
+		// The alarm (due when the ticket goes stale) never fires: the platform lost it.
+		await travel(32 * 60);
+		const report = await watchdog({ ...env, WECHAT_APPS: "[]" });
+		expect(report.overdue).toContain(`component:${c.component_appid}`);
+		await componentAuthority(env, c.component_appid).idle();
+		expect((await componentStatus(c)).incident?.reason).toMatch(/no component_verify_ticket pushed for 3\d min/);
 	});
 });
 

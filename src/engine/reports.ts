@@ -52,6 +52,6 @@ export async function probe(
  */
 export const INCONCLUSIVE_PROBE: Failure = {
 	code: "wechat_unreachable",
-	message: "WeChat could not confirm that it refuses this token (its getcallbackip check did not answer), so the broker kept it; retry in a minute.",
+	message: "WeChat could not confirm that it refuses this token (its check, getcallbackip or for a component token api_get_authorizer_list, did not answer), so the broker kept it; retry in a minute.",
 	retryAfterS: REPORT_VERDICT_S,
 };

@@ -5,14 +5,14 @@
  */
 import type { Context } from "hono";
 import { requireApp, type AuthVariables, type Principal } from "./auth";
-import { authority } from "../authority/stub";
+import { authority, componentAuthority } from "../authority/stub";
 import { APPID_PATTERN, type AppProfile } from "../config/config";
 import { findApp } from "../registry/lookup";
 import { readEdgeCopy } from "../edge/edge-cache";
 import type { CredentialType } from "../core/credentials";
 import type { AppEnv } from "../env";
 import { BrokerError } from "../core/errors";
-import { edgeKey } from "../core/storage-keys";
+import { componentObjectName, edgeKey } from "../core/storage-keys";
 import type { CredentialRecord } from "../core/lifetime";
 import { MemoryTier } from "../edge/memory-cache";
 import type { Outcome } from "../core/outcome";
@@ -22,8 +22,11 @@ export type BrokerEnv = { Bindings: AppEnv; Variables: AuthVariables };
 /** This isolate's copy of the edge copies it has read or replaced (memory-cache.ts has the staleness bound). */
 const memory = new MemoryTier<CredentialRecord>();
 
-/** A credential for a read: this isolate's memory, else the KV edge copy, else the app's object. */
-export async function readCredential(env: AppEnv, appid: string, type: CredentialType): Promise<CredentialRecord> {
+/**
+ * A credential for a read: this isolate's memory, else the KV edge copy, else the app's object (`fromObject`:
+ * how to ask it, when not getCredential, e.g. a component's componentAccessToken).
+ */
+export async function readCredential(env: AppEnv, appid: string, type: CredentialType, fromObject?: () => Promise<Outcome>): Promise<CredentialRecord> {
 	const key = edgeKey(appid, type);
 	const now = Date.now();
 	const remembered = memory.get(key, now);
@@ -31,7 +34,15 @@ export async function readCredential(env: AppEnv, appid: string, type: Credentia
 	const edge = await readEdgeCopy(env.TOKEN_CACHE, appid, now, type);
 	// Only what KV holds is remembered: a KV miss asks the object every time, as it did before this tier.
 	if (edge) memory.put(key, edge, now);
-	return edge ?? unwrap(await authority(env, appid).getCredential(appid, type));
+	return edge ?? unwrap(await (fromObject ? fromObject() : authority(env, appid).getCredential(appid, type)));
+}
+
+/**
+ * A component's component_access_token, read like an app's token: it is the `token` of the component's
+ * object (named component:<id>; authority/component-token.ts), which answers with its own not-found message.
+ */
+export function readComponentToken(env: AppEnv, componentAppid: string): Promise<CredentialRecord> {
+	return readCredential(env, componentObjectName(componentAppid), "token", () => componentAuthority(env, componentAppid).componentAccessToken(componentAppid));
 }
 
 /**

@@ -58,10 +58,16 @@ export interface AlarmHost {
 	work(appid: string): Promise<unknown>;
 	/** Resolves when no refresh is under way. */
 	idle(): Promise<void>;
+	/** A moment the state does not show (a component's ticket going stale: component-token.ts), or null. */
+	extraWake?(now: number): number | null;
 }
 
 /** What a ring did: the work ran, the app is not configured (disarmed), or the object has no app yet. */
 export type RingResult = "ran" | "gone" | "unknown";
+
+function earliest(a: number | null, b: number | null): number | null {
+	return a === null ? b : b === null ? a : Math.min(a, b);
+}
 
 function backoff(base: number, failures: number): number {
 	return Math.min(base * 2 ** Math.max(0, failures - 1), MAX_RETRY_MS);
@@ -147,7 +153,7 @@ export class AlarmChain {
 		const app = this.#host.app();
 		if (!app) return;
 		const now = Date.now();
-		const planned = nextWake(app, this.#host.state(), { alertsConfigured: this.#host.config().alertWebhookUrl !== null, housekeepingAt: this.#housekeepingAt, edge: true }, now);
+		const planned = earliest(nextWake(app, this.#host.state(), { alertsConfigured: this.#host.config().alertWebhookUrl !== null, housekeepingAt: this.#housekeepingAt, edge: true }, now), this.#host.extraWake?.(now) ?? null);
 		log("info", "alarm_rang", { appid, delay_ms: planned === null ? null : Math.max(0, now - planned) });
 	}
 
@@ -186,7 +192,7 @@ export class AlarmChain {
 		} else if (this.#housekeepingAt === 0 && (pending.alerts || edge)) {
 			this.#housekeepingAt = now + HOUSEKEEPING_RETRY_MS;
 		}
-		let wake = nextWake(app, state, { alertsConfigured, housekeepingAt: this.#housekeepingAt, edge }, now);
+		let wake = earliest(nextWake(app, state, { alertsConfigured, housekeepingAt: this.#housekeepingAt, edge }, now), this.#host.extraWake?.(now) ?? null);
 		if (afterRing) {
 			if (threw || (wake !== null && wake <= now)) {
 				this.#stuck++;
@@ -202,7 +208,7 @@ export class AlarmChain {
 			else await this.#setAlarm(wake);
 			this.#armed = wake;
 		}
-		const source: AppSource = config.apps.has(app.appid) ? "secret" : "registry";
+		const source: AppSource = app.mode === "component" ? app.source : config.apps.has(app.appid) ? "secret" : "registry";
 		const sending = this.#rows.offer(rowFor(app, source, state, wake));
 		// The alarm waits for its row (ring); a reader's refresh does not.
 		if (!afterRing) this.#host.waitUntil(sending);

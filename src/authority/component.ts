@@ -41,7 +41,8 @@ export interface StoredTicket {
 }
 
 export type EventOutcome =
-	| { readonly ok: true; readonly infoType: string; readonly changed: boolean }
+	/** `ticket`: a newer component_verify_ticket was stored, when it was pushed (CreateTime, s) and stored (ms). */
+	| { readonly ok: true; readonly infoType: string; readonly changed: boolean; readonly ticket?: { readonly createTime: number; readonly receivedAt: number } }
 	| { readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
 /** Tickets look like `ticket@@@` and ~90 characters; WeChat's tokens run to 512. Anything longer is not one. */
@@ -149,5 +150,5 @@ async function storeTicket(id: string, ticket: unknown, createTimeText: string |
 	}
 	await storage.put(COMPONENT_TICKET_KEY, { ticket, createTime, receivedAt: now } satisfies StoredTicket);
 	log("info", "component_ticket_stored", { component_appid: id, ticket: maskToken(ticket), create_time: createTime, replaced_create_time: stored?.createTime ?? null });
-	return { ok: true, infoType: "component_verify_ticket", changed: true };
+	return { ok: true, infoType: "component_verify_ticket", changed: true, ticket: { createTime, receivedAt: now } };
 }

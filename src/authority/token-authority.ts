@@ -35,6 +35,8 @@ import { log, maskToken } from "../core/log";
 import { fail, type Failure, type Outcome } from "../core/outcome";
 import { AlarmChain, type RingResult } from "./alarm-chain";
 import { scheduleIndex } from "../schedule/client";
+import { componentAppOf, TicketWatch, type TicketStatus } from "./component-token";
+import { componentObjectName } from "../core/storage-keys";
 
 export type { RefreshTrigger } from "../engine/state";
 export type { Failure, Outcome } from "../core/outcome";
@@ -77,6 +79,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	#component: ComponentConfig | undefined;
 	/** In a WeCom suite's object (authority/suite.ts). */
 	readonly #suite: SuiteDesk;
+	/** In a component's object: its tickets' arrival, for the stale-ticket incident (component-token.ts). */
+	readonly #tickets: TicketWatch;
 
 	constructor(ctx: DurableObjectState, env: AppEnv) {
 		super(ctx, env);
@@ -90,6 +94,16 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 		});
 		this.#suite = new SuiteDesk(ctx.storage, env, (suiteId) => this.#config().suites.get(suiteId));
+		this.#tickets = new TicketWatch({
+			storage: ctx.storage,
+			state: () => this.#state,
+			setState: (state) => {
+				this.#state = state;
+			},
+			save: () => this.#save(),
+			config: () => this.#config(),
+			waitUntil: (promise) => this.ctx.waitUntil(promise),
+		});
 		this.#chain = new AlarmChain({
 			storage: ctx.storage,
 			index: () => scheduleIndex(this.env),
@@ -103,13 +117,18 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			idle: async () => {
 				for (const refresher of this.#refreshers.values()) await refresher.idle();
 			},
+			extraWake: (now) => (this.#seenApp?.mode === "component" ? this.#tickets.wake(now) : null),
 		});
 		void ctx.blockConcurrencyWhile(async () => {
-			const [stored, registered] = await Promise.all([
+			const [stored, registered, component] = await Promise.all([
 				ctx.storage.get<Record<string, unknown>>(STATE_KEY),
 				ctx.storage.get<unknown>(REGISTERED_APP_KEY),
+				ctx.storage.get<unknown>(COMPONENT_KEY),
+				this.#tickets.load(),
 			]);
 			if (isStoredRegisteredApp(registered)) this.#registered = await openApp(env, registered);
+			// A component's alarm and the watchdog name it by its object's name: it must be known synchronously.
+			if (isStoredComponent(component)) this.#component = await openComponent(env, component).catch(() => undefined);
 			if (!stored) return;
 			this.#state = restoreState(stored, Date.now());
 			await this.#recover();
@@ -240,6 +259,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			await this.ctx.storage.put(COMPONENT_KEY, stored);
 			this.#component = { ...profile, ...secrets };
 			log("info", "component_configured", { component_appid: profile.componentAppid });
+			// The chain starts now: its token is fetched as soon as a ticket is there (and its absence is an incident).
+			if (this.#app(componentObjectName(profile.componentAppid))) await this.#save();
 			return { stored: true, kid: stored.sealed.kid };
 		} catch (error) {
 			if (error instanceof BrokerError) return { stored: false, failure: { code: "config_error", message: error.message } };
@@ -255,7 +276,32 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	async componentEvent(componentAppid: string, signed: SignedCallback): Promise<EventOutcome> {
 		const component = await this.#componentFor(componentAppid);
 		if ("failure" in component) return { ok: false, code: component.failure.code, message: component.failure.message };
-		return receiveEvent(component, signed, this.ctx.storage, Date.now());
+		const outcome = await receiveEvent(component, signed, this.ctx.storage, Date.now());
+		if (outcome.ok && outcome.ticket) await this.#ticketArrived(componentAppid, outcome.ticket);
+		return outcome;
+	}
+
+	/**
+	 * A newer ticket is stored: a component with no usable token, or whose last refresh wanted a ticket, is
+	 * fetched promptly (its backoff ends and the alarm is re-armed for now); a stale-ticket incident closes.
+	 */
+	async #ticketArrived(componentAppid: string, { createTime, receivedAt }: { createTime: number; receivedAt: number }): Promise<void> {
+		this.#tickets.arrived(createTime, receivedAt);
+		const appid = componentObjectName(componentAppid);
+		if (!this.#app(appid)) return;
+		if (this.#tickets.unblocks(this.#state.slots.token, Date.now())) this.#refresher("token").forgetBackoff();
+		await this.#save();
+		await this.#assessHealth();
+	}
+
+	/**
+	 * The component's current component_access_token (GET /component-token, the gateway; and the RPC an
+	 * authorizer's object asks for the token it refreshes with): a value, or a Failure that says why not.
+	 */
+	async componentAccessToken(componentAppid: string): Promise<Outcome> {
+		const component = await this.#componentFor(componentAppid);
+		if ("failure" in component) return fail(component.failure);
+		return this.getCredential(componentObjectName(componentAppid), "token");
 	}
 
 	/** When the component's newest ticket was pushed and stored, never the ticket itself; null before the first. */
@@ -356,10 +402,12 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/** For GET /status: masked values only, never a full token or secret. */
-	async status(appid: string): Promise<AppStatus | null> {
+	async status(appid: string): Promise<(AppStatus & { component?: TicketStatus }) | null> {
 		const app = this.#app(appid);
 		if (!app) return null;
-		return appStatus(app, this.#state, Date.now());
+		const now = Date.now();
+		const status = appStatus(app, this.#state, now);
+		return app.componentAppid ? { ...status, component: this.#tickets.status(app.componentAppid, now) } : status;
 	}
 
 	/** GET /status's entry for one app in one call (a page of 100 apps is 100 subrequests, not 200). */
@@ -396,7 +444,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 */
 	#app(appid: string): AppConfig | undefined {
 		const registered = this.#registered && "app" in this.#registered && this.#registered.app.appid === appid ? this.#registered.app : undefined;
-		const app = this.#deleting ? undefined : this.#config().apps.get(appid) ?? registered;
+		const app = this.#deleting ? undefined : this.#config().apps.get(appid) ?? registered ?? componentAppOf(appid, this.#config().components, this.#component);
 		if (!app) return undefined;
 		if (this.#state.appid !== appid) this.#state = { ...this.#state, appid };
 		if (this.#seenApp && this.#seenApp !== app && this.#seenApp.secret !== app.secret) {
@@ -438,6 +486,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				waitUntil: (promise) => this.ctx.waitUntil(promise),
 				token: () => this.#refresher("token").get(),
 				healToken: (used) => this.#refresher("token").invalidate(used, "ticket", true),
+				componentTicket: () => this.#tickets.ticket(),
 			}, type);
 			this.#refreshers.set(type, refresher);
 		}
@@ -451,7 +500,11 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			const slot = this.#state.slots[type];
 			return slot ? [{ kind: kindFor(app, type), slot }] : [];
 		});
-		await this.#incidents.assess(app, healthProblem(slots, this.#state.usage, this.#config().quotaGuardShare, Date.now()), Date.now());
+		const now = Date.now();
+		const before = this.#state.incident;
+		const problem = healthProblem(slots, this.#state.usage, this.#config().quotaGuardShare, now) ?? (app.mode === "component" ? this.#tickets.problem(now) : null);
+		await this.#incidents.assess(app, problem, now);
+		if (app.mode === "component") await this.#tickets.afterAssess(app, before, now);
 	}
 
 	/**

@@ -3,8 +3,12 @@
  * and the error they raise (error.ts) need not import each other.
  */
 
-/** `stable`: /cgi-bin/stable_token (default); `classic`: /cgi-bin/token; `wecom`: WeCom's /cgi-bin/gettoken. */
-export type TokenMode = "stable" | "classic" | "wecom";
+/**
+ * `stable`: /cgi-bin/stable_token (default); `classic`: /cgi-bin/token; `wecom`: WeCom's /cgi-bin/gettoken;
+ * `component`: an open-platform component's own object, whose token is the component_access_token
+ * (authority/component-token.ts); never configured as an app.
+ */
+export type TokenMode = "stable" | "classic" | "wecom" | "component";
 
 /** Where an app's entry lives: the WECHAT_APPS secret, or the registry (the admin API). */
 export type AppSource = "secret" | "registry";
@@ -29,6 +33,11 @@ export interface AppProfile {
 	readonly agentid?: string;
 	/** WeCom only: how many entries share this corp (its corp-ticket hourly limit is shared between them). */
 	readonly corpEntries?: number;
+	/**
+	 * The open-platform component the entry belongs to: for mode `component`, the component itself (the
+	 * entry's own `appid` is then its object's name, component:<id>). A key scoped `component:<id>` reaches it.
+	 */
+	readonly componentAppid?: string;
 }
 
 /** An app with its secret: what the app's Durable Object fetches credentials with. */

@@ -13,8 +13,16 @@
  *   a rotation leaves the old token valid to its own expiry; force_refresh revokes it at once.
  * - `independent` (JS-SDK tickets, WeCom tokens): a new value leaves the old one valid to its own expiry,
  *   and a re-fetch may return the same value (WeChat does not say which; the broker is correct either way).
+ * - `no_overlap` (the open platform's component token): every call mints a new token, and whether the old
+ *   one stays valid for a while is not documented (only reported: OPEN-PLATFORM.md §4), so none is assumed:
+ *   the old one may die the moment a new one is minted, and the promise ends at the planned refresh.
  */
-export type LifetimePolicy = "classic" | "stable" | "independent";
+export type LifetimePolicy = "classic" | "stable" | "independent" | "no_overlap";
+
+/** Every call mints a new value that revokes the current one (at once, or 300 s later): never call early. */
+export function mintsOnRefresh(policy: LifetimePolicy): boolean {
+	return policy === "classic" || policy === "no_overlap";
+}
 
 /** /cgi-bin/token: after a new token is minted, the previous one stays valid for at most 5 more minutes. */
 export const CLASSIC_PREVIOUS_VALID_S = 300;
@@ -70,8 +78,12 @@ export function notRenewableBeforeExpiry(record: CredentialRecord): CredentialRe
  * - stable, independent: a refresh leaves the old value valid to its own expiry.
  * - classic: a refresh revokes the old token 300 s later; from the planned refresh on (or from now, once
  *   due, since a refresh may land any moment) the token is only sure for 300 more seconds.
+ * - no_overlap: a refresh may revoke the old token at once, so it is sure only until the planned refresh
+ *   (DESIGN.md, "The open platform"); once due, not at all. A failed refresh moves the plan to its retry
+ *   (fetch-and-store.ts), so a value WeChat still accepts goes on being served meanwhile.
  */
 export function acceptedUntil(record: CredentialRecord, now: number): number {
+	if (record.policy === "no_overlap") return Math.min(record.expiresAt, record.refreshAt);
 	if (record.policy !== "classic") return record.expiresAt;
 	return Math.min(record.expiresAt, Math.max(now, record.refreshAt) + CLASSIC_PREVIOUS_VALID_S * MS_PER_S);
 }

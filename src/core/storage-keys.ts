@@ -26,6 +26,11 @@
  *   "component_ticket" → StoredTicket: the newest component_verify_ticket WeChat pushed (by CreateTime), its
  *             CreateTime and when it arrived. Not sealed: without the component's secret it opens nothing, and
  *             it never leaves this object.
+ *   "state" → AuthorityState, as an app's: the engine sees the component as an app whose appid is the
+ *             object's name, component:<id> (authority/component-token.ts), and its component_access_token is
+ *             that app's `token` slot. So its KV edge copy is "cred:v2:component:<id>:token", its issued
+ *             records name appid "component:<id>" (no real appid has a `:`), and its row in the schedule
+ *             index is "component:<id>".
  *
  * Durable Object storage of a WeCom suite (a TokenAuthority named "suite:<suite_id>", its own name space
  * apart from apps and components; authority/suite.ts):

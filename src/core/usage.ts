@@ -8,7 +8,9 @@ export type CountedCall =
 	/** The probes that check a reported token before a refresh that would revoke tokens. */
 	| "getcallbackip"
 	| "getticket"
-	| "gettoken" | "get_jsapi_ticket" | "ticket_get";
+	| "gettoken" | "get_jsapi_ticket" | "ticket_get"
+	/** The open platform: the component token, the ticket push restart, and the component token's probe. */
+	| "api_component_token" | "api_start_push_ticket" | "api_get_authorizer_list";
 
 export type CallCounts = Readonly<Partial<Record<CountedCall, number>>>;
 

@@ -84,6 +84,6 @@ export async function writeEdgeCopy(kv: KVNamespace, appid: string, type: Creden
 function isCredentialRecord(value: unknown): value is CredentialRecord {
 	if (typeof value !== "object" || value === null) return false;
 	const v = value as Record<string, unknown>;
-	return typeof v.value === "string" && (v.policy === "stable" || v.policy === "classic" || v.policy === "independent")
+	return typeof v.value === "string" && (v.policy === "stable" || v.policy === "classic" || v.policy === "independent" || v.policy === "no_overlap")
 		&& typeof v.obtainedAt === "number" && typeof v.expiresAt === "number" && typeof v.refreshAt === "number";
 }

@@ -8,7 +8,7 @@ import type { AppConfig, BrokerConfig } from "../config/config";
 import { log, maskToken } from "../core/log";
 import type { Outcome } from "../core/outcome";
 import { countCall, type Usage } from "../core/usage";
-import type { Fetched } from "../wechat/client";
+import type { Fetched, UpstreamFailure } from "../wechat/client";
 import { withRetry, type RetriedResult } from "../wechat/retry";
 import type { CredentialKind } from "./kinds";
 import type { InFlightCall, SlotState } from "./state";
@@ -23,6 +23,7 @@ export interface AttemptHost {
 	save(): Promise<void>;
 	token(): Promise<Outcome>;
 	healToken(used: string): Promise<Outcome>;
+	componentTicket(): Promise<string | null>;
 }
 
 /** One upstream fetch (with its retries) and when its first attempt went out. */
@@ -59,6 +60,7 @@ export async function attempt(host: AttemptHost, force: boolean, maxAttempts: nu
  * used (WeChat's own answer, so no probe), then try the ticket once more.
  */
 export async function fetchCredential(host: AttemptHost, force: boolean, maxAttempts: number | undefined): Promise<Attempted | Outcome> {
+	if (host.kind.ticketed) return withTicket(host, force, maxAttempts);
 	if (!host.kind.derived) return attempt(host, force, maxAttempts, null);
 	const token = await host.token();
 	if (!token.ok) return token;
@@ -69,3 +71,21 @@ export async function fetchCredential(host: AttemptHost, force: boolean, maxAtte
 	if (!healed.ok || healed.record.value === token.record.value) return first;
 	return attempt(host, force, 1, healed.record.value);
 }
+
+/**
+ * A component token is fetched with the newest component_verify_ticket WeChat pushed. Without one nothing
+ * is sent (and nothing counted): the refresh fails as WeChat would refuse it, with a message that names
+ * what to check, so it has its backoff, its incident and its alert like any refusal.
+ */
+async function withTicket(host: AttemptHost, force: boolean, maxAttempts: number | undefined): Promise<Attempted> {
+	const ticket = await host.componentTicket();
+	if (ticket !== null) return attempt(host, force, maxAttempts, ticket);
+	const call: InFlightCall = { call: host.kind.call, force: false, startedAt: Date.now() };
+	return { call, result: { ok: false, failure: NO_TICKET, unanswered: false } };
+}
+
+/** The refusal of a component token fetch that had no ticket to send (component-token.ts reads its errcode-less kind). */
+export const NO_TICKET: UpstreamFailure = {
+	kind: "wechat", class: "fatal",
+	message: "no component_verify_ticket has been pushed to this broker yet: point the component's 授权事件接收URL at /open/<component_appid>/events and check that it answers `success` (the broker asks WeChat to restart its pushes once per incident)",
+};

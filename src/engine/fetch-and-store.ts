@@ -39,6 +39,8 @@ export interface CredentialHost {
 	/** Derived kinds: the app's current access_token, and compare-and-refresh of one WeChat refused. */
 	token(): Promise<Outcome>;
 	healToken(used: string): Promise<Outcome>;
+	/** Ticketed kinds (a component token): the newest component_verify_ticket, or null when none was pushed. */
+	componentTicket(): Promise<string | null>;
 }
 
 function iso(ms: number): string {
@@ -57,6 +59,7 @@ function attemptHost(host: CredentialHost): AttemptHost {
 		usage: () => host.usage(), setUsage: (usage) => host.setUsage(usage),
 		update: (change) => host.update(change), save: () => host.save(),
 		token: () => host.token(), healToken: (used) => host.healToken(used),
+		componentTicket: () => host.componentTicket(),
 	};
 }
 
@@ -139,7 +142,7 @@ async function failed(host: CredentialHost, trigger: RefreshTrigger, result: Ret
 	const backoffS = backoffAfter(failures, failure.class, conserving);
 	const retryAt = now + backoffS * 1_000;
 	const before = host.slot().current;
-	const current = result.unanswered ? afterUnansweredCall(before, call) : before;
+	const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt);
 	host.update({ current, consecutiveFailures: failures, retryAt, lastError: { at: now, failure } });
 	await host.save();
 	log("error", "refresh_failed", {
@@ -148,6 +151,17 @@ async function failed(host: CredentialHost, trigger: RefreshTrigger, result: Ret
 	});
 	await host.assessHealth();
 	return fail(upstreamFailure(failure, retryAt, now));
+}
+
+/**
+ * A no_overlap value (a component token) is promised only until its planned refresh. WeChat answered this
+ * failure, so it minted nothing and the value stands; nothing is sent again before `retryAt`: the plan, and
+ * the promise with it, move there (never past the value's own expiry), so a refusal does not cost a value
+ * WeChat still accepts. Other policies promise past their plan already.
+ */
+function planRetry(current: CredentialRecord | null, retryAt: number): CredentialRecord | null {
+	if (!current || current.policy !== "no_overlap") return current;
+	return { ...current, refreshAt: Math.min(current.expiresAt, Math.max(current.refreshAt, retryAt)) };
 }
 
 /** A forced call that KV's copy could not be made safe for is not sent (retractEdgeCopy). */

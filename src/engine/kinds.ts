@@ -11,6 +11,7 @@ import type { CredentialType, TicketType } from "../core/credentials";
 import type { LifetimePolicy } from "../core/lifetime";
 import type { CountedCall } from "../core/usage";
 import { endpointFor, fetchTicket, fetchToken, ticketEndpointFor, type Fetched, type UpstreamResult } from "../wechat/client";
+import { fetchComponentToken } from "../wechat/component-client";
 
 
 /** WeCom: 400 corp jsapi tickets an hour per corp, 100 agent_config tickets an hour per agent (WECHAT-API.md). */
@@ -26,19 +27,23 @@ export interface CredentialKind {
 	readonly call: CountedCall;
 	/** Tickets are fetched with the app's current access_token. */
 	readonly derived: boolean;
+	/** A component token is fetched with the component's newest component_verify_ticket (attempt.ts). */
+	readonly ticketed?: boolean;
 	/** Calls a WeChat day (what the quota guard protects). */
 	readonly dailyQuota: number;
 	/** Calls a clock hour, where WeChat limits by the hour (WeCom tickets); never exceeded. */
 	readonly hourlyLimit: number | null;
 	/**
 	 * `force`: a refresh that must not return the current value if WeChat can avoid it (stable
-	 * force_refresh); `token`: the access_token for derived kinds.
+	 * force_refresh); `input`: the access_token for derived kinds, the component_verify_ticket for ticketed ones.
 	 */
-	fetch(config: BrokerConfig, force: boolean, token: string | null): Promise<UpstreamResult<Fetched>>;
+	fetch(config: BrokerConfig, force: boolean, input: string | null): Promise<UpstreamResult<Fetched>>;
 }
 
 /** The kinds `app` has: official accounts have jsapi and wx_card tickets; WeCom apps jsapi, and agent_config with an agentid. */
 export function kindsOf(app: AppProfile): CredentialType[] {
+	// A component's object holds one credential, its component_access_token, in the `token` slot.
+	if (app.mode === "component") return ["token"];
 	if (app.platform === "wechat") return ["token", "jsapi", "wx_card"];
 	return app.agentid ? ["token", "jsapi", "agent_config"] : ["token", "jsapi"];
 }
@@ -48,6 +53,16 @@ export function hasKind(app: AppProfile, type: CredentialType): boolean {
 }
 
 export function kindFor(app: AppConfig, type: CredentialType): CredentialKind {
+	if (app.mode === "component") {
+		return {
+			type, label: "component_access_token", derived: false, ticketed: true, hourlyLimit: null,
+			// Whether a new component token leaves the old one valid is not documented: no overlap assumed.
+			policy: "no_overlap",
+			call: "api_component_token",
+			dailyQuota: app.dailyQuota,
+			fetch: (config, _force, ticket) => fetchComponentToken(app, config, ticket!),
+		};
+	}
 	if (type === "token") {
 		return {
 			type, label: "access_token", derived: false, hourlyLimit: null,

@@ -8,7 +8,7 @@
  * Per credential kind:
  * - never asked for (a ticket no client has requested): nothing to plan;
  * - a ticket WeChat refuses the app outright (refusedOutright): nothing to plan, until someone asks again;
- * - after a failure of a call that revokes nothing (stable, WeCom, tickets): the end of its backoff
+ * - after a failure of a call that revokes nothing (stable, WeCom, tickets; not classic or no_overlap): the end of its backoff
  *   (`retryAt`), due or not, so an incident a blip opened closes as soon as WeChat answers again;
  * - otherwise its planned refresh (`refreshAt`), or the end of its failure backoff if later (`retryAt`);
  *   no usable value and no backoff: now;
@@ -20,7 +20,7 @@
  *   the caller keeps (alarm-chain.ts), since neither has a time of its own in the state.
  */
 import type { AppConfig } from "../config/config";
-import { isUsable } from "../core/lifetime";
+import { isUsable, mintsOnRefresh } from "../core/lifetime";
 import { callsThisHour, nextHour, nextQuotaReset } from "../core/usage";
 import { kindFor, kindsOf } from "./kinds";
 import { refusedOutright } from "./health";
@@ -34,7 +34,7 @@ export function slotWake(kind: CredentialKind, slot: SlotState | undefined, usag
 	const { current, retryAt, lastRefresh, lastError } = slot;
 	if (kind.derived && !current && !lastRefresh && !lastError) return null;
 	if (refusedOutright(kind, slot)) return null;
-	const retrying = slot.consecutiveFailures > 0 && kind.policy !== "classic";
+	const retrying = slot.consecutiveFailures > 0 && !mintsOnRefresh(kind.policy);
 	let wake = retrying ? Math.max(retryAt, now) : Math.max(current ? current.refreshAt : now, retryAt);
 	if (kind.hourlyLimit !== null && callsThisHour(usage, kind.call, now) >= kind.hourlyLimit) wake = Math.max(wake, nextHour(now));
 	return wake;

@@ -13,7 +13,7 @@
  */
 import type { AppConfig, BrokerConfig } from "../config/config";
 import { KV_KEY_WRITE_INTERVAL_MS } from "../edge/edge-cache";
-import { isDue, isUsable } from "../core/lifetime";
+import { isDue, isUsable, mintsOnRefresh } from "../core/lifetime";
 import { log, maskToken } from "../core/log";
 import { fail, ok, type Failure, type Outcome } from "../core/outcome";
 import { forcedRefreshLimit, stableForceLimit } from "./refresh-limits";
@@ -43,6 +43,8 @@ export interface RefresherHost {
 	/** Derived kinds: the app's current access_token, and compare-and-refresh of one WeChat refused. */
 	token(): Promise<Outcome>;
 	healToken(used: string): Promise<Outcome>;
+	/** Ticketed kinds (a component's token): the newest component_verify_ticket, or null before the first. */
+	componentTicket(): Promise<string | null>;
 }
 
 export interface CronAction {
@@ -73,6 +75,7 @@ export class Refresher {
 			usage: () => host.usage(), setUsage: (usage) => host.setUsage(usage), save: () => host.save(),
 			kv: () => host.kv(), assessHealth: () => host.assessHealth(),
 			token: () => host.token(), healToken: (used) => host.healToken(used),
+			componentTicket: () => host.componentTicket(),
 		};
 	}
 
@@ -193,8 +196,8 @@ export class Refresher {
 		// After a failure the kind is tried again once its backoff is over, due or not, so an incident a blip
 		// opened (two reports' normal calls, say) closes as soon as WeChat answers again rather than at the
 		// planned refresh. Only where the call revokes nothing: a classic call mints a token, which revokes the
-		// current one 300 s later, so classic waits for its plan.
-		const retrying = this.#slot().consecutiveFailures > 0 && this.#kind.policy !== "classic";
+		// current one 300 s later (a component token's, perhaps at once), so those wait for their plan.
+		const retrying = this.#slot().consecutiveFailures > 0 && !mintsOnRefresh(this.#kind.policy);
 		if (isUsable(current, now) && !isDue(current, now) && !retrying) return { action: "fresh" };
 		if (now < retryAt) return { action: "backing_off" };
 		const outcome = await this.#fly("cron", null, () => this.#fetchAndStore("cron", false));
@@ -269,7 +272,8 @@ export class Refresher {
 	 */
 	async #replace(reported: string, reporter: string, confirmedByWeChat: boolean): Promise<Outcome> {
 		const appid = this.#app.appid;
-		if (this.#kind.policy !== "classic") {
+		// A call that mints (classic, a component token) has no normal mode that revokes nothing: probe first.
+		if (!mintsOnRefresh(this.#kind.policy)) {
 			const normal = await this.#fetchAndStore("invalidate", false, { unlessValue: reported });
 			if (!normal.ok) return this.#verdicts.remember(reported, normal);
 			if (normal.record.value !== reported) return normal;

@@ -7,6 +7,7 @@ import type { AppConfig, BrokerConfig } from "../config/config";
 import type { Failure, Outcome } from "../core/outcome";
 import { countCall, type Usage } from "../core/usage";
 import { probeToken, type ProbeVerdict } from "../wechat/client";
+import { probeComponentToken } from "../wechat/component-client";
 
 /**
  * A report that changed nothing (WeChat accepts the token, the probe could not tell, or a limit refused the
@@ -38,9 +39,10 @@ export async function probe(
 	app: AppConfig, config: BrokerConfig, token: string,
 	usage: { get(): Usage; set(usage: Usage): void; save(): Promise<void> },
 ): Promise<ProbeVerdict> {
-	usage.set(countCall(usage.get(), "getcallbackip", Date.now()));
+	const component = app.mode === "component";
+	usage.set(countCall(usage.get(), component ? "api_get_authorizer_list" : "getcallbackip", Date.now()));
 	await usage.save();
-	return probeToken(app, token, config);
+	return component ? probeComponentToken(app, token, config) : probeToken(app, token, config);
 }
 
 /**
@@ -50,6 +52,6 @@ export async function probe(
  */
 export const INCONCLUSIVE_PROBE: Failure = {
 	code: "wechat_unreachable",
-	message: "WeChat could not confirm that it refuses this token (its getcallbackip check did not answer), so the broker kept it; retry in a minute.",
+	message: "WeChat could not confirm that it refuses this token (its check, getcallbackip or for a component token api_get_authorizer_list, did not answer), so the broker kept it; retry in a minute.",
 	retryAfterS: REPORT_VERDICT_S,
 };

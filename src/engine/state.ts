@@ -109,10 +109,15 @@ export function sameRecord(a: CredentialRecord | null, b: CredentialRecord | nul
  *   longer than that, and is due at once so that the cron replaces it before then.
  * - stable force_refresh: WeChat may have revoked the current token at once. It is no longer handed out;
  *   the next read asks WeChat (a normal call) for the live token.
+ * - no_overlap (a component token): WeChat may have minted a new token, which may have revoked the
+ *   current one at once: like a stable force, it is no longer handed out.
  * - anything else (a stable normal call, tickets, WeCom) revokes nothing.
  */
 export function afterUnansweredCall(current: CredentialRecord | null, call: InFlightCall): CredentialRecord | null {
 	if (!current) return null;
+	if (current.policy === "no_overlap") {
+		return { ...current, expiresAt: Math.min(current.expiresAt, call.startedAt), refreshAt: Math.min(current.refreshAt, call.startedAt) };
+	}
 	if (current.policy === "classic") {
 		return {
 			...current,
@@ -139,5 +144,7 @@ export function previousIssuedUntil(acceptedUntil: number, trigger: RefreshTrigg
 export function previousAcceptedUntil(old: CredentialRecord, forced: boolean, startedAt: number, now: number): number {
 	// Classic: the first attempt may already have minted a token, so the 300 s count from when it was sent.
 	if (old.policy === "classic") return Math.min(old.expiresAt, startedAt + CLASSIC_PREVIOUS_VALID_S * 1_000);
+	// No overlap assumed: the new token may have revoked it from the moment the call was sent.
+	if (old.policy === "no_overlap") return Math.min(old.expiresAt, startedAt);
 	return old.policy === "stable" && forced ? now : old.expiresAt;
 }

@@ -16,12 +16,13 @@ import type { Context } from "hono";
 import type { AuthVariables } from "../access/auth";
 import { authority } from "../authority/stub";
 import type { AppEnv } from "../env";
-import { remember } from "../access/reads";
+import { forget, remember } from "../access/reads";
 import { log, maskToken } from "../core/log";
-import { ownerOf } from "./ownership";
+import { ownerOf, replacedHere } from "./ownership";
 import type { AppProfile } from "../config/config";
-import { findApp } from "../registry/lookup";
-import { findAccessToken, withAccessToken } from "./query";
+import { findApp, findComponent } from "../registry/lookup";
+import { componentAsProfile, componentIdOf } from "../authority/component-token";
+import { findAccessToken, findComponentToken, withAccessToken, type TokenInQuery } from "./query";
 import { readUpTo } from "./streams";
 import { upstreamFor, type Upstream } from "./upstream";
 import { countCall, countHeal, flushInBackground } from "./usage-counter";
@@ -65,18 +66,25 @@ interface OutgoingBody {
 export interface OwnedToken {
 	readonly appid: string;
 	readonly app: AppProfile;
-	/** Its position among the query's parameters (query.ts). */
+	/** Its position among the query's parameters (query.ts), and its name there. */
 	readonly index: number;
+	readonly name: string;
 }
+
+/** The open platform's component APIs: they take a component_access_token (or, some, an authorizer's access_token). */
+export const COMPONENT_API_PREFIX = "/cgi-bin/component/";
 
 /**
  * The app whose token the request carries, or the WeChat-shaped refusal (41001 without a token, 40001 for
  * one this broker did not issue; WeCom's 40014 on WeCom-only paths). Every gateway endpoint authorised by a
  * token goes through here: the forwarded calls below, and the broker-served ticket endpoints (ticket-endpoints.ts).
+ * A component's token (its owner is the component's object, component:<id>) is a credential only on the
+ * component APIs, and only there may the token be named component_access_token.
  */
 export async function requestOwner(c: GatewayContext, platform: Platform = "wechat"): Promise<OwnedToken> {
 	const url = new URL(c.req.url);
-	const presented = findAccessToken(url.search);
+	const componentPath = url.pathname.startsWith(COMPONENT_API_PREFIX);
+	const presented: TokenInQuery & { readonly name?: string } = componentPath ? findComponentToken(url.search) : findAccessToken(url.search);
 	if (presented.kind === "missing") {
 		throw new WeChatError(ERRCODE.accessTokenMissing, "access_token missing (wx-token-broker: send the access_token this broker gave you)", 200, platform);
 	}
@@ -89,26 +97,34 @@ export async function requestOwner(c: GatewayContext, platform: Platform = "wech
 		}
 		throw new WeChatError(ERRCODE.invalidCredential, "invalid credential, access_token is invalid or not latest (wx-token-broker: this broker did not issue this token, or it expired; fetch one from the broker's /cgi-bin/token with your broker key)");
 	}
-	// A token of an app no longer configured (removed from WECHAT_APPS, deleted from the registry) is nobody's.
-	const app = await findApp(c.env, c.get("config"), owner.appid);
+	const name = presented.name ?? "access_token";
+	const componentId = componentIdOf(owner.appid);
+	// A token of an app (or component) no longer configured (removed, deleted from the registry) is nobody's.
+	const app = componentId !== undefined
+		? (componentPath ? await findComponent(c.env, c.get("config"), componentId).then((found) => found && componentAsProfile(found)) : undefined)
+		: name === "access_token" ? await findApp(c.env, c.get("config"), owner.appid) : undefined;
 	if (!app) {
-		log("warn", "gateway_refused", { reason: "app_removed", path: url.pathname, appid: owner.appid });
+		const reason = componentId !== undefined && !componentPath ? "component_token_elsewhere" : name !== "access_token" && componentId === undefined ? "app_token_as_component_token" : "app_removed";
+		log("warn", "gateway_refused", { reason, path: url.pathname, appid: owner.appid });
+		const why = reason === "component_token_elsewhere" ? "a component_access_token works only on /cgi-bin/component/ APIs"
+			: reason === "app_token_as_component_token" ? "this is an account's access_token, not a component_access_token"
+			: "the app of this token is no longer on this broker";
 		throw platform === "wecom"
-			? new WeChatError(WECOM_ERRCODE.invalidAccessToken, "invalid access_token (wx-token-broker: the app of this token is no longer on this broker)", 200, platform)
-			: new WeChatError(ERRCODE.invalidCredential, "invalid credential, access_token is invalid or not latest (wx-token-broker: the app of this token is no longer on this broker)");
+			? new WeChatError(WECOM_ERRCODE.invalidAccessToken, `invalid access_token (wx-token-broker: ${why})`, 200, platform)
+			: new WeChatError(ERRCODE.invalidCredential, `invalid credential, access_token is invalid or not latest (wx-token-broker: ${why})`);
 	}
-	return { appid: owner.appid, app, index: presented.index };
+	return { appid: owner.appid, app, index: presented.index, name };
 }
 
 export async function forward(c: GatewayContext): Promise<Response> {
 	const url = new URL(c.req.url);
-	const { appid, app, index } = await requestOwner(c);
+	const { appid, app, index, name } = await requestOwner(c);
 	const upstream = upstreamFor(c.get("config"), app);
 	countCall(appid);
 	flushInBackground(c.env, (promise) => c.executionCtx.waitUntil(promise));
 
 	const body = await outgoingBody(c.req.raw);
-	const target = (token: string) => `${upstream.base}${url.pathname}${withAccessToken(url.search, index, token)}`;
+	const target = (token: string) => `${upstream.base}${url.pathname}${withAccessToken(url.search, index, token, name)}`;
 	// The broker's own read path (memory tier, KV, object): a token remembered there is never past its
 	// planned refresh; one something else revoked is refused by WeChat, and compare-and-refresh below sees
 	// a stale token and hands back the current one at no upstream cost.
@@ -116,14 +132,20 @@ export async function forward(c: GatewayContext): Promise<Response> {
 	const first = await inspect(await send(c.req.raw, upstream, target(used), body.first));
 	if (first.errcode === null || !upstream.tokenErrcodes.has(first.errcode)) return first.response;
 
+	// A component token's replacement may revoke it at once (no overlap assumed): this isolate stops serving it
+	// before the call, as the object and the KV copy do (forceRefreshHere does the same for an admin's force).
+	if (app.mode === "component") forget(appid, "token");
 	const healed = await authority(c.env, appid).invalidate(appid, used, "gateway");
 	const retry = healed.ok && healed.record.value !== used && body.again !== null;
 	log(retry ? "info" : "warn", "gateway_token_refused", {
 		appid, path: url.pathname, errcode: first.errcode, used: maskToken(used),
 		outcome: !healed.ok ? healed.failure.code : body.again === null ? "refreshed_not_replayable" : retry ? "retried" : "same_token",
 	});
-	// Whatever happens to this call, the next one must carry the new token, not the one WeChat refused.
+	// Whatever happens to this call, the next one must carry the new token, not the one WeChat refused; and
+	// this isolate honours the one it replaced only as its rewritten issued record says (a component
+	// token's: not at all, since no overlap is assumed), not from memory.
 	if (healed.ok) remember(appid, "token", healed.record);
+	if (healed.ok && healed.record.value !== used) replacedHere(appid, healed.record.value, healed.record.expiresAt);
 	if (!retry) return first.response;
 	countHeal(appid);
 	return passThrough(await send(c.req.raw, upstream, target(healed.record.value), body.again!()));

@@ -11,6 +11,8 @@ export const ANSWERED_PATHS = [
 	"/cgi-bin/gettoken",
 	"/cgi-bin/get_jsapi_ticket",
 	"/cgi-bin/ticket/get",
+	// The open platform: the component token, for a broker key as component_appsecret.
+	"/cgi-bin/component/api_component_token",
 ] as const;
 export type AnsweredPath = (typeof ANSWERED_PATHS)[number];
 

@@ -14,6 +14,7 @@ import type { Handler, Hono } from "hono";
 import type { AuthVariables } from "../access/auth";
 import type { AppEnv } from "../env";
 import { forward } from "./forward";
+import { componentTokenEndpoint } from "./component-token-endpoint";
 import { FORWARDED_PREFIXES, REFUSED_PREFIX, type AnsweredPath } from "./paths";
 import { officialTicketEndpoint, weComAgentTicketEndpoint, weComCorpTicketEndpoint } from "./ticket-endpoints";
 import { classicTokenEndpoint, stableTokenEndpoint } from "./token-endpoints";
@@ -30,6 +31,7 @@ const ANSWERED: Readonly<Record<AnsweredPath, Handler<GatewayEnv>>> = {
 	"/cgi-bin/gettoken": weComTokenEndpoint,
 	"/cgi-bin/get_jsapi_ticket": weComCorpTicketEndpoint,
 	"/cgi-bin/ticket/get": weComAgentTicketEndpoint,
+	"/cgi-bin/component/api_component_token": componentTokenEndpoint,
 };
 
 export { FORWARDED_PREFIXES };

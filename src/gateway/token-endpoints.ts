@@ -97,7 +97,7 @@ function tokenAnswer(c: GatewayContext, { appid, token }: Served): Response {
 	return c.json({ access_token: token.value, expires_in: expiresInS(token, Date.now()) });
 }
 
-async function readJsonBody(c: GatewayContext): Promise<Record<string, unknown>> {
+export async function readJsonBody(c: GatewayContext, shape = '{"grant_type":"client_credential","appid":"wx…","secret":"<broker key>"}'): Promise<Record<string, unknown>> {
 	const read = c.req.raw.body ? await readUpTo(c.req.raw.body, MAX_TOKEN_REQUEST_BYTES) : { complete: true as const, bytes: new Uint8Array() };
 	if (!read.complete) {
 		await read.stream.cancel();
@@ -110,7 +110,7 @@ async function readJsonBody(c: GatewayContext): Promise<Record<string, unknown>>
 		body = null;
 	}
 	if (typeof body !== "object" || body === null || Array.isArray(body)) {
-		throw new WeChatError(ERRCODE.dataFormat, 'data format error (wx-token-broker: the body must be JSON like {"grant_type":"client_credential","appid":"wx…","secret":"<broker key>"})');
+		throw new WeChatError(ERRCODE.dataFormat, `data format error (wx-token-broker: the body must be JSON like ${shape})`);
 	}
 	return body as Record<string, unknown>;
 }

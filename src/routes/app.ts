@@ -33,6 +33,7 @@ import { mountAdminComponents } from "./admin-components";
 import { mountAdminSuites } from "./admin-suites";
 import { mountOpenEvents } from "./open-events";
 import { mountWeComSuiteEvents } from "./wecom-suite-events";
+import { mountComponentToken } from "./component-token";
 
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
@@ -142,6 +143,7 @@ app.use("/ticket/*", apiKeyAuth());
 app.use("/jssdk/*", apiKeyAuth());
 app.use("/status", apiKeyAuth());
 app.use("/health", apiKeyAuth());
+mountComponentToken(app);
 
 app.get("/token", async (c) => {
 	const app = await resolveApp(c, c.req.query("appid"));

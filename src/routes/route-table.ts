@@ -23,6 +23,7 @@ export const ROUTES: Readonly<Record<string, readonly string[]>> = {
 	"/open/:component_appid/events": ["POST"],
 	"/admin/suites/:suite_id": ["GET", "PUT"],
 	"/wecom-suite/:suite_id/events": ["GET", "POST"],
+	"/component-token": ["GET"],
 };
 
 /**

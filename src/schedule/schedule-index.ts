@@ -106,11 +106,13 @@ CREATE INDEX IF NOT EXISTS apps_incident ON apps(incident_since) WHERE incident_
 /**
  * The apps that count: every registry app, and the WECHAT_APPS ones (with or without a row); a secret app's
  * row outlives its removal from the secret until its object's next alarm drops it, and must not count.
+ * Open-platform components (rows named component:<id>) count once their object has run, from either source:
+ * a component removed from WECHAT_COMPONENTS is dropped by its next alarm (authority/alarm-chain.ts).
  * Then narrowed to a key's scope. Binds: configured (JSON), scope (JSON or null), scope again.
  */
 const SCOPED = `
 WITH configured(appid) AS (SELECT value FROM json_each(?)),
-universe(appid) AS (SELECT appid FROM apps WHERE source = 'registry' UNION SELECT appid FROM configured),
+universe(appid) AS (SELECT appid FROM apps WHERE source = 'registry' OR appid LIKE 'component:%' UNION SELECT appid FROM configured),
 scoped(appid) AS (SELECT appid FROM universe WHERE ? IS NULL OR appid IN (SELECT value FROM json_each(?)))
 `;
 
@@ -165,12 +167,15 @@ export class ScheduleIndex extends DurableObject<AppEnv> {
 		this.#sql.exec("DELETE FROM apps WHERE appid = ?", appid);
 	}
 
-	/** For the watchdog: apps whose alarm is overdue (most overdue first), and configured apps with no row yet. */
+	/**
+	 * For the watchdog: apps whose alarm is overdue (most overdue first; components' objects of either source
+	 * included: one removed from WECHAT_COMPONENTS is disarmed by the poke), and configured apps with no row yet.
+	 */
 	overdue({ now, marginMs, configured, limit }: OverdueQuery): Overdue {
 		const json = JSON.stringify(configured);
 		const overdue = this.#sql.exec<{ appid: string }>(
 			`SELECT appid FROM apps WHERE due_at IS NOT NULL AND due_at < ?
-				AND (source = 'registry' OR appid IN (SELECT value FROM json_each(?))) ORDER BY due_at LIMIT ?`,
+				AND (source = 'registry' OR appid LIKE 'component:%' OR appid IN (SELECT value FROM json_each(?))) ORDER BY due_at LIMIT ?`,
 			now - marginMs, json, limit,
 		).toArray().map((r) => r.appid);
 		const unstarted = this.#sql.exec<{ appid: string }>(

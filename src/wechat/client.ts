@@ -108,7 +108,7 @@ export async function probeToken(app: AppConfig, token: string, config: Upstream
  * Token successes from api.weixin.qq.com carry no errcode; tickets and WeCom answers carry errcode 0;
  * errors a non-zero one (WECHAT-API.md, "Conventions").
  */
-export function parseCredential(body: Record<string, unknown>, field: "access_token" | "ticket", platform: "wechat" | "wecom", withToken: boolean): UpstreamResult<Fetched> {
+export function parseCredential(body: Record<string, unknown>, field: "access_token" | "ticket" | "component_access_token", platform: "wechat" | "wecom", withToken: boolean): UpstreamResult<Fetched> {
 	const { errcode, expires_in } = body;
 	const value = body[field];
 	if (typeof errcode === "number" && errcode !== 0) {

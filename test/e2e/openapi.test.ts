@@ -35,7 +35,8 @@ const ORDER = [
 	"gatewayClassicToken", "gatewayStableToken", "gatewayWeComToken", "gatewayTicket", "gatewayWeComCorpTicket", "gatewayWeComAgentTicket",
 	"gatewayForwardGet", "gatewayForwardPost", "gatewaySnsRefused",
 	"getRegistry", "putApp", "getApp", "listApps", "createKey", "listKeys", "updateKey", "revokeKey", "resealRegistry", "deleteApp",
-	"putComponent", "getComponent", "componentEvents", "putSuite", "getSuite", "suiteUrlCheck", "suiteEvents",
+	"putComponent", "getComponent", "componentEvents", "getComponentToken", "gatewayComponentToken",
+	"putSuite", "getSuite", "suiteUrlCheck", "suiteEvents",
 ];
 
 let sim: Simulator;

@@ -96,6 +96,7 @@ export const SCOPED_APPS = ["wxauths00", "wxauthc00"];
 /** The first two stable apps and the first classic app of the "health" file. */
 export const HEALTH_APPS = ["wxhealths00", "wxhealths01", "wxhealthc00"];
 
+
 export async function apiKeysJson(): Promise<string> {
 	const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(KEYS.hashed)));
 	const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -155,8 +156,8 @@ export interface TestComponent {
 	readonly encoding_aes_key: string;
 }
 
-export const COMPONENT_FILES = ["openev"] as const;
-const COMPONENTS_PER_FILE = 6;
+export const COMPONENT_FILES = ["openev", "comptok"] as const;
+const COMPONENTS_PER_FILE = 16;
 
 export function testComponent(file: (typeof COMPONENT_FILES)[number], n: number): TestComponent {
 	const id = `wxcomp${file}${String(n).padStart(2, "0")}`;

@@ -7,6 +7,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { expect, it, vi } from "vitest";
 import worker from "../../src/index";
+import { nextQuotaReset } from "../../src/core/usage";
 import { WATCHDOG_MARGIN_MS } from "../../src/ops/scheduled";
 import { appsFor, KEYS, type TestApp } from "./fixtures";
 import { getToken, settle, sim, travel } from "./helpers";
@@ -44,6 +45,10 @@ async function arranged(): Promise<void> {
 		vi.setSystemTime(arrangedAt); // the simulator's clock is there already
 		return;
 	}
+	// The arrangement spans ~2 h of WeChat's clock and calls_today counts one WeChat day (midnight China
+	// time): it starts just after that midnight, or the real time of day could make the first call
+	// yesterday's (started 1 h before midnight, this test failed).
+	await travel(Math.ceil((nextQuotaReset(Date.now()) - Date.now()) / 1_000) + 1);
 	// `early` due first; `broken` fails from the start (an incident, no token); `untouched` never runs.
 	await getToken(early);
 	await travel(1_000);

@@ -1182,9 +1182,16 @@ export const MUTATIONS = [
 		tests: ["open-events"],
 	},
 	{
+		name: "[open] another ticket of the same CreateTime second is answered success and never replaces the kept one",
+		file: "src/authority/component.ts",
+		find: "if (stored && createTime === stored.createTime) {",
+		replace: "if (stored && createTime < 0) {",
+		tests: ["open-events"],
+	},
+	{
 		name: "[open] an older component_verify_ticket never replaces a newer one",
 		file: "src/authority/component.ts",
-		find: "if (stored && createTime <= stored.createTime) {",
+		find: "if (stored && createTime < stored.createTime) {",
 		replace: "if (stored && createTime < 0) {",
 		tests: ["open-events"],
 	},

@@ -144,7 +144,13 @@ async function storeTicket(id: string, ticket: unknown, createTimeText: string |
 		// WeChat sends some pushes twice: the same push again is delivered, and changes nothing.
 		return { ok: true, infoType: "component_verify_ticket", changed: false };
 	}
-	if (stored && createTime <= stored.createTime) {
+	if (stored && createTime === stored.createTime) {
+		// Another ticket in the same second: which is newer cannot be told, both stay valid 12 h, and an answer
+		// other than `success` makes WeChat push again. Kept as it is, and answered.
+		log("info", "component_ticket_same_second", { component_appid: id, create_time: createTime });
+		return { ok: true, infoType: "component_verify_ticket", changed: false };
+	}
+	if (stored && createTime < stored.createTime) {
 		log("warn", "component_event_refused", { component_appid: id, reason: "older_ticket", create_time: createTime, kept_create_time: stored.createTime });
 		return { ok: false, code: "conflict", message: `This component_verify_ticket (CreateTime ${createTime}) is not newer than the one ${id} holds (CreateTime ${stored.createTime}); the newer one is kept.` };
 	}

@@ -22,6 +22,20 @@ export const DEMO_WECOM_APPS = [
 	{ kind: "wecom", corpid: "wwdemo0000000001", agentid: "1000002", secret: "demo-wecom-secret-not-real" },
 ];
 
+/**
+ * An open-platform component (第三方平台) in WECHAT_COMPONENTS: the simulator pushes its
+ * component_verify_ticket to the broker's event URL every minute, as WeChat does every ten.
+ */
+export const DEMO_COMPONENT = {
+	component_appid: "wxdemocomponent01",
+	secret: "demo-component-secret-not-real",
+	token: "demoMessageToken",
+	// 43 characters of base64, as the component's console shows one.
+	encoding_aes_key: "demoEncodingAESKeyNotReal0123456789abcdefgh",
+};
+/** The simulator's ticket pushes to the demo component's event URL, every minute (WeChat: every ten). */
+export const DEMO_PUSH_INTERVAL_S = 60;
+
 /** Admin, every app: /status, /token/refresh and the dashboard. */
 export const DEMO_ADMIN_KEY = "demo-key-change-me-0123456789";
 /** Not admin, first app only: try it on /status or on the second app for a 403. */

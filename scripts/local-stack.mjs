@@ -24,23 +24,33 @@ const READY_POLL_MS = 250;
  *
  * `simOnlyApps`: apps the simulator knows but WECHAT_APPS does not (added through the admin API at runtime).
  *
- * @param {{ brokerPort: number, simPort: number, apps: App[], simOnlyApps?: App[], wecomApps?: { kind: "wecom", corpid: string, agentid: string, secret: string }[], keys: ApiKey[], persistTo: string, vars?: Record<string, string>, quiet?: boolean, onBrokerExit?: (code: number | null) => void }} options
+ * `components`: open-platform components, in WECHAT_COMPONENTS and in the simulator, which pushes each one's
+ * tickets to the broker's event URL every `pushIntervalS`.
+ *
+ * @typedef {{ component_appid: string, secret: string, token: string, encoding_aes_key: string }} Component
+ * @param {{ brokerPort: number, simPort: number, apps: App[], simOnlyApps?: App[], wecomApps?: { kind: "wecom", corpid: string, agentid: string, secret: string }[], components?: Component[], pushIntervalS?: number, keys: ApiKey[], persistTo: string, vars?: Record<string, string>, quiet?: boolean, onBrokerExit?: (code: number | null) => void }} options
  * @returns {Promise<LocalStack>}
  */
-export async function startLocalStack({ brokerPort, simPort, apps, simOnlyApps = [], wecomApps = [], keys, persistTo, vars = {}, quiet = false, onBrokerExit }) {
+export async function startLocalStack({ brokerPort, simPort, apps, simOnlyApps = [], wecomApps = [], components = [], pushIntervalS, keys, persistTo, vars = {}, quiet = false, onBrokerExit }) {
 	rmSync(persistTo, { recursive: true, force: true });
+	const url = `http://127.0.0.1:${brokerPort}`;
 	const sim = await startSimulator({
 		port: simPort,
 		apps: [...apps, ...simOnlyApps].map(({ appid, secret }) => ({ appid, secret })),
 		wecomApps: wecomApps.map(({ corpid, agentid, secret }) => ({ corpid, agentid, secret })),
+		// Pushes before the broker answers fail, as WeChat's do; the next one comes on schedule.
+		components: components.map((c) => ({ ...c, event_url: `${url}/open/${c.component_appid}/events`, ...(pushIntervalS && { push_interval_s: pushIntervalS }) })),
 	});
 	// Secrets go to a file wrangler reads, under .wrangler/ (git-ignored), never onto a command line.
 	mkdirSync(".wrangler", { recursive: true });
 	const envFile = `.wrangler/local-${brokerPort}.env`;
 	// A fresh REGISTRY_KEY per run: the storage it seals is wiped above, so nothing sealed outlives it.
-	const values = { WECHAT_APPS: JSON.stringify([...apps, ...wecomApps]), API_KEYS: JSON.stringify(keys), REGISTRY_KEY: randomBytes(32).toString("base64"), ...vars };
+	const values = {
+		WECHAT_APPS: JSON.stringify([...apps, ...wecomApps]), API_KEYS: JSON.stringify(keys), REGISTRY_KEY: randomBytes(32).toString("base64"),
+		...(components.length > 0 && { WECHAT_COMPONENTS: JSON.stringify(components) }),
+		...vars,
+	};
 	writeFileSync(envFile, Object.entries(values).map(([name, value]) => `${name}=${value.replaceAll("{sim}", sim.url)}\n`).join(""));
-	const url = `http://127.0.0.1:${brokerPort}`;
 
 	/** @type {import("node:child_process").ChildProcess | undefined} */
 	let wrangler;

@@ -2,14 +2,14 @@
 // @ts-check
 /**
  * `npm start`: the whole broker on this machine, no Cloudflare account and no network: the WeChat
- * simulator and `wrangler dev` with two demo apps (stable and classic) and a WeCom agent, a demo admin key and a demo
- * reader key (not admin, first app only: for trying a 403), and the watchdog cron fired once at boot (so every
+ * simulator and `wrangler dev` with two demo apps (stable and classic), a WeCom agent and an open-platform
+ * component whose tickets the simulator pushes to the broker every minute, a demo admin key and a demo reader key (not admin, first app only: for trying a 403), and the watchdog cron fired once at boot (so every
  * configured app's alarm chain starts and its first token is fetched before anyone asks) and every minute as
  * Cloudflare would. Prints a curl that returns a token; Ctrl-C stops everything.
  *
  * Ports: BROKER_PORT (default 8787) and WXSIM_PORT (default 9860).
  */
-import { DEMO_ADMIN_KEY, DEMO_APPS, DEMO_KEYS, DEMO_READER_KEY, DEMO_REGISTRY_APP, DEMO_WECOM_APPS } from "./demo.mjs";
+import { DEMO_ADMIN_KEY, DEMO_APPS, DEMO_COMPONENT, DEMO_KEYS, DEMO_PUSH_INTERVAL_S, DEMO_READER_KEY, DEMO_REGISTRY_APP, DEMO_WECOM_APPS } from "./demo.mjs";
 import { startLocalStack } from "./local-stack.mjs";
 
 const [DEMO_APP, SECOND_APP] = /** @type {[typeof DEMO_APPS[0], typeof DEMO_APPS[0]]} */ (DEMO_APPS);
@@ -26,6 +26,8 @@ const stack = await startLocalStack({
 	apps: [...DEMO_APPS],
 	simOnlyApps: [DEMO_REGISTRY_APP],
 	wecomApps: [...DEMO_WECOM_APPS],
+	components: [DEMO_COMPONENT],
+	pushIntervalS: DEMO_PUSH_INTERVAL_S,
 	keys: [...DEMO_KEYS],
 	persistTo: ".wrangler/demo-state",
 	// Without the broker the simulator and the cron are no use: stop them too, and free their ports.
@@ -41,10 +43,16 @@ const { url, sim } = stack;
 
 /** The watchdog, as Cloudflare's trigger runs it: it starts the chain of each app that has none yet. */
 function fireCron() {
-	return fetch(`${url}/__scheduled?cron=*+*+*+*+*`).then((r) => r.body?.cancel(), () => {});
+	// Read to the end: a body cancelled mid-way makes workerd print a red "Broken pipe" ERROR on every run.
+	return fetch(`${url}/__scheduled?cron=*+*+*+*+*`).then((r) => r.text(), () => {});
 }
 // At boot: every WECHAT_APPS app gets its first token and its alarm now, so /health is 200 from the start.
 await fireCron();
+// The component's first ticket now rather than at the simulator's next minute (its earlier pushes found no
+// broker yet), so the printed /component-token curl answers at once.
+const COMPONENT_ID = DEMO_COMPONENT.component_appid;
+await fetch(`${sim.url}/__sim/open/components/${COMPONENT_ID}/schedule`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ next_in_s: 0 }) })
+	.then((r) => r.text(), () => {});
 const cron = setInterval(() => void fireCron(), CRON_INTERVAL_MS);
 
 async function stop() {
@@ -86,6 +94,9 @@ WeCom agent ${WECOM_ID} (its token, and wx.config + wx.agentConfig):
   curl -s -X POST -H 'Authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' \\
        -d '{"appid":"${WECOM_ID}","url":"${PAGE}"}' ${url}/jssdk/config
   curl -s "${sim.url}/qyapi/cgi-bin/getcallbackip?access_token=<token>"   # does WeCom (the simulator) accept it?
+Open platform: component ${COMPONENT_ID}, its ticket pushed to ${url}/open/${COMPONENT_ID}/events every minute:
+  curl -s -H 'Authorization: Bearer ${DEMO_KEY}' '${url}/component-token?component_appid=${COMPONENT_ID}'
+  curl -s -H 'Authorization: Bearer ${DEMO_KEY}' ${url}/admin/components/${COMPONENT_ID}   # the newest ticket's age, never the ticket
 
 Ctrl-C stops both.
 `);

@@ -1447,4 +1447,12 @@ export const MUTATIONS = [
 		replace: "if (typeof value !== \"string\" || value.length === 0) {",
 		tests: ["guards-edge"],
 	},
+	// The refresh engine's review (test/worker/review17.test.ts).
+	{
+		name: "[review17] the alarm's edge repair waits for a refresh that is out",
+		file: "src/engine/refresher.ts",
+		find: "if (this.#flight || inFlight) return report;",
+		replace: "",
+		tests: ["review17"],
+	},
 ];

@@ -1455,4 +1455,11 @@ export const MUTATIONS = [
 		replace: "",
 		tests: ["review17"],
 	},
+	{
+		name: "[review17] the outbox's log masks a gateway record's token digest",
+		file: "src/registry/kv-outbox.ts",
+		find: "key.replace(/^((?:apikey|issued):v1:)[0-9a-f]+$/, \"$1…\")",
+		replace: "key.replace(/^(apikey:v1:)[0-9a-f]+$/, \"$1…\")",
+		tests: ["review17"],
+	},
 ];

@@ -4,16 +4,17 @@
  * its fix; a test left running had its (small) fix made in the same commit.
  * Apps: wxreview17… (WECHAT_APPS) and wxreg040… (registry apps, registryTestApp).
  */
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { authority } from "../../src/authority/stub";
-import { edgeKey, issuedKey } from "../../src/core/storage-keys";
+import { edgeKey, issuedKey, REGISTERED_APP_KEY } from "../../src/core/storage-keys";
+import { scheduleIndex } from "../../src/schedule/client";
 import { readIssued, tokenDigest } from "../../src/edge/issued-index";
 import { registry } from "../../src/registry/registry";
 import { isDue, isUsable, type CredentialRecord } from "../../src/core/lifetime";
 import { appsFor, KEYS, registryTestApp, type TestApp } from "./fixtures";
-import { call, deferred, forceRefresh, getToken, heldAnswer, interceptUpstream, isForce, settle, sim, travel } from "./helpers";
+import { armedAt, call, deferred, forceRefresh, getToken, heldAnswer, interceptUpstream, isForce, settle, sim, travel } from "./helpers";
 
 const next = appsFor("review17");
 const kvProto = () => Object.getPrototypeOf(env.TOKEN_CACHE) as KVNamespace;
@@ -106,5 +107,27 @@ describe("the Registry's outbox log", () => {
 		expect(await readIssued(env.TOKEN_CACHE, token)).toBeNull();
 		// setup.ts fails the test when a log line carries a token-like string: registry_kv_write_failed logged
 		// the 64-hex digest of the token whole (issued:v1:<sha256>), as it masks an API key's.
+	});
+});
+
+describe("a registry app whose sealed secret cannot be opened (REGISTRY_KEY lost the key it was sealed with)", () => {
+	// REPRODUCES: the alarm takes "cannot open the secret" for "app gone" (alarm-chain.ts ring → lookUp), disarms and
+	// drops the index row, so the app leaves /status, /health and the watchdog for good, and once the key is back
+	// nothing refreshes it until a client asks.
+	it.skip("keeps its alarm and its index row, so monitoring still sees it", async () => {
+		const app = await nextRegistryApp("stable");
+		expect((await putApp(app)).status).toBe(201);
+		const stub = authority(env, app.appid);
+		await stub.idle();
+		expect(await armedAt(app)).not.toBeNull();
+		await runInDurableObject(stub, async (_o, state) => {
+			const stored = await state.storage.get<{ sealed: Record<string, unknown> }>(REGISTERED_APP_KEY);
+			await state.storage.put(REGISTERED_APP_KEY, { ...stored, sealed: { ...stored!.sealed, kid: "0123456789abcdef" } });
+		});
+		await abortAllDurableObjects(); // a deploy whose REGISTRY_KEY no longer holds that key
+		await runDurableObjectAlarm(authority(env, app.appid));
+		const page = await scheduleIndex(env).page({ now: Date.now(), marginMs: 60_000, configured: [], scope: [app.appid], limit: 1, after: null });
+		expect(page.entries.map((e) => e.appid)).toEqual([app.appid]);
+		expect(await armedAt(app)).not.toBeNull();
 	});
 });

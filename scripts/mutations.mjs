@@ -1462,4 +1462,11 @@ export const MUTATIONS = [
 		replace: "key.replace(/^(apikey:v1:)[0-9a-f]+$/, \"$1…\")",
 		tests: ["review17"],
 	},
+	{
+		name: "[review17] a classic check of a new secret retracts the KV copy before it mints",
+		file: "src/engine/fetch-and-store.ts",
+		find: ": trigger === \"configure\" && host.kind().policy === \"classic\";",
+		replace: ": false;",
+		tests: ["review17"],
+	},
 ];

@@ -72,7 +72,10 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 	// refresh, and long pauses between refreshes.
 	const conserving = quotaGuardFor(host, now0) !== null;
 	const maxAttempts = conserving ? 1 : undefined;
-	if (force && host.kind().policy !== "independent" && !(await retractEdgeCopy(host, now0))) {
+	// A classic call made before the plan (an operator's new secret checked at once) mints too: the current
+	// token dies 300 s later, so its copy must stop promising more first, as for a force.
+	const revoking = force ? host.kind().policy !== "independent" : trigger === "configure" && host.kind().policy === "classic";
+	if (revoking && !(await retractEdgeCopy(host, now0))) {
 		host.update({ inFlight: null });
 		return fail(RETRACTION_REFUSED);
 	}

@@ -31,6 +31,7 @@ function putApp(app: TestApp) {
 }
 
 describe("the alarm's edge repair while a forced refresh is out", () => {
+	// Fixed with this test (review17): Refresher.refreshIfDue repaired the edge copy while a force was out.
 	it.each(["stable", "classic"] as const)("%s: never puts a servable copy of the value being revoked back into KV", async (mode) => {
 		const app = next(mode);
 		const first = (await getToken(app)).body.access_token as string;
@@ -129,5 +130,33 @@ describe("a registry app whose sealed secret cannot be opened (REGISTRY_KEY lost
 		const page = await scheduleIndex(env).page({ now: Date.now(), marginMs: 60_000, configured: [], scope: [app.appid], limit: 1, after: null });
 		expect(page.entries.map((e) => e.appid)).toEqual([app.appid]);
 		expect(await armedAt(app)).not.toBeNull();
+	});
+});
+
+describe("a classic app whose secret an operator replaces (PUT /admin/apps)", () => {
+	// Fixed with this test (review17): configure's refreshNow minted a classic token without retracting the KV copy
+	// (only `force` did, fetch-and-store.ts), so every isolate went on promising the old token for ~an hour and a
+	// half while WeChat revokes it 300 s after the mint. Clients that read it before the PUT still hold that
+	// longer promise: no retraction can reach them (the same as an admin refresh).
+	it("no read promises the old token past the 300 s WeChat leaves it after the check's mint", async () => {
+		const app = await nextRegistryApp("classic");
+		expect((await putApp(app)).status).toBe(201);
+		const old = (await getToken(app)).body.access_token as string; // KV copy written
+		await travel(600); // fresh, not due; past the memory tier's 5 s
+		const replaced = `${app.secret}-replaced`;
+		await sim.configure(app, { secret: replaced }); // the operator reset the AppSecret on WeChat's side
+		const sent = deferred();
+		const release = deferred();
+		interceptUpstream((url, init, real) => (url.pathname === "/cgi-bin/token" ? heldAnswer(real, url, init, sent.resolve, release.promise) : undefined));
+		const putting = call(`/admin/apps/${app.appid}`, { method: "PUT", key: KEYS.admin, body: { secret: replaced, mode: "classic" } });
+		await sent.promise; // WeChat minted with the new secret: `old` dies 300 s from now
+		const read = await getToken(app); // served from KV, as every isolate would
+		release.resolve();
+		expect((await putting).status).toBe(200);
+		await settle(app);
+		expect(read.body.access_token).toBe(old);
+		const promisedS = read.body.expires_in as number;
+		await travel(promisedS - 1); // still inside what the client was promised
+		expect(await sim.check(old)).toBe(0);
 	});
 });

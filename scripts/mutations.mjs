@@ -1469,4 +1469,11 @@ export const MUTATIONS = [
 		replace: ": false;",
 		tests: ["review17"],
 	},
+	{
+		name: "[review17] the in-flight marker stands until the new value is current",
+		file: "src/engine/attempt.ts",
+		find: "	}, maxAttempts);\n",
+		replace: "	}, maxAttempts);\n	host.update({ inFlight: null });\n",
+		tests: ["review17"],
+	},
 ];

@@ -102,7 +102,7 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 		// The caller may replace this value at once: storing it (and writing KV twice within a second,
 		// more than KV allows per key) would only race the replacement. WeChat answered, though: the
 		// failures before it are over, and so is any incident they opened.
-		host.update({ consecutiveFailures: 0, retryAt: 0 });
+		host.update({ consecutiveFailures: 0, retryAt: 0, inFlight: null });
 		await host.save();
 		await host.assessHealth();
 		return ok(record);
@@ -121,6 +121,7 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 		lastRefresh: { at: now, trigger },
 		consecutiveFailures: 0,
 		retryAt: 0,
+		inFlight: null,
 	});
 	await host.save();
 	await writeEdge(host, record, { indexed, replaced: rotated });
@@ -143,7 +144,7 @@ async function failed(host: CredentialHost, trigger: RefreshTrigger, result: Ret
 	const retryAt = now + backoffS * 1_000;
 	const before = host.slot().current;
 	const current = result.unanswered ? afterUnansweredCall(before, call) : before;
-	host.update({ current, consecutiveFailures: failures, retryAt, lastError: { at: now, failure } });
+	host.update({ current, consecutiveFailures: failures, retryAt, lastError: { at: now, failure }, inFlight: null });
 	await host.save();
 	log("error", "refresh_failed", {
 		appid: app.appid, credential: host.kind().label, trigger, errcode: failure.errcode ?? null, message: failure.message,

@@ -12,7 +12,7 @@ import { edgeKey, issuedKey, REGISTERED_APP_KEY } from "../../src/core/storage-k
 import { scheduleIndex } from "../../src/schedule/client";
 import { readIssued, tokenDigest } from "../../src/edge/issued-index";
 import { registry } from "../../src/registry/registry";
-import { isDue, isUsable, type CredentialRecord } from "../../src/core/lifetime";
+import { expiresInS, isDue, isUsable, type CredentialRecord } from "../../src/core/lifetime";
 import { appsFor, KEYS, registryTestApp, type TestApp } from "./fixtures";
 import { armedAt, call, deferred, forceRefresh, getToken, heldAnswer, interceptUpstream, isForce, settle, sim, travel } from "./helpers";
 
@@ -157,6 +157,44 @@ describe("a classic app whose secret an operator replaces (PUT /admin/apps)", ()
 		expect(read.body.access_token).toBe(old);
 		const promisedS = read.body.expires_in as number;
 		await travel(promisedS - 1); // still inside what the client was promised
+		expect(await sim.check(old)).toBe(0);
+	});
+});
+
+describe("a classic scheduled refresh, between WeChat's answer and the new token becoming current", () => {
+	// Fixed with this test (review17): attempt.ts cleared the in-flight marker as soon as the answer was in, but the new token becomes
+	// current only after its issued record's KV write; a read in between is promised the old token for 300 s from
+	// now, though the mint (before the answer) started its 300 s earlier.
+	it("a read is promised the old token no longer than 300 s after the mint", async () => {
+		const app = next("classic");
+		const old = (await getToken(app)).body.access_token as string;
+		await travel(Math.ceil(((await armedAt(app))! - Date.now()) / 1_000)); // due: the alarm refreshes now
+		const sent = deferred();
+		const release = deferred();
+		interceptUpstream((url, init, real) => (url.pathname === "/cgi-bin/token" ? heldAnswer(real, url, init, sent.resolve, release.promise) : undefined));
+		const realPut = kvProto().put;
+		const indexing = deferred();
+		const indexed = deferred();
+		let held = false;
+		vi.spyOn(kvProto(), "put").mockImplementation(function (this: KVNamespace, key: string, value: unknown, opts?: unknown) {
+			if (key.startsWith("issued:") && !held) {
+				held = true;
+				indexing.resolve();
+				return indexed.promise.then(() => realPut.call(this, key, value as string, opts as KVNamespacePutOptions));
+			}
+			return realPut.call(this, key, value as string, opts as KVNamespacePutOptions);
+		});
+		const ringing = runDurableObjectAlarm(authority(env, app.appid));
+		await sent.promise; // minted: `old` dies 300 s from now
+		await travel(5); // WeChat's answer takes a while to arrive
+		release.resolve();
+		await indexing.promise; // the new token's issued record is being written
+		const read = await authority(env, app.appid).getToken(app.appid);
+		indexed.resolve();
+		await ringing;
+		if (!read.ok) throw new Error("the read failed");
+		expect(read.record.value).toBe(old);
+		await travel(expiresInS(read.record, Date.now()) - 1); // still inside what the reader was promised
 		expect(await sim.check(old)).toBe(0);
 	});
 });

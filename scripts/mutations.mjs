@@ -1476,4 +1476,11 @@ export const MUTATIONS = [
 		replace: "	}, maxAttempts);\n	host.update({ inFlight: null });\n",
 		tests: ["review17"],
 	},
+	{
+		name: "[review17] an alarm that cannot read the configuration re-arms instead of throwing",
+		file: "src/authority/alarm-chain.ts",
+		find: "			await this.#setAlarm(Date.now() + backoff(RING_FAILURE_RETRY_MS, this.#stuck));\n			return \"unknown\";",
+		replace: "			return \"unknown\";",
+		tests: ["review17"],
+	},
 ];

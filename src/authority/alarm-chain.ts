@@ -116,7 +116,18 @@ export class AlarmChain {
 			log("warn", "alarm_without_app", {});
 			return "unknown";
 		}
-		if (!this.#host.lookUp(id)) {
+		let found: AppConfig | undefined;
+		try {
+			found = this.#host.lookUp(id);
+		} catch (error) {
+			// The configuration does not parse (a bad deploy of WECHAT_APPS, say): the app is not gone, and the
+			// platform's few retries would end the chain long before an operator fixes it. Try again later.
+			this.#stuck++;
+			log("error", "alarm_config_failed", { appid: id, message: error instanceof Error ? error.message : "" });
+			await this.#setAlarm(Date.now() + backoff(RING_FAILURE_RETRY_MS, this.#stuck));
+			return "unknown";
+		}
+		if (!found) {
 			log("info", "alarm_app_gone", { appid: id });
 			await this.disarm(id);
 			return "gone";

@@ -198,3 +198,23 @@ describe("a classic scheduled refresh, between WeChat's answer and the new token
 		expect(await sim.check(old)).toBe(0);
 	});
 });
+
+describe("a deploy with a broken configuration (WECHAT_APPS that does not parse)", () => {
+	// Fixed with this test (review17): ring() read the configuration (lookUp → loadConfig) outside its try, so every
+	// app's alarm handler threw; after the platform's retries every chain was broken, and once the operator fixed
+	// the secret the watchdog restarted them 40 a minute (hours at 10,000 apps: tokens ran out meanwhile).
+	it("keeps the alarm armed so the chain outlives the bad deploy", async () => {
+		const app = next("stable");
+		await getToken(app);
+		const stub = authority(env, app.appid);
+		await stub.idle();
+		await travel(Math.ceil(((await armedAt(app))! - Date.now()) / 1_000));
+		await runInDurableObject(stub, (instance) => {
+			(instance as unknown as { env: typeof env }).env = { ...env, WECHAT_APPS: "[{not json" };
+		});
+		await runDurableObjectAlarm(stub).catch(() => false);
+		const armed = await armedAt(app);
+		expect(armed).not.toBeNull();
+		expect(armed! - Date.now()).toBeLessThanOrEqual(300_000);
+	});
+});

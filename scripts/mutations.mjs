@@ -1483,4 +1483,11 @@ export const MUTATIONS = [
 		replace: "			return \"unknown\";",
 		tests: ["review17"],
 	},
+	{
+		name: "[review17] an alarm keeps a registry app whose secret cannot be opened (not taken for deleted)",
+		file: "src/authority/token-authority.ts",
+		find: "if (!app && !this.#deleting && this.#registered && \"failure\" in this.#registered) throw new BrokerError(",
+		replace: "if (!app && this.#deleting && this.#registered && \"failure\" in this.#registered) throw new BrokerError(",
+		tests: ["review17"],
+	},
 ];

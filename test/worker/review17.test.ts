@@ -30,6 +30,28 @@ function putApp(app: TestApp) {
 	return call(`/admin/apps/${app.appid}`, { method: "PUT", key: KEYS.admin, body: { secret: app.secret, mode: app.mode } });
 }
 
+describe("a registry app whose sealed secret cannot be opened (REGISTRY_KEY lost the key it was sealed with)", () => {
+	// Fixed with this test (review17): the alarm took "cannot open the secret" for "app gone" (alarm-chain.ts ring →
+	// lookUp), disarmed and dropped the index row, so the app left /status, /health and the watchdog for good, and
+	// once the key was back nothing refreshed it until a client asked. First in the file: it restarts every object.
+	it("keeps its alarm and its index row, so monitoring still sees it", async () => {
+		const app = await nextRegistryApp("stable");
+		expect((await putApp(app)).status).toBe(201);
+		const stub = authority(env, app.appid);
+		await stub.idle();
+		expect(await armedAt(app)).not.toBeNull();
+		await runInDurableObject(stub, async (_o, state) => {
+			const stored = await state.storage.get<{ sealed: Record<string, unknown> }>(REGISTERED_APP_KEY);
+			await state.storage.put(REGISTERED_APP_KEY, { ...stored, sealed: { ...stored!.sealed, kid: "0123456789abcdef" } });
+		});
+		await abortAllDurableObjects(); // a deploy whose REGISTRY_KEY no longer holds that key
+		await runDurableObjectAlarm(authority(env, app.appid));
+		const page = await scheduleIndex(env).page({ now: Date.now(), marginMs: 60_000, configured: [], scope: [app.appid], limit: 1, after: null });
+		expect(page.entries.map((e) => e.appid)).toEqual([app.appid]);
+		expect(await armedAt(app)).not.toBeNull();
+	});
+});
+
 describe("the alarm's edge repair while a forced refresh is out", () => {
 	// Fixed with this test (review17): Refresher.refreshIfDue repaired the edge copy while a force was out.
 	it.each(["stable", "classic"] as const)("%s: never puts a servable copy of the value being revoked back into KV", async (mode) => {
@@ -108,28 +130,6 @@ describe("the Registry's outbox log", () => {
 		expect(await readIssued(env.TOKEN_CACHE, token)).toBeNull();
 		// setup.ts fails the test when a log line carries a token-like string: registry_kv_write_failed logged
 		// the 64-hex digest of the token whole (issued:v1:<sha256>), as it masks an API key's.
-	});
-});
-
-describe("a registry app whose sealed secret cannot be opened (REGISTRY_KEY lost the key it was sealed with)", () => {
-	// REPRODUCES: the alarm takes "cannot open the secret" for "app gone" (alarm-chain.ts ring → lookUp), disarms and
-	// drops the index row, so the app leaves /status, /health and the watchdog for good, and once the key is back
-	// nothing refreshes it until a client asks.
-	it.skip("keeps its alarm and its index row, so monitoring still sees it", async () => {
-		const app = await nextRegistryApp("stable");
-		expect((await putApp(app)).status).toBe(201);
-		const stub = authority(env, app.appid);
-		await stub.idle();
-		expect(await armedAt(app)).not.toBeNull();
-		await runInDurableObject(stub, async (_o, state) => {
-			const stored = await state.storage.get<{ sealed: Record<string, unknown> }>(REGISTERED_APP_KEY);
-			await state.storage.put(REGISTERED_APP_KEY, { ...stored, sealed: { ...stored!.sealed, kid: "0123456789abcdef" } });
-		});
-		await abortAllDurableObjects(); // a deploy whose REGISTRY_KEY no longer holds that key
-		await runDurableObjectAlarm(authority(env, app.appid));
-		const page = await scheduleIndex(env).page({ now: Date.now(), marginMs: 60_000, configured: [], scope: [app.appid], limit: 1, after: null });
-		expect(page.entries.map((e) => e.appid)).toEqual([app.appid]);
-		expect(await armedAt(app)).not.toBeNull();
 	});
 });
 

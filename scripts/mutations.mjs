@@ -1479,8 +1479,8 @@ export const MUTATIONS = [
 	{
 		name: "[review17] an alarm that cannot read the configuration re-arms instead of throwing",
 		file: "src/authority/alarm-chain.ts",
-		find: "			await this.#setAlarm(Date.now() + backoff(RING_FAILURE_RETRY_MS, this.#stuck));\n			return \"unknown\";",
-		replace: "			return \"unknown\";",
+		find: "			await this.#setAlarm(retry);\n			await this.#retryRow(id, retry);\n",
+		replace: "",
 		tests: ["review17"],
 	},
 	{
@@ -1488,6 +1488,13 @@ export const MUTATIONS = [
 		file: "src/authority/token-authority.ts",
 		find: "if (!app && !this.#deleting && this.#registered && \"failure\" in this.#registered) throw new BrokerError(",
 		replace: "if (!app && this.#deleting && this.#registered && \"failure\" in this.#registered) throw new BrokerError(",
+		tests: ["review17"],
+	},
+	{
+		name: "[review17] an app that cannot be looked up keeps its index row at its retry",
+		file: "src/authority/alarm-chain.ts",
+		find: "			await this.#retryRow(id, retry);\n",
+		replace: "",
 		tests: ["review17"],
 	},
 ];

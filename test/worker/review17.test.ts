@@ -48,7 +48,10 @@ describe("a registry app whose sealed secret cannot be opened (REGISTRY_KEY lost
 		await runDurableObjectAlarm(authority(env, app.appid));
 		const page = await scheduleIndex(env).page({ now: Date.now(), marginMs: 60_000, configured: [], scope: [app.appid], limit: 1, after: null });
 		expect(page.entries.map((e) => e.appid)).toEqual([app.appid]);
-		expect(await armedAt(app)).not.toBeNull();
+		const armed = await armedAt(app);
+		expect(armed).not.toBeNull();
+		// The row says when it is tried again: the watchdog must not spend a wake on it every run.
+		expect(page.entries[0]!.row?.dueAt).toBe(armed);
 	});
 });
 

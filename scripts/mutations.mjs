@@ -275,7 +275,7 @@ export const MUTATIONS = [
 	{
 		name: "the edge copy is retracted before a forced call (KV stops promising a value the force revokes)",
 		file: "src/engine/fetch-and-store.ts",
-		find: "if (force && host.kind().policy !== \"independent\" && !(await retractEdgeCopy(host, now0))) {",
+		find: "if (revoking && !(await retractEdgeCopy(host, now0))) {",
 		replace: "if (false) {",
 		tests: ["adv2"],
 	},
@@ -283,8 +283,8 @@ export const MUTATIONS = [
 	{
 		name: "a force is not sent when KV did not take the retraction",
 		file: "src/engine/fetch-and-store.ts",
-		find: "if (force && host.kind().policy !== \"independent\" && !(await retractEdgeCopy(host, now0))) {",
-		replace: "if (force && host.kind().policy !== \"independent\" && !((await retractEdgeCopy(host, now0)) || true)) {",
+		find: "if (revoking && !(await retractEdgeCopy(host, now0))) {",
+		replace: "if (revoking && !((await retractEdgeCopy(host, now0)) || true)) {",
 		tests: ["review4"],
 	},
 	{
@@ -419,8 +419,8 @@ export const MUTATIONS = [
 	{
 		name: "a report's successful normal call ends the failures and closes their incident",
 		file: "src/engine/fetch-and-store.ts",
-		find: "\t\thost.update({ consecutiveFailures: 0, retryAt: 0 });\n\t\tawait host.save();\n\t\tawait host.assessHealth();\n",
-		replace: "\t\tawait host.save();\n",
+		find: "\t\thost.update({ consecutiveFailures: 0, retryAt: 0, inFlight: null });\n\t\tawait host.save();\n\t\tawait host.assessHealth();\n",
+		replace: "\t\thost.update({ inFlight: null });\n\t\tawait host.save();\n",
 		tests: ["review5"],
 	},
 	{
@@ -555,8 +555,8 @@ export const MUTATIONS = [
 	{
 		name: "forced-refresh limit persisted before the upstream call",
 		file: "src/engine/attempt.ts",
-		find: "host.update({ inFlight: call, ...(force && { lastForcedAt: now }) });\n\t\tawait host.save();\n\t}, maxAttempts);\n\thost.update({ inFlight: null });",
-		replace: "host.update({ inFlight: call });\n\t\tawait host.save();\n\t}, maxAttempts);\n\thost.update({ inFlight: null, ...(force && { lastForcedAt: Date.now() }) });",
+		find: "host.update({ inFlight: call, ...(force && { lastForcedAt: now }) });\n\t\tawait host.save();\n\t}, maxAttempts);\n",
+		replace: "host.update({ inFlight: call });\n\t\tawait host.save();\n\t}, maxAttempts);\n\thost.update({ ...(force && { lastForcedAt: Date.now() }) });\n",
 		tests: ["limits", "promise"],
 	},
 	{
@@ -1721,5 +1721,55 @@ export const MUTATIONS = [
 		find: "AND (source = 'registry' OR appid LIKE 'component:%' OR appid IN (SELECT value FROM json_each(?))) ORDER BY due_at LIMIT ?",
 		replace: "AND (source = 'registry' OR appid IN (SELECT value FROM json_each(?))) ORDER BY due_at LIMIT ?",
 		tests: ["component-token"],
+	},
+	// The refresh engine's review (test/worker/review17.test.ts).
+	{
+		name: "[review17] the alarm's edge repair waits for a refresh that is out",
+		file: "src/engine/refresher.ts",
+		find: "if (this.#flight || inFlight) return report;",
+		replace: "",
+		tests: ["review17"],
+	},
+	{
+		name: "[review17] the outbox's log masks a gateway record's token digest",
+		file: "src/registry/kv-outbox.ts",
+		find: "key.replace(/^((?:apikey|issued):v1:)[0-9a-f]+$/, \"$1…\")",
+		replace: "key.replace(/^(apikey:v1:)[0-9a-f]+$/, \"$1…\")",
+		tests: ["review17"],
+	},
+	{
+		name: "[review17] a classic check of a new secret retracts the KV copy before it mints",
+		file: "src/engine/fetch-and-store.ts",
+		find: ": trigger === \"configure\" && host.kind().policy === \"classic\";",
+		replace: ": false;",
+		tests: ["review17"],
+	},
+	{
+		name: "[review17] the in-flight marker stands until the new value is current",
+		file: "src/engine/attempt.ts",
+		find: "	}, maxAttempts);\n",
+		replace: "	}, maxAttempts);\n	host.update({ inFlight: null });\n",
+		tests: ["review17"],
+	},
+	{
+		name: "[review17] an alarm that cannot read the configuration re-arms instead of throwing",
+		file: "src/authority/alarm-chain.ts",
+		find: "			await this.#setAlarm(retry);\n			await this.#retryRow(id, retry);\n",
+		replace: "",
+		tests: ["review17"],
+	},
+	{
+		name: "[review17] an alarm keeps a registry app whose secret cannot be opened (not taken for deleted)",
+		file: "src/authority/token-authority.ts",
+		find: "if (!app && !this.#deleting && this.#registered && \"failure\" in this.#registered) throw new BrokerError(",
+		replace: "if (!app && this.#deleting && this.#registered && \"failure\" in this.#registered) throw new BrokerError(",
+		tests: ["review17"],
+	},
+	{
+		name: "[review17] an app that cannot be looked up keeps its index row at its retry",
+		file: "src/authority/alarm-chain.ts",
+		find: "			await this.#retryRow(id, retry);\n",
+		replace: "",
+		tests: ["review17"],
 	},
 ];

@@ -122,7 +122,20 @@ export class AlarmChain {
 			log("warn", "alarm_without_app", {});
 			return "unknown";
 		}
-		if (!this.#host.lookUp(id)) {
+		let found: AppConfig | undefined;
+		try {
+			found = this.#host.lookUp(id);
+		} catch (error) {
+			// The configuration does not parse (a bad deploy of WECHAT_APPS, say): the app is not gone, and the
+			// platform's few retries would end the chain long before an operator fixes it. Try again later.
+			this.#stuck++;
+			log("error", "alarm_config_failed", { appid: id, message: error instanceof Error ? error.message : "" });
+			const retry = Date.now() + backoff(RING_FAILURE_RETRY_MS, this.#stuck);
+			await this.#setAlarm(retry);
+			await this.#retryRow(id, retry);
+			return "unknown";
+		}
+		if (!found) {
 			log("info", "alarm_app_gone", { appid: id });
 			await this.disarm(id);
 			return "gone";
@@ -212,6 +225,20 @@ export class AlarmChain {
 		const sending = this.#rows.offer(rowFor(app, source, state, wake));
 		// The alarm waits for its row (ring); a reader's refresh does not.
 		if (!afterRing) this.#host.waitUntil(sending);
+	}
+
+	/**
+	 * The row of an app that cannot be looked up now says when it is tried again, or the watchdog would take it
+	 * for overdue on every run and spend one of its wakes on it. Not when the configuration itself is unreadable.
+	 */
+	async #retryRow(appid: string, at: number): Promise<void> {
+		let source: AppSource;
+		try {
+			source = this.#host.config().apps.has(appid) ? "secret" : "registry";
+		} catch {
+			return;
+		}
+		await this.#rows.offer(rowFor({ appid }, source, this.#host.state(), at));
 	}
 
 	async #armedNow(): Promise<number | null> {

@@ -110,7 +110,13 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 			appid: () => this.#state.appid,
 			app: () => this.#seenApp,
-			lookUp: (appid) => this.#app(appid),
+			lookUp: (appid) => {
+				// A registry entry whose secret cannot be opened (REGISTRY_KEY lost its key) is not a deleted app:
+				// the chain retries instead of disarming and leaving the schedule index (alarm-chain.ts).
+				const app = this.#app(appid);
+				if (!app && !this.#deleting && this.#registered && "failure" in this.#registered) throw new BrokerError("config_error", this.#registered.failure.message);
+				return app;
+			},
 			state: () => this.#state,
 			config: () => this.#config(),
 			work: (appid) => this.refreshIfDue(appid),

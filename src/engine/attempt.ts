@@ -50,7 +50,8 @@ export async function attempt(host: AttemptHost, force: boolean, maxAttempts: nu
 		host.update({ inFlight: call, ...(force && { lastForcedAt: now }) });
 		await host.save();
 	}, maxAttempts);
-	host.update({ inFlight: null });
+	// The marker stays until the caller records the outcome (fetch-and-store.ts): until the new value is
+	// current, a reader must still get the current one as capped for a call that may have acted.
 	return { result, call };
 }
 

@@ -75,7 +75,10 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 	// refresh, and long pauses between refreshes.
 	const conserving = quotaGuardFor(host, now0) !== null;
 	const maxAttempts = conserving ? 1 : undefined;
-	if (force && host.kind().policy !== "independent" && !(await retractEdgeCopy(host, now0))) {
+	// A classic call made before the plan (an operator's new secret checked at once) mints too: the current
+	// token dies 300 s later, so its copy must stop promising more first, as for a force.
+	const revoking = force ? host.kind().policy !== "independent" : trigger === "configure" && host.kind().policy === "classic";
+	if (revoking && !(await retractEdgeCopy(host, now0))) {
 		host.update({ inFlight: null });
 		return fail(RETRACTION_REFUSED);
 	}
@@ -102,7 +105,7 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 		// The caller may replace this value at once: storing it (and writing KV twice within a second,
 		// more than KV allows per key) would only race the replacement. WeChat answered, though: the
 		// failures before it are over, and so is any incident they opened.
-		host.update({ consecutiveFailures: 0, retryAt: 0 });
+		host.update({ consecutiveFailures: 0, retryAt: 0, inFlight: null });
 		await host.save();
 		await host.assessHealth();
 		return ok(record);
@@ -121,6 +124,7 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 		lastRefresh: { at: now, trigger },
 		consecutiveFailures: 0,
 		retryAt: 0,
+		inFlight: null,
 	});
 	await host.save();
 	await writeEdge(host, record, { indexed, replaced: rotated });
@@ -143,7 +147,7 @@ async function failed(host: CredentialHost, trigger: RefreshTrigger, result: Ret
 	const retryAt = now + backoffS * 1_000;
 	const before = host.slot().current;
 	const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt);
-	host.update({ current, consecutiveFailures: failures, retryAt, lastError: { at: now, failure } });
+	host.update({ current, consecutiveFailures: failures, retryAt, lastError: { at: now, failure }, inFlight: null });
 	await host.save();
 	log("error", "refresh_failed", {
 		appid: app.appid, credential: host.kind().label, trigger, errcode: failure.errcode ?? null, message: failure.message,

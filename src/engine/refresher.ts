@@ -181,7 +181,10 @@ export class Refresher {
 	 */
 	async refreshIfDue(): Promise<CronAction> {
 		const report = await this.#refreshIfDue();
-		const { current, edgeRecord } = this.#slot();
+		const { current, edgeRecord, inFlight } = this.#slot();
+		// Not while a refresh is out (a force whose KV copy was retracted, say): it writes KV itself, and the
+		// current record's copy written meanwhile would promise the value that call may be revoking.
+		if (this.#flight || inFlight) return report;
 		if (!sameRecord(current, edgeRecord) && isUsable(current, Date.now())) await writeEdge(this.#credential, current);
 		return report;
 	}

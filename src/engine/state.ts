@@ -46,7 +46,7 @@ export interface SlotState {
 	 * Older stored states lack it.
 	 */
 	readonly edgeFailedAt?: number;
-	/** Set while WeChat is being asked; an instance that finds it at start-up died in the middle of the call. */
+	/** Set while WeChat is being asked, until its outcome is recorded; an instance that finds it at start-up died in the middle of the call. */
 	readonly inFlight: InFlightCall | null;
 }
 

@@ -70,7 +70,7 @@ export class KvOutbox {
 				this.#sql.exec("DELETE FROM kv_outbox WHERE key = ? AND version = ?", key, version);
 			} catch (error) {
 				failed++;
-				log("warn", "registry_kv_write_failed", { key: key.replace(/^(apikey:v1:)[0-9a-f]+$/, "$1…"), reason: error instanceof Error ? error.name : "unknown" });
+				log("warn", "registry_kv_write_failed", { key: key.replace(/^((?:apikey|issued):v1:)[0-9a-f]+$/, "$1…"), reason: error instanceof Error ? error.name : "unknown" });
 			}
 		}));
 		if (this.pending() === 0) await this.#storage.deleteAlarm();

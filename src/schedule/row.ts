@@ -26,7 +26,7 @@ export interface ScheduleRow {
 /** A token is handed out while its expires_in is at least 1 s (core/lifetime.ts). */
 const LAST_SERVED_S_BEFORE_EXPIRY = 1;
 
-export function rowFor(app: AppConfig, source: AppSource, state: AuthorityState, dueAt: number | null): ScheduleRow {
+export function rowFor(app: Pick<AppConfig, "appid">, source: AppSource, state: AuthorityState, dueAt: number | null): ScheduleRow {
 	const token = state.slots.token;
 	const current = token?.current ?? null;
 	return {

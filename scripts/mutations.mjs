@@ -1772,4 +1772,11 @@ export const MUTATIONS = [
 		replace: "",
 		tests: ["review17"],
 	},
+	{
+		name: "[review17] adding an app again drops the KV deletes its deletion still owes",
+		file: "src/registry/registry.ts",
+		find: "this.#outbox.forgetDeletesOf(profile.appid);",
+		replace: "",
+		tests: ["review17"],
+	},
 ];

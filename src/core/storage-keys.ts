@@ -45,7 +45,8 @@
  *   table keys (name, digest, apps JSON, admin, created_at, updated_at): the registered API keys, digests only;
  *   table components (component_appid, profile JSON without secrets, sealed_kid, created_at, updated_at);
  *   table suites (suite_id, profile JSON without secrets, sealed_kid, created_at, updated_at);
- *   table kv_outbox (key, value or NULL for a delete): KV writes not yet confirmed, retried from its alarm.
+ *   table kv_outbox (key, value or NULL for a delete): KV writes not yet confirmed, retried from its alarm;
+ *   table kv_outbox_owner (key, appid): the app whose deletion queued a delete, dropped if it is added again.
  *
  * Workers KV (TOKEN_CACHE), written only by the app's TokenAuthority, read by every Worker isolate:
  *   "cred:v2:<appid>:<type>" → CredentialRecord as JSON (type: token, jsapi, wx_card, agent_config), with a

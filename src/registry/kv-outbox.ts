@@ -12,7 +12,13 @@ export const OUTBOX_RETRY_MS = 2_000;
 /** KV writes sent per flush; the rest wait for the next one (a Worker invocation's subrequests are bounded). */
 const OUTBOX_BATCH = 100;
 
-export const OUTBOX_TABLE = "CREATE TABLE IF NOT EXISTS kv_outbox (key TEXT PRIMARY KEY, value TEXT, version INTEGER NOT NULL);";
+/**
+ * kv_outbox_owner: the app whose deletion queued a delete (its edge copy, its tokens' gateway records), so
+ * that adding the app again drops deletes still owed: the re-added app's object writes those keys afresh
+ * (a stable app is handed the same token again), and a late retry of the old delete would erase them.
+ */
+export const OUTBOX_TABLE = `CREATE TABLE IF NOT EXISTS kv_outbox (key TEXT PRIMARY KEY, value TEXT, version INTEGER NOT NULL);
+	CREATE TABLE IF NOT EXISTS kv_outbox_owner (key TEXT PRIMARY KEY, appid TEXT NOT NULL);`;
 
 export class KvOutbox {
 	readonly #sql: SqlStorage;
@@ -28,11 +34,22 @@ export class KvOutbox {
 		this.#kv = kv;
 	}
 
-	/** A KV write to send (null: a delete); a newer one for the same key replaces it. Inside the caller's transaction. */
-	enqueue(key: string, value: string | null): void {
+	/**
+	 * A KV write to send (null: a delete); a newer one for the same key replaces it. `owner`: the app a delete
+	 * belongs to (forgetDeletesOf). Inside the caller's transaction.
+	 */
+	enqueue(key: string, value: string | null, owner?: string): void {
 		this.#sql.exec(
 			"INSERT INTO kv_outbox (key, value, version) VALUES (?, ?, 1) ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = version + 1",
 			key, value);
+		if (owner !== undefined && value === null) this.#sql.exec("INSERT OR REPLACE INTO kv_outbox_owner (key, appid) VALUES (?, ?)", key, owner);
+		else this.#sql.exec("DELETE FROM kv_outbox_owner WHERE key = ?", key);
+	}
+
+	/** Drops the deletes an app's deletion still owes (it is being added again). Inside the caller's transaction. */
+	forgetDeletesOf(appid: string): void {
+		this.#sql.exec("DELETE FROM kv_outbox WHERE value IS NULL AND key IN (SELECT key FROM kv_outbox_owner WHERE appid = ?)", appid);
+		this.#sql.exec("DELETE FROM kv_outbox_owner WHERE appid = ?", appid);
 	}
 
 	/** KV writes not yet taken. */
@@ -68,6 +85,7 @@ export class KvOutbox {
 				else await this.#kv().put(key, value);
 				// Only the version sent: a newer value enqueued meanwhile stays, to be sent next.
 				this.#sql.exec("DELETE FROM kv_outbox WHERE key = ? AND version = ?", key, version);
+				this.#sql.exec("DELETE FROM kv_outbox_owner WHERE key = ? AND key NOT IN (SELECT key FROM kv_outbox)", key);
 			} catch (error) {
 				failed++;
 				log("warn", "registry_kv_write_failed", { key: key.replace(/^((?:apikey|issued):v1:)[0-9a-f]+$/, "$1…"), reason: error instanceof Error ? error.name : "unknown" });

@@ -104,6 +104,8 @@ export class Registry extends DurableObject<AppEnv> {
 		let siblings: AppProfile[] = [];
 		let stored = profile;
 		this.ctx.storage.transactionSync(() => {
+			// Added again after a delete whose KV deletes are still being retried: its object writes those keys anew.
+			this.#outbox.forgetDeletesOf(profile.appid);
 			this.#sql.exec(
 				`INSERT INTO apps (appid, corpid, profile, sealed_kid, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
 				 ON CONFLICT (appid) DO UPDATE SET corpid = excluded.corpid, profile = excluded.profile,
@@ -189,7 +191,7 @@ export class Registry extends DurableObject<AppEnv> {
 		this.ctx.storage.transactionSync(() => {
 			this.#sql.exec("DELETE FROM apps WHERE appid = ?", appid);
 			this.#outbox.enqueue(appProfileKey(appid), null);
-			for (const key of kvKeys) this.#outbox.enqueue(key, null);
+			for (const key of kvKeys) this.#outbox.enqueue(key, null, appid);
 			if (existing?.profile.corpid) siblings = this.#recountCorp(existing.profile.corpid, secretEntries, null);
 		});
 		await this.#outbox.flush();

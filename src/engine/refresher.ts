@@ -203,7 +203,7 @@ export class Refresher {
 		const retrying = this.#slot().consecutiveFailures > 0 && !mintsOnRefresh(this.#kind.policy);
 		if (isUsable(current, now) && !isDue(current, now) && !retrying) return { action: "fresh" };
 		if (now < retryAt) return { action: "backing_off" };
-		const outcome = await this.#fly("cron", null, () => this.#fetchAndStore("cron", false));
+		const outcome = await this.#fly("scheduled", null, () => this.#fetchAndStore("scheduled", false));
 		return { action: outcome.ok ? "refreshed" : "failed" };
 	}
 

@@ -9,8 +9,8 @@ import { emptyUsage, type CountedCall, type Usage } from "../core/usage";
 import type { UpstreamFailure } from "../wechat/client";
 import type { CredentialType } from "../core/credentials";
 
-/** `configure`: the admin API stored a new secret and checks it at once. */
-export type RefreshTrigger = "read" | "cron" | "invalidate" | "admin" | "configure";
+/** `scheduled`: the object's alarm (or the watchdog's poke); `configure`: the admin API stored a new secret and checks it at once. */
+export type RefreshTrigger = "read" | "scheduled" | "invalidate" | "admin" | "configure";
 
 /** An upstream call under way, persisted before it is sent (see `recoverInterruptedCall`). */
 export interface InFlightCall {

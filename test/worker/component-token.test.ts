@@ -66,7 +66,7 @@ describe("component_access_token", () => {
 		const second = await readToken(c);
 		expect(second.body.component_access_token).not.toBe(first);
 		expect(second.body.expires_in).toBeGreaterThan(6290);
-		expect((await componentStatus(c)).last_refresh.trigger).toBe("cron");
+		expect((await componentStatus(c)).last_refresh.trigger).toBe("scheduled");
 	});
 
 	it("without any ticket sends nothing, fails naming the event URL, opens an incident, and asks WeChat once to restart its pushes", async () => {

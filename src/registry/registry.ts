@@ -196,6 +196,19 @@ export class Registry extends DurableObject<AppEnv> {
 		return { existed: existing !== null, siblings, kvPending: this.#outbox.pending() };
 	}
 
+	/**
+	 * An authorizer the account revoked: its row and KV profile stay, marked revoked (reads name the
+	 * revocation), and `kvKeys` (its edge copies and issued records) are deleted through the outbox.
+	 */
+	async revokeApp(profile: AppProfile, kvKeys: readonly string[]): Promise<void> {
+		this.ctx.storage.transactionSync(() => {
+			this.#sql.exec("UPDATE apps SET profile = ?, updated_at = ? WHERE appid = ?", JSON.stringify(profile), Date.now(), profile.appid);
+			this.#outbox.enqueue(appProfileKey(profile.appid), JSON.stringify(profile));
+			for (const key of kvKeys) this.#outbox.enqueue(key, null);
+		});
+		await this.#outbox.flush();
+	}
+
 	/** The registered WeCom entries of a corp (for its entries' shared ticket limit and for gettoken). */
 	corpEntries(corpid: string): string[] {
 		return this.#sql.exec<{ appid: string }>("SELECT appid FROM apps WHERE corpid = ? ORDER BY appid", corpid).toArray().map((r) => r.appid);

@@ -1,0 +1,120 @@
+/**
+ * Authorisation codes, in the component's own object: each code WeChat issues (pushed as `authorized`,
+ * `updateauthorized` or `notify_third_fasteregister`, or brought back by the browser to the vendor's redirect
+ * page and POSTed to /open/{c}/authorizations) is exchanged with api_query_auth once, however many times and
+ * by whichever path it arrives (codes are single use: a second exchange would only get 61009).
+ *
+ * - A push is answered `success` as soon as its code is stored (pending, under its digest); the exchange runs
+ *   in the background (waitUntil). A pending code that an evicted instance never exchanged is exchanged by
+ *   the next arrival of the same code, or by the redirect page's POST.
+ * - Concurrent arrivals of one code join one flight (the object runs one call at a time between awaits).
+ * - The exchange's refresh token goes straight to the authorizer's own object (adoptAuthorizer), which seals
+ *   it; this object never stores it. What it keeps of an exchanged code is which authorizer it made.
+ */
+import type { AppProfile, BrokerConfig } from "../config/config";
+import { tokenDigest } from "../edge/issued-index";
+import { log } from "../core/log";
+import { expiresInS } from "../core/lifetime";
+import type { Failure, Outcome } from "../core/outcome";
+import { authCodeKey } from "../core/storage-keys";
+import type { AppEnv } from "../env";
+import { queryAuth } from "../wechat/authorizer-client";
+import { authorizerProfile } from "./authorizer";
+import { authority } from "./stub";
+
+/** A code's entry: pending (the code itself, until exchanged) or exchanged (which authorizer it made). */
+export interface CodeEntry {
+	readonly receivedAt: number;
+	readonly code?: string;
+	readonly authorizerAppid?: string;
+	readonly funcInfo?: readonly number[];
+	readonly exchangedAt?: number;
+}
+
+export type ExchangeOutcome =
+	| { readonly ok: true; readonly authorizerAppid: string; readonly funcInfo: readonly number[]; readonly expiresIn: number; readonly exchanged: boolean }
+	| { readonly ok: false; readonly failure: ExchangeFailure };
+
+/** A credential's Failure, or a client's mistake: a code WeChat says is unknown, used or expired (400). */
+export type ExchangeFailure = Failure | { readonly code: "bad_request"; readonly message: string; readonly wechatErrcode?: number };
+
+/** 61009 (unknown or used) and 61010 (expired): the code is dead, and keeping it pending helps nobody. */
+const DEAD_CODE_ERRCODES: ReadonlySet<number> = new Set([61009, 61010]);
+
+export interface AuthorizationsHost {
+	readonly storage: DurableObjectStorage;
+	readonly env: AppEnv;
+	config(): BrokerConfig;
+	/** The component's own token (this object's `token` slot). */
+	componentToken(): Promise<Outcome>;
+	waitUntil(promise: Promise<unknown>): void;
+	/** One api_query_auth call is about to be sent: counted in the component's usage. */
+	countCall(): Promise<void>;
+}
+
+export class Authorizations {
+	readonly #host: AuthorizationsHost;
+	readonly #flights = new Map<string, Promise<ExchangeOutcome>>();
+
+	constructor(host: AuthorizationsHost) {
+		this.#host = host;
+	}
+
+	/** A push carried a code: stored before the push is answered, exchanged in the background. */
+	async received(componentAppid: string, code: string): Promise<void> {
+		const key = authCodeKey(await tokenDigest(code));
+		if (!(await this.#host.storage.get<CodeEntry>(key))) await this.#host.storage.put(key, { receivedAt: Date.now(), code } satisfies CodeEntry);
+		this.#host.waitUntil(this.exchange(componentAppid, code));
+	}
+
+	/** The code exchanged (or the earlier exchange's result): which authorizer it made. */
+	async exchange(componentAppid: string, code: string): Promise<ExchangeOutcome> {
+		const digest = await tokenDigest(code);
+		let flight = this.#flights.get(digest);
+		if (!flight) {
+			flight = this.#exchange(componentAppid, code, authCodeKey(digest)).finally(() => this.#flights.delete(digest));
+			this.#flights.set(digest, flight);
+		}
+		return flight;
+	}
+
+	/** `unauthorized`: the authorizer's own object wipes it (authority/token-authority.ts revokeAuthorizer). */
+	revoke(componentAppid: string, authorizerAppid: string): Promise<AppProfile | null> {
+		return authority(this.#host.env, authorizerAppid).revokeAuthorizer(authorizerAppid, componentAppid);
+	}
+
+	/** Resolves when no exchange is under way (tests, and the object's idle()). */
+	async settled(): Promise<void> {
+		while (this.#flights.size > 0) await Promise.allSettled([...this.#flights.values()]);
+	}
+
+	async #exchange(componentAppid: string, code: string, key: string): Promise<ExchangeOutcome> {
+		const entry = await this.#host.storage.get<CodeEntry>(key);
+		if (entry?.authorizerAppid) return this.#result(entry.authorizerAppid, entry.funcInfo ?? [], false);
+		if (!entry) await this.#host.storage.put(key, { receivedAt: Date.now(), code } satisfies CodeEntry);
+		const token = await this.#host.componentToken();
+		if (!token.ok) return { ok: false, failure: { ...token.failure, message: `The authorization code cannot be exchanged yet: ${token.failure.message}` } };
+		await this.#host.countCall();
+		const answer = await queryAuth(componentAppid, token.record.value, code, this.#host.config());
+		if (!answer.ok) {
+			const { failure } = answer;
+			log("warn", "authorization_code_refused", { component_appid: componentAppid, errcode: failure.errcode ?? null, message: failure.message });
+			if (failure.errcode !== undefined && DEAD_CODE_ERRCODES.has(failure.errcode)) {
+				await this.#host.storage.delete(key);
+				return { ok: false, failure: { code: "bad_request", message: failure.message, wechatErrcode: failure.errcode } };
+			}
+			return { ok: false, failure: { code: failure.kind === "wechat" ? "wechat_error" : "wechat_unreachable", message: failure.message, ...(failure.errcode !== undefined && { wechatErrcode: failure.errcode }) } };
+		}
+		const { authorizerAppid, refreshToken, funcInfo } = answer.value;
+		await authority(this.#host.env, authorizerAppid).adoptAuthorizer(authorizerProfile(authorizerAppid, componentAppid), refreshToken);
+		await this.#host.storage.put(key, { receivedAt: entry?.receivedAt ?? Date.now(), authorizerAppid, funcInfo, exchangedAt: Date.now() } satisfies CodeEntry);
+		log("info", "authorization_code_exchanged", { component_appid: componentAppid, authorizer_appid: authorizerAppid });
+		return this.#result(authorizerAppid, funcInfo, true);
+	}
+
+	/** The answer names the authorizer's token lifetime as a reader would be promised it now. */
+	async #result(authorizerAppid: string, funcInfo: readonly number[], exchanged: boolean): Promise<ExchangeOutcome> {
+		const token = await authority(this.#host.env, authorizerAppid).getToken(authorizerAppid);
+		return { ok: true, authorizerAppid, funcInfo, expiresIn: token.ok ? expiresInS(token.record, Date.now()) : 0, exchanged };
+	}
+}

@@ -869,14 +869,14 @@ export const MUTATIONS = [
 	{
 		name: "[registry] a deleted app's object wipes its storage",
 		file: "src/authority/token-authority.ts",
-		find: "await this.ctx.storage.deleteAll();",
-		replace: "",
+		find: "await this.#chain.disarm(appid); // the alarm, and the app's row in the schedule index\n\t\t\t\tawait this.ctx.storage.deleteAll();",
+		replace: "await this.#chain.disarm(appid); // the alarm, and the app's row in the schedule index",
 		tests: ["registry"],
 	},
 	{
 		name: "[registry] a deleted app's edge copies and issued records go from KV",
 		file: "src/authority/token-authority.ts",
-		find: "kvKeys.push(...CREDENTIAL_TYPES.map((type) => edgeKey(appid, type)), ...await Promise.all(tokens.map(async (token) => issuedKey(await tokenDigest(token)))));",
+		find: "kvKeys.push(...await this.#credentialKeys(appid));",
 		replace: "",
 		tests: ["registry"],
 	},
@@ -909,8 +909,8 @@ export const MUTATIONS = [
 	{
 		name: "[review16] a replaced secret is checked by a fresh fetch, not by the flight under way",
 		file: "src/authority/token-authority.ts",
-		find: "\t\t\tawait refresher.idle();\n",
-		replace: "",
+		find: "\t\t\tawait refresher.idle();\n\t\t\tconst token = secretChanged",
+		replace: "\t\t\tconst token = secretChanged",
 		tests: ["review16"],
 	},
 	{
@@ -944,8 +944,8 @@ export const MUTATIONS = [
 	{
 		name: "[review16] a deleted app's KV deletes go through the outbox (retried)",
 		file: "src/registry/registry.ts",
-		find: "for (const key of kvKeys) this.#outbox.enqueue(key, null);",
-		replace: "for (const key of kvKeys) void this.env.TOKEN_CACHE.delete(key).catch(() => {});",
+		find: "this.#outbox.enqueue(appProfileKey(appid), null);\n\t\t\tfor (const key of kvKeys) this.#outbox.enqueue(key, null);",
+		replace: "this.#outbox.enqueue(appProfileKey(appid), null);\n\t\t\tfor (const key of kvKeys) void this.env.TOKEN_CACHE.delete(key).catch(() => {});",
 		tests: ["review16"],
 	},
 	{

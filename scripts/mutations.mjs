@@ -1754,7 +1754,7 @@ export const MUTATIONS = [
 		name: "[authorizer] 61023 / 61003 stop the calls until the account authorises again",
 		file: "src/engine/attempt.ts",
 		find: "if (blocked) return { call:",
-		replace: "if (blocked && false) return { call:",
+		replace: "if (blocked && blocked.kind === (\"none\" as string)) return { call:",
 		tests: ["authorizer"],
 	},
 	{
@@ -1773,9 +1773,30 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[authorizer] a revoked authorizer's /token names the revocation",
-		file: "src/access/reads.ts",
-		find: "if (app?.revokedAt !== undefined) {",
-		replace: "if (app?.revokedAt === -1) {",
+		file: "src/authority/token-authority.ts",
+		find: "const revoked = app ? null : this.#authorizer.revokedFailure(appid);",
+		replace: "const revoked = null as Failure | null;",
+		tests: ["authorizer"],
+	},
+	{
+		name: "[authorizer] concurrent arrivals of one code join one exchange",
+		file: "src/authority/authorizations.ts",
+		find: "if (!flight) {",
+		replace: "if (true) {",
+		tests: ["authorizer"],
+	},
+	{
+		name: "[authorizer] auth-url and authorizations are for the component's own admins",
+		file: "src/routes/open-authorizations.ts",
+		find: "requireApp(principal, `component:${id}`);",
+		replace: "",
+		tests: ["authorizer"],
+	},
+	{
+		name: "[authorizer] auth-url and authorizations need an admin key",
+		file: "src/routes/open-authorizations.ts",
+		find: "requireAdmin(principal);",
+		replace: "",
 		tests: ["authorizer"],
 	},
 ];

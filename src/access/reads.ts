@@ -6,7 +6,6 @@
 import type { Context } from "hono";
 import { requireApp, type AuthVariables, type Principal } from "./auth";
 import { authority, componentAuthority } from "../authority/stub";
-import { revokedMessage } from "../authority/authorizer";
 import { APPID_PATTERN, type AppProfile } from "../config/config";
 import { findApp } from "../registry/lookup";
 import { readEdgeCopy } from "../edge/edge-cache";
@@ -88,10 +87,6 @@ export async function resolveApp(c: Context<BrokerEnv>, raw: string | undefined)
 	}
 	if (!APPID_PATTERN.test(raw)) throw new BrokerError("bad_request", "appid must be 1–64 letters, digits, _ or - (e.g. wx1234567890abcdef).");
 	const app = await findApp(c.env, config, raw);
-	if (app?.revokedAt !== undefined) {
-		if (principal) requireApp(principal, app);
-		throw new BrokerError("not_found", revokedMessage(app.appid, { at: app.revokedAt, componentAppid: app.componentAppid ?? "?" }));
-	}
 	if (app) return app;
 	if (principal && principal.apps !== "*") requireApp(principal, raw);
 	throw new BrokerError("not_found", `App ${raw} is not configured on this broker; check the appid, or ask the operator to add it (PUT /admin/apps/${raw}, or WECHAT_APPS).`);

@@ -18,7 +18,7 @@ import { expiresInS } from "../core/lifetime";
 import type { Failure, Outcome } from "../core/outcome";
 import { authCodeKey } from "../core/storage-keys";
 import type { AppEnv } from "../env";
-import { queryAuth } from "../wechat/authorizer-client";
+import { createPreAuthCode, queryAuth } from "../wechat/authorizer-client";
 import { authorizerProfile } from "./authorizer";
 import { authority } from "./stub";
 
@@ -46,10 +46,10 @@ export interface AuthorizationsHost {
 	readonly env: AppEnv;
 	config(): BrokerConfig;
 	/** The component's own token (this object's `token` slot). */
-	componentToken(): Promise<Outcome>;
+	componentToken(componentAppid: string): Promise<Outcome>;
 	waitUntil(promise: Promise<unknown>): void;
-	/** One api_query_auth call is about to be sent: counted in the component's usage. */
-	countCall(): Promise<void>;
+	/** A call is about to be sent: counted in the component's usage. */
+	countCall(call: "api_query_auth" | "api_create_preauthcode"): Promise<void>;
 }
 
 export class Authorizations {
@@ -78,6 +78,19 @@ export class Authorizations {
 		return flight;
 	}
 
+	/** A fresh pre_auth_code for the authorisation link (api_create_preauthcode, with the component's token). */
+	async preAuthCode(componentAppid: string): Promise<{ ok: true; code: string; expiresIn: number } | { ok: false; failure: Failure }> {
+		const token = await this.#host.componentToken(componentAppid);
+		if (!token.ok) return token;
+		await this.#host.countCall("api_create_preauthcode");
+		const answer = await createPreAuthCode(componentAppid, token.record.value, this.#host.config());
+		if (!answer.ok) {
+			const { failure } = answer;
+			return { ok: false, failure: { code: failure.kind === "wechat" ? "wechat_error" : "wechat_unreachable", message: failure.message, ...(failure.errcode !== undefined && { wechatErrcode: failure.errcode }) } };
+		}
+		return { ok: true, code: answer.value.code, expiresIn: answer.value.expiresInS };
+	}
+
 	/** `unauthorized`: the authorizer's own object wipes it (authority/token-authority.ts revokeAuthorizer). */
 	revoke(componentAppid: string, authorizerAppid: string): Promise<AppProfile | null> {
 		return authority(this.#host.env, authorizerAppid).revokeAuthorizer(authorizerAppid, componentAppid);
@@ -92,9 +105,9 @@ export class Authorizations {
 		const entry = await this.#host.storage.get<CodeEntry>(key);
 		if (entry?.authorizerAppid) return this.#result(entry.authorizerAppid, entry.funcInfo ?? [], false);
 		if (!entry) await this.#host.storage.put(key, { receivedAt: Date.now(), code } satisfies CodeEntry);
-		const token = await this.#host.componentToken();
+		const token = await this.#host.componentToken(componentAppid);
 		if (!token.ok) return { ok: false, failure: { ...token.failure, message: `The authorization code cannot be exchanged yet: ${token.failure.message}` } };
-		await this.#host.countCall();
+		await this.#host.countCall("api_query_auth");
 		const answer = await queryAuth(componentAppid, token.record.value, code, this.#host.config());
 		if (!answer.ok) {
 			const { failure } = answer;

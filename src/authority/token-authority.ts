@@ -120,10 +120,10 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		this.#authorizations = new Authorizations({
 			storage: ctx.storage, env,
 			config: () => this.#config(),
-			componentToken: () => this.getCredential(this.#state.appid ?? "", "token"),
+			componentToken: (componentAppid) => this.getCredential(componentObjectName(componentAppid), "token"),
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
-			countCall: async () => {
-				this.#state = { ...this.#state, usage: countCall(this.#state.usage, "api_query_auth", Date.now()) };
+			countCall: async (call) => {
+				this.#state = { ...this.#state, usage: countCall(this.#state.usage, call, Date.now()) };
 				await this.#save();
 			},
 		});
@@ -310,8 +310,14 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	async exchangeAuthorization(componentAppid: string, code: string): Promise<ExchangeOutcome> {
 		const component = await this.#componentFor(componentAppid);
 		if ("failure" in component) return { ok: false, failure: component.failure };
-		this.#app(componentObjectName(componentAppid));
 		return this.#authorizations.exchange(componentAppid, code);
+	}
+
+	/** POST /open/{c}/auth-url: a fresh pre_auth_code for the authorisation link. */
+	async preAuthCode(componentAppid: string): Promise<{ ok: true; code: string; expiresIn: number } | { ok: false; failure: Failure }> {
+		const component = await this.#componentFor(componentAppid);
+		if ("failure" in component) return { ok: false, failure: component.failure };
+		return this.#authorizations.preAuthCode(componentAppid);
 	}
 
 	/**

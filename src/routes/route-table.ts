@@ -21,6 +21,8 @@ export const ROUTES: Readonly<Record<string, readonly string[]>> = {
 	"/admin/registry/reseal": ["POST"],
 	"/admin/components/:component_appid": ["GET", "PUT"],
 	"/open/:component_appid/events": ["POST"],
+	"/open/:component_appid/auth-url": ["POST"],
+	"/open/:component_appid/authorizations": ["POST"],
 	"/admin/suites/:suite_id": ["GET", "PUT"],
 	"/wecom-suite/:suite_id/events": ["GET", "POST"],
 	"/component-token": ["GET"],

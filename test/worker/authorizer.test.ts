@@ -191,5 +191,81 @@ describe("unauthorized", () => {
 		const res = await call(`/token?appid=${appid}`);
 		expect(res.status).toBe(404);
 		expect(res.body.message).toMatch(/revoked its authorisation of component .*auth-url/);
+		const outcome = await authority(env, appid).getToken(appid);
+		expect(outcome.ok ? null : outcome.failure).toMatchObject({ code: "not_found", message: expect.stringMatching(/revoked/) });
+	});
+});
+
+describe("POST /open/{c}/auth-url and /open/{c}/authorizations", () => {
+	const post = (c: TestComponent, path: string, body: unknown, key: string = KEYS.admin) => call(`/open/${c.component_appid}/${path}`, { method: "POST", key, body });
+
+	it("auth-url answers WeChat's PC or mobile page with a fresh pre_auth_code that WeChat accepts", async () => {
+		const c = C[9]!;
+		await pushTicket(c);
+		const pc = await post(c, "auth-url", { redirect_uri: "https://vendor.example/back?x=1", auth_type: 1 });
+		expect(pc.status, JSON.stringify(pc.body)).toBe(200);
+		const url = new URL(pc.body.url as string);
+		expect(`${url.origin}${url.pathname}`).toBe("https://mp.weixin.qq.com/cgi-bin/componentloginpage");
+		expect(Object.fromEntries(url.searchParams)).toMatchObject({ component_appid: c.component_appid, redirect_uri: "https://vendor.example/back?x=1", auth_type: "1" });
+		expect(pc.body.expires_in).toBeGreaterThan(0);
+		const mobile = await post(c, "auth-url", { redirect_uri: "https://vendor.example/back", biz_appid: accountOf(9), mobile: true });
+		const murl = new URL(mobile.body.url as string);
+		expect(`${murl.origin}${murl.pathname}`).toBe("https://open.weixin.qq.com/wxaopen/safe/bindcomponent");
+		expect(murl.hash).toBe("#wechat_redirect");
+		expect(murl.searchParams.get("action")).toBe("bindcomponent");
+		expect(murl.searchParams.get("biz_appid")).toBe(accountOf(9));
+		expect(murl.searchParams.get("pre_auth_code")).not.toBe(url.searchParams.get("pre_auth_code"));
+		expect((await componentStats(c)).api_create_preauthcode).toBe(2);
+		// The account consents on the page the link opens: WeChat takes the code.
+		const consent = await simOpen(`components/${c.component_appid}/authorize`, { authorizer_appid: accountOf(9), pre_auth_code: url.searchParams.get("pre_auth_code"), push: false });
+		expect(consent.auth_code).toBeTruthy();
+	});
+
+	it("auth-url refuses a bad body, a key that is not the component's admin, and an unknown component", async () => {
+		const c = C[10]!;
+		expect((await post(c, "auth-url", {})).status).toBe(400);
+		expect((await post(c, "auth-url", { redirect_uri: "not a url" })).status).toBe(400);
+		expect((await post(c, "auth-url", { redirect_uri: "https://v.example", auth_type: 4 })).status).toBe(400);
+		expect((await post(c, "auth-url", { redirect_uri: "https://v.example", auth_type: 1, biz_appid: "wx1" })).status).toBe(400);
+		expect((await post(c, "auth-url", { redirect_uri: "https://v.example", extra: 1 })).status).toBe(400);
+		expect((await post(c, "auth-url", { redirect_uri: "https://v.example" }, KEYS.all)).status).toBe(403);
+		const otherAdmin = await registryKey(`authz-other-admin-${Date.now()}`, [`component:${C[14]!.component_appid}`], true);
+		expect((await post(c, "auth-url", { redirect_uri: "https://v.example" }, otherAdmin)).status).toBe(403);
+		expect((await post(c, "authorizations", { auth_code: "x" }, otherAdmin)).status).toBe(403);
+		expect((await call("/open/wxnosuchcomp/auth-url", { method: "POST", key: KEYS.admin, body: { redirect_uri: "https://v.example" } })).status).toBe(404);
+		expect((await call(`/open/${c.component_appid}/auth-url`, { method: "GET", key: KEYS.admin })).status).toBe(405);
+	});
+
+	it("authorizations exchanges the redirect page's code once, and answers the same for it again", async () => {
+		const c = C[11]!;
+		await pushTicket(c);
+		const { auth_code } = await authorise(c, accountOf(11), false);
+		// The browser's redirect may be posted several times at once: one exchange.
+		const [first, ...others] = await Promise.all([0, 1, 2].map(() => post(c, "authorizations", { auth_code })));
+		expect(first!.status, JSON.stringify(first!.body)).toBe(200);
+		for (const res of others) expect(res.body).toEqual(first!.body);
+		expect(first!.body).toMatchObject({ authorizer_appid: accountOf(11), func_info: [1, 2, 3] });
+		expect(first!.body.expires_in).toBeGreaterThan(6000);
+		expect((await post(c, "authorizations", { auth_code })).body).toMatchObject({ authorizer_appid: accountOf(11), func_info: [1, 2, 3] });
+		expect((await componentStats(c)).api_query_auth).toBe(1);
+		expect((await call(`/token?appid=${accountOf(11)}`)).status).toBe(200);
+	});
+
+	it("a code already exchanged from the `authorized` push is not exchanged again by the redirect page", async () => {
+		const { c, appid, code } = await authorised(12);
+		const res = await post(c, "authorizations", { auth_code: code });
+		expect(res.status).toBe(200);
+		expect(res.body.authorizer_appid).toBe(appid);
+		expect((await componentStats(c)).api_query_auth).toBe(1);
+	});
+
+	it("a code WeChat does not know is a 400 that says to start again; no auth_code is a 400", async () => {
+		const c = C[13]!;
+		await pushTicket(c);
+		const res = await post(c, "authorizations", { auth_code: "queryauthcode@@@madeup" });
+		expect(res.status).toBe(400);
+		expect(res.body.message).toMatch(/61009.*start the authorisation again/);
+		expect((await post(c, "authorizations", {})).status).toBe(400);
+		expect((await post(c, "authorizations", { auth_code: 5 })).status).toBe(400);
 	});
 });

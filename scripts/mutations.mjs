@@ -1799,4 +1799,25 @@ export const MUTATIONS = [
 		replace: "",
 		tests: ["authorizer"],
 	},
+	{
+		name: "[authorizer] sync leaves serving authorizers alone",
+		file: "src/authority/authorizations.ts",
+		find: "else if (profile && profile.revokedAt === undefined && profile.reauthoriseSince === undefined) counts.already_serving++;",
+		replace: "",
+		tests: ["authorizer"],
+	},
+	{
+		name: "[authorizer] a refused refresh token is marked in the catalog (the listing and the sync see it)",
+		file: "src/authority/authorizer.ts",
+		find: "await this.#host.putRow({ ...profile, reauthoriseSince: since });",
+		replace: "",
+		tests: ["authorizer"],
+	},
+	{
+		name: "[authorizer] sync pages through the whole list",
+		file: "src/authority/authorizations.ts",
+		find: "if (page.value.list.length === 0 || offset >= page.value.totalCount) break;",
+		replace: "break;",
+		tests: ["authorizer"],
+	},
 ];

@@ -18,7 +18,8 @@ import { expiresInS } from "../core/lifetime";
 import type { Failure, Outcome } from "../core/outcome";
 import { authCodeKey } from "../core/storage-keys";
 import type { AppEnv } from "../env";
-import { createPreAuthCode, queryAuth } from "../wechat/authorizer-client";
+import { createPreAuthCode, getAuthorizerList, MAX_AUTHORIZER_PAGE, queryAuth } from "../wechat/authorizer-client";
+import { registry } from "../registry/registry";
 import { authorizerProfile } from "./authorizer";
 import { authority } from "./stub";
 
@@ -38,6 +39,10 @@ export type ExchangeOutcome =
 /** A credential's Failure, or a client's mistake: a code WeChat says is unknown, used or expired (400). */
 export type ExchangeFailure = Failure | { readonly code: "bad_request"; readonly message: string; readonly wechatErrcode?: number };
 
+export type SyncOutcome =
+	| { readonly ok: true; readonly total_count: number; readonly recovered: number; readonly already_serving: number; readonly without_refresh_token: number; readonly configured_otherwise: number }
+	| { readonly ok: false; readonly failure: Failure };
+
 /** 61009 (unknown or used) and 61010 (expired): the code is dead, and keeping it pending helps nobody. */
 const DEAD_CODE_ERRCODES: ReadonlySet<number> = new Set([61009, 61010]);
 
@@ -49,7 +54,7 @@ export interface AuthorizationsHost {
 	componentToken(componentAppid: string): Promise<Outcome>;
 	waitUntil(promise: Promise<unknown>): void;
 	/** A call is about to be sent: counted in the component's usage. */
-	countCall(call: "api_query_auth" | "api_create_preauthcode"): Promise<void>;
+	countCall(call: "api_query_auth" | "api_create_preauthcode" | "api_get_authorizer_list"): Promise<void>;
 }
 
 export class Authorizations {
@@ -89,6 +94,38 @@ export class Authorizations {
 			return { ok: false, failure: { code: failure.kind === "wechat" ? "wechat_error" : "wechat_unreachable", message: failure.message, ...(failure.errcode !== undefined && { wechatErrcode: failure.errcode }) } };
 		}
 		return { ok: true, code: answer.value.code, expiresIn: answer.value.expiresInS };
+	}
+
+	/**
+	 * POST /open/{c}/authorizers/sync: pages through api_get_authorizer_list and gives each authorizer the
+	 * broker lacks (never registered, revoked, or whose refresh token WeChat refused) the refresh token the list
+	 * carries. Authorizers already serving, and accounts configured with their own AppSecret, are left alone.
+	 */
+	async sync(componentAppid: string): Promise<SyncOutcome> {
+		const token = await this.#host.componentToken(componentAppid);
+		if (!token.ok) return { ok: false, failure: token.failure };
+		const counts = { total_count: 0, recovered: 0, already_serving: 0, without_refresh_token: 0, configured_otherwise: 0 };
+		for (let offset = 0; ;) {
+			await this.#host.countCall("api_get_authorizer_list");
+			const page = await getAuthorizerList(componentAppid, token.record.value, offset, MAX_AUTHORIZER_PAGE, this.#host.config());
+			if (!page.ok) return { ok: false, failure: { code: page.failure.kind === "wechat" ? "wechat_error" : "wechat_unreachable", message: `${page.failure.message} (after ${offset} authorizers of the list)`, ...(page.failure.errcode !== undefined && { wechatErrcode: page.failure.errcode }) } };
+			counts.total_count = page.value.totalCount;
+			const known = await registry(this.#host.env).profilesOf(page.value.list.map((a) => a.appid));
+			for (const { appid, refreshToken } of page.value.list) {
+				const profile = known[appid];
+				if (this.#host.config().apps.has(appid) || (profile && profile.mode !== "authorizer")) counts.configured_otherwise++;
+				else if (profile && profile.revokedAt === undefined && profile.reauthoriseSince === undefined) counts.already_serving++;
+				else if (!refreshToken) counts.without_refresh_token++;
+				else {
+					await authority(this.#host.env, appid).adoptAuthorizer(authorizerProfile(appid, componentAppid), refreshToken);
+					counts.recovered++;
+				}
+			}
+			offset += page.value.list.length;
+			if (page.value.list.length === 0 || offset >= page.value.totalCount) break;
+		}
+		log("info", "authorizers_synced", { component_appid: componentAppid, ...counts });
+		return { ok: true, ...counts };
 	}
 
 	/** `unauthorized`: the authorizer's own object wipes it (authority/token-authority.ts revokeAuthorizer). */

@@ -34,6 +34,8 @@ export interface AuthorizerHost {
 	readonly env: AppEnv;
 	/** The object's registry entry was replaced (a new refresh token). */
 	setRegistered(opened: OpenedApp): void;
+	/** The catalog's row changed (the mark shows in GET /open/{c}/authorizers and guides the sync). */
+	putRow(profile: AppProfile): Promise<void>;
 }
 
 /** The profile of an authorizer of `componentAppid`: what every isolate knows of it. */
@@ -112,8 +114,11 @@ export class AuthorizerDesk {
 				log("info", "authorizer_refresh_token_replaced", { appid: app.appid });
 			},
 			needsReauthorisation: async (failure) => {
-				this.#mark = { reauthorise: { since: Date.now(), errcode: failure.errcode!, message: failure.message } };
+				const since = Date.now();
+				this.#mark = { reauthorise: { since, errcode: failure.errcode!, message: failure.message } };
 				await this.#host.storage.put(AUTHORIZER_MARK_KEY, this.#mark);
+				const { secret: _kept, ...profile } = app;
+				await this.#host.putRow({ ...profile, reauthoriseSince: since });
 				log("warn", "authorizer_needs_reauthorisation", { appid: app.appid, component_appid: componentAppid, errcode: failure.errcode ?? null });
 			},
 		};

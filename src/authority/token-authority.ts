@@ -38,7 +38,7 @@ import { scheduleIndex } from "../schedule/client";
 import { componentAppOf, TicketWatch, type TicketStatus } from "./component-token";
 import { componentObjectName } from "../core/storage-keys";
 import { AuthorizerDesk } from "./authorizer";
-import { Authorizations, type ExchangeOutcome } from "./authorizations";
+import { Authorizations, type ExchangeOutcome, type SyncOutcome } from "./authorizations";
 import { countCall } from "../core/usage";
 
 export type { RefreshTrigger } from "../engine/state";
@@ -115,6 +115,9 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			storage: ctx.storage, env,
 			setRegistered: (opened) => {
 				this.#registered = opened;
+			},
+			putRow: async (profile) => {
+				if (this.#registered) await registry(this.env).putApp(profile, this.#registered.sealed.kid);
 			},
 		});
 		this.#authorizations = new Authorizations({
@@ -313,6 +316,13 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		return this.#authorizations.exchange(componentAppid, code);
 	}
 
+	/** POST /open/{c}/authorizers/sync (authorizations.ts). */
+	async syncAuthorizers(componentAppid: string): Promise<SyncOutcome> {
+		const component = await this.#componentFor(componentAppid);
+		if ("failure" in component) return { ok: false, failure: component.failure };
+		return this.#authorizations.sync(componentAppid);
+	}
+
 	/** POST /open/{c}/auth-url: a fresh pre_auth_code for the authorisation link. */
 	async preAuthCode(componentAppid: string): Promise<{ ok: true; code: string; expiresIn: number } | { ok: false; failure: Failure }> {
 		const component = await this.#componentFor(componentAppid);
@@ -327,6 +337,12 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 */
 	adoptAuthorizer(profile: AppProfile, refreshToken: string): Promise<Outcome> {
 		return this.#adminChange(async () => {
+			const existing = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
+			if (this.#config().apps.has(profile.appid) || (existing && existing.mode !== "authorizer")) {
+				// An account configured with its own AppSecret keeps it: its entry is the operator's, not WeChat's.
+				log("warn", "authorizer_not_adopted", { appid: profile.appid, reason: "configured_with_secret" });
+				return fail({ code: "config_error", message: `${profile.appid} is configured with its own AppSecret on this broker; its authorisation of component ${profile.componentAppid ?? "?"} does not replace that entry (use its own /token).` });
+			}
 			const stored = await this.#authorizer.adopt(profile, refreshToken);
 			await registry(this.env).putApp(profile, stored.sealed.kid);
 			const refresher = this.#refresherFor(profile.appid, "token");

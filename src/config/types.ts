@@ -42,6 +42,8 @@ export interface AppProfile {
 	readonly componentAppid?: string;
 	/** An authorizer whose account revoked the authorisation (`unauthorized`): ms; its tokens are wiped. */
 	readonly revokedAt?: number;
+	/** An authorizer whose refresh token WeChat refused (61023 / 61003): ms; it needs re-authorisation. */
+	readonly reauthoriseSince?: number;
 }
 
 /** An app with its secret: what the app's Durable Object fetches credentials with. */

@@ -146,6 +146,8 @@ app.use("/status", apiKeyAuth());
 app.use("/health", apiKeyAuth());
 app.use("/open/:component_appid/auth-url", apiKeyAuth());
 app.use("/open/:component_appid/authorizations", apiKeyAuth());
+app.use("/open/:component_appid/authorizers", apiKeyAuth());
+app.use("/open/:component_appid/authorizers/sync", apiKeyAuth());
 mountComponentToken(app);
 mountOpenAuthorizations(app);
 

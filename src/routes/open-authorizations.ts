@@ -6,6 +6,9 @@
  *   POST /open/{component_appid}/authorizations  {"auth_code"} → {"authorizer_appid", "func_info", "expires_in"}:
  *        the code the browser brought back to the vendor's redirect page, exchanged once (the same code
  *        pushed as `authorized` is not exchanged again: authority/authorizations.ts)
+ *   GET  /open/{component_appid}/authorizers?limit=&cursor=  each authorizer, its state and times (never a token)
+ *   POST /open/{component_appid}/authorizers/sync  api_get_authorizer_list paged through: refresh tokens stored
+ *        for the authorizers the broker lacks or whose refresh token WeChat refused
  */
 import type { Context, Hono } from "hono";
 import { requireAdmin, requireApp } from "../access/auth";
@@ -15,7 +18,9 @@ import { APPID_PATTERN } from "../config/config";
 import { BrokerError } from "../core/errors";
 import { log } from "../core/log";
 import { findComponent } from "../registry/lookup";
-import { readAdminBody } from "./admin-input";
+import { decodeCursor, encodeCursor, pageLimit, readAdminBody } from "./admin-input";
+import { registry } from "../registry/registry";
+import type { AppRow } from "../registry/registry";
 
 /** WeChat's PC authorisation page, and the mobile one (opened inside WeChat). OPEN-PLATFORM.md §5. */
 const PC_PAGE = "https://mp.weixin.qq.com/cgi-bin/componentloginpage";
@@ -24,6 +29,25 @@ const MOBILE_PAGE = "https://open.weixin.qq.com/wxaopen/safe/bindcomponent";
 const AUTH_TYPES = new Set([1, 2, 3]);
 const MAX_REDIRECT_CHARS = 2048;
 const MAX_CODE_CHARS = 1024;
+/** An authorizer page: one indexed range query in the Registry. */
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 500;
+
+function iso(ms: number): string {
+	return new Date(ms).toISOString();
+}
+
+/** What the listing shows of an authorizer: its state and times, never a token. */
+function publicAuthorizer(row: AppRow): Record<string, unknown> {
+	const { profile } = row;
+	const state = profile.revokedAt !== undefined ? "revoked" : profile.reauthoriseSince !== undefined ? "needs_reauthorisation" : "serving";
+	return {
+		authorizer_appid: profile.appid, state, authorised_at: iso(row.created_at), updated_at: iso(row.updated_at),
+		...(profile.revokedAt !== undefined && { revoked_at: iso(profile.revokedAt) }),
+		...(profile.reauthoriseSince !== undefined && { needs_reauthorisation_since: iso(profile.reauthoriseSince) }),
+	};
+}
+
 const AUTH_URL_EXAMPLE = '{"redirect_uri": "https://vendor.example/authorised", "auth_type": 3}';
 
 async function componentParam(c: Context<BrokerEnv>): Promise<string> {
@@ -82,5 +106,23 @@ export function mountOpenAuthorizations(app: Hono<BrokerEnv>): void {
 		const outcome = await componentAuthority(c.env, id).exchangeAuthorization(id, code);
 		if (!outcome.ok) throw new BrokerError(outcome.failure.code, outcome.failure.message, outcome.failure.wechatErrcode !== undefined ? { wechatErrcode: outcome.failure.wechatErrcode } : {});
 		return c.json({ authorizer_appid: outcome.authorizerAppid, func_info: outcome.funcInfo, expires_in: outcome.expiresIn });
+	});
+
+	app.get("/open/:component_appid/authorizers", async (c) => {
+		const id = await componentParam(c);
+		const limit = pageLimit(c.req.query("limit"), DEFAULT_PAGE, MAX_PAGE);
+		const after = decodeCursor(c.req.query("cursor"), APPID_PATTERN);
+		const rows = await registry(c.env).listAuthorizers(id, after, limit + 1);
+		const page = rows.slice(0, limit);
+		return c.json({ authorizers: page.map(publicAuthorizer), next_cursor: rows.length > limit ? encodeCursor(page.at(-1)!.profile.appid) : null });
+	});
+
+	app.post("/open/:component_appid/authorizers/sync", async (c) => {
+		const id = await componentParam(c);
+		const outcome = await componentAuthority(c.env, id).syncAuthorizers(id);
+		if (!outcome.ok) throw new BrokerError(outcome.failure.code, outcome.failure.message, outcome.failure.wechatErrcode !== undefined ? { wechatErrcode: outcome.failure.wechatErrcode } : {});
+		const { ok: _ok, ...counts } = outcome;
+		log("info", "authorizers_sync_requested", { component_appid: id, key: c.get("principal")?.name ?? null });
+		return c.json(counts);
 	});
 }

@@ -23,6 +23,8 @@ export const ROUTES: Readonly<Record<string, readonly string[]>> = {
 	"/open/:component_appid/events": ["POST"],
 	"/open/:component_appid/auth-url": ["POST"],
 	"/open/:component_appid/authorizations": ["POST"],
+	"/open/:component_appid/authorizers": ["GET"],
+	"/open/:component_appid/authorizers/sync": ["POST"],
 	"/admin/suites/:suite_id": ["GET", "PUT"],
 	"/wecom-suite/:suite_id/events": ["GET", "POST"],
 	"/component-token": ["GET"],

@@ -105,3 +105,32 @@ export async function createPreAuthCode(componentAppid: string, componentToken: 
 	if (!code || typeof expiresIn !== "number") return { ok: false, failure: { kind: "unreachable", class: "retryable", message: "WeChat's api_create_preauthcode answer had no pre_auth_code" } };
 	return { ok: true, value: { code, expiresInS: Math.floor(expiresIn) } };
 }
+
+/** api_get_authorizer_list pages hold at most 500 (OPEN-PLATFORM.md §7, D-list). */
+export const MAX_AUTHORIZER_PAGE = 500;
+
+export interface AuthorizerListPage {
+	readonly totalCount: number;
+	/** Each authorizer with the refresh token the list carries, or null where WeChat sent none. */
+	readonly list: readonly { readonly appid: string; readonly refreshToken: string | null }[];
+}
+
+/** api_get_authorizer_list: one page of the accounts that authorise the component, with their refresh tokens. */
+export async function getAuthorizerList(componentAppid: string, componentToken: string, offset: number, count: number, config: Upstream): Promise<UpstreamResult<AuthorizerListPage>> {
+	const answer = await post(config, "api_get_authorizer_list", componentToken, { component_appid: componentAppid, offset, count: Math.min(count, MAX_AUTHORIZER_PAGE) });
+	if (!answer.ok) return answer;
+	const refused = advised<AuthorizerListPage>(answer.value);
+	if (refused) return refused;
+	const { total_count: total, list } = answer.value;
+	if (typeof total !== "number" || !Array.isArray(list)) return { ok: false, failure: { kind: "unreachable", class: "retryable", message: "WeChat's api_get_authorizer_list answer had no total_count or list" } };
+	return {
+		ok: true,
+		value: {
+			totalCount: total,
+			list: list.flatMap((entry) => {
+				const { authorizer_appid: appid, refresh_token: token } = (entry ?? {}) as Record<string, unknown>;
+				return typeof appid === "string" && /^[A-Za-z0-9_-]{1,64}$/.test(appid) ? [{ appid, refreshToken: secretText(token) }] : [];
+			}),
+		},
+	};
+}

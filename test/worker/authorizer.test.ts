@@ -269,3 +269,55 @@ describe("POST /open/{c}/auth-url and /open/{c}/authorizations", () => {
 		expect((await post(c, "authorizations", { auth_code: 5 })).status).toBe(400);
 	});
 });
+
+describe("GET /open/{c}/authorizers and POST /open/{c}/authorizers/sync", () => {
+	it("sync stores refresh tokens from api_get_authorizer_list for the authorizers the broker lacks, and leaves serving ones alone", async () => {
+		const c = C[14]!;
+		await pushTicket(c);
+		const { pushes } = await authorise(c, "wxauthzsync0serving");
+		await deliverAndSettle(c, pushes[0]!);
+		// Authorised while the broker missed the push (a lost push, a wiped store): it lacks them.
+		for (const n of [1, 2, 3]) await authorise(c, `wxauthzsync${n}missed`, false);
+		const before = await componentStats(c);
+		// WeChat's pages hold 500; shrunk to 2 here, so that the pass must page through.
+		interceptUpstream((url, init, real) => {
+			if (!url.pathname.endsWith("/api_get_authorizer_list")) return undefined;
+			return real(url.toString(), { ...init, body: JSON.stringify({ ...JSON.parse(String(init?.body)), count: 2 }) });
+		});
+		const res = await call(`/open/${c.component_appid}/authorizers/sync`, { method: "POST", key: KEYS.admin });
+		expect(res.status, JSON.stringify(res.body)).toBe(200);
+		expect(res.body).toMatchObject({ total_count: 4, recovered: 3, already_serving: 1, without_refresh_token: 0 });
+		const after = await componentStats(c);
+		expect(after.api_get_authorizer_list! - before.api_get_authorizer_list!).toBe(2);
+		expect(after.api_query_auth).toBe(before.api_query_auth);
+		const token = await call("/token?appid=wxauthzsync2missed");
+		expect(token.status, JSON.stringify(token.body)).toBe(200);
+		expect(await sim.check(token.body.access_token as string)).toBe(0);
+
+		const first = await call(`/open/${c.component_appid}/authorizers?limit=3`, { key: KEYS.admin });
+		expect(first.status).toBe(200);
+		expect(first.body.authorizers).toHaveLength(3);
+		const rest = await call(`/open/${c.component_appid}/authorizers?limit=3&cursor=${first.body.next_cursor as string}`, { key: KEYS.admin });
+		const all = [...(first.body.authorizers as any[]), ...(rest.body.authorizers as any[])];
+		expect(all.map((a) => a.authorizer_appid).sort()).toEqual(["wxauthzsync0serving", "wxauthzsync1missed", "wxauthzsync2missed", "wxauthzsync3missed"]);
+		expect(new Set(all.map((a) => a.state))).toEqual(new Set(["serving"]));
+		expect(rest.body.next_cursor).toBeNull();
+		expect((await call(`/open/${c.component_appid}/authorizers?cursor=bogus!`, { key: KEYS.admin })).status).toBe(400);
+	});
+
+	it("sync recovers an authorizer whose refresh token WeChat refused, once the account authorised again; the listing shows each state", async () => {
+		const { c, appid } = await authorised(15);
+		await simOpen(`components/${c.component_appid}/unauthorize`, { authorizer_appid: appid, push: false });
+		await ring(appid);
+		const listed = await call(`/open/${c.component_appid}/authorizers`, { key: KEYS.admin });
+		expect((listed.body.authorizers as any[]).find((a) => a.authorizer_appid === appid)).toMatchObject({ state: "needs_reauthorisation" });
+		// The account authorises again, and the broker misses the push: the list has its new refresh token.
+		await authorise(c, appid, false);
+		const res = await call(`/open/${c.component_appid}/authorizers/sync`, { method: "POST", key: KEYS.admin });
+		expect(res.body).toMatchObject({ recovered: 1 });
+		const token = await call(`/token?appid=${appid}`);
+		expect(token.status, JSON.stringify(token.body)).toBe(200);
+		const again = await call(`/open/${c.component_appid}/authorizers`, { key: KEYS.admin });
+		expect((again.body.authorizers as any[]).find((a) => a.authorizer_appid === appid)).toMatchObject({ state: "serving" });
+	});
+});

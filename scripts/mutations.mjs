@@ -1820,4 +1820,18 @@ export const MUTATIONS = [
 		replace: "break;",
 		tests: ["authorizer"],
 	},
+	{
+		name: "[authorizer] the component's alarm retries a pushed code whose exchange failed",
+		file: "src/authority/token-authority.ts",
+		find: "if (app.mode === \"component\" && app.componentAppid) await this.#authorizations.resume(app.componentAppid);",
+		replace: "",
+		tests: ["authorizer"],
+	},
+	{
+		name: "[authorizer] a pending code arms the component's alarm for its retry",
+		file: "src/authority/authorizations.ts",
+		find: "return this.#pending && this.#flights.size === 0 ? now + PENDING_RETRY_MS : null;",
+		replace: "return null;",
+		tests: ["authorizer"],
+	},
 ];

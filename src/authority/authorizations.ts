@@ -16,7 +16,7 @@ import { tokenDigest } from "../edge/issued-index";
 import { log } from "../core/log";
 import { expiresInS } from "../core/lifetime";
 import type { Failure, Outcome } from "../core/outcome";
-import { authCodeKey } from "../core/storage-keys";
+import { AUTH_PENDING_PREFIX, authCodeKey } from "../core/storage-keys";
 import type { AppEnv } from "../env";
 import { createPreAuthCode, getAuthorizerList, MAX_AUTHORIZER_PAGE, queryAuth } from "../wechat/authorizer-client";
 import { registry } from "../registry/registry";
@@ -53,23 +53,68 @@ export interface AuthorizationsHost {
 	/** The component's own token (this object's `token` slot). */
 	componentToken(componentAppid: string): Promise<Outcome>;
 	waitUntil(promise: Promise<unknown>): void;
+	/** The object's alarm follows what is pending now. */
+	replan(): Promise<void>;
 	/** A call is about to be sent: counted in the component's usage. */
 	countCall(call: "api_query_auth" | "api_create_preauthcode" | "api_get_authorizer_list"): Promise<void>;
 }
 
+/** A pushed code whose exchange failed is tried again this soon by the component's alarm (codes live ~10 min). */
+const PENDING_RETRY_MS = 30_000;
+/** Pending codes older than this are dead at WeChat (61010): dropped rather than tried. */
+const PENDING_MAX_AGE_MS = 15 * 60_000;
+
 export class Authorizations {
 	readonly #host: AuthorizationsHost;
 	readonly #flights = new Map<string, Promise<ExchangeOutcome>>();
+	/** Whether storage holds a pushed code not yet exchanged (memory copy, read in load()). */
+	#pending = false;
 
 	constructor(host: AuthorizationsHost) {
 		this.#host = host;
 	}
 
-	/** A push carried a code: stored before the push is answered, exchanged in the background. */
+	/** In the object's constructor: whether a pushed code still waits for its exchange. */
+	async load(): Promise<void> {
+		this.#pending = await this.#anyPending();
+	}
+
+	async #anyPending(): Promise<boolean> {
+		return (await this.#host.storage.list({ prefix: AUTH_PENDING_PREFIX, limit: 1 })).size > 0;
+	}
+
+	/**
+	 * A push carried a code: stored (pending) before the push is answered, exchanged in the background; should
+	 * that fail or the instance go, the component's alarm tries again (wake, resume).
+	 */
 	async received(componentAppid: string, code: string): Promise<void> {
-		const key = authCodeKey(await tokenDigest(code));
-		if (!(await this.#host.storage.get<CodeEntry>(key))) await this.#host.storage.put(key, { receivedAt: Date.now(), code } satisfies CodeEntry);
+		const digest = await tokenDigest(code);
+		if (!(await this.#host.storage.get<CodeEntry>(authCodeKey(digest)))?.authorizerAppid) {
+			await this.#host.storage.put(`${AUTH_PENDING_PREFIX}${digest}`, { receivedAt: Date.now(), code } satisfies CodeEntry);
+			this.#pending = true;
+		}
 		this.#host.waitUntil(this.exchange(componentAppid, code));
+	}
+
+	/** When the alarm should retry pending codes, or null when none waits. */
+	wake(now: number): number | null {
+		return this.#pending && this.#flights.size === 0 ? now + PENDING_RETRY_MS : null;
+	}
+
+	/** The alarm's part: every pushed code not yet exchanged is tried again; dead ones are dropped. */
+	async resume(componentAppid: string): Promise<void> {
+		if (!this.#pending) return;
+		const pending = await this.#host.storage.list<CodeEntry>({ prefix: AUTH_PENDING_PREFIX });
+		const now = Date.now();
+		for (const [key, entry] of pending) {
+			if (!entry.code || now - entry.receivedAt > PENDING_MAX_AGE_MS) {
+				log("warn", "authorization_code_dropped", { component_appid: componentAppid, age_s: Math.floor((now - entry.receivedAt) / 1_000) });
+				await this.#host.storage.delete(key);
+				continue;
+			}
+			await this.exchange(componentAppid, entry.code);
+		}
+		this.#pending = await this.#anyPending();
 	}
 
 	/** The code exchanged (or the earlier exchange's result): which authorizer it made. */
@@ -77,10 +122,20 @@ export class Authorizations {
 		const digest = await tokenDigest(code);
 		let flight = this.#flights.get(digest);
 		if (!flight) {
-			flight = this.#exchange(componentAppid, code, authCodeKey(digest)).finally(() => this.#flights.delete(digest));
+			flight = this.#exchange(componentAppid, code, digest).finally(async () => {
+				this.#flights.delete(digest);
+				// A failed exchange leaves its code pending: the alarm is planned for its retry (wake).
+				this.#pending = await this.#anyPending();
+				await this.#host.replan();
+			});
 			this.#flights.set(digest, flight);
 		}
 		return flight;
+	}
+
+	/** The code's exchange is over for good (made, or dead at WeChat): it no longer waits. */
+	async #settle(digest: string): Promise<void> {
+		await this.#host.storage.delete(`${AUTH_PENDING_PREFIX}${digest}`);
 	}
 
 	/** A fresh pre_auth_code for the authorisation link (api_create_preauthcode, with the component's token). */
@@ -138,10 +193,10 @@ export class Authorizations {
 		while (this.#flights.size > 0) await Promise.allSettled([...this.#flights.values()]);
 	}
 
-	async #exchange(componentAppid: string, code: string, key: string): Promise<ExchangeOutcome> {
+	async #exchange(componentAppid: string, code: string, digest: string): Promise<ExchangeOutcome> {
+		const key = authCodeKey(digest);
 		const entry = await this.#host.storage.get<CodeEntry>(key);
 		if (entry?.authorizerAppid) return this.#result(entry.authorizerAppid, entry.funcInfo ?? [], false);
-		if (!entry) await this.#host.storage.put(key, { receivedAt: Date.now(), code } satisfies CodeEntry);
 		const token = await this.#host.componentToken(componentAppid);
 		if (!token.ok) return { ok: false, failure: { ...token.failure, message: `The authorization code cannot be exchanged yet: ${token.failure.message}` } };
 		await this.#host.countCall("api_query_auth");
@@ -150,14 +205,15 @@ export class Authorizations {
 			const { failure } = answer;
 			log("warn", "authorization_code_refused", { component_appid: componentAppid, errcode: failure.errcode ?? null, message: failure.message });
 			if (failure.errcode !== undefined && DEAD_CODE_ERRCODES.has(failure.errcode)) {
-				await this.#host.storage.delete(key);
+				await this.#settle(digest);
 				return { ok: false, failure: { code: "bad_request", message: failure.message, wechatErrcode: failure.errcode } };
 			}
 			return { ok: false, failure: { code: failure.kind === "wechat" ? "wechat_error" : "wechat_unreachable", message: failure.message, ...(failure.errcode !== undefined && { wechatErrcode: failure.errcode }) } };
 		}
 		const { authorizerAppid, refreshToken, funcInfo } = answer.value;
 		await authority(this.#host.env, authorizerAppid).adoptAuthorizer(authorizerProfile(authorizerAppid, componentAppid), refreshToken);
-		await this.#host.storage.put(key, { receivedAt: entry?.receivedAt ?? Date.now(), authorizerAppid, funcInfo, exchangedAt: Date.now() } satisfies CodeEntry);
+		await this.#host.storage.put(key, { receivedAt: Date.now(), authorizerAppid, funcInfo, exchangedAt: Date.now() } satisfies CodeEntry);
+		await this.#settle(digest);
 		log("info", "authorization_code_exchanged", { component_appid: componentAppid, authorizer_appid: authorizerAppid });
 		return this.#result(authorizerAppid, funcInfo, true);
 	}

@@ -125,6 +125,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			config: () => this.#config(),
 			componentToken: (componentAppid) => this.getCredential(componentObjectName(componentAppid), "token"),
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
+			replan: () => this.#save(),
 			countCall: async (call) => {
 				this.#state = { ...this.#state, usage: countCall(this.#state.usage, call, Date.now()) };
 				await this.#save();
@@ -143,7 +144,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			idle: async () => {
 				for (const refresher of this.#refreshers.values()) await refresher.idle();
 			},
-			extraWake: (now) => (this.#seenApp?.mode === "component" ? this.#tickets.wake(now) : null),
+			extraWake: (now) => (this.#seenApp?.mode === "component" ? earliestOf(this.#tickets.wake(now), this.#authorizations.wake(now)) : null),
 		});
 		void ctx.blockConcurrencyWhile(async () => {
 			const [stored, registered, component] = await Promise.all([
@@ -152,6 +153,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				ctx.storage.get<unknown>(COMPONENT_KEY),
 				this.#tickets.load(),
 				this.#authorizer.load(),
+				this.#authorizations.load(),
 			]);
 			if (isStoredRegisteredApp(registered)) this.#registered = await openApp(env, registered);
 			// A component's alarm and the watchdog name it by its object's name: it must be known synchronously.
@@ -472,6 +474,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		if (!app) return { appid, action: "failed" };
 		const actions: CronAction["action"][] = [];
 		for (const type of kindsOf(app)) actions.push((await this.#refresher(type).refreshIfDue()).action);
+		if (app.mode === "component" && app.componentAppid) await this.#authorizations.resume(app.componentAppid);
 		await this.#assessHealth();
 		await this.flushAlerts();
 		return { appid, action: actions.includes("failed") ? "failed" : actions[0]! };
@@ -645,4 +648,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		await this.ctx.storage.put(STATE_KEY, this.#state);
 		await this.#chain.planChanged();
 	}
+}
+
+function earliestOf(a: number | null, b: number | null): number | null {
+	return a === null ? b : b === null ? a : Math.min(a, b);
 }

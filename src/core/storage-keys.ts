@@ -35,6 +35,8 @@
  *   "auth_code:<sha256 hex of an authorization code>" → CodeExchange (authority/authorizations.ts): a code
  *             WeChat pushed or the vendor's redirect page brought, pending (the code itself, until exchanged)
  *             or exchanged (which authorizer, its func_info): each code goes to api_query_auth once.
+ *   "auth_pending:<sha256 hex of a code>" → { code, receivedAt }: a pushed code whose exchange has not yet
+ *             succeeded (an evicted instance, WeChat unreachable); the component's alarm retries it.
  *
  * Durable Object storage of an authorizer (an account that authorised a component; its TokenAuthority is
  * named by its appid, like any app's; authority/authorizer.ts):
@@ -122,6 +124,9 @@ export const AUTHORIZER_MARK_KEY = "authorizer";
 export function authCodeKey(codeSha256Hex: string): string {
 	return `auth_code:${codeSha256Hex}`;
 }
+
+/** A pushed code not yet exchanged (the code itself, until it is): what the component's alarm retries. */
+export const AUTH_PENDING_PREFIX = "auth_pending:";
 
 export function componentProfileKey(componentAppid: string): string {
 	return `component:v1:${componentAppid}`;

@@ -12,7 +12,7 @@ import { AUTHORIZER_MARK_KEY, edgeKey, REGISTERED_APP_KEY } from "../../src/core
 import { registry } from "../../src/registry/registry";
 import { KEYS, testComponent, type TestComponent } from "./fixtures";
 import { alertsFor, call, interceptUpstream, sim, travel, wechatAnswer } from "./helpers";
-import { componentStats, pushTicket, registryKey, simOpen } from "./component-helpers";
+import { componentAlarm, componentStats, pushTicket, registryKey, ringComponent, simOpen } from "./component-helpers";
 
 const C = Array.from({ length: 16 }, (_, n) => testComponent("authz", n)) as TestComponent[];
 const accountOf = (n: number) => `wxauthz${String(n).padStart(2, "0")}acct`;
@@ -108,6 +108,28 @@ describe("an authorizer is an app", () => {
 		release();
 		await componentAuthority(env, c.component_appid).idle();
 		expect((await registry(env).getApp(accountOf(2)))?.profile.mode).toBe("authorizer");
+	});
+});
+
+describe("a pushed code whose exchange fails", () => {
+	it("stays pending and is exchanged by the component's alarm 30 s later; nothing is lost", async () => {
+		const c = C[7]!;
+		await pushTicket(c);
+		const appid = accountOf(7);
+		const { pushes } = await authorise(c, appid);
+		const restore = interceptUpstream((url) => url.pathname.endsWith("/api_query_auth") ? Promise.resolve(new Response("bad gateway", { status: 502 })) : undefined);
+		expect(await deliverAndSettle(c, pushes[0]!)).toEqual({ status: 200, text: "success" });
+		restore();
+		expect(await registry(env).getApp(appid)).toBeNull();
+		const at = await componentAlarm(c);
+		expect(at).not.toBeNull();
+		expect(at! - Date.now()).toBeLessThanOrEqual(30_000);
+		await ringComponent(c);
+		await componentAuthority(env, c.component_appid).idle();
+		expect((await registry(env).getApp(appid))?.profile.mode).toBe("authorizer");
+		expect((await componentStats(c)).api_query_auth).toBe(1);
+		// Nothing waits any more: the alarm goes back to the component token's own plan.
+		expect((await componentAlarm(c))! - Date.now()).toBeGreaterThan(30_000);
 	});
 });
 

@@ -1599,8 +1599,8 @@ export const MUTATIONS = [
 	{
 		name: "[component] the alarm wakes when the ticket goes stale",
 		file: "src/authority/token-authority.ts",
-		find: "extraWake: (now) => (this.#seenApp?.mode === \"component\" ? this.#tickets.wake(now) : null),",
-		replace: "extraWake: () => null,",
+		find: "extraWake: (now) => (this.#seenApp?.mode === \"component\" ? earliestOf(this.#tickets.wake(now), this.#authorizations.wake(now)) : null),",
+		replace: "extraWake: (now) => (this.#seenApp?.mode === \"component\" ? this.#authorizations.wake(now) : null),",
 		tests: ["component-token"],
 	},
 	{

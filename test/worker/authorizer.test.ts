@@ -12,6 +12,7 @@ import { AUTHORIZER_MARK_KEY, edgeKey, REGISTERED_APP_KEY } from "../../src/core
 import { registry } from "../../src/registry/registry";
 import { KEYS, testComponent, type TestComponent } from "./fixtures";
 import { alertsFor, call, interceptUpstream, sim, travel, wechatAnswer } from "./helpers";
+import { gw } from "./gateway-helpers";
 import { componentAlarm, componentStats, pushTicket, registryKey, ringComponent, simOpen } from "./component-helpers";
 
 const C = Array.from({ length: 16 }, (_, n) => testComponent("authz", n)) as TestComponent[];
@@ -197,6 +198,14 @@ describe("the authorizer's token on the engine", () => {
 			expect(await sim.verify({ appid, url: "https://vendor.example/page", timestamp, nonceStr, signature })).toEqual({ ok: true });
 		}
 		expect((await call(`/token?appid=${appid}`, { key: other })).status).toBe(403);
+		// The gateway: an SDK given the authorizer's appid and a broker key as its secret gets the token, and its
+		// calls with it are forwarded to WeChat.
+		const token = await gw(`/cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=${encodeURIComponent(vendor)}`);
+		expect(token.status, JSON.stringify(token.json)).toBe(200);
+		expect(token.json?.access_token).toBe((await call(`/token?appid=${appid}`)).body.access_token);
+		const ip = await gw(`/cgi-bin/getcallbackip?access_token=${encodeURIComponent(token.json?.access_token as string)}`);
+		expect(ip.json?.errcode ?? 0, JSON.stringify(ip.json)).toBe(0);
+		expect(ip.json?.ip_list).toBeTruthy();
 	});
 });
 

@@ -212,7 +212,9 @@ describe("the authorizer's token on the engine", () => {
 describe("unauthorized", () => {
 	it("wipes the authorizer: tokens from storage and KV, alarm disarmed, /token a 404 naming the revocation", async () => {
 		const { c, appid } = await authorised(8);
-		expect((await call(`/token?appid=${appid}`)).status).toBe(200);
+		const held = await call(`/token?appid=${appid}`);
+		expect(held.status).toBe(200);
+		expect((await gw(`/cgi-bin/getcallbackip?access_token=${encodeURIComponent(held.body.access_token as string)}`)).json?.ip_list).toBeTruthy();
 		await simOpen(`components/${c.component_appid}/take`);
 		await simOpen(`components/${c.component_appid}/unauthorize`, { authorizer_appid: appid, push: true });
 		const { pushes } = await simOpen(`components/${c.component_appid}/take`) as { pushes: Push[] };
@@ -225,6 +227,9 @@ describe("unauthorized", () => {
 		const res = await call(`/token?appid=${appid}`);
 		expect(res.status).toBe(404);
 		expect(res.body.message).toMatch(/revoked its authorisation of component .*auth-url/);
+		// The gateway no longer honours the token it issued.
+		const refused = await gw(`/cgi-bin/getcallbackip?access_token=${encodeURIComponent(held.body.access_token as string)}`);
+		expect(refused.json?.ip_list, JSON.stringify(refused.json)).toBeUndefined();
 		const outcome = await authority(env, appid).getToken(appid);
 		expect(outcome.ok ? null : outcome.failure).toMatchObject({ code: "not_found", message: expect.stringMatching(/revoked/) });
 	});

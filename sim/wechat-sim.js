@@ -282,9 +282,19 @@ export class WeChatSim {
     /** @type {AppStatName[]} */
     const stats = isOfficialTicketType(type) ? ["getticket", `getticket_${type}`] : ["getticket"];
     return this.#withToken(req, stats, "getticket", (record, now) => {
-      const app = this.#apps.get(record.appid);
+      const app = this.#apps.get(record.appid) ?? this.#authorizerAccount(record);
       return app ? this.#officialTickets.getticket(app, type, now) : wechatError(ERR.INVALID_ACCESS_TOKEN);
     });
+  }
+
+  /**
+   * An account that authorised a component is an official account like any other: its authorizer token gets
+   * its JS-SDK tickets with the default limits. Registered on first use (its AppSecret is never used).
+   * @param {import("./token-store.js").TokenRecord} record
+   */
+  #authorizerAccount(record) {
+    if (!record.kind.startsWith("authorizer:")) return undefined;
+    return this.#apps.upsert({ appid: record.appid, secret: `authorizer-account-${record.appid}` });
   }
 
   /**

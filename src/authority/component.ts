@@ -42,7 +42,13 @@ export interface StoredTicket {
 
 export type EventOutcome =
 	/** `ticket`: a newer component_verify_ticket was stored, when it was pushed (CreateTime, s) and stored (ms). */
-	| { readonly ok: true; readonly infoType: string; readonly changed: boolean; readonly ticket?: { readonly createTime: number; readonly receivedAt: number } }
+	| {
+		readonly ok: true; readonly infoType: string; readonly changed: boolean; readonly ticket?: { readonly createTime: number; readonly receivedAt: number };
+		/** An authorisation push's code, to exchange once (authority/authorizations.ts). */
+		readonly authorizationCode?: string;
+		/** `unauthorized`: the account that revoked its authorisation. */
+		readonly revoked?: string;
+	}
 	| { readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
 /** Tickets look like `ticket@@@` and ~90 characters; WeChat's tokens run to 512. Anything longer is not one. */
@@ -128,9 +134,35 @@ export async function receiveEvent(component: ComponentConfig, signed: SignedCal
 		return { ok: false, code: "bad_request", message: `The decrypted push is not a message for component ${id} with an InfoType that this broker reads.` };
 	}
 	if (infoType === "component_verify_ticket") return storeTicket(id, fields.get("ComponentVerifyTicket"), textField(fields, "CreateTime"), storage, now);
-	// Authorisation events are the next part of the open platform; until then they are answered and logged.
+	if (infoType === "authorized" || infoType === "updateauthorized") return authorisation(id, infoType, textField(fields, "AuthorizationCode"), textField(fields, "AuthorizerAppid"));
+	if (infoType === "notify_third_fasteregister") {
+		// Only status 0 (registered) carries a code that makes an authorizer; the others are progress reports.
+		if (textField(fields, "status") === "0") return authorisation(id, infoType, textField(fields, "auth_code"), textField(fields, "appid"));
+		log("info", "component_event_not_handled", { component_appid: id, info_type: infoType, status: (textField(fields, "status") ?? "").slice(0, 16) });
+		return { ok: true, infoType, changed: false };
+	}
+	if (infoType === "unauthorized") {
+		const appid = textField(fields, "AuthorizerAppid");
+		if (!appid || !APPID_TEXT.test(appid)) return unreadable(id, infoType);
+		return { ok: true, infoType, changed: true, revoked: appid };
+	}
 	log("info", "component_event_not_handled", { component_appid: id, info_type: infoType.slice(0, 64) });
 	return { ok: true, infoType, changed: false };
+}
+
+/** Authorization codes and refresh tokens run to a few hundred characters. */
+const MAX_CODE_CHARS = 1024;
+const APPID_TEXT = /^[A-Za-z0-9_-]{1,64}$/;
+
+function unreadable(id: string, infoType: string): EventOutcome {
+	log("warn", "component_event_refused", { component_appid: id, reason: "bad_authorisation_push", info_type: infoType });
+	return { ok: false, code: "bad_request", message: `The ${infoType} push for ${id} lacks its authorization code or authorizer appid.` };
+}
+
+function authorisation(id: string, infoType: string, code: string | undefined, authorizerAppid: string | undefined): EventOutcome {
+	if (!code || code.length > MAX_CODE_CHARS || !authorizerAppid || !APPID_TEXT.test(authorizerAppid)) return unreadable(id, infoType);
+	log("info", "component_authorisation_pushed", { component_appid: id, info_type: infoType, authorizer_appid: authorizerAppid, code: maskToken(code) });
+	return { ok: true, infoType, changed: true, authorizationCode: code };
 }
 
 async function storeTicket(id: string, ticket: unknown, createTimeText: string | undefined, storage: DurableObjectStorage, now: number): Promise<EventOutcome> {

@@ -37,6 +37,9 @@ import { AlarmChain, type RingResult } from "./alarm-chain";
 import { scheduleIndex } from "../schedule/client";
 import { componentAppOf, TicketWatch, type TicketStatus } from "./component-token";
 import { componentObjectName } from "../core/storage-keys";
+import { AuthorizerDesk } from "./authorizer";
+import { Authorizations, type ExchangeOutcome, type SyncOutcome } from "./authorizations";
+import { countCall } from "../core/usage";
 
 export type { RefreshTrigger } from "../engine/state";
 export type { Failure, Outcome } from "../core/outcome";
@@ -81,6 +84,10 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	readonly #suite: SuiteDesk;
 	/** In a component's object: its tickets' arrival, for the stale-ticket incident (component-token.ts). */
 	readonly #tickets: TicketWatch;
+	/** In an authorizer's object: its refresh token's keeping and its marks (authorizer.ts). */
+	readonly #authorizer: AuthorizerDesk;
+	/** In a component's object: its authorization codes, each exchanged once (authorizations.ts). */
+	readonly #authorizations: Authorizations;
 
 	constructor(ctx: DurableObjectState, env: AppEnv) {
 		super(ctx, env);
@@ -104,6 +111,26 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			config: () => this.#config(),
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 		});
+		this.#authorizer = new AuthorizerDesk({
+			storage: ctx.storage, env,
+			setRegistered: (opened) => {
+				this.#registered = opened;
+			},
+			putRow: async (profile) => {
+				if (this.#registered) await registry(this.env).putApp(profile, this.#registered.sealed.kid);
+			},
+		});
+		this.#authorizations = new Authorizations({
+			storage: ctx.storage, env,
+			config: () => this.#config(),
+			componentToken: (componentAppid) => this.getCredential(componentObjectName(componentAppid), "token"),
+			waitUntil: (promise) => this.ctx.waitUntil(promise),
+			replan: () => this.#save(),
+			countCall: async (call) => {
+				this.#state = { ...this.#state, usage: countCall(this.#state.usage, call, Date.now()) };
+				await this.#save();
+			},
+		});
 		this.#chain = new AlarmChain({
 			storage: ctx.storage,
 			index: () => scheduleIndex(this.env),
@@ -123,7 +150,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			idle: async () => {
 				for (const refresher of this.#refreshers.values()) await refresher.idle();
 			},
-			extraWake: (now) => (this.#seenApp?.mode === "component" ? this.#tickets.wake(now) : null),
+			extraWake: (now) => (this.#seenApp?.mode === "component" ? earliestOf(this.#tickets.wake(now), this.#authorizations.wake(now)) : null),
 		});
 		void ctx.blockConcurrencyWhile(async () => {
 			const [stored, registered, component] = await Promise.all([
@@ -131,6 +158,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				ctx.storage.get<unknown>(REGISTERED_APP_KEY),
 				ctx.storage.get<unknown>(COMPONENT_KEY),
 				this.#tickets.load(),
+				this.#authorizer.load(),
+				this.#authorizations.load(),
 			]);
 			if (isStoredRegisteredApp(registered)) this.#registered = await openApp(env, registered);
 			// A component's alarm and the watchdog name it by its object's name: it must be known synchronously.
@@ -190,8 +219,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			if (!keepCredentials) {
 				this.#deleting = true;
 				await this.idle();
-				const tokens = [this.#state.slots.token?.current?.value, this.#state.slots.token?.previous?.value].filter((t): t is string => !!t);
-				kvKeys.push(...CREDENTIAL_TYPES.map((type) => edgeKey(appid, type)), ...await Promise.all(tokens.map(async (token) => issuedKey(await tokenDigest(token)))));
+				kvKeys.push(...await this.#credentialKeys(appid));
 			}
 			const registered = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
 			const { existed, siblings, kvPending } = await registry(this.env).deleteApp(appid, kvKeys, this.#secretEntriesOf(registered?.corpid));
@@ -279,12 +307,92 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 * against a concurrent push: between reading the stored ticket and writing the new one there is no await
 	 * but storage's, and the input gate admits no other call while storage is read.
 	 */
-	async componentEvent(componentAppid: string, signed: SignedCallback): Promise<EventOutcome> {
+	async componentEvent(componentAppid: string, signed: SignedCallback): Promise<EventOutcome & { revokedProfile?: AppProfile | null }> {
 		const component = await this.#componentFor(componentAppid);
 		if ("failure" in component) return { ok: false, code: component.failure.code, message: component.failure.message };
 		const outcome = await receiveEvent(component, signed, this.ctx.storage, Date.now());
 		if (outcome.ok && outcome.ticket) await this.#ticketArrived(componentAppid, outcome.ticket);
+		if (outcome.ok && outcome.authorizationCode) await this.#authorizations.received(componentAppid, outcome.authorizationCode);
+		if (outcome.ok && outcome.revoked) return { ...outcome, revokedProfile: await this.#authorizations.revoke(componentAppid, outcome.revoked) };
 		return outcome;
+	}
+
+	/** POST /open/{c}/authorizations: the code the vendor's redirect page received, exchanged once (authorizations.ts). */
+	async exchangeAuthorization(componentAppid: string, code: string): Promise<ExchangeOutcome> {
+		const component = await this.#componentFor(componentAppid);
+		if ("failure" in component) return { ok: false, failure: component.failure };
+		return this.#authorizations.exchange(componentAppid, code);
+	}
+
+	/** POST /open/{c}/authorizers/sync (authorizations.ts). */
+	async syncAuthorizers(componentAppid: string): Promise<SyncOutcome> {
+		const component = await this.#componentFor(componentAppid);
+		if ("failure" in component) return { ok: false, failure: component.failure };
+		return this.#authorizations.sync(componentAppid);
+	}
+
+	/** POST /open/{c}/auth-url: a fresh pre_auth_code for the authorisation link. */
+	async preAuthCode(componentAppid: string): Promise<{ ok: true; code: string; expiresIn: number } | { ok: false; failure: Failure }> {
+		const component = await this.#componentFor(componentAppid);
+		if ("failure" in component) return { ok: false, failure: component.failure };
+		return this.#authorizations.preAuthCode(componentAppid);
+	}
+
+	/**
+	 * In an authorizer's object, from its component's (authorizations.ts): a new authorisation's refresh token,
+	 * sealed here; the authorizer registered (its entry records its component) and its first token fetched,
+	 * which arms its alarm.
+	 */
+	adoptAuthorizer(profile: AppProfile, refreshToken: string): Promise<Outcome> {
+		return this.#adminChange(async () => {
+			const existing = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
+			if (this.#config().apps.has(profile.appid) || (existing && existing.mode !== "authorizer")) {
+				// An account configured with its own AppSecret keeps it: its entry is the operator's, not WeChat's.
+				log("warn", "authorizer_not_adopted", { appid: profile.appid, reason: "configured_with_secret" });
+				return fail({ code: "config_error", message: `${profile.appid} is configured with its own AppSecret on this broker; its authorisation of component ${profile.componentAppid ?? "?"} does not replace that entry (use its own /token).` });
+			}
+			const stored = await this.#authorizer.adopt(profile, refreshToken);
+			await registry(this.env).putApp(profile, stored.sealed.kid);
+			const refresher = this.#refresherFor(profile.appid, "token");
+			if ("failure" in refresher) return fail(refresher.failure);
+			refresher.forgetBackoff();
+			await refresher.idle();
+			return refresher.get();
+		});
+	}
+
+	/**
+	 * In an authorizer's object: the account revoked the authorisation (`unauthorized`). Its credentials go
+	 * from storage and KV and its alarm is disarmed; its catalog entry stays, marked revoked, so /token names it.
+	 */
+	revokeAuthorizer(appid: string, componentAppid: string): Promise<AppProfile | null> {
+		return this.#adminChange(async () => {
+			const registered = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
+			if (!registered || registered.componentAppid !== componentAppid) return null;
+			this.#deleting = true;
+			await this.idle();
+			const kvKeys = await this.#credentialKeys(appid);
+			const { secret: _wiped, ...profile } = registered;
+			const at = Date.now();
+			const revoked: AppProfile = { ...profile, revokedAt: at };
+			await registry(this.env).revokeApp(revoked, kvKeys);
+			await this.#chain.disarm(appid);
+			await this.ctx.storage.deleteAll();
+			await this.#authorizer.revoked(componentAppid, at);
+			this.#state = initialState(Date.now());
+			this.#refreshers.clear();
+			this.#seenApp = undefined;
+			this.#registered = undefined;
+			this.#deleting = false;
+			log("info", "authorizer_revoked", { appid, component_appid: componentAppid });
+			return revoked;
+		});
+	}
+
+	/** The KV keys of the app's credentials: its edge copies and the gateway's records of its tokens. */
+	async #credentialKeys(appid: string): Promise<string[]> {
+		const tokens = [this.#state.slots.token?.current?.value, this.#state.slots.token?.previous?.value].filter((t): t is string => !!t);
+		return [...CREDENTIAL_TYPES.map((type) => edgeKey(appid, type)), ...await Promise.all(tokens.map(async (token) => issuedKey(await tokenDigest(token))))];
 	}
 
 	/**
@@ -372,6 +480,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		if (!app) return { appid, action: "failed" };
 		const actions: CronAction["action"][] = [];
 		for (const type of kindsOf(app)) actions.push((await this.#refresher(type).refreshIfDue()).action);
+		if (app.mode === "component" && app.componentAppid) await this.#authorizations.resume(app.componentAppid);
 		await this.#assessHealth();
 		await this.flushAlerts();
 		return { appid, action: actions.includes("failed") ? "failed" : actions[0]! };
@@ -391,6 +500,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	/** Resolves when no refresh is under way (a read's background refresh included) and the index has the app's row. */
 	async idle(): Promise<void> {
 		for (const refresher of this.#refreshers.values()) await refresher.idle();
+		await this.#authorizations.settled();
 		await this.#chain.settled();
 	}
 
@@ -408,11 +518,12 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/** For GET /status: masked values only, never a full token or secret. */
-	async status(appid: string): Promise<(AppStatus & { component?: TicketStatus }) | null> {
+	async status(appid: string): Promise<(AppStatus & { component?: TicketStatus; authorizer?: unknown }) | null> {
 		const app = this.#app(appid);
 		if (!app) return null;
 		const now = Date.now();
 		const status = appStatus(app, this.#state, now);
+		if (app.mode === "authorizer") return { ...status, authorizer: { component_appid: app.componentAppid!, needs_reauthorisation: this.#authorizer.needsReauthorisation() } };
 		return app.componentAppid ? { ...status, component: this.#tickets.status(app.componentAppid, now) } : status;
 	}
 
@@ -465,6 +576,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	#refresherFor(appid: string, type: CredentialType): Refresher | { failure: Failure } {
 		const app = this.#app(appid);
 		if (!app && this.#registered && "failure" in this.#registered) return { failure: this.#registered.failure };
+		const revoked = app ? null : this.#authorizer.revokedFailure(appid);
+		if (revoked) return { failure: revoked };
 		if (!app) return { failure: { code: "not_found", message: `App ${appid} is not configured; add it to WECHAT_APPS or PUT /admin/apps/${appid}.` } };
 		if (!hasKind(app, type)) {
 			return { failure: { code: "not_found", message: `App ${appid} has no ${type} credential (${kindsOf(app).join(", ")} only).` } };
@@ -493,6 +606,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				token: () => this.#refresher("token").get(),
 				healToken: (used) => this.#refresher("token").invalidate(used, "ticket", true),
 				componentTicket: () => this.#tickets.ticket(),
+				authorizer: () => (this.#seenApp?.mode === "authorizer" ? this.#authorizer.link(this.#seenApp) : null),
 			}, type);
 			this.#refreshers.set(type, refresher);
 		}
@@ -540,4 +654,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		await this.ctx.storage.put(STATE_KEY, this.#state);
 		await this.#chain.planChanged();
 	}
+}
+
+function earliestOf(a: number | null, b: number | null): number | null {
+	return a === null ? b : b === null ? a : Math.min(a, b);
 }

@@ -6,9 +6,11 @@
 /**
  * `stable`: /cgi-bin/stable_token (default); `classic`: /cgi-bin/token; `wecom`: WeCom's /cgi-bin/gettoken;
  * `component`: an open-platform component's own object, whose token is the component_access_token
- * (authority/component-token.ts); never configured as an app.
+ * (authority/component-token.ts); never configured as an app. `authorizer`: an account that authorised a
+ * component, registered by WeChat's authorisation push (authority/authorizer.ts), its token fetched with the
+ * component's token and its own sealed authorizer_refresh_token; never PUT by hand.
  */
-export type TokenMode = "stable" | "classic" | "wecom" | "component";
+export type TokenMode = "stable" | "classic" | "wecom" | "component" | "authorizer";
 
 /** Where an app's entry lives: the WECHAT_APPS secret, or the registry (the admin API). */
 export type AppSource = "secret" | "registry";
@@ -38,6 +40,10 @@ export interface AppProfile {
 	 * entry's own `appid` is then its object's name, component:<id>). A key scoped `component:<id>` reaches it.
 	 */
 	readonly componentAppid?: string;
+	/** An authorizer whose account revoked the authorisation (`unauthorized`): ms; its tokens are wiped. */
+	readonly revokedAt?: number;
+	/** An authorizer whose refresh token WeChat refused (61023 / 61003): ms; it needs re-authorisation. */
+	readonly reauthoriseSince?: number;
 }
 
 /** An app with its secret: what the app's Durable Object fetches credentials with. */

@@ -32,6 +32,18 @@
  *             records name appid "component:<id>" (no real appid has a `:`), and its row in the schedule
  *             index is "component:<id>".
  *
+ *   "auth_code:<sha256 hex of an authorization code>" → CodeExchange (authority/authorizations.ts): a code
+ *             WeChat pushed or the vendor's redirect page brought, pending (the code itself, until exchanged)
+ *             or exchanged (which authorizer, its func_info): each code goes to api_query_auth once.
+ *   "auth_pending:<sha256 hex of a code>" → { code, receivedAt }: a pushed code whose exchange has not yet
+ *             succeeded (an evicted instance, WeChat unreachable); the component's alarm retries it.
+ *
+ * Durable Object storage of an authorizer (an account that authorised a component; its TokenAuthority is
+ * named by its appid, like any app's; authority/authorizer.ts):
+ *   "registered" → as a registry app's, with mode `authorizer` and its component: the "secret" sealed there is
+ *             its authorizer_refresh_token, replaced (sealed again) whenever an answer carries a new one.
+ *   "authorizer" → AuthorizerMark: since when it needs re-authorisation (61023 / 61003), or was revoked.
+ *
  * Durable Object storage of a WeCom suite (a TokenAuthority named "suite:<suite_id>", its own name space
  * apart from apps and components; authority/suite.ts):
  *   "suite" → StoredSuite, for a suite added through the admin API: its profile and its secret, message
@@ -107,6 +119,15 @@ export function componentObjectName(componentAppid: string): string {
 
 export const COMPONENT_KEY = "component";
 export const COMPONENT_TICKET_KEY = "component_ticket";
+export const AUTHORIZER_MARK_KEY = "authorizer";
+
+/** An authorization code's entry in its component's object: the code's digest, never the code. */
+export function authCodeKey(codeSha256Hex: string): string {
+	return `auth_code:${codeSha256Hex}`;
+}
+
+/** A pushed code not yet exchanged (the code itself, until it is): what the component's alarm retries. */
+export const AUTH_PENDING_PREFIX = "auth_pending:";
 
 export function componentProfileKey(componentAppid: string): string {
 	return `component:v1:${componentAppid}`;

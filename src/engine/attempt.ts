@@ -8,7 +8,9 @@ import type { AppConfig, BrokerConfig } from "../config/config";
 import { log, maskToken } from "../core/log";
 import type { Outcome } from "../core/outcome";
 import { countCall, type Usage } from "../core/usage";
-import type { Fetched, UpstreamFailure } from "../wechat/client";
+import type { Fetched } from "../wechat/client";
+import type { UpstreamFailure } from "../wechat/upstream";
+import { REAUTHORISE_ERRCODES } from "../wechat/authorizer-client";
 import { withRetry, type RetriedResult } from "../wechat/retry";
 import type { CredentialKind } from "./kinds";
 import type { InFlightCall, SlotState } from "./state";
@@ -24,6 +26,20 @@ export interface AttemptHost {
 	token(): Promise<Outcome>;
 	healToken(used: string): Promise<Outcome>;
 	componentTicket(): Promise<string | null>;
+	/** An authorizer's object (authority/authorizer.ts); null for every other app. */
+	authorizer(): AuthorizerLink | null;
+}
+
+/** What an authorizer's token fetch needs of its object (authority/authorizer.ts). */
+export interface AuthorizerLink {
+	/** The component's current component_access_token, from the component's own object. */
+	componentToken(): Promise<Outcome>;
+	/** Why no call may be sent now (the account must authorise again), or null. */
+	blocked(): UpstreamFailure | null;
+	/** An answer carried a refresh token: sealed and stored before the answer is used. */
+	keepRefreshToken(token: string): Promise<void>;
+	/** WeChat answered 61023 or 61003: the authorizer needs re-authorisation (one incident, no more calls). */
+	needsReauthorisation(failure: UpstreamFailure): Promise<void>;
 }
 
 /** One upstream fetch (with its retries) and when its first attempt went out. */
@@ -62,6 +78,7 @@ export async function attempt(host: AttemptHost, force: boolean, maxAttempts: nu
  */
 export async function fetchCredential(host: AttemptHost, force: boolean, maxAttempts: number | undefined): Promise<Attempted | Outcome> {
 	if (host.kind.ticketed) return withTicket(host, force, maxAttempts);
+	if (host.kind.viaComponent) return withComponentToken(host, host.authorizer()!, force, maxAttempts);
 	if (!host.kind.derived) return attempt(host, force, maxAttempts, null);
 	const token = await host.token();
 	if (!token.ok) return token;
@@ -83,6 +100,22 @@ async function withTicket(host: AttemptHost, force: boolean, maxAttempts: number
 	if (ticket !== null) return attempt(host, force, maxAttempts, ticket);
 	const call: InFlightCall = { call: host.kind.call, force: false, startedAt: Date.now() };
 	return { call, result: { ok: false, failure: NO_TICKET, unanswered: false } };
+}
+
+/**
+ * An authorizer's token is fetched with the component's token. A refresh token in the answer is stored
+ * (sealed) before the answer is used; 61023 / 61003 stop the calls until the account authorises again.
+ */
+async function withComponentToken(host: AttemptHost, link: AuthorizerLink, force: boolean, maxAttempts: number | undefined): Promise<Attempted | Outcome> {
+	const blocked = link.blocked();
+	if (blocked) return { call: { call: host.kind.call, force: false, startedAt: Date.now() }, result: { ok: false, failure: blocked, unanswered: false } };
+	const token = await link.componentToken();
+	if (!token.ok) return token;
+	const attempted = await attempt(host, force, maxAttempts, token.record.value);
+	const { result } = attempted;
+	if (result.ok && result.value.refreshToken && result.value.refreshToken !== host.app.secret) await link.keepRefreshToken(result.value.refreshToken);
+	if (!result.ok && result.failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(result.failure.errcode)) await link.needsReauthorisation(result.failure);
+	return attempted;
 }
 
 /** The refusal of a component token fetch that had no ticket to send (component-token.ts reads its errcode-less kind). */

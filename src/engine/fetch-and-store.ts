@@ -18,7 +18,7 @@ import { hourlyLimit, quotaGuard } from "./refresh-limits";
 import { nextQuotaReset, type Usage } from "../core/usage";
 import type { Fetched } from "../wechat/client";
 import type { RetriedResult } from "../wechat/retry";
-import { attempt, fetchCredential, type AttemptHost } from "./attempt";
+import { attempt, fetchCredential, type AttemptHost, type AuthorizerLink } from "./attempt";
 import { backoffAfter, upstreamFailure } from "./backoff";
 import type { CredentialKind } from "./kinds";
 import { afterUnansweredCall, previousAcceptedUntil, previousIssuedUntil, sameRecord, type InFlightCall, type RefreshTrigger, type SlotState } from "./state";
@@ -41,6 +41,8 @@ export interface CredentialHost {
 	healToken(used: string): Promise<Outcome>;
 	/** Ticketed kinds (a component token): the newest component_verify_ticket, or null when none was pushed. */
 	componentTicket(): Promise<string | null>;
+	/** An authorizer's object: what its token fetch needs (attempt.ts); null for every other app. */
+	authorizer(): AuthorizerLink | null;
 }
 
 function iso(ms: number): string {
@@ -60,6 +62,7 @@ function attemptHost(host: CredentialHost): AttemptHost {
 		update: (change) => host.update(change), save: () => host.save(),
 		token: () => host.token(), healToken: (used) => host.healToken(used),
 		componentTicket: () => host.componentTicket(),
+		authorizer: () => host.authorizer(),
 	};
 }
 

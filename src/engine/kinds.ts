@@ -12,6 +12,7 @@ import type { LifetimePolicy } from "../core/lifetime";
 import type { CountedCall } from "../core/usage";
 import { endpointFor, fetchTicket, fetchToken, ticketEndpointFor, type Fetched, type UpstreamResult } from "../wechat/client";
 import { fetchComponentToken } from "../wechat/component-client";
+import { fetchAuthorizerToken } from "../wechat/authorizer-client";
 
 
 /** WeCom: 400 corp jsapi tickets an hour per corp, 100 agent_config tickets an hour per agent (WECHAT-API.md). */
@@ -29,6 +30,8 @@ export interface CredentialKind {
 	readonly derived: boolean;
 	/** A component token is fetched with the component's newest component_verify_ticket (attempt.ts). */
 	readonly ticketed?: boolean;
+	/** An authorizer's token is fetched with its component's component_access_token (attempt.ts). */
+	readonly viaComponent?: boolean;
 	/** Calls a WeChat day (what the quota guard protects). */
 	readonly dailyQuota: number;
 	/** Calls a clock hour, where WeChat limits by the hour (WeCom tickets); never exceeded. */
@@ -61,6 +64,16 @@ export function kindFor(app: AppConfig, type: CredentialType): CredentialKind {
 			call: "api_component_token",
 			dailyQuota: app.dailyQuota,
 			fetch: (config, _force, ticket) => fetchComponentToken(app, config, ticket!),
+		};
+	}
+	if (app.mode === "authorizer" && type === "token") {
+		return {
+			type, label: "authorizer_access_token", derived: false, viaComponent: true, hourlyLimit: null,
+			// As for the component token: an overlap after a refresh is only reported, so none is assumed.
+			policy: "no_overlap",
+			call: "api_authorizer_token",
+			dailyQuota: app.dailyQuota,
+			fetch: (config, _force, componentToken) => fetchAuthorizerToken(app, config, componentToken!),
 		};
 	}
 	if (type === "token") {

@@ -22,6 +22,7 @@ import { upstreamFailure } from "./backoff";
 import { fetchAndStore, quotaGuardFor, writeEdge, type CredentialHost } from "./fetch-and-store";
 import type { CredentialType } from "../core/credentials";
 import { kindFor, type CredentialKind } from "./kinds";
+import type { AuthorizerLink } from "./attempt";
 import { refusedOutright } from "./health";
 import { INCONCLUSIVE_PROBE, probe, VerdictMemory } from "./reports";
 import { afterUnansweredCall, sameRecord, type RefreshTrigger, type SlotState } from "./state";
@@ -45,6 +46,8 @@ export interface RefresherHost {
 	healToken(used: string): Promise<Outcome>;
 	/** Ticketed kinds (a component's token): the newest component_verify_ticket, or null before the first. */
 	componentTicket(): Promise<string | null>;
+	/** An authorizer's object: what its token fetch needs (attempt.ts); null for every other app. */
+	authorizer(): AuthorizerLink | null;
 }
 
 export interface CronAction {
@@ -76,6 +79,7 @@ export class Refresher {
 			kv: () => host.kv(), assessHealth: () => host.assessHealth(),
 			token: () => host.token(), healToken: (used) => host.healToken(used),
 			componentTicket: () => host.componentTicket(),
+			authorizer: () => host.authorizer(),
 		};
 	}
 

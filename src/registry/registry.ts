@@ -78,6 +78,8 @@ export class Registry extends DurableObject<AppEnv> {
 				created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
 			CREATE INDEX IF NOT EXISTS apps_by_corp ON apps (corpid) WHERE corpid IS NOT NULL;
 			CREATE INDEX IF NOT EXISTS apps_by_kid ON apps (sealed_kid);
+			CREATE INDEX IF NOT EXISTS apps_by_component ON apps (json_extract(profile, '$.componentAppid'), appid)
+				WHERE json_extract(profile, '$.componentAppid') IS NOT NULL;
 			CREATE TABLE IF NOT EXISTS keys (
 				name TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, apps TEXT NOT NULL, admin INTEGER NOT NULL,
 				created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
@@ -196,6 +198,38 @@ export class Registry extends DurableObject<AppEnv> {
 		});
 		await this.#outbox.flush();
 		return { existed: existing !== null, siblings, kvPending: this.#outbox.pending() };
+	}
+
+	/**
+	 * An authorizer the account revoked: its row and KV profile stay, marked revoked (reads name the
+	 * revocation), and `kvKeys` (its edge copies and issued records) are deleted through the outbox.
+	 */
+	async revokeApp(profile: AppProfile, kvKeys: readonly string[]): Promise<void> {
+		this.ctx.storage.transactionSync(() => {
+			this.#sql.exec("UPDATE apps SET profile = ?, updated_at = ? WHERE appid = ?", JSON.stringify(profile), Date.now(), profile.appid);
+			this.#outbox.enqueue(appProfileKey(profile.appid), JSON.stringify(profile));
+			// Owned, like a deletion's: an authorisation again drops what is still owed (putApp).
+			for (const key of kvKeys) this.#outbox.enqueue(key, null, profile.appid);
+		});
+		await this.#outbox.flush();
+	}
+
+	/** A component's authorizers after `after`, in appid order (GET /open/{c}/authorizers). */
+	listAuthorizers(componentAppid: string, after: string | null, limit: number): AppRow[] {
+		return this.#sql.exec<AppSqlRow>(
+			`SELECT profile, sealed_kid, created_at, updated_at FROM apps
+			 WHERE json_extract(profile, '$.componentAppid') = ? AND appid > ? ORDER BY appid LIMIT ?`, componentAppid, after ?? "", limit,
+		).toArray().map(toAppRow);
+	}
+
+	/** The catalog's profiles of these appids (those it has), for a sync pass over one page of WeChat's list. */
+	profilesOf(appids: readonly string[]): Record<string, AppProfile> {
+		const found: Record<string, AppProfile> = {};
+		for (const appid of appids) {
+			const row = this.#appRow(appid);
+			if (row) found[appid] = row.profile;
+		}
+		return found;
 	}
 
 	/** The registered WeCom entries of a corp (for its entries' shared ticket limit and for gettoken). */

@@ -87,6 +87,10 @@ export function mountAdminApps(app: Hono<BrokerEnv>): void {
 		const existing = config.registry ? (await registry(c.env).getApp(appid))?.profile : undefined;
 		requireApp(principal, existing ?? appid);
 		if (config.apps.has(appid)) throw fromSecretConflict(appid);
+		if (existing?.mode === "authorizer") {
+			// Its refresh token comes from WeChat's authorisation, never from a person: a PUT would overwrite it.
+			throw new BrokerError("conflict", `App ${appid} is an authorizer of component ${existing.componentAppid ?? "?"}: WeChat's authorisation registers and updates it; it cannot be PUT by hand. To re-authorise it, POST /open/${existing.componentAppid ?? "<component_appid>"}/auth-url.`);
+		}
 		const entry = await readAppBody(c, appid);
 		requireApp(principal, entry);
 		if (entry.corpid !== undefined) await requireWholeCorp(c, entry);

@@ -32,6 +32,7 @@ import { ROUTES, STATIC_FILES } from "./route-table";
 import { mountAdminComponents } from "./admin-components";
 import { mountAdminSuites } from "./admin-suites";
 import { mountOpenEvents } from "./open-events";
+import { mountOpenAuthorizations } from "./open-authorizations";
 import { mountWeComSuiteEvents } from "./wecom-suite-events";
 import { mountComponentToken } from "./component-token";
 
@@ -143,7 +144,12 @@ app.use("/ticket/*", apiKeyAuth());
 app.use("/jssdk/*", apiKeyAuth());
 app.use("/status", apiKeyAuth());
 app.use("/health", apiKeyAuth());
+app.use("/open/:component_appid/auth-url", apiKeyAuth());
+app.use("/open/:component_appid/authorizations", apiKeyAuth());
+app.use("/open/:component_appid/authorizers", apiKeyAuth());
+app.use("/open/:component_appid/authorizers/sync", apiKeyAuth());
 mountComponentToken(app);
+mountOpenAuthorizations(app);
 
 app.get("/token", async (c) => {
 	const app = await resolveApp(c, c.req.query("appid"));

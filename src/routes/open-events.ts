@@ -13,7 +13,9 @@ import type { BrokerEnv } from "../access/reads";
 import { componentAuthority } from "../authority/stub";
 import { APPID_PATTERN } from "../config/config";
 import { BrokerError } from "../core/errors";
-import { findComponent } from "../registry/lookup";
+import { findComponent, noteApp } from "../registry/lookup";
+import { forget } from "../access/reads";
+import { CREDENTIAL_TYPES } from "../core/credentials";
 import { readXml, textField } from "../wechat/callback-xml";
 
 /** A ticket push is under 1 KiB; WeChat's largest authorisation events are a few. DESIGN.md's bound. */
@@ -54,6 +56,11 @@ export function mountOpenEvents(app: Hono<BrokerEnv>): void {
 		}
 		const outcome = await componentAuthority(c.env, id).componentEvent(id, { timestamp, nonce, msgSignature, encrypted });
 		if (!outcome.ok) throw new BrokerError(outcome.code, outcome.message);
+		if (outcome.revokedProfile) {
+			// This isolate stops serving the revoked authorizer at once; others within their memory bound (README).
+			noteApp(outcome.revokedProfile.appid, outcome.revokedProfile);
+			for (const type of CREDENTIAL_TYPES) forget(outcome.revokedProfile.appid, type);
+		}
 		return c.text("success");
 	});
 }

@@ -17,6 +17,8 @@ export interface Fetched {
 	readonly value: string;
 	/** As WeChat reported it: "a value within 7200 s" (classic), the remaining lifetime (stable, re-fetches). */
 	readonly expiresInS: number;
+	/** An authorizer's token answer: the authorizer_refresh_token it carries (it replaces the stored one). */
+	readonly refreshToken?: string;
 }
 
 
@@ -108,7 +110,7 @@ export async function probeToken(app: AppConfig, token: string, config: Upstream
  * Token successes from api.weixin.qq.com carry no errcode; tickets and WeCom answers carry errcode 0;
  * errors a non-zero one (WECHAT-API.md, "Conventions").
  */
-export function parseCredential(body: Record<string, unknown>, field: "access_token" | "ticket" | "component_access_token", platform: "wechat" | "wecom", withToken: boolean): UpstreamResult<Fetched> {
+export function parseCredential(body: Record<string, unknown>, field: "access_token" | "ticket" | "component_access_token" | "authorizer_access_token", platform: "wechat" | "wecom", withToken: boolean): UpstreamResult<Fetched> {
 	const { errcode, expires_in } = body;
 	const value = body[field];
 	if (typeof errcode === "number" && errcode !== 0) {

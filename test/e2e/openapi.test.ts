@@ -35,7 +35,7 @@ const ORDER = [
 	"gatewayClassicToken", "gatewayStableToken", "gatewayWeComToken", "gatewayTicket", "gatewayWeComCorpTicket", "gatewayWeComAgentTicket",
 	"gatewayForwardGet", "gatewayForwardPost", "gatewaySnsRefused",
 	"getRegistry", "putApp", "getApp", "listApps", "createKey", "listKeys", "updateKey", "revokeKey", "resealRegistry", "deleteApp",
-	"putComponent", "getComponent", "componentEvents", "getComponentToken", "gatewayComponentToken",
+	"putComponent", "getComponent", "componentEvents", "getComponentToken", "gatewayComponentToken", "createAuthUrl", "exchangeAuthorization", "listAuthorizers", "syncAuthorizers",
 	"putSuite", "getSuite", "suiteUrlCheck", "suiteEvents",
 ];
 

@@ -248,6 +248,9 @@ describe("authorisation and authorizer tokens", () => {
     // The authorizer token is an access_token like any other on the business API.
     const probe = await fetch(`${sim.url}/cgi-bin/getcallbackip?access_token=${encodeURIComponent(exchanged.authorization_info.authorizer_access_token)}`);
     expect(JSON.parse(await probe.text())).toHaveProperty("ip_list");
+    // And it gets the account's JS-SDK tickets, as an official account's own token does.
+    const ticket = await fetch(`${sim.url}/cgi-bin/ticket/getticket?type=jsapi&access_token=${encodeURIComponent(exchanged.authorization_info.authorizer_access_token)}`);
+    expect(JSON.parse(await ticket.text())).toMatchObject({ errcode: 0, ticket: expect.any(String), expires_in: 7200 });
   });
 
   it("answers 61010 for a code past its lifetime, and authorises without a push when told", async () => {

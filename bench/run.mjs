@@ -214,7 +214,7 @@ async function main() {
 		for (const n of settings.scaleSizes) {
 			const run = await measureScale({ n, trafficS: settings.scaleTrafficS, quietS: settings.scaleQuietS, step });
 			console.error(`  scale N=${n}: registered in ${run.register_s} s; ${run.reads.refused_by_wechat} refused, ${run.reads.unavailable_503} × 503 of ${run.reads.total} reads; `
-				+ `${run.alarms.late} of ${run.alarms.count} alarms late (p99 ${run.alarms.delay_p99_ms} ms); ${run.refresh_calls_per_app_per_lifetime} refresh calls/app/lifetime (ideal ≈ 1.09); `
+				+ `${run.alarms.late} of ${run.alarms.count} alarms late (p99 ${run.alarms.delay_p99_ms} ms); ${run.refreshes.made} refreshes of ${run.refreshes.planned} planned; `
 				+ `${run.quiet.alarms_per_refresh} alarms/refresh, ${run.quiet.object_requests_per_app_hour_at_7200s_tokens} object requests/app/h at 7200 s tokens (poll: 60); watchdog ≤ ${run.watchdog.subrequests_max} subrequests; `
 				+ `old poll ${run.old_poll_sample.objects_per_s} objects/s (a run at N: ${run.old_poll_sample.one_run_at_n_s} s); workerd ${run.workerd_rss_mib.after_traffic} MiB`);
 			requireSuccess("scale", [{ label: `scale N=${n}`, requests: run.reads.total, failed: run.reads.unavailable_503 + run.reads.other_failures + run.reads.refused_by_wechat, firstError: run.reads.first_error ?? undefined }]);

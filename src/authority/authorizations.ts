@@ -21,7 +21,6 @@ import type { AppEnv } from "../env";
 import { createPreAuthCode, getAuthorizerList, MAX_AUTHORIZER_PAGE, queryAuth } from "../wechat/authorizer-client";
 import { registry } from "../registry/registry";
 import { authorizerProfile } from "./authorizer";
-import { authority } from "./stub";
 
 /** A code's entry: pending (the code itself, until exchanged) or exchanged (which authorizer it made). */
 export interface CodeEntry {
@@ -57,6 +56,15 @@ export interface AuthorizationsHost {
 	replan(): Promise<void>;
 	/** A call is about to be sent: counted in the component's usage. */
 	countCall(call: "api_query_auth" | "api_create_preauthcode" | "api_get_authorizer_list"): Promise<void>;
+	/** The authorizers' own objects (their RPCs adoptAuthorizer, revokeAuthorizer, getToken). */
+	readonly authorizers: AuthorizerObjects;
+}
+
+/** What this module asks of an authorizer's object, handed in by the object that holds it (no import of its class). */
+export interface AuthorizerObjects {
+	adopt(profile: AppProfile, refreshToken: string): Promise<unknown>;
+	revoke(authorizerAppid: string, componentAppid: string): Promise<AppProfile | null>;
+	token(authorizerAppid: string): Promise<Outcome>;
 }
 
 /** A pushed code whose exchange failed is tried again this soon by the component's alarm (codes live ~10 min). */
@@ -172,7 +180,7 @@ export class Authorizations {
 				else if (profile && profile.revokedAt === undefined && profile.reauthoriseSince === undefined) counts.already_serving++;
 				else if (!refreshToken) counts.without_refresh_token++;
 				else {
-					await authority(this.#host.env, appid).adoptAuthorizer(authorizerProfile(appid, componentAppid), refreshToken);
+					await this.#host.authorizers.adopt(authorizerProfile(appid, componentAppid), refreshToken);
 					counts.recovered++;
 				}
 			}
@@ -185,7 +193,7 @@ export class Authorizations {
 
 	/** `unauthorized`: the authorizer's own object wipes it (authority/token-authority.ts revokeAuthorizer). */
 	revoke(componentAppid: string, authorizerAppid: string): Promise<AppProfile | null> {
-		return authority(this.#host.env, authorizerAppid).revokeAuthorizer(authorizerAppid, componentAppid);
+		return this.#host.authorizers.revoke(authorizerAppid, componentAppid);
 	}
 
 	/** Resolves when no exchange is under way (tests, and the object's idle()). */
@@ -211,7 +219,7 @@ export class Authorizations {
 			return { ok: false, failure: { code: failure.kind === "wechat" ? "wechat_error" : "wechat_unreachable", message: failure.message, ...(failure.errcode !== undefined && { wechatErrcode: failure.errcode }) } };
 		}
 		const { authorizerAppid, refreshToken, funcInfo } = answer.value;
-		await authority(this.#host.env, authorizerAppid).adoptAuthorizer(authorizerProfile(authorizerAppid, componentAppid), refreshToken);
+		await this.#host.authorizers.adopt(authorizerProfile(authorizerAppid, componentAppid), refreshToken);
 		await this.#host.storage.put(key, { receivedAt: Date.now(), authorizerAppid, funcInfo, exchangedAt: Date.now() } satisfies CodeEntry);
 		await this.#settle(digest);
 		log("info", "authorization_code_exchanged", { component_appid: componentAppid, authorizer_appid: authorizerAppid });
@@ -220,7 +228,7 @@ export class Authorizations {
 
 	/** The answer names the authorizer's token lifetime as a reader would be promised it now. */
 	async #result(authorizerAppid: string, funcInfo: readonly number[], exchanged: boolean): Promise<ExchangeOutcome> {
-		const token = await authority(this.#host.env, authorizerAppid).getToken(authorizerAppid);
+		const token = await this.#host.authorizers.token(authorizerAppid);
 		return { ok: true, authorizerAppid, funcInfo, expiresIn: token.ok ? expiresInS(token.record, Date.now()) : 0, exchanged };
 	}
 }

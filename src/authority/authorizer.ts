@@ -15,13 +15,12 @@
 import type { AppConfig, AppProfile } from "../config/config";
 import { DEFAULT_DAILY_QUOTA, DEFAULT_TICKET_DAILY_QUOTA } from "../config/apps";
 import { log } from "../core/log";
-import type { Failure } from "../core/outcome";
+import type { Failure, Outcome } from "../core/outcome";
 import { AUTHORIZER_MARK_KEY, REGISTERED_APP_KEY } from "../core/storage-keys";
 import type { AuthorizerLink } from "../engine/attempt";
 import type { AppEnv } from "../env";
 import type { UpstreamFailure } from "../wechat/upstream";
 import { sealApp, type OpenedApp, type StoredRegisteredApp } from "./registered-app";
-import { componentAuthority } from "./stub";
 
 /** Why the authorizer cannot be served: it needs re-authorisation, or the account revoked it. */
 export interface AuthorizerMark {
@@ -36,6 +35,8 @@ export interface AuthorizerHost {
 	setRegistered(opened: OpenedApp): void;
 	/** The catalog's row changed (the mark shows in GET /open/{c}/authorizers and guides the sync). */
 	putRow(profile: AppProfile): Promise<void>;
+	/** The component's token, from the component's own object (its RPC componentAccessToken). */
+	componentToken(componentAppid: string): Promise<Outcome>;
 }
 
 /** The profile of an authorizer of `componentAppid`: what every isolate knows of it. */
@@ -100,7 +101,7 @@ export class AuthorizerDesk {
 	link(app: AppConfig): AuthorizerLink {
 		const componentAppid = app.componentAppid!;
 		return {
-			componentToken: () => componentAuthority(this.#host.env, componentAppid).componentAccessToken(componentAppid),
+			componentToken: () => this.#host.componentToken(componentAppid),
 			blocked: (): UpstreamFailure | null => {
 				const mark = this.#mark.reauthorise;
 				// The failure WeChat gave, unchanged: the incident it opened stays the one incident.

@@ -12,6 +12,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { appStatus, iso, type AppStatus } from "./status-report";
+import { authority, componentAuthority } from "./stub";
 import { loadConfig, type AppConfig, type AppProfile, type BrokerConfig, type ComponentConfig, type ComponentProfile } from "../config/config";
 import { CREDENTIAL_TYPES } from "../core/credentials";
 import { BrokerError } from "../core/errors";
@@ -119,6 +120,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			putRow: async (profile) => {
 				if (this.#registered) await registry(this.env).putApp(profile, this.#registered.sealed.kid);
 			},
+			componentToken: (componentAppid) => componentAuthority(this.env, componentAppid).componentAccessToken(componentAppid),
 		});
 		this.#authorizations = new Authorizations({
 			storage: ctx.storage, env,
@@ -126,6 +128,11 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			componentToken: (componentAppid) => this.getCredential(componentObjectName(componentAppid), "token"),
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 			replan: () => this.#save(),
+			authorizers: {
+				adopt: (profile, refreshToken) => authority(this.env, profile.appid).adoptAuthorizer(profile, refreshToken),
+				revoke: (authorizerAppid, componentAppid) => authority(this.env, authorizerAppid).revokeAuthorizer(authorizerAppid, componentAppid),
+				token: (authorizerAppid) => authority(this.env, authorizerAppid).getToken(authorizerAppid),
+			},
 			countCall: async (call) => {
 				this.#state = { ...this.#state, usage: countCall(this.#state.usage, call, Date.now()) };
 				await this.#save();

@@ -146,10 +146,10 @@ describe("the authorizer's token on the engine", () => {
 		expect((await componentStats(c)).api_authorizer_token).toBe(before + 1);
 		const second = (await call(`/token?appid=${appid}`)).body;
 		expect(second.access_token).not.toBe(first.access_token);
-		expect((await authority(env, appid).status(appid)) as any).toMatchObject({ appid, last_refresh: { trigger: "cron" }, authorizer: { component_appid: c.component_appid, needs_reauthorisation: null } });
+		expect((await authority(env, appid).status(appid)) as any).toMatchObject({ appid, last_refresh: { trigger: "scheduled" }, authorizer: { component_appid: c.component_appid, needs_reauthorisation: null } });
 		// GET /status lists it among the apps.
 		const listed = async (key: string) => ((await call(`/status?limit=5&cursor=${appid.slice(0, -1)}`, { key })).body.apps as any[]).find((a) => a.appid === appid);
-		expect(await listed(KEYS.admin)).toMatchObject({ appid, mode: "authorizer", last_refresh: { trigger: "cron" } });
+		expect(await listed(KEYS.admin)).toMatchObject({ appid, mode: "authorizer", last_refresh: { trigger: "scheduled" } });
 	});
 
 	it("stores a refresh token an answer carries (sealed) before using the answer, and sends it next time", async () => {

@@ -33,6 +33,10 @@ export const DEMO_COMPONENT = {
 	// 43 characters of base64, as the component's console shows one.
 	encoding_aes_key: "demoEncodingAESKeyNotReal0123456789abcdefgh",
 };
+/** An account the printed demo authorises for the component (WeChat's consent page played by the simulator). */
+export const DEMO_AUTHORIZER_APPID = "wxdemoauthorizer1";
+/** Where the demo's auth link sends the browser back: the vendor's own page, never fetched here. */
+export const DEMO_REDIRECT_URI = "https://vendor.example.com/wechat/authorized";
 /** The simulator's ticket pushes to the demo component's event URL, every minute (WeChat: every ten). */
 export const DEMO_PUSH_INTERVAL_S = 60;
 

@@ -9,7 +9,7 @@
  *
  * Ports: BROKER_PORT (default 8787) and WXSIM_PORT (default 9860).
  */
-import { DEMO_ADMIN_KEY, DEMO_APPS, DEMO_COMPONENT, DEMO_KEYS, DEMO_PUSH_INTERVAL_S, DEMO_READER_KEY, DEMO_REGISTRY_APP, DEMO_WECOM_APPS } from "./demo.mjs";
+import { DEMO_ADMIN_KEY, DEMO_APPS, DEMO_AUTHORIZER_APPID, DEMO_COMPONENT, DEMO_KEYS, DEMO_PUSH_INTERVAL_S, DEMO_READER_KEY, DEMO_REDIRECT_URI, DEMO_REGISTRY_APP, DEMO_WECOM_APPS } from "./demo.mjs";
 import { startLocalStack } from "./local-stack.mjs";
 
 const [DEMO_APP, SECOND_APP] = /** @type {[typeof DEMO_APPS[0], typeof DEMO_APPS[0]]} */ (DEMO_APPS);
@@ -97,6 +97,17 @@ WeCom agent ${WECOM_ID} (its token, and wx.config + wx.agentConfig):
 Open platform: component ${COMPONENT_ID}, its ticket pushed to ${url}/open/${COMPONENT_ID}/events every minute:
   curl -s -H 'Authorization: Bearer ${DEMO_KEY}' '${url}/component-token?component_appid=${COMPONENT_ID}'
   curl -s -H 'Authorization: Bearer ${DEMO_KEY}' ${url}/admin/components/${COMPONENT_ID}   # the newest ticket's age, never the ticket
+Authorise an account for it: the link to send a customer to (a fresh pre_auth_code), the account consenting on
+WeChat's page (the simulator's, which pushes \`authorized\` to the event URL), then its token and a wx.config:
+  curl -s -X POST -H 'Authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' \\
+       -d '{"redirect_uri":"${DEMO_REDIRECT_URI}"}' ${url}/open/${COMPONENT_ID}/auth-url
+  curl -s -X POST -H 'content-type: application/json' \\
+       -d '{"authorizer_appid":"${DEMO_AUTHORIZER_APPID}","pre_auth_code":"<the pre_auth_code in that url, %40 as @>","push":true}' \\
+       ${sim.url}/__sim/open/components/${COMPONENT_ID}/authorize
+  curl -s -H 'Authorization: Bearer ${DEMO_KEY}' '${url}/token?appid=${DEMO_AUTHORIZER_APPID}'
+  curl -s -X POST -H 'Authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' \\
+       -d '{"appid":"${DEMO_AUTHORIZER_APPID}","url":"${PAGE}"}' ${url}/jssdk/config
+  curl -s -H 'Authorization: Bearer ${DEMO_KEY}' ${url}/open/${COMPONENT_ID}/authorizers
 
 Ctrl-C stops both.
 `);

@@ -1898,4 +1898,11 @@ export const MUTATIONS = [
 		replace: "return null;",
 		tests: ["authorizer"],
 	},
+	{
+		name: "[authorizer] one that needs re-authorisation plans no wake (no alarm every backoff)",
+		file: "src/engine/next-wake.ts",
+		find: "if (refusedOutright(kind, slot) || needsReauthorisation(kind, slot)) return null;",
+		replace: "if (refusedOutright(kind, slot)) return null;",
+		tests: ["authorizer"],
+	},
 ];

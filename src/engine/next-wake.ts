@@ -8,6 +8,8 @@
  * Per credential kind:
  * - never asked for (a ticket no client has requested): nothing to plan;
  * - a ticket WeChat refuses the app outright (refusedOutright): nothing to plan, until someone asks again;
+ * - an authorizer's token WeChat refused with 61023 / 61003 (needsReauthorisation): nothing to plan, since no
+ *   call is sent until the account authorises again, and that arms the alarm anew;
  * - after a failure of a call that revokes nothing (stable, WeCom, tickets; not classic or no_overlap): the end of its backoff
  *   (`retryAt`), due or not, so an incident a blip opened closes as soon as WeChat answers again;
  * - otherwise its planned refresh (`refreshAt`), or the end of its failure backoff if later (`retryAt`);
@@ -23,7 +25,7 @@ import type { AppConfig } from "../config/config";
 import { isUsable, mintsOnRefresh } from "../core/lifetime";
 import { callsThisHour, nextHour, nextQuotaReset } from "../core/usage";
 import { kindFor, kindsOf } from "./kinds";
-import { refusedOutright } from "./health";
+import { needsReauthorisation, refusedOutright } from "./health";
 import { sameRecord, type AuthorityState, type SlotState } from "./state";
 import type { CredentialKind } from "./kinds";
 import type { Usage } from "../core/usage";
@@ -33,7 +35,7 @@ export function slotWake(kind: CredentialKind, slot: SlotState | undefined, usag
 	if (!slot) return kind.derived ? null : now;
 	const { current, retryAt, lastRefresh, lastError } = slot;
 	if (kind.derived && !current && !lastRefresh && !lastError) return null;
-	if (refusedOutright(kind, slot)) return null;
+	if (refusedOutright(kind, slot) || needsReauthorisation(kind, slot)) return null;
 	const retrying = slot.consecutiveFailures > 0 && !mintsOnRefresh(kind.policy);
 	let wake = retrying ? Math.max(retryAt, now) : Math.max(current ? current.refreshAt : now, retryAt);
 	if (kind.hourlyLimit !== null && callsThisHour(usage, kind.call, now) >= kind.hourlyLimit) wake = Math.max(wake, nextHour(now));

@@ -9,6 +9,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { authority, componentAuthority } from "../../src/authority/stub";
 import { AUTHORIZER_MARK_KEY, edgeKey, REGISTERED_APP_KEY } from "../../src/core/storage-keys";
+import { nextQuotaReset } from "../../src/core/usage";
 import { registry } from "../../src/registry/registry";
 import { KEYS, testComponent, type TestComponent } from "./fixtures";
 import { alertsFor, call, interceptUpstream, sim, travel, wechatAnswer } from "./helpers";
@@ -173,6 +174,10 @@ describe("the authorizer's token on the engine", () => {
 		const before = (await componentStats(c)).api_authorizer_token ?? 0;
 		await ring(appid);
 		expect((await componentStats(c)).api_authorizer_token).toBe(before + 1);
+		// Nothing for its alarm to do until the account authorises again: no wake every backoff, only the
+		// incident's day turn (10,000 blocked authorizers would otherwise wake 120,000 times an hour).
+		const next = await alarmOf(appid);
+		if (next !== null) expect(next).toBeGreaterThanOrEqual(nextQuotaReset(Date.now()));
 		for (let i = 0; i < 4; i++) await ring(appid);
 		expect((await componentStats(c)).api_authorizer_token).toBe(before + 1);
 		const status = (await authority(env, appid).status(appid)) as any;
@@ -181,6 +186,16 @@ describe("the authorizer's token on the engine", () => {
 		const alerts = (await alertsFor({ appid } as any)).filter((a) => /61003/.test(a.content));
 		expect(alerts.length).toBe(1);
 		expect(await runInDurableObject(authority(env, appid), (_o, state) => state.storage.get(AUTHORIZER_MARK_KEY))).toBeTruthy();
+		// The account authorises again (the vendor's redirect page posts the code): the new refresh token is
+		// tried at once, the incident closes, and its alarm refreshes it again with no client traffic. (Its
+		// alarm's day turns took the clock past the component's 12 h ticket: WeChat pushes a new one.)
+		expect(await pushTicket(c)).toBe("success");
+		const { auth_code } = await authorise(c, appid, false);
+		expect((await call(`/open/${c.component_appid}/authorizations`, { method: "POST", key: KEYS.admin, body: { auth_code } })).status).toBe(200);
+		expect((await authority(env, appid).status(appid)) as any).toMatchObject({ consecutive_failures: 0, incident: null });
+		const calls = (await componentStats(c)).api_authorizer_token ?? 0;
+		await ring(appid);
+		expect((await componentStats(c)).api_authorizer_token).toBe(calls + 1);
 	});
 
 	it("serves /ticket and /jssdk/config, to keys scoped to it or to its component, and to no other key", async () => {

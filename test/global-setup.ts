@@ -6,11 +6,12 @@
  */
 import type { TestProject } from "vitest/node";
 import { startSimulator } from "../sim/server.js";
+import { shiftToTestTimeOfDay } from "./time-of-day";
 import { weComVectors } from "./wecom-crypto-vectors";
 import { allTestApps, allTestComponents, allTestSuites, allWeComApps, REGISTRY_TEST_COMPONENTS, REGISTRY_TEST_SUITES, registryTestComponent, registryTestSuite } from "./worker/fixtures";
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-	const frozenAt = Date.now();
+	const frozenAt = Date.now() + shiftToTestTimeOfDay(Date.now());
 	const sim = await startSimulator({
 		port: 0,
 		now: () => frozenAt,

@@ -3,7 +3,7 @@
  * - the pause between upstream attempts is recorded instead of slept (`retryPausesTaken`);
  * - Date is faked (and only Date), so tests move time with `travel()` instead of sleeping; the Durable
  *   Object runs in the same isolate and sees the same clock. It starts CLOCK_AHEAD_MS ahead of the real
- *   clock, so every alarm an object arms lies months ahead for workerd, which keeps real time: a backoff's
+ *   clock, at the same time of day in every run (time-of-day.ts), so every alarm an object arms lies months ahead for workerd, which keeps real time: a backoff's
  *   2-s alarm must not fire for real in the middle of a test. Tests deliver alarms themselves
  *   (runDurableObjectAlarm; helpers.ts deliverDueAlarms).
  * - every console line is captured and checked: no AppSecret and nothing that looks like a full token may
@@ -13,6 +13,7 @@
  */
 import { afterEach, beforeEach, expect, vi } from "vitest";
 import { retryPauses } from "../../src/wechat/retry";
+import { shiftToTestTimeOfDay } from "../time-of-day";
 import { allSecrets } from "./fixtures";
 import { resetUpstream } from "./helpers";
 import { findLeaks } from "./leaks";
@@ -32,8 +33,11 @@ for (const level of ["log", "info", "warn", "error", "debug"] as const) {
 	};
 }
 
-/** Whole days, so China-time days (quota resets) fall where they would on the real clock. */
-export const CLOCK_AHEAD_MS = 400 * 86_400_000;
+/**
+ * Whole days, so China-time days (quota resets) fall where they do on the simulator's clock, plus the shift
+ * to the runs' fixed time of day (time-of-day.ts), which the simulator's clock takes too.
+ */
+export const CLOCK_AHEAD_MS = 400 * 86_400_000 + shiftToTestTimeOfDay(Date.now());
 
 beforeEach(() => {
 	vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + CLOCK_AHEAD_MS });

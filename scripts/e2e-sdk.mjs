@@ -289,6 +289,10 @@ try {
 	for (const app of configured) await checkGateway(app, results);
 	await authorise(results);
 	await checkGateway(authorizer, results);
+	// Scoped to one account: the same SDK set-up with another account's appid gets WeChat's wrong-secret error.
+	const other = /** @type {Case} */ (configured[0]).appid;
+	await assert.rejects(coWeChatApi(other, AUTHORIZER_KEY).token(), (/** @type {any} */ error) => error.code === 40125, "the authorizer's key is refused for another account");
+	results.push(`co-wechat-api (authorizer): its key given with ${other}'s appid → errcode 40125, the key is that account's alone`);
 	console.log(results.map((line) => `ok  ${line}`).join("\n"));
 } catch (error) {
 	console.log(results.map((line) => `ok  ${line}`).join("\n"));

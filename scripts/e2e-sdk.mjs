@@ -94,8 +94,11 @@ async function waitFor(done, what) {
 async function unknownTokenCalls() {
 	return (await control("/stats")).unknown_token ?? {};
 }
-/** Out of band, as another server holding the AppSecret would: WeChat refuses the broker's token at once. */
-/** An authorizer's: the account's tokens refused at once, as a reset on WeChat's side would. @param {Case} app */
+/**
+ * Out of band, as another server holding the AppSecret would: WeChat refuses the broker's token at once. An
+ * authorizer has no AppSecret: its tokens are refused at once, as a reset on WeChat's side would do.
+ * @param {Case} app
+ */
 async function revokeBehindEveryonesBack(app) {
 	const json = { method: "POST", headers: { "content-type": "application/json" } };
 	if (app.component) await control(`/open/components/${app.component}/revoke`, { ...json, body: JSON.stringify({ authorizer_appid: app.appid }) });

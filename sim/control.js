@@ -20,8 +20,9 @@
  *                                           getticket, getticket_jsapi, getticket_wx_card, message_custom_send,
  *                                           media_upload, media_get}}, wecom: {corpid: {gettoken, get_jsapi_ticket,
  *                                           ticket_get, getcallbackip}}, unknown_token: {path: n}}  (appid may be a
- *                                           corpid; unknown_token: calls whose access_token the simulator never
- *                                           issued, so they reach no app)
+ *                                           corpid, or an account that authorised a component; unknown_token:
+ *                                           calls whose access_token the simulator never issued, so they reach
+ *                                           no app)
  *   GET    /__sim/clock                     → {now_ms}
  *   POST   /__sim/clock                     {advance_s} → {now_ms}
  *   GET    /__sim/webhook[?key=]            → {messages: [{key, msgtype, content, at_ms}]}  (oldest first, last 1000)
@@ -297,7 +298,8 @@ function revokeWecom(ctx, body) {
  */
 function stats(ctx, id) {
   const isCorp = id !== null && !ctx.apps.get(id) && ctx.wecom.registry.hasCorp(id);
-  const appids = id === null ? ctx.apps.listPublic().map((a) => a.appid) : isCorp ? [] : [knownApp(ctx, id).appid];
+  // An authorizer is an account like any other on the business API, whether or not it is registered here.
+  const appids = id === null ? ctx.apps.listPublic().map((a) => a.appid) : isCorp ? [] : ctx.open.open.isAuthorizer(id) ? [id] : [knownApp(ctx, id).appid];
   const corpids = id === null ? ctx.wecom.registry.corpids() : isCorp ? [id] : [];
   return controlJson({
     apps: Object.fromEntries(appids.map((appid) => [appid, ctx.stats.of(appid)])),

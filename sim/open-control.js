@@ -22,6 +22,9 @@
  *                                             → {auth_code, expires_in}  (an account consents; with push, an
  *                                             `authorized` or `updateauthorized` push follows)
  *   POST /__sim/open/components/:id/unauthorize {authorizer_appid, push?: true} → {ok: true}
+ *   POST /__sim/open/components/:id/revoke    {authorizer_appid} → {ok: true}  (the account's tokens refused from
+ *                                             now on, 40001, its authorisation kept: a revocation behind the
+ *                                             broker's back)
  */
 import { BadRequest, jsonBody } from "./control-input.js";
 import { publicComponent } from "./open-components.js";
@@ -49,7 +52,7 @@ export function handleOpenControl(ctx, { method, path, body }) {
     requireMethod(method, "POST");
     return controlJson({ component: publicComponent(ctx.components.upsert(jsonBody(body))) });
   }
-  const match = /^\/__sim\/open\/components\/(?<id>[^/]+)(?:\/(?<action>schedule|push|take|authorize|unauthorize))?$/.exec(path)?.groups;
+  const match = /^\/__sim\/open\/components\/(?<id>[^/]+)(?:\/(?<action>schedule|push|take|authorize|unauthorize|revoke))?$/.exec(path)?.groups;
   if (!match) throw new BadRequest(`no control endpoint ${path}`, 404);
   const id = decodeURIComponent(match.id ?? "");
   const component = ctx.components.get(id);
@@ -91,6 +94,13 @@ export function handleOpenControl(ctx, { method, path, body }) {
       const outcome = ctx.open.authorize(id, { authorizer_appid, pre_auth_code, push, func_info }, now);
       if ("error" in outcome) throw new BadRequest(outcome.error);
       return controlJson(outcome);
+    }
+    case "revoke": {
+      const { authorizer_appid, ...rest } = input;
+      noOthers(rest, "authorizer_appid");
+      if (typeof authorizer_appid !== "string") throw new BadRequest("authorizer_appid must be a string");
+      if (!ctx.open.revokeTokens(id, authorizer_appid, now)) throw new BadRequest(`${authorizer_appid} has not authorised ${id}`);
+      return controlJson({ ok: true });
     }
     default: {
       const { authorizer_appid, push = true, ...rest } = input;

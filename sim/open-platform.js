@@ -175,6 +175,23 @@ export class OpenPlatformSim {
     return true;
   }
 
+  /**
+   * Every token of the account stops at once (40001), its authorisation untouched: what a token refused
+   * behind the broker's back looks like (a reset by the account's admin, a leak cut off). False when the
+   * account never authorised the component.
+   * @param {string} componentAppid @param {string} authorizerAppid @param {number} nowMs
+   */
+  revokeTokens(componentAppid, authorizerAppid, nowMs) {
+    if (!this.#authorizers.get(componentAppid)?.has(authorizerAppid)) return false;
+    this.#accessTokens.capAll(authorizerAppid, authorizerKind(componentAppid), nowMs, nowMs);
+    return true;
+  }
+
+  /** Whether the account ever authorised some component (its business calls are counted under its appid). @param {string} appid */
+  isAuthorizer(appid) {
+    return [...this.#authorizers.values()].some((authorizers) => authorizers.has(appid));
+  }
+
   /** @param {string} componentAppid */
   statsOf(componentAppid) {
     return { ...this.#emptyStats(), ...this.#stats.get(componentAppid), pushes: this.pushes.statsOf(componentAppid) };

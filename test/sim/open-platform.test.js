@@ -281,6 +281,26 @@ describe("authorisation and authorizer tokens", () => {
     expect(await call("api_authorizer_token", { authorizer_appid: "wxauthorizer0004", authorizer_refresh_token: refresh })).toMatchObject({ errcode: 61023 });
   });
 
+  it("revokes an account's tokens behind the broker's back (40001, the refresh token still works) and counts its business calls under its appid", async () => {
+    const { call } = await setUp();
+    const exchanged = await call("api_query_auth", { authorization_code: (await control(sim.url, "POST", `open/components/${C.component_appid}/authorize`, { authorizer_appid: "wxauthorizer0005", push: false })).body.auth_code });
+    const { authorizer_access_token: token, authorizer_refresh_token: refresh } = exchanged.authorization_info;
+    const ip = async (/** @type {string} */ t) => JSON.parse(await (await fetch(`${sim.url}/cgi-bin/getcallbackip?access_token=${encodeURIComponent(t)}`)).text());
+    expect(await ip(token)).toHaveProperty("ip_list");
+    expect((await control(sim.url, "GET", "stats?appid=wxauthorizer0005")).body.apps.wxauthorizer0005).toMatchObject({ getcallbackip: 1 });
+    expect((await control(sim.url, "POST", `open/components/${C.component_appid}/revoke`, { authorizer_appid: "wxauthorizer0005" })).status).toBe(200);
+    expect(await ip(token)).toMatchObject({ errcode: 40001 });
+    const refreshed = await call("api_authorizer_token", { authorizer_appid: "wxauthorizer0005", authorizer_refresh_token: refresh });
+    expect(await ip(refreshed.authorizer_access_token)).toHaveProperty("ip_list");
+    expect((await control(sim.url, "GET", "stats?appid=wxauthorizer0005")).body.apps.wxauthorizer0005).toMatchObject({ getcallbackip: 3 });
+    for (const bad of [{ authorizer_appid: "wxneverauthorised" }, { authorizer_appid: 5 }, { authorizer_appid: "wxauthorizer0005", push: true }]) {
+      const answer = await control(sim.url, "POST", `open/components/${C.component_appid}/revoke`, bad);
+      expect(answer.status).toBe(400);
+      expect(answer.body.error).toMatch(/authorised|string|unknown field/);
+    }
+    expect((await control(sim.url, "GET", "stats?appid=wxneverauthorised")).status).toBe(400);
+  });
+
   it("lists authorizers in pages of at most 500, with or without their refresh tokens", async () => {
     const { call } = await setUp();
     for (let i = 0; i < 3; i++) await control(sim.url, "POST", `open/components/${C.component_appid}/authorize`, { authorizer_appid: `wxlisted000${i}`, push: false });

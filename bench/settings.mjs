@@ -1,8 +1,8 @@
 // @ts-check
 /**
  * What `npm run bench` measures and for how long. Every knob is a flag or an environment variable, so a
- * slower machine can shorten the run and a quiet one can lengthen it; the defaults keep the whole bench
- * under ~5 minutes on 2 cores.
+ * slower machine can shorten the run and a quiet one can lengthen it; with the defaults the whole bench
+ * takes ~25 minutes on 2 cores, 15 of them the scale scenario (`--only` picks scenarios).
  *
  *   --seconds N      | BENCH_SECONDS      seconds per throughput point (default 2)
  *   --repeats N      | BENCH_REPEATS      timings repeated, medians reported (default 3)

@@ -6,8 +6,9 @@
  * 10,000 keys as with 3.
  *
  * What it holds (core/storage-keys.ts has the schema): per app its profile (everything but the secret) and
- * which key sealed its secret; per key its name, SHA-256 digest, scope and role. Secrets are not here: each
- * app's secret is sealed inside that app's own TokenAuthority, the only code that uses it.
+ * which key sealed its secret; per key its name, SHA-256 digest, scope and role (key-catalog.ts); per
+ * component and suite the same as per app (account-catalog.ts). Secrets are not here: each app's secret is
+ * sealed inside that app's own TokenAuthority, the only code that uses it.
  *
  * Why one object is enough at 100,000 apps: it is written only when an operator (or, later, WeChat's
  * authorisation push) changes something, read only by the admin API and /admin/registry, and a row is
@@ -20,22 +21,15 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { AppProfile, ComponentProfile, SuiteProfile } from "../config/types";
-import { apiKeyKey, appProfileKey, componentProfileKey, corpEntriesKey, REGISTRY_OBJECT_NAME, suiteProfileKey } from "../core/storage-keys";
+import { appProfileKey, componentProfileKey, corpEntriesKey, REGISTRY_OBJECT_NAME, suiteProfileKey } from "../core/storage-keys";
 import type { AppEnv } from "../env";
+import { AccountCatalog, type AccountRow } from "./account-catalog";
+import { KeyCatalog, type CreateKeyResult, type KeyRow, type RegisteredKey } from "./key-catalog";
 import { KvOutbox, OUTBOX_TABLE } from "./kv-outbox";
 
-/** An API key as the hot path knows it (KV "apikey:v1:<digest>"): never the key or its digest. */
-export interface RegisteredKey {
-	readonly name: string;
-	/** `"*"`, or appids and `corp:<corpid>` / `component:<appid>` scopes. */
-	readonly apps: "*" | readonly string[];
-	readonly admin: boolean;
-}
-
-export interface KeyRow extends RegisteredKey {
-	readonly created_at: number;
-	readonly updated_at: number;
-}
+export type { CreateKeyResult, KeyRow, RegisteredKey } from "./key-catalog";
+export type ComponentRow = AccountRow<ComponentProfile>;
+export type SuiteRow = AccountRow<SuiteProfile>;
 
 export interface AppRow {
 	readonly profile: AppProfile;
@@ -45,33 +39,24 @@ export interface AppRow {
 	readonly updated_at: number;
 }
 
-export interface ComponentRow {
-	readonly profile: ComponentProfile;
-	/** Which key sealed the component's secrets (registry/seal.ts). */
-	readonly sealedKid: string;
-	readonly created_at: number;
-	readonly updated_at: number;
-}
-
-export interface SuiteRow {
-	readonly profile: SuiteProfile;
-	/** Which key sealed the suite's secrets (registry/seal.ts). */
-	readonly sealedKid: string;
-	readonly created_at: number;
-	readonly updated_at: number;
-}
-
-export type CreateKeyResult = { ok: true; row: KeyRow } | { ok: false; conflict: "name" | "digest" };
-
-
 export class Registry extends DurableObject<AppEnv> {
 	readonly #sql: SqlStorage;
 	readonly #outbox: KvOutbox;
+	readonly #keys: KeyCatalog;
+	readonly #components: AccountCatalog<ComponentProfile>;
+	readonly #suites: AccountCatalog<SuiteProfile>;
 
 	constructor(ctx: DurableObjectState, env: AppEnv) {
 		super(ctx, env);
 		this.#sql = ctx.storage.sql;
 		this.#outbox = new KvOutbox(ctx.storage, () => this.env.TOKEN_CACHE);
+		this.#keys = new KeyCatalog(ctx.storage, this.#outbox);
+		this.#components = new AccountCatalog(ctx.storage, this.#outbox, {
+			table: "components", idColumn: "component_appid", idOf: (profile) => profile.componentAppid, kvKey: componentProfileKey,
+		});
+		this.#suites = new AccountCatalog(ctx.storage, this.#outbox, {
+			table: "suites", idColumn: "suite_id", idOf: (profile) => profile.suiteId, kvKey: suiteProfileKey,
+		});
 		this.#sql.exec(`
 			CREATE TABLE IF NOT EXISTS apps (
 				appid TEXT PRIMARY KEY, corpid TEXT, profile TEXT NOT NULL, sealed_kid TEXT NOT NULL,
@@ -127,49 +112,21 @@ export class Registry extends DurableObject<AppEnv> {
 	}
 
 	/** Creates or replaces an open-platform component's catalog row and its KV profile. */
-	async putComponent(profile: ComponentProfile, sealedKid: string): Promise<{ created: boolean; row: ComponentRow }> {
-		const now = Date.now();
-		const existing = this.getComponent(profile.componentAppid);
-		const created_at = existing?.created_at ?? now;
-		this.ctx.storage.transactionSync(() => {
-			this.#sql.exec(
-				`INSERT INTO components (component_appid, profile, sealed_kid, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-				 ON CONFLICT (component_appid) DO UPDATE SET profile = excluded.profile, sealed_kid = excluded.sealed_kid, updated_at = excluded.updated_at`,
-				profile.componentAppid, JSON.stringify(profile), sealedKid, created_at, now);
-			this.#outbox.enqueue(componentProfileKey(profile.componentAppid), JSON.stringify(profile));
-		});
-		await this.#outbox.flush();
-		return { created: !existing, row: { profile, sealedKid, created_at, updated_at: now } };
+	putComponent(profile: ComponentProfile, sealedKid: string): Promise<{ created: boolean; row: ComponentRow }> {
+		return this.#components.put(profile, sealedKid);
 	}
 
 	getComponent(componentAppid: string): ComponentRow | null {
-		const rows = this.#sql.exec<{ profile: string; sealed_kid: string; created_at: number; updated_at: number }>(
-			"SELECT profile, sealed_kid, created_at, updated_at FROM components WHERE component_appid = ?", componentAppid).toArray();
-		const r = rows[0];
-		return r ? { profile: JSON.parse(r.profile) as ComponentProfile, sealedKid: r.sealed_kid, created_at: r.created_at, updated_at: r.updated_at } : null;
+		return this.#components.get(componentAppid);
 	}
 
 	/** Creates or replaces a WeCom suite's catalog row and its KV profile. */
-	async putSuite(profile: SuiteProfile, sealedKid: string): Promise<{ created: boolean; row: SuiteRow }> {
-		const now = Date.now();
-		const existing = this.getSuite(profile.suiteId);
-		const created_at = existing?.created_at ?? now;
-		this.ctx.storage.transactionSync(() => {
-			this.#sql.exec(
-				`INSERT INTO suites (suite_id, profile, sealed_kid, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-				 ON CONFLICT (suite_id) DO UPDATE SET profile = excluded.profile, sealed_kid = excluded.sealed_kid, updated_at = excluded.updated_at`,
-				profile.suiteId, JSON.stringify(profile), sealedKid, created_at, now);
-			this.#outbox.enqueue(suiteProfileKey(profile.suiteId), JSON.stringify(profile));
-		});
-		await this.#outbox.flush();
-		return { created: !existing, row: { profile, sealedKid, created_at, updated_at: now } };
+	putSuite(profile: SuiteProfile, sealedKid: string): Promise<{ created: boolean; row: SuiteRow }> {
+		return this.#suites.put(profile, sealedKid);
 	}
 
 	getSuite(suiteId: string): SuiteRow | null {
-		const rows = this.#sql.exec<{ profile: string; sealed_kid: string; created_at: number; updated_at: number }>(
-			"SELECT profile, sealed_kid, created_at, updated_at FROM suites WHERE suite_id = ?", suiteId).toArray();
-		const r = rows[0];
-		return r ? { profile: JSON.parse(r.profile) as SuiteProfile, sealedKid: r.sealed_kid, created_at: r.created_at, updated_at: r.updated_at } : null;
+		return this.#suites.get(suiteId);
 	}
 
 	getApp(appid: string): AppRow | null {
@@ -257,63 +214,32 @@ export class Registry extends DurableObject<AppEnv> {
 		const apps = count("SELECT COUNT(*) AS n FROM apps");
 		const current = currentKid === null ? 0 : count("SELECT COUNT(*) AS n FROM apps WHERE sealed_kid = ?", currentKid);
 		return {
-			apps, keys: count("SELECT COUNT(*) AS n FROM keys"),
+			apps, keys: this.#keys.count(),
 			sealed_with_current_key: current, sealed_with_other_keys: apps - current,
 			kv_writes_pending: this.#outbox.pending(),
 		};
 	}
 
-	async createKey(name: string, digest: string, apps: RegisteredKey["apps"], admin: boolean): Promise<CreateKeyResult> {
-		if (this.#keyRow(name)) return { ok: false, conflict: "name" };
-		if (this.#sql.exec("SELECT 1 FROM keys WHERE digest = ?", digest).toArray().length > 0) return { ok: false, conflict: "digest" };
-		const now = Date.now();
-		const row: KeyRow = { name, apps, admin, created_at: now, updated_at: now };
-		this.ctx.storage.transactionSync(() => {
-			this.#sql.exec("INSERT INTO keys (name, digest, apps, admin, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-				name, digest, JSON.stringify(apps), admin ? 1 : 0, now, now);
-			this.#outbox.enqueue(apiKeyKey(digest), JSON.stringify(hotKey(row)));
-		});
-		await this.#outbox.flush();
-		return { ok: true, row };
+	createKey(name: string, digest: string, apps: RegisteredKey["apps"], admin: boolean): Promise<CreateKeyResult> {
+		return this.#keys.create(name, digest, apps, admin);
 	}
 
 	/** Changes a key's scope or role; null when there is no such key. The digest never changes. */
-	async updateKey(name: string, change: { apps?: RegisteredKey["apps"]; admin?: boolean }): Promise<KeyRow | null> {
-		const existing = this.#keyRow(name);
-		if (!existing) return null;
-		const row: KeyRow = { ...existing.row, ...change, updated_at: Date.now() };
-		this.ctx.storage.transactionSync(() => {
-			this.#sql.exec("UPDATE keys SET apps = ?, admin = ?, updated_at = ? WHERE name = ?", JSON.stringify(row.apps), row.admin ? 1 : 0, row.updated_at, name);
-			this.#outbox.enqueue(apiKeyKey(existing.digest), JSON.stringify(hotKey(row)));
-		});
-		await this.#outbox.flush();
-		return row;
+	updateKey(name: string, change: { apps?: RegisteredKey["apps"]; admin?: boolean }): Promise<KeyRow | null> {
+		return this.#keys.update(name, change);
 	}
 
-	/**
-	 * Revokes a key: its row and its KV entry go; the digest is returned so the caller's isolate refuses it
-	 * at once, whatever KV says meanwhile.
-	 */
-	async deleteKey(name: string): Promise<{ digest: string; kvPending: number } | null> {
-		const existing = this.#keyRow(name);
-		if (!existing) return null;
-		this.ctx.storage.transactionSync(() => {
-			this.#sql.exec("DELETE FROM keys WHERE name = ?", name);
-			this.#outbox.enqueue(apiKeyKey(existing.digest), null);
-		});
-		await this.#outbox.flush();
-		return { digest: existing.digest, kvPending: this.#outbox.pending() };
+	/** Revokes a key (key-catalog.ts): the digest is returned so the caller's isolate refuses it at once. */
+	deleteKey(name: string): Promise<{ digest: string; kvPending: number } | null> {
+		return this.#keys.delete(name);
 	}
-
 
 	getKey(name: string): KeyRow | null {
-		return this.#keyRow(name)?.row ?? null;
+		return this.#keys.get(name);
 	}
 
 	listKeys(after: string | null, limit: number): KeyRow[] {
-		return this.#sql.exec<KeySqlRow>(
-			"SELECT name, digest, apps, admin, created_at, updated_at FROM keys WHERE name > ? ORDER BY name LIMIT ?", after ?? "", limit,
-		).toArray().map((r) => toKeyRow(r).row);
+		return this.#keys.list(after, limit);
 	}
 
 	/** Retries KV writes that were refused. */
@@ -324,11 +250,6 @@ export class Registry extends DurableObject<AppEnv> {
 	#appRow(appid: string): AppRow | null {
 		const rows = this.#sql.exec<AppSqlRow>("SELECT profile, sealed_kid, created_at, updated_at FROM apps WHERE appid = ?", appid).toArray();
 		return rows.length > 0 ? toAppRow(rows[0]!) : null;
-	}
-
-	#keyRow(name: string): { row: KeyRow; digest: string } | null {
-		const rows = this.#sql.exec<KeySqlRow>("SELECT name, digest, apps, admin, created_at, updated_at FROM keys WHERE name = ?", name).toArray();
-		return rows.length > 0 ? toKeyRow(rows[0]!) : null;
 	}
 
 	/**
@@ -359,28 +280,8 @@ interface AppSqlRow extends Record<string, SqlStorageValue> {
 	updated_at: number;
 }
 
-interface KeySqlRow extends Record<string, SqlStorageValue> {
-	name: string;
-	digest: string;
-	apps: string;
-	admin: number;
-	created_at: number;
-	updated_at: number;
-}
-
 function toAppRow(r: AppSqlRow): AppRow {
 	return { profile: JSON.parse(r.profile) as AppProfile, sealedKid: r.sealed_kid, created_at: r.created_at, updated_at: r.updated_at };
-}
-
-function toKeyRow(r: KeySqlRow): { row: KeyRow; digest: string } {
-	return {
-		row: { name: r.name, apps: JSON.parse(r.apps) as KeyRow["apps"], admin: r.admin === 1, created_at: r.created_at, updated_at: r.updated_at },
-		digest: r.digest,
-	};
-}
-
-function hotKey(row: KeyRow): RegisteredKey {
-	return { name: row.name, apps: row.apps, admin: row.admin };
 }
 
 export function registry(env: Pick<AppEnv, "REGISTRY">): DurableObjectStub<Registry> {

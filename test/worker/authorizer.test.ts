@@ -180,6 +180,11 @@ describe("the authorizer's token on the engine", () => {
 		if (next !== null) expect(next).toBeGreaterThanOrEqual(nextQuotaReset(Date.now()));
 		for (let i = 0; i < 4; i++) await ring(appid);
 		expect((await componentStats(c)).api_authorizer_token).toBe(before + 1);
+		// Nor when a client asks once the token it held has expired: the answer names the re-authorisation.
+		const read = await call(`/token?appid=${appid}`);
+		expect(read.status).not.toBe(200);
+		expect(read.body.message).toMatch(/authorise/);
+		expect((await componentStats(c)).api_authorizer_token).toBe(before + 1);
 		const status = (await authority(env, appid).status(appid)) as any;
 		expect(status.authorizer.needs_reauthorisation).toMatchObject({ errcode: 61003 });
 		expect(status.incident?.reason).toMatch(/61003.*authorise again/);

@@ -85,29 +85,40 @@ describe("the alarm's edge repair while a forced refresh is out", () => {
 	});
 });
 
+/**
+ * A stable registry app with a token, and KV refusing the first `times` deletes of that token's gateway
+ * record (until vi.restoreAllMocks()); `refused()` counts the refusals.
+ */
+async function appWhoseRecordDeleteKvRefuses(times: number): Promise<{ app: Awaited<ReturnType<typeof nextRegistryApp>>; token: string; refused: () => number }> {
+	const app = await nextRegistryApp("stable");
+	expect((await putApp(app)).status).toBe(201);
+	const token = (await getToken(app)).body.access_token as string;
+	const digestKey = issuedKey(await tokenDigest(token));
+	const realDelete = kvProto().delete;
+	let refused = 0;
+	vi.spyOn(kvProto(), "delete").mockImplementation(function (this: KVNamespace, ...args: Parameters<KVNamespace["delete"]>) {
+		if (args[0] === digestKey && refused < times) {
+			refused++;
+			return Promise.reject(new Error("KV write failed"));
+		}
+		return realDelete.apply(this, args);
+	});
+	return { app, token, refused: () => refused };
+}
+
 describe("an app deleted and added again", () => {
 	// The Registry's outbox retried the DELETE's KV delete of issued:<digest of T> after the re-added stable
 	// app was handed the same T again, so the gateway refused the broker's current token for a lifetime.
 	it("keeps the gateway's record of its token when the delete's KV writes were still being retried", async () => {
-		const app = await nextRegistryApp("stable");
-		expect((await putApp(app)).status).toBe(201);
-		const token = (await getToken(app)).body.access_token as string;
-		const digestKey = issuedKey(await tokenDigest(token));
-		const realDelete = kvProto().delete;
-		let refused = 0;
-		vi.spyOn(kvProto(), "delete").mockImplementation(function (this: KVNamespace, ...args: Parameters<KVNamespace["delete"]>) {
-			// KV refuses the issued record's delete for a few seconds (an outage): at the DELETE, and again when
-			// the PUT's catalog write flushes the outbox.
-			if (args[0] === digestKey && refused++ < 2) return Promise.reject(new Error("KV write failed"));
-			return realDelete.apply(this, args);
-		});
+		// KV refuses the issued record's delete for a few seconds (an outage): at the DELETE, and (before the fix)
+		// again when the PUT's catalog write flushed the outbox.
+		const { app, token, refused } = await appWhoseRecordDeleteKvRefuses(2);
 		const deleted = await call(`/admin/apps/${app.appid}`, { method: "DELETE", key: KEYS.admin });
 		expect(deleted).toMatchObject({ status: 200, body: { kv_writes_pending: 1 } });
 		// The operator adds it again at once; stable_token hands out the token WeChat still holds live.
 		expect((await putApp(app)).status).toBe(201);
 		vi.restoreAllMocks();
-		// KV refused the delete at the DELETE (and, before the fix, again when the PUT flushed the outbox).
-		expect(refused).toBeGreaterThan(0);
+		expect(refused()).toBeGreaterThan(0);
 		expect((await getToken(app)).body.access_token).toBe(token);
 		await runDurableObjectAlarm(registry(env)); // the outbox retries the delete it still owes
 		// The broker hands out `token` as its current token: the gateway must know who issued it.
@@ -117,16 +128,7 @@ describe("an app deleted and added again", () => {
 
 describe("the Registry's outbox log", () => {
 	it("names a gateway record it could not delete without the token's full digest", async () => {
-		const app = await nextRegistryApp("stable");
-		expect((await putApp(app)).status).toBe(201);
-		const token = (await getToken(app)).body.access_token as string;
-		const digestKey = issuedKey(await tokenDigest(token));
-		const realDelete = kvProto().delete;
-		let refused = 0;
-		vi.spyOn(kvProto(), "delete").mockImplementation(function (this: KVNamespace, ...args: Parameters<KVNamespace["delete"]>) {
-			if (args[0] === digestKey && refused++ === 0) return Promise.reject(new Error("KV write failed"));
-			return realDelete.apply(this, args);
-		});
+		const { app, token } = await appWhoseRecordDeleteKvRefuses(1);
 		expect(await call(`/admin/apps/${app.appid}`, { method: "DELETE", key: KEYS.admin })).toMatchObject({ status: 200, body: { kv_writes_pending: 1 } });
 		vi.restoreAllMocks();
 		await runDurableObjectAlarm(registry(env));

@@ -1,0 +1,56 @@
+/**
+ * Review 18: tokens handed out with an `expires_in` that WeChat does not honour, after the no_overlap
+ * changes (component and authorizer tokens: the promise ends at the planned refresh, since a new token may
+ * revoke the old one at once). The simulator keeps a replaced token 300 s; the broker promises more.
+ */
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { componentAuthority } from "../../src/authority/stub";
+import { testComponent, type TestComponent } from "./fixtures";
+import { call, sim, travel } from "./helpers";
+import { pushTicket, simOpen } from "./component-helpers";
+
+const C = Array.from({ length: 4 }, (_, n) => testComponent("r18", n)) as TestComponent[];
+
+interface Push { info_type: string; query: string; body: string }
+
+/** The account consents on WeChat's page; the pushes it makes (not tickets). */
+async function authorise(c: TestComponent, authorizerAppid: string): Promise<Push[]> {
+	await simOpen(`components/${c.component_appid}/take`);
+	await simOpen(`components/${c.component_appid}/authorize`, { authorizer_appid: authorizerAppid, push: true });
+	const { pushes } = await simOpen(`components/${c.component_appid}/take`) as { pushes: Push[] };
+	return pushes.filter((p) => p.info_type !== "component_verify_ticket");
+}
+
+async function deliverAndSettle(c: TestComponent, push: Push): Promise<void> {
+	const res = await exports.default.fetch(new Request(`https://broker.test/open/${c.component_appid}/events?${push.query}`, {
+		method: "POST", headers: { "content-type": "text/xml" }, body: push.body,
+	}));
+	expect(await res.text()).toBe("success");
+	await componentAuthority(env, c.component_appid).idle();
+}
+
+describe("an authorizer authorised again", () => {
+	it("is not handed out for longer than WeChat keeps it once api_query_auth minted a new token", async () => {
+		const c = C[0]!;
+		const appid = "wxr18authz00acct";
+		expect(await pushTicket(c)).toBe("success");
+		for (const push of await authorise(c, appid)) await deliverAndSettle(c, push);
+		const first = await call(`/token?appid=${appid}`);
+		expect(first.status, JSON.stringify(first.body)).toBe(200);
+
+		// The account changes its permissions: WeChat pushes a new code, and its exchange mints a new token.
+		const again = await authorise(c, appid);
+		expect(again.length).toBeGreaterThan(0);
+		for (const push of again) await deliverAndSettle(c, push);
+
+		const after = await call(`/token?appid=${appid}`);
+		expect(after.status, JSON.stringify(after.body)).toBe(200);
+		const token = after.body.access_token as string;
+		const promised = after.body.expires_in as number;
+		// Whatever is handed out now, WeChat must accept for all of `expires_in` (the simulator's 300 s grace
+		// for a replaced token being more than the broker may assume).
+		await travel(Math.min(promised - 1, 301));
+		expect(await sim.check(token), `promised ${promised} s`).toBe(0);
+	});
+});

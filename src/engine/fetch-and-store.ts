@@ -11,7 +11,7 @@
 import type { AppConfig, BrokerConfig } from "../config/config";
 import { writeEdgeCopy } from "../edge/edge-cache";
 import { KV_MIN_TTL_S, writeIssued } from "../edge/issued-index";
-import { expiresInS, isUsable, notRenewableBeforeExpiry, planRecord, type CredentialRecord } from "../core/lifetime";
+import { expiresInS, isUsable, mintsOnRefresh, notRenewableBeforeExpiry, planRecord, type CredentialRecord } from "../core/lifetime";
 import { log, maskToken } from "../core/log";
 import { fail, ok, type Failure, type Outcome } from "../core/outcome";
 import { hourlyLimit, quotaGuard } from "./refresh-limits";
@@ -78,9 +78,10 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 	// refresh, and long pauses between refreshes.
 	const conserving = quotaGuardFor(host, now0) !== null;
 	const maxAttempts = conserving ? 1 : undefined;
-	// A classic call made before the plan (an operator's new secret checked at once) mints too: the current
-	// token dies 300 s later, so its copy must stop promising more first, as for a force.
-	const revoking = force ? host.kind().policy !== "independent" : trigger === "configure" && host.kind().policy === "classic";
+	// A call that mints, made before the plan (an operator's new secret checked at once, an authorizer's new
+	// authorisation), revokes too: the current token dies 300 s later (classic) or perhaps at once
+	// (no_overlap), so its copy must stop promising more first, as for a force.
+	const revoking = force ? host.kind().policy !== "independent" : trigger === "configure" && mintsOnRefresh(host.kind().policy);
 	if (revoking && !(await retractEdgeCopy(host, now0))) {
 		host.update({ inFlight: null });
 		return fail(RETRACTION_REFUSED);

@@ -7,7 +7,8 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { componentAuthority } from "../../src/authority/stub";
 import { testComponent, type TestComponent } from "./fixtures";
-import { call, sim, travel } from "./helpers";
+import { readEdgeCopy } from "../../src/edge/edge-cache";
+import { call, interceptUpstream, sim, travel } from "./helpers";
 import { pushTicket, simOpen } from "./component-helpers";
 
 const C = Array.from({ length: 4 }, (_, n) => testComponent("r18", n)) as TestComponent[];
@@ -22,11 +23,15 @@ async function authorise(c: TestComponent, authorizerAppid: string): Promise<Pus
 	return pushes.filter((p) => p.info_type !== "component_verify_ticket");
 }
 
-async function deliverAndSettle(c: TestComponent, push: Push): Promise<void> {
+async function deliver(c: TestComponent, push: Push): Promise<void> {
 	const res = await exports.default.fetch(new Request(`https://broker.test/open/${c.component_appid}/events?${push.query}`, {
 		method: "POST", headers: { "content-type": "text/xml" }, body: push.body,
 	}));
 	expect(await res.text()).toBe("success");
+}
+
+async function deliverAndSettle(c: TestComponent, push: Push): Promise<void> {
+	await deliver(c, push);
 	await componentAuthority(env, c.component_appid).idle();
 }
 
@@ -44,6 +49,8 @@ describe("an authorizer authorised again", () => {
 		expect(again.length).toBeGreaterThan(0);
 		for (const push of again) await deliverAndSettle(c, push);
 
+		// Past this isolate's memory tier (MEMORY_TTL_MS), which may serve what KV held a moment ago.
+		await travel(6);
 		const after = await call(`/token?appid=${appid}`);
 		expect(after.status, JSON.stringify(after.body)).toBe(200);
 		const token = after.body.access_token as string;
@@ -52,5 +59,37 @@ describe("an authorizer authorised again", () => {
 		// for a replaced token being more than the broker may assume).
 		await travel(Math.min(promised - 1, 301));
 		expect(await sim.check(token), `promised ${promised} s`).toBe(0);
+	});
+
+	it("has its KV copy retracted before the replacing call goes out: the token api_query_auth may have revoked is not promised meanwhile", async () => {
+		const c = C[1]!;
+		const appid = "wxr18authz01acct";
+		expect(await pushTicket(c)).toBe("success");
+		for (const push of await authorise(c, appid)) await deliverAndSettle(c, push);
+		expect((await call(`/token?appid=${appid}`)).status).toBe(200);
+		expect(await readEdgeCopy(env.TOKEN_CACHE, appid, Date.now())).not.toBeNull();
+
+		let sent!: () => void;
+		const reached = new Promise<void>((resolve) => { sent = resolve; });
+		let release!: () => void;
+		const held = new Promise<void>((resolve) => { release = resolve; });
+		const restore = interceptUpstream((url, init, real) => {
+			if (!url.pathname.endsWith("/api_authorizer_token")) return undefined;
+			sent();
+			return held.then(() => real(url.toString(), init));
+		});
+		try {
+			for (const push of await authorise(c, appid)) await deliver(c, push);
+			await reached;
+			// The exchange is over (WeChat minted its token); the replacing call is out: KV promises nothing.
+			expect(await readEdgeCopy(env.TOKEN_CACHE, appid, Date.now())).toBeNull();
+		} finally {
+			release();
+			restore();
+		}
+		await componentAuthority(env, c.component_appid).idle();
+		const after = await call(`/token?appid=${appid}`);
+		expect(after.status).toBe(200);
+		expect(await sim.check(after.body.access_token as string)).toBe(0);
 	});
 });

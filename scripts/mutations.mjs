@@ -1919,4 +1919,11 @@ export const MUTATIONS = [
 		replace: ": trigger === \"configure\" && host.kind().policy === \"classic\";",
 		tests: ["review18"],
 	},
+	{
+		name: "[review18] 61023 / 61003 do not move an authorizer token's promise to the retry",
+		file: "src/engine/fetch-and-store.ts",
+		find: "if (failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode)) return current;",
+		replace: "",
+		tests: ["review18"],
+	},
 ];

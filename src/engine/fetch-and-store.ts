@@ -18,6 +18,8 @@ import { hourlyLimit, quotaGuard } from "./refresh-limits";
 import { nextQuotaReset, type Usage } from "../core/usage";
 import type { Fetched } from "../wechat/client";
 import type { RetriedResult } from "../wechat/retry";
+import type { UpstreamFailure } from "../wechat/upstream";
+import { REAUTHORISE_ERRCODES } from "../wechat/authorizer-client";
 import { attempt, fetchCredential, type AttemptHost, type AuthorizerLink } from "./attempt";
 import { backoffAfter, upstreamFailure } from "./backoff";
 import type { CredentialKind } from "./kinds";
@@ -150,7 +152,7 @@ async function failed(host: CredentialHost, trigger: RefreshTrigger, result: Ret
 	const backoffS = backoffAfter(failures, failure.class, conserving);
 	const retryAt = now + backoffS * 1_000;
 	const before = host.slot().current;
-	const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt);
+	const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt, failure);
 	host.update({ current, consecutiveFailures: failures, retryAt, lastError: { at: now, failure }, inFlight: null });
 	await host.save();
 	log("error", "refresh_failed", {
@@ -167,8 +169,11 @@ async function failed(host: CredentialHost, trigger: RefreshTrigger, result: Ret
  * the promise with it, move there (never past the value's own expiry), so a refusal does not cost a value
  * WeChat still accepts. Other policies promise past their plan already.
  */
-function planRetry(current: CredentialRecord | null, retryAt: number): CredentialRecord | null {
+function planRetry(current: CredentialRecord | null, retryAt: number, failure: UpstreamFailure): CredentialRecord | null {
 	if (!current || current.policy !== "no_overlap") return current;
+	// 61023 / 61003: the account authorised again (or revoked) elsewhere, and that exchange minted a token
+	// which may have revoked this one: its promise ends at its plan, as it was.
+	if (failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode)) return current;
 	return { ...current, refreshAt: Math.min(current.expiresAt, Math.max(current.refreshAt, retryAt)) };
 }
 

@@ -3,12 +3,13 @@
  * changes (component and authorizer tokens: the promise ends at the planned refresh, since a new token may
  * revoke the old one at once). The simulator keeps a replaced token 300 s; the broker promises more.
  */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { componentAuthority } from "../../src/authority/stub";
+import { authority, componentAuthority } from "../../src/authority/stub";
 import { KEYS, testComponent, type TestComponent } from "./fixtures";
 import { readEdgeCopy } from "../../src/edge/edge-cache";
-import { call, interceptUpstream, sim, travel } from "./helpers";
+import { call, interceptUpstream, sim, simUrl, travel } from "./helpers";
 import { pushTicket, simOpen } from "./component-helpers";
 import { postJson } from "./gateway-helpers";
 
@@ -123,5 +124,38 @@ describe("the gateway's component API calls", () => {
 		const promised = after.body.expires_in as number;
 		await travel(Math.min(promised - 1, 301));
 		expect(await sim.check(after.body.access_token as string), `promised ${promised} s`).toBe(0);
+	});
+});
+
+describe("an authorizer whose refresh token WeChat refuses (61023)", () => {
+	it("is not promised past the refusal: 61023 says it was authorised again elsewhere, which minted a token", async () => {
+		const c = C[3]!;
+		const appid = "wxr18authz03acct";
+		expect(await pushTicket(c)).toBe("success");
+		for (const push of await authorise(c, appid)) await deliverAndSettle(c, push);
+		expect((await call(`/token?appid=${appid}`)).status).toBe(200);
+
+		// The account authorises again and another server of the vendor exchanges the code (no push here):
+		// WeChat mints a token and a new refresh token; the broker's refresh token is superseded.
+		// (Its revocation's push did not reach this broker either.)
+		await simOpen(`components/${c.component_appid}/unauthorize`, { authorizer_appid: appid, push: false });
+		await simOpen(`components/${c.component_appid}/take`);
+		const { auth_code } = await simOpen(`components/${c.component_appid}/authorize`, { authorizer_appid: appid, push: false });
+		const component = await call(`/component-token?component_appid=${c.component_appid}`, { key: KEYS.all });
+		const exchanged = await fetch(`${simUrl}/cgi-bin/component/api_query_auth?component_access_token=${encodeURIComponent(component.body.component_access_token as string)}`, {
+			method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ component_appid: c.component_appid, authorization_code: auth_code }),
+		});
+		expect((await exchanged.json() as any).authorization_info?.authorizer_appid).toBe(appid);
+
+		// The broker's planned refresh gets 61023.
+		const at = await runInDurableObject(authority(env, appid), (_o, state) => state.storage.getAlarm());
+		await travel(Math.ceil((at! - Date.now()) / 1_000) + 1);
+		await runDurableObjectAlarm(authority(env, appid));
+		expect(((await authority(env, appid).status(appid)) as any).authorizer.needs_reauthorisation).toMatchObject({ errcode: 61023 });
+
+		await travel(6);
+		// Its token's promise ended at the plan that got 61023: it is not handed out again (WeChat refuses it).
+		const after = await call(`/token?appid=${appid}`);
+		expect(after.status, `promised ${after.body.expires_in} s, WeChat says ${after.body.access_token ? await sim.check(after.body.access_token as string) : "-"}`).not.toBe(200);
 	});
 });

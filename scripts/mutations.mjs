@@ -1740,7 +1740,7 @@ export const MUTATIONS = [
 	{
 		name: "[review17] a classic check of a new secret retracts the KV copy before it mints",
 		file: "src/engine/fetch-and-store.ts",
-		find: ": trigger === \"configure\" && host.kind().policy === \"classic\";",
+		find: ": trigger === \"configure\" && mintsOnRefresh(host.kind().policy);",
 		replace: ": false;",
 		tests: ["review17"],
 	},
@@ -1904,5 +1904,26 @@ export const MUTATIONS = [
 		find: "if (refusedOutright(kind, slot) || needsReauthorisation(kind, slot)) return null;",
 		replace: "if (refusedOutright(kind, slot)) return null;",
 		tests: ["authorizer"],
+	},
+	{
+		name: "[review18] a re-authorised authorizer's held token is replaced at once (api_query_auth minted one)",
+		file: "src/authority/token-authority.ts",
+		find: "return this.#state.slots.token?.current ? refresher.refreshNow(\"configure\") : refresher.get();",
+		replace: "return refresher.get();",
+		tests: ["review18"],
+	},
+	{
+		name: "[review18] a no_overlap call before the plan retracts the KV copy first",
+		file: "src/engine/fetch-and-store.ts",
+		find: ": trigger === \"configure\" && mintsOnRefresh(host.kind().policy);",
+		replace: ": trigger === \"configure\" && host.kind().policy === \"classic\";",
+		tests: ["review18"],
+	},
+	{
+		name: "[review18] 61023 / 61003 do not move an authorizer token's promise to the retry",
+		file: "src/engine/fetch-and-store.ts",
+		find: "if (failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode)) return current;",
+		replace: "",
+		tests: ["review18"],
 	},
 ];

@@ -364,7 +364,9 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			if ("failure" in refresher) return fail(refresher.failure);
 			refresher.forgetBackoff();
 			await refresher.idle();
-			return refresher.get();
+			// The api_query_auth that brought this refresh token minted a token too, which may have revoked the
+			// one held (no overlap assumed): a held one is replaced now, its KV copy retracted first.
+			return this.#state.slots.token?.current ? refresher.refreshNow("configure") : refresher.get();
 		});
 	}
 

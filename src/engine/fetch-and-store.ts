@@ -11,13 +11,15 @@
 import type { AppConfig, BrokerConfig } from "../config/config";
 import { writeEdgeCopy } from "../edge/edge-cache";
 import { KV_MIN_TTL_S, writeIssued } from "../edge/issued-index";
-import { expiresInS, isUsable, notRenewableBeforeExpiry, planRecord, type CredentialRecord } from "../core/lifetime";
+import { expiresInS, isUsable, mintsOnRefresh, notRenewableBeforeExpiry, planRecord, type CredentialRecord } from "../core/lifetime";
 import { log, maskToken } from "../core/log";
 import { fail, ok, type Failure, type Outcome } from "../core/outcome";
 import { hourlyLimit, quotaGuard } from "./refresh-limits";
 import { nextQuotaReset, type Usage } from "../core/usage";
 import type { Fetched } from "../wechat/client";
 import type { RetriedResult } from "../wechat/retry";
+import type { UpstreamFailure } from "../wechat/upstream";
+import { REAUTHORISE_ERRCODES } from "../wechat/authorizer-client";
 import { attempt, fetchCredential, type AttemptHost, type AuthorizerLink } from "./attempt";
 import { backoffAfter, upstreamFailure } from "./backoff";
 import type { CredentialKind } from "./kinds";
@@ -78,9 +80,10 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 	// refresh, and long pauses between refreshes.
 	const conserving = quotaGuardFor(host, now0) !== null;
 	const maxAttempts = conserving ? 1 : undefined;
-	// A classic call made before the plan (an operator's new secret checked at once) mints too: the current
-	// token dies 300 s later, so its copy must stop promising more first, as for a force.
-	const revoking = force ? host.kind().policy !== "independent" : trigger === "configure" && host.kind().policy === "classic";
+	// A call that mints, made before the plan (an operator's new secret checked at once, an authorizer's new
+	// authorisation), revokes too: the current token dies 300 s later (classic) or perhaps at once
+	// (no_overlap), so its copy must stop promising more first, as for a force.
+	const revoking = force ? host.kind().policy !== "independent" : trigger === "configure" && mintsOnRefresh(host.kind().policy);
 	if (revoking && !(await retractEdgeCopy(host, now0))) {
 		host.update({ inFlight: null });
 		return fail(RETRACTION_REFUSED);
@@ -149,7 +152,7 @@ async function failed(host: CredentialHost, trigger: RefreshTrigger, result: Ret
 	const backoffS = backoffAfter(failures, failure.class, conserving);
 	const retryAt = now + backoffS * 1_000;
 	const before = host.slot().current;
-	const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt);
+	const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt, failure);
 	host.update({ current, consecutiveFailures: failures, retryAt, lastError: { at: now, failure }, inFlight: null });
 	await host.save();
 	log("error", "refresh_failed", {
@@ -166,8 +169,11 @@ async function failed(host: CredentialHost, trigger: RefreshTrigger, result: Ret
  * the promise with it, move there (never past the value's own expiry), so a refusal does not cost a value
  * WeChat still accepts. Other policies promise past their plan already.
  */
-function planRetry(current: CredentialRecord | null, retryAt: number): CredentialRecord | null {
+function planRetry(current: CredentialRecord | null, retryAt: number, failure: UpstreamFailure): CredentialRecord | null {
 	if (!current || current.policy !== "no_overlap") return current;
+	// 61023 / 61003: the account authorised again (or revoked) elsewhere, and that exchange minted a token
+	// which may have revoked this one: its promise ends at its plan, as it was.
+	if (failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode)) return current;
 	return { ...current, refreshAt: Math.min(current.expiresAt, Math.max(current.refreshAt, retryAt)) };
 }
 

@@ -183,8 +183,8 @@ export const MUTATIONS = [
 	{
 		name: "classic: lifetime capped at 300 s after an unanswered call",
 		file: "src/engine/fetch-and-store.ts",
-		find: "const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt);",
-		replace: "const current = planRetry(before, retryAt);",
+		find: "const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt, failure);",
+		replace: "const current = planRetry(before, retryAt, failure);",
 		tests: ["errors", "promise"],
 	},
 	{
@@ -1924,6 +1924,13 @@ export const MUTATIONS = [
 		file: "src/engine/fetch-and-store.ts",
 		find: "if (failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode)) return current;",
 		replace: "",
+		tests: ["review18"],
+	},
+	{
+		name: "[review18] the gateway never forwards a component call that mints an account's token or hands out refresh tokens",
+		file: "src/gateway/forward.ts",
+		find: "if (instead) {",
+		replace: "if (instead && false) {",
 		tests: ["review18"],
 	},
 ];

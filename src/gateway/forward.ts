@@ -75,6 +75,17 @@ export interface OwnedToken {
 export const COMPONENT_API_PREFIX = "/cgi-bin/component/";
 
 /**
+ * Component APIs the broker calls itself and never forwards: each mints an authorizer's token (which may
+ * revoke the one the broker serves, no overlap assumed) or hands out refresh tokens, the sealed secrets the
+ * broker keeps. A client gets the broker's routes for them instead.
+ */
+const BROKER_ONLY_COMPONENT_PATHS: ReadonlyMap<string, string> = new Map([
+	["/cgi-bin/component/api_query_auth", "exchange an authorization code with POST /open/<component_appid>/authorizations"],
+	["/cgi-bin/component/api_authorizer_token", "read the account's token with GET /token?appid=<authorizer_appid> or this gateway's /cgi-bin/token"],
+	["/cgi-bin/component/api_get_authorizer_list", "list the accounts with GET /open/<component_appid>/authorizers"],
+]);
+
+/**
  * The app whose token the request carries, or the WeChat-shaped refusal (41001 without a token, 40001 for
  * one this broker did not issue; WeCom's 40014 on WeCom-only paths). Every gateway endpoint authorised by a
  * token goes through here: the forwarded calls below, and the broker-served ticket endpoints (ticket-endpoints.ts).
@@ -118,6 +129,11 @@ export async function requestOwner(c: GatewayContext, platform: Platform = "wech
 
 export async function forward(c: GatewayContext): Promise<Response> {
 	const url = new URL(c.req.url);
+	const instead = BROKER_ONLY_COMPONENT_PATHS.get(url.pathname);
+	if (instead) {
+		log("warn", "gateway_refused", { reason: "broker_only_component_api", path: url.pathname });
+		throw new WeChatError(ERRCODE.apiUnauthorized, `api unauthorized (wx-token-broker: this call would mint an account's token behind the broker or hand out its refresh token; ${instead})`);
+	}
 	const { appid, app, index, name } = await requestOwner(c);
 	const upstream = upstreamFor(c.get("config"), app);
 	countCall(appid);

@@ -11,7 +11,7 @@ import { KEYS, testComponent, type TestComponent } from "./fixtures";
 import { readEdgeCopy } from "../../src/edge/edge-cache";
 import { call, interceptUpstream, sim, simUrl, travel } from "./helpers";
 import { pushTicket, simOpen } from "./component-helpers";
-import { postJson } from "./gateway-helpers";
+import { expectWeChatError, postJson } from "./gateway-helpers";
 
 const C = Array.from({ length: 4 }, (_, n) => testComponent("r18", n)) as TestComponent[];
 
@@ -97,13 +97,11 @@ describe("an authorizer authorised again", () => {
 });
 
 describe("the gateway's component API calls", () => {
-	// REPRODUCES: the gateway forwards /cgi-bin/component/api_query_auth (and api_authorizer_token) with the
-	// broker's component token; WeChat mints a new authorizer token the broker never learns of, and the one
-	// GET /token serves (promised to its plan, ~6300 s) dies (300 s later in the simulator; at once if no
-	// overlap). Fix (a contract decision, DESIGN.md "forwards component API calls"): answer or refuse the
-	// minting paths in the gateway, e.g. api_query_auth through Authorizations.exchange, api_authorizer_token
-	// with the broker's current authorizer token, as /cgi-bin/token is answered rather than forwarded.
-	it.skip("do not mint an authorizer token behind the broker's back: a code the vendor exchanges itself leaves the served token good for its expires_in", async () => {
+	// The gateway forwarded /cgi-bin/component/api_query_auth (and api_authorizer_token) with the broker's
+	// component token: WeChat minted an authorizer token the broker never learnt of, and the one GET /token
+	// served (promised to its plan, ~6300 s) died. Those calls (and api_get_authorizer_list, which hands out
+	// refresh tokens) are the broker's own now: the gateway refuses them and names the broker's routes.
+	it("do not mint an authorizer token behind the broker's back: a code the vendor exchanges itself leaves the served token good for its expires_in", async () => {
 		const c = C[2]!;
 		const appid = "wxr18authz02acct";
 		expect(await pushTicket(c)).toBe("success");
@@ -116,7 +114,9 @@ describe("the gateway's component API calls", () => {
 		const component = await call(`/component-token?component_appid=${c.component_appid}`, { key: KEYS.all });
 		expect(component.status).toBe(200);
 		const token = component.body.component_access_token as string;
-		await postJson(`/cgi-bin/component/api_query_auth?component_access_token=${encodeURIComponent(token)}`, { component_appid: c.component_appid, authorization_code: auth_code });
+		const exchanged = await postJson(`/cgi-bin/component/api_query_auth?component_access_token=${encodeURIComponent(token)}`, { component_appid: c.component_appid, authorization_code: auth_code });
+		expectWeChatError(exchanged, 48001);
+		expect(exchanged.json?.errmsg).toMatch(/\/open\/<component_appid>\/authorizations/);
 
 		await travel(6);
 		const after = await call(`/token?appid=${appid}`);

@@ -1078,8 +1078,8 @@ export const MUTATIONS = [
 	{
 		name: "[status] /health for a \"*\" key answers from the index, asking no object",
 		file: "src/routes/app.ts",
-		find: "if (scope !== \"*\" && scope.size <= HEALTH_DIRECT_MAX_APPS) {",
-		replace: "if (scope === \"*\" || scope.size <= HEALTH_DIRECT_MAX_APPS) {",
+		find: "if (scope !== \"*\" && scope.size <= HEALTH_DIRECT_MAX_APPS &&",
+		replace: "if ((scope === \"*\" || scope.size <= HEALTH_DIRECT_MAX_APPS) &&",
 		tests: ["status"],
 	},
 	{
@@ -1932,5 +1932,26 @@ export const MUTATIONS = [
 		find: "if (instead) {",
 		replace: "if (instead && false) {",
 		tests: ["review18"],
+	},
+	{
+		name: "[open-ends] a component: scope reaches every index row of that component (its authorizers)",
+		file: "src/schedule/schedule-index.ts",
+		find: "\n\tOR appid IN (SELECT appid FROM apps WHERE component IN (SELECT substr(value, 11) FROM json_each(?) WHERE value LIKE 'component:%')))",
+		replace: " AND ? IS NOT NULL)",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] an app's index row carries its component",
+		file: "src/schedule/row.ts",
+		find: "component: app.componentAppid ?? null,",
+		replace: "component: null,",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] /health for a component: (or corp:) key reads the index, which knows the members",
+		file: "src/routes/app.ts",
+		find: " && ![...scope].some((entry) => entry.includes(\":\"))) {",
+		replace: ") {",
+		tests: ["open-ends"],
 	},
 ];

@@ -1,0 +1,108 @@
+/**
+ * The open platform's loose ends (issue 18): a key scoped `component:<id>` reaches the component and all its
+ * authorizers (and nothing else) in /status, /health, /token, /ticket, /jssdk/config and the gateway; the
+ * component's ledger of authorization codes is pruned once a code is long dead; an authorizer whose account
+ * no longer authorises the component (61003) stops being served at once.
+ */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { authority, componentAuthority } from "../../src/authority/stub";
+import { KEYS, SCOPED_APPS, testComponent, type TestComponent } from "./fixtures";
+import { call, sim, travel } from "./helpers";
+import { expectWeChatError, gw } from "./gateway-helpers";
+import { authoriseAccount, componentStats, deliverPush, pushTicket, registryKey, ringComponent, simOpen } from "./component-helpers";
+
+const C = Array.from({ length: 8 }, (_, n) => testComponent("ends", n)) as TestComponent[];
+
+/** The account authorises the component through WeChat's `authorized` push; its appid. */
+async function authorised(c: TestComponent, appid: string): Promise<string> {
+	const { pushes } = await authoriseAccount(c, appid);
+	expect(pushes.map((p) => p.info_type)).toEqual(["authorized"]);
+	expect(await deliverPush(c, pushes[0]!)).toEqual({ status: 200, text: "success" });
+	return appid;
+}
+
+/** Every appid GET /status lists for `key`, page by page (`limit` a page). */
+async function statusAppids(key: string, limit: number): Promise<{ appids: string[]; apps: number }> {
+	const appids: string[] = [];
+	let cursor: string | null = null;
+	let apps = -1;
+	for (let page = 0; page < 20; page++) {
+		const res = await call(`/status?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { key });
+		expect(res.status, JSON.stringify(res.body)).toBe(200);
+		expect((res.body.apps as unknown[]).length).toBeLessThanOrEqual(limit);
+		appids.push(...(res.body.apps as { appid: string }[]).map((a) => a.appid));
+		apps = (res.body.summary as { apps: number }).apps;
+		cursor = res.body.next_cursor as string | null;
+		if (cursor === null) break;
+	}
+	return { appids, apps };
+}
+
+describe("a key scoped component:<id>", () => {
+	it("/status and /health cover the component and every authorizer of it, paged, and nothing of another component", async () => {
+		const [mine, other] = [C[2]!, C[3]!];
+		expect(await pushTicket(mine)).toBe("success");
+		expect(await pushTicket(other)).toBe("success");
+		const accounts = [await authorised(mine, "wxendsmine1acct"), await authorised(mine, "wxendsmine2acct"), await authorised(mine, "wxendsmine3acct")];
+		const foreign = await authorised(other, "wxendsother1acct");
+
+		const admin = await registryKey(`ends-admin-${Date.now()}`, [`component:${mine.component_appid}`], true);
+		const listed = await statusAppids(admin, 2);
+		expect(listed.appids).toEqual([`component:${mine.component_appid}`, ...accounts]);
+		expect(listed.apps).toBe(4);
+		expect(listed.appids).not.toContain(foreign);
+		const entry = ((await call(`/status?limit=5&cursor=${encodeURIComponent(`component:${mine.component_appid}`)}`, { key: admin })).body.apps as Record<string, unknown>[])[0];
+		expect(entry).toMatchObject({ appid: accounts[0], mode: "authorizer", authorizer: { component_appid: mine.component_appid } });
+
+		// A monitor's key of the component: every one of them counted.
+		const monitor = await registryKey(`ends-monitor-${Date.now()}`, [`component:${mine.component_appid}`]);
+		const health = await call("/health", { key: monitor });
+		expect(health.status, JSON.stringify(health.body)).toBe(200);
+		expect(health.body.summary).toEqual({ apps: 4, unhealthy: 0 });
+		// One of them in trouble shows: the account revoked its authorisation (and the push was missed).
+		await simOpen(`components/${mine.component_appid}/unauthorize`, { authorizer_appid: accounts[1], push: false });
+		const at = await runInDurableObject(authority(env, accounts[1]!), (_o, state) => state.storage.getAlarm());
+		await travel(Math.ceil((at! - Date.now()) / 1_000) + 1);
+		await runDurableObjectAlarm(authority(env, accounts[1]!));
+		const sick = await call("/health", { key: monitor });
+		expect(sick.status, JSON.stringify(sick.body)).toBe(503);
+		expect((sick.body.apps as { appid: string }[]).map((a) => a.appid)).toContain(accounts[1]);
+	});
+
+	it("/token, /ticket, /jssdk/config and the gateway serve its authorizers, and refuse another component's and plain apps", async () => {
+		const [mine, other] = [C[4]!, C[5]!];
+		expect(await pushTicket(mine)).toBe("success");
+		expect(await pushTicket(other)).toBe("success");
+		const account = await authorised(mine, "wxendsmine4acct");
+		const foreign = await authorised(other, "wxendsother4acct");
+		const vendor = await registryKey(`ends-vendor-${Date.now()}`, [`component:${mine.component_appid}`]);
+		const page = "https://vendor.example/page";
+
+		const token = await call(`/token?appid=${account}`, { key: vendor });
+		expect(token.status, JSON.stringify(token.body)).toBe(200);
+		expect((await call(`/ticket?appid=${account}&type=jsapi`, { key: vendor })).status).toBe(200);
+		expect((await call("/jssdk/config", { method: "POST", key: vendor, body: { appid: account, url: page } })).status).toBe(200);
+		const viaGateway = await gw(`/cgi-bin/token?grant_type=client_credential&appid=${account}&secret=${encodeURIComponent(vendor)}`);
+		expect(viaGateway.json?.access_token).toBe(token.body.access_token);
+
+		for (const appid of [foreign, SCOPED_APPS[0]!]) {
+			const refused = await call(`/token?appid=${appid}`, { key: vendor });
+			expect(refused.status, appid).toBe(403);
+			expect(refused.body.message).toMatch(new RegExp(`not allowed to use app ${appid}`));
+			expect((await call(`/ticket?appid=${appid}&type=jsapi`, { key: vendor })).status).toBe(403);
+			expect((await call("/jssdk/config", { method: "POST", key: vendor, body: { appid, url: page } })).status).toBe(403);
+			expectWeChatError(await gw(`/cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=${encodeURIComponent(vendor)}`), 40125);
+			expect((await call("/token/invalidate", { method: "POST", key: vendor, body: { appid, access_token: "x".repeat(40) } })).status).toBe(403);
+		}
+		// Nor another component's token, nor /status without admin.
+		expect((await call(`/component-token?component_appid=${other.component_appid}`, { key: vendor })).status).toBe(403);
+		expect((await call("/status", { key: vendor })).status).toBe(403);
+		// The other component's vendor is refused this one's authorizer the same way.
+		const otherVendor = await registryKey(`ends-other-vendor-${Date.now()}`, [`component:${other.component_appid}`]);
+		expect((await call(`/token?appid=${account}`, { key: otherVendor })).status).toBe(403);
+		expect((await call(`/token?appid=${foreign}`, { key: otherVendor })).status).toBe(200);
+		expect(await sim.check(token.body.access_token as string)).toBe(0);
+	});
+});

@@ -183,8 +183,8 @@ export const MUTATIONS = [
 	{
 		name: "classic: lifetime capped at 300 s after an unanswered call",
 		file: "src/engine/fetch-and-store.ts",
-		find: "const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt, failure);",
-		replace: "const current = planRetry(before, retryAt, failure);",
+		find: "const current = result.unanswered || endsHeldValue(failure) ? afterUnansweredCall(before, call) : planRetry(before, retryAt);",
+		replace: "const current = endsHeldValue(failure) ? afterUnansweredCall(before, call) : planRetry(before, retryAt);",
 		tests: ["errors", "promise"],
 	},
 	{
@@ -1922,8 +1922,8 @@ export const MUTATIONS = [
 	{
 		name: "[review18] 61023 / 61003 do not move an authorizer token's promise to the retry",
 		file: "src/engine/fetch-and-store.ts",
-		find: "if (failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode)) return current;",
-		replace: "",
+		find: "const current = result.unanswered || endsHeldValue(failure) ? afterUnansweredCall(before, call) : planRetry(before, retryAt);",
+		replace: "const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt);",
 		tests: ["review18"],
 	},
 	{
@@ -1952,6 +1952,13 @@ export const MUTATIONS = [
 		file: "src/routes/app.ts",
 		find: " && ![...scope].some((entry) => entry.includes(\":\"))) {",
 		replace: ") {",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] 61003 / 61023 end the held authorizer token at once (WeChat refuses it), not at its plan",
+		file: "src/engine/fetch-and-store.ts",
+		find: "return failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode);",
+		replace: "return failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode) && false;",
 		tests: ["open-ends"],
 	},
 ];

@@ -106,3 +106,37 @@ describe("a key scoped component:<id>", () => {
 		expect(await sim.check(token.body.access_token as string)).toBe(0);
 	});
 });
+
+describe("an authorizer whose account no longer authorises the component (61003)", () => {
+	it("is not served the token it held: WeChat refuses it, and /token names the re-authorisation", async () => {
+		const c = C[6]!;
+		expect(await pushTicket(c)).toBe("success");
+		const appid = await authorised(c, "wxendsgone6acct");
+		const held = await call(`/token?appid=${appid}`);
+		expect(held.status).toBe(200);
+		const token = held.body.access_token as string;
+
+		// The account revokes its authorisation and the `unauthorized` push never reaches the broker: WeChat
+		// stops the account's tokens. A client finds its token refused and reports it; the refresh gets 61003.
+		await simOpen(`components/${c.component_appid}/unauthorize`, { authorizer_appid: appid, push: false });
+		expect(await sim.check(token)).not.toBe(0);
+		const reported = await call("/token/invalidate", { method: "POST", body: { appid, access_token: token } });
+		expect(reported.status, JSON.stringify(reported.body)).toBe(502);
+		expect(reported.body).toMatchObject({ wechat_errcode: 61003 });
+
+		// Past this isolate's memory tier: neither the object nor the KV copy hands the dead token out again.
+		await travel(6);
+		for (let i = 0; i < 2; i++) {
+			const read = await call(`/token?appid=${appid}`);
+			expect(read.status, `handed out ${read.body.expires_in} s; WeChat says ${read.body.access_token ? await sim.check(read.body.access_token as string) : "-"}`).toBe(502);
+			expect(read.body).toMatchObject({ error: "wechat_error", wechat_errcode: 61003 });
+			expect(read.body.message).toMatch(/no longer authorises the component.*authorise again \(POST \/open\/.*\/auth-url\)/);
+		}
+		const status = (await authority(env, appid).status(appid)) as unknown as Record<string, any>;
+		expect(status.authorizer.needs_reauthorisation).toMatchObject({ errcode: 61003 });
+		expect(status.expires_in ?? 0).toBe(0);
+		// The gateway asks for it the way an SDK does: no token to hand out either.
+		const viaGateway = await gw(`/cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=${encodeURIComponent(KEYS.all)}`);
+		expect(viaGateway.json?.access_token).toBeUndefined();
+	});
+});

@@ -1961,4 +1961,25 @@ export const MUTATIONS = [
 		replace: "return failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode) && false;",
 		tests: ["open-ends"],
 	},
+	{
+		name: "[open-ends] the component's alarm prunes the ledger of exchanged codes",
+		file: "src/authority/authorizations.ts",
+		find: "await this.#ledger.prune(componentAppid, Date.now());",
+		replace: "",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] an exchanged code's answer is kept a day for its late duplicates",
+		file: "src/authority/code-ledger.ts",
+		find: "export const EXCHANGED_CODE_RETENTION_MS = 24 * 3_600_000;",
+		replace: "export const EXCHANGED_CODE_RETENTION_MS = 3_600_000;",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] ledger entries stored before the time keys are given theirs, and pruned",
+		file: "src/authority/code-ledger.ts",
+		find: "if (!(await this.#storage.get(CODE_LEDGER_INDEXED_KEY))) {",
+		replace: "if (!(await this.#storage.get(CODE_LEDGER_INDEXED_KEY)) && false) {",
+		tests: ["open-ends"],
+	},
 ];

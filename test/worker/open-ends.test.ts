@@ -140,3 +140,62 @@ describe("an authorizer whose account no longer authorises the component (61003)
 		expect(viaGateway.json?.access_token).toBeUndefined();
 	});
 });
+
+describe("the component's ledger of authorization codes", () => {
+	/** The codes the ledger holds (each also has a time key, which goes with it). */
+	const ledgerKeys = (c: TestComponent) => runInDurableObject(componentAuthority(env, c.component_appid), async (_o, state) => {
+		const entries = [...(await state.storage.list({ prefix: "auth_code:" })).keys()];
+		const timeKeys = [...(await state.storage.list({ prefix: "auth_code_at:" })).keys()];
+		expect(timeKeys.map((key) => key.slice(key.lastIndexOf(":") + 1)).sort()).toEqual(entries.map((key) => key.slice("auth_code:".length)).sort());
+		return entries;
+	});
+	const exchange = (c: TestComponent, auth_code: string) => call(`/open/${c.component_appid}/authorizations`, { method: "POST", key: KEYS.admin, body: { auth_code } });
+	/** The clock moves on (the simulator keeps pushing tickets, valid 12 h), and the component's alarm rings. */
+	async function later(c: TestComponent, hours: number): Promise<void> {
+		await travel(hours * 3_600);
+		expect(await pushTicket(c)).toBe("success");
+		await ringComponent(c);
+		await componentAuthority(env, c.component_appid).idle();
+	}
+
+	it("answers a code's late duplicate for a day without a second api_query_auth, then prunes it: storage holds about a day of codes", async () => {
+		const c = C[7]!;
+		expect(await pushTicket(c)).toBe("success");
+		const early = await Promise.all(["wxendsled1acct", "wxendsled2acct"].map(async (appid) => (await authoriseAccount(c, appid, false)).auth_code));
+		for (const code of early) expect((await exchange(c, code)).status).toBe(200);
+		const exchanged = (await componentStats(c)).api_query_auth ?? 0;
+		expect(await ledgerKeys(c)).toHaveLength(2);
+
+		// 20 h on: the duplicates are answered from the ledger; a new code is exchanged.
+		await later(c, 20);
+		for (const code of early) expect((await exchange(c, code)).body).toMatchObject({ authorizer_appid: expect.stringMatching(/^wxendsled[12]acct$/) });
+		expect((await componentStats(c)).api_query_auth).toBe(exchanged);
+		const { auth_code: recent } = await authoriseAccount(c, "wxendsled3acct", false);
+		expect((await exchange(c, recent)).status).toBe(200);
+		expect(await ledgerKeys(c)).toHaveLength(3);
+
+		// A day and more after the first two: they are gone, the recent one stays (and still answers alone).
+		await later(c, 5);
+		expect(await ledgerKeys(c)).toHaveLength(1);
+		expect((await exchange(c, recent)).body).toMatchObject({ authorizer_appid: "wxendsled3acct" });
+		expect((await componentStats(c)).api_query_auth).toBe(exchanged + 1);
+		// A pruned code sent again is WeChat's to refuse (single use): a 400 that says to start again, no token minted.
+		const late = await exchange(c, early[0]!);
+		expect(late.status).toBe(400);
+		expect(late.body.message).toMatch(/start the authorisation again/);
+		expect((await call("/token?appid=wxendsled1acct")).status).toBe(200);
+	});
+
+	it("prunes entries stored before the ledger kept time keys", async () => {
+		const c = C[0]!;
+		expect(await pushTicket(c)).toBe("success");
+		await runInDurableObject(componentAuthority(env, c.component_appid), async (_o, state) => {
+			await state.storage.delete("auth_code_ledger_indexed");
+			await state.storage.put(`auth_code:${"ab".repeat(32)}`, { receivedAt: Date.now(), authorizerAppid: "wxendsold0acct", funcInfo: [1], exchangedAt: Date.now() });
+		});
+		await later(c, 1);
+		expect(await ledgerKeys(c)).toHaveLength(1);
+		await later(c, 24);
+		expect(await ledgerKeys(c)).toEqual([]);
+	});
+});

@@ -1711,8 +1711,8 @@ export const MUTATIONS = [
 	{
 		name: "[component] a gateway heal forgets the component token in this isolate before the call",
 		file: "src/gateway/forward.ts",
-		find: "if (app.mode === \"component\") forget(appid, \"token\");",
-		replace: "",
+		find: "if (app.mode === \"component\" || app.mode === \"authorizer\") forget(appid, \"token\");",
+		replace: "if (app.mode === \"authorizer\") forget(appid, \"token\");",
 		tests: ["gwcomponent"],
 	},
 	{
@@ -1980,6 +1980,13 @@ export const MUTATIONS = [
 		file: "src/authority/code-ledger.ts",
 		find: "if (!(await this.#storage.get(CODE_LEDGER_INDEXED_KEY))) {",
 		replace: "if (!(await this.#storage.get(CODE_LEDGER_INDEXED_KEY)) && false) {",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] the gateway's heal of an authorizer token drops it from the isolate's memory tier",
+		file: "src/gateway/forward.ts",
+		find: "if (app.mode === \"component\" || app.mode === \"authorizer\") forget(appid, \"token\");",
+		replace: "if (app.mode === \"component\") forget(appid, \"token\");",
 		tests: ["open-ends"],
 	},
 ];

@@ -139,6 +139,21 @@ describe("an authorizer whose account no longer authorises the component (61003)
 		const viaGateway = await gw(`/cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=${encodeURIComponent(KEYS.all)}`);
 		expect(viaGateway.json?.access_token).toBeUndefined();
 	});
+	it("is not served again by the isolate whose gateway healed a call with it, not even from its memory tier", async () => {
+		const c = C[1]!;
+		expect(await pushTicket(c)).toBe("success");
+		const appid = await authorised(c, "wxendsgone1acct");
+		// Read twice: the second read is answered from KV and remembered in this isolate's memory tier.
+		await call(`/token?appid=${appid}`);
+		const token = (await call(`/token?appid=${appid}`)).body.access_token as string;
+		await simOpen(`components/${c.component_appid}/unauthorize`, { authorizer_appid: appid, push: false });
+		// The vendor's SDK calls an API through the gateway: WeChat refuses the token, the heal gets 61003.
+		const refused = await gw(`/cgi-bin/getcallbackip?access_token=${encodeURIComponent(token)}`);
+		expect(refused.json?.errcode).toBe(40001);
+		const read = await call(`/token?appid=${appid}`);
+		expect(read.status, `handed out ${read.body.expires_in} s; WeChat says ${read.body.access_token ? await sim.check(read.body.access_token as string) : "-"}`).toBe(502);
+		expect(read.body).toMatchObject({ wechat_errcode: 61003 });
+	});
 });
 
 describe("the component's ledger of authorization codes", () => {

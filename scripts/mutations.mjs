@@ -1989,4 +1989,18 @@ export const MUTATIONS = [
 		replace: "if (app.mode === \"component\") forget(appid, \"token\");",
 		tests: ["open-ends"],
 	},
+	{
+		name: "[open-ends] the ledger's prune goes on past its first batch",
+		file: "src/authority/code-ledger.ts",
+		find: "if (batch.size < PRUNE_BATCH_CODES) break;",
+		replace: "break;",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] a 61003 / 61023 names the component's own auth-url route",
+		file: "src/wechat/authorizer-client.ts",
+		find: "${advice.replaceAll(\"<component_appid>\", componentAppid)}",
+		replace: "${advice}",
+		tests: ["open-ends"],
+	},
 ];

@@ -1936,7 +1936,7 @@ export const MUTATIONS = [
 	{
 		name: "[open-ends] a component: scope reaches every index row of that component (its authorizers)",
 		file: "src/schedule/schedule-index.ts",
-		find: "\n\tOR appid IN (SELECT appid FROM apps WHERE component IN (SELECT substr(value, 11) FROM json_each(?) WHERE value LIKE 'component:%')))",
+		find: "\n\tOR appid IN (SELECT appid FROM apps WHERE component IS NOT NULL AND component IN (SELECT substr(value, 11) FROM json_each(?) WHERE value LIKE 'component:%')))",
 		replace: " AND ? IS NOT NULL)",
 		tests: ["open-ends"],
 	},

@@ -120,14 +120,14 @@ CREATE INDEX IF NOT EXISTS apps_component ON apps(component) WHERE component IS 
  * Open-platform components (rows named component:<id>) count once their object has run, from either source:
  * a component removed from WECHAT_COMPONENTS is dropped by its next alarm (authority/alarm-chain.ts).
  * Then narrowed to a key's scope: the appids it names, and for each `component:<id>` it names, every row of
- * that component (its authorizers, found through apps_component). Binds: configured (JSON), scope (JSON or
- * null), scope again, scope again.
+ * that component (its authorizers, found through apps_component: the `IS NOT NULL` is what lets SQLite use
+ * that partial index). Binds: configured (JSON), scope (JSON or null), scope again, scope again.
  */
 const SCOPED = `
 WITH configured(appid) AS (SELECT value FROM json_each(?)),
 universe(appid) AS (SELECT appid FROM apps WHERE source = 'registry' OR appid LIKE 'component:%' UNION SELECT appid FROM configured),
 scoped(appid) AS (SELECT appid FROM universe WHERE ? IS NULL OR appid IN (SELECT value FROM json_each(?))
-	OR appid IN (SELECT appid FROM apps WHERE component IN (SELECT substr(value, 11) FROM json_each(?) WHERE value LIKE 'component:%')))
+	OR appid IN (SELECT appid FROM apps WHERE component IS NOT NULL AND component IN (SELECT substr(value, 11) FROM json_each(?) WHERE value LIKE 'component:%')))
 `;
 
 /** The binds SCOPED takes, in order. */

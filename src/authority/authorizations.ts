@@ -9,27 +9,20 @@
  *   the next arrival of the same code, or by the redirect page's POST.
  * - Concurrent arrivals of one code join one flight (the object runs one call at a time between awaits).
  * - The exchange's refresh token goes straight to the authorizer's own object (adoptAuthorizer), which seals
- *   it; this object never stores it. What it keeps of an exchanged code is which authorizer it made.
+ *   it; this object never stores it. What it keeps of an exchanged code is which authorizer it made, for a
+ *   day (code-ledger.ts), pruned by the component's alarm.
  */
 import type { AppProfile, BrokerConfig } from "../config/config";
 import { tokenDigest } from "../edge/issued-index";
 import { log } from "../core/log";
 import { expiresInS } from "../core/lifetime";
 import type { Failure, Outcome } from "../core/outcome";
-import { AUTH_PENDING_PREFIX, authCodeKey } from "../core/storage-keys";
+import { AUTH_PENDING_PREFIX } from "../core/storage-keys";
 import type { AppEnv } from "../env";
 import { createPreAuthCode, getAuthorizerList, MAX_AUTHORIZER_PAGE, queryAuth } from "../wechat/authorizer-client";
 import { registry } from "../registry/registry";
 import { authorizerProfile } from "./authorizer";
-
-/** A code's entry: pending (the code itself, until exchanged) or exchanged (which authorizer it made). */
-export interface CodeEntry {
-	readonly receivedAt: number;
-	readonly code?: string;
-	readonly authorizerAppid?: string;
-	readonly funcInfo?: readonly number[];
-	readonly exchangedAt?: number;
-}
+import { CodeLedger, type CodeEntry } from "./code-ledger";
 
 export type ExchangeOutcome =
 	| { readonly ok: true; readonly authorizerAppid: string; readonly funcInfo: readonly number[]; readonly expiresIn: number; readonly exchanged: boolean }
@@ -75,11 +68,14 @@ const PENDING_MAX_AGE_MS = 15 * 60_000;
 export class Authorizations {
 	readonly #host: AuthorizationsHost;
 	readonly #flights = new Map<string, Promise<ExchangeOutcome>>();
+	/** Which authorizer each code made, kept a day for the code's late duplicates. */
+	readonly #ledger: CodeLedger;
 	/** Whether storage holds a pushed code not yet exchanged (memory copy, read in load()). */
 	#pending = false;
 
 	constructor(host: AuthorizationsHost) {
 		this.#host = host;
+		this.#ledger = new CodeLedger(host.storage);
 	}
 
 	/** In the object's constructor: whether a pushed code still waits for its exchange. */
@@ -97,7 +93,7 @@ export class Authorizations {
 	 */
 	async received(componentAppid: string, code: string): Promise<void> {
 		const digest = await tokenDigest(code);
-		if (!(await this.#host.storage.get<CodeEntry>(authCodeKey(digest)))?.authorizerAppid) {
+		if (!(await this.#ledger.get(digest))?.authorizerAppid) {
 			await this.#host.storage.put(`${AUTH_PENDING_PREFIX}${digest}`, { receivedAt: Date.now(), code } satisfies CodeEntry);
 			this.#pending = true;
 		}
@@ -109,8 +105,12 @@ export class Authorizations {
 		return this.#pending && this.#flights.size === 0 ? now + PENDING_RETRY_MS : null;
 	}
 
-	/** The alarm's part: every pushed code not yet exchanged is tried again; dead ones are dropped. */
+	/**
+	 * The alarm's part: codes exchanged more than a day ago leave the ledger, every pushed code not yet
+	 * exchanged is tried again, and dead ones are dropped.
+	 */
 	async resume(componentAppid: string): Promise<void> {
+		await this.#ledger.prune(componentAppid, Date.now());
 		if (!this.#pending) return;
 		const pending = await this.#host.storage.list<CodeEntry>({ prefix: AUTH_PENDING_PREFIX });
 		const now = Date.now();
@@ -202,8 +202,7 @@ export class Authorizations {
 	}
 
 	async #exchange(componentAppid: string, code: string, digest: string): Promise<ExchangeOutcome> {
-		const key = authCodeKey(digest);
-		const entry = await this.#host.storage.get<CodeEntry>(key);
+		const entry = await this.#ledger.get(digest);
 		if (entry?.authorizerAppid) return this.#result(entry.authorizerAppid, entry.funcInfo ?? [], false);
 		const token = await this.#host.componentToken(componentAppid);
 		if (!token.ok) return { ok: false, failure: { ...token.failure, message: `The authorization code cannot be exchanged yet: ${token.failure.message}` } };
@@ -220,7 +219,7 @@ export class Authorizations {
 		}
 		const { authorizerAppid, refreshToken, funcInfo } = answer.value;
 		await this.#host.authorizers.adopt(authorizerProfile(authorizerAppid, componentAppid), refreshToken);
-		await this.#host.storage.put(key, { receivedAt: Date.now(), authorizerAppid, funcInfo, exchangedAt: Date.now() } satisfies CodeEntry);
+		await this.#ledger.exchanged(digest, authorizerAppid, funcInfo, Date.now());
 		await this.#settle(digest);
 		log("info", "authorization_code_exchanged", { component_appid: componentAppid, authorizer_appid: authorizerAppid });
 		return this.#result(authorizerAppid, funcInfo, true);

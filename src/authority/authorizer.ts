@@ -9,7 +9,8 @@
  * - Its token (engine/kinds.ts, policy no_overlap) is fetched with the component's token, which this object
  *   asks the component's own object for (componentAccessToken), so one component flight serves every authorizer.
  * - 61023 / 61003 mean the account must authorise again: the mark is stored, and until a new authorisation
- *   arrives no call is sent (the engine's failure stays the same, so its incident opens once, with one alert).
+ *   arrives no call is sent (the engine's failure stays the same, so its incident opens once, with one alert);
+ *   the token held is not served from then on, WeChat refusing it (engine/fetch-and-store.ts, endsHeldValue).
  * - `unauthorized`: its credentials go (storage, KV, alarm); the mark says when, so /token names the revocation.
  */
 import type { AppConfig, AppProfile } from "../config/config";

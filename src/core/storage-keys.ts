@@ -122,9 +122,19 @@ export const COMPONENT_TICKET_KEY = "component_ticket";
 export const AUTHORIZER_MARK_KEY = "authorizer";
 
 /** An authorization code's entry in its component's object: the code's digest, never the code. */
+export const AUTH_CODE_PREFIX = "auth_code:";
 export function authCodeKey(codeSha256Hex: string): string {
-	return `auth_code:${codeSha256Hex}`;
+	return `${AUTH_CODE_PREFIX}${codeSha256Hex}`;
 }
+
+/** The same code's place in time (ms, 13 digits, so keys sort by time): what the ledger's prune reads. */
+export const AUTH_CODE_TIME_PREFIX = "auth_code_at:";
+export function authCodeTimeKey(ms: number, codeSha256Hex: string): string {
+	return `${AUTH_CODE_TIME_PREFIX}${String(ms).padStart(13, "0")}:${codeSha256Hex}`;
+}
+
+/** Set once the ledger's entries stored before the time keys existed have theirs (authority/code-ledger.ts). */
+export const CODE_LEDGER_INDEXED_KEY = "auth_code_ledger_indexed";
 
 /** A pushed code not yet exchanged (the code itself, until it is): what the component's alarm retries. */
 export const AUTH_PENDING_PREFIX = "auth_pending:";

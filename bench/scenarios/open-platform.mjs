@@ -8,7 +8,7 @@
  * token it asks the component's object for. Then, on workerd's real clock, as the scale scenario: readers
  * (GET /token?appid=<authorizer>, each token checked with WeChat), a quiet phase with alarms only, and last a
  * burst of ticket pushes.
- * What is reported (README "The open platform at scale"): the scale scenario's figures, plus the
+ * What is reported (README, "Deploying to Cloudflare", the open platform at N authorizers): the scale scenario's figures, plus the
  * component-token calls in each component-token lifetime (goal 1 per refresh, whatever N; beside the
  * computed naive design where every authorizer refresh fetches a component token), api_authorizer_token
  * and api_query_auth calls beside the plan, the errcodes the broker logged, and the burst's pushes absorbed

@@ -14,15 +14,16 @@
  * and api_query_auth calls beside the plan, the errcodes the broker logged, and the burst's pushes absorbed
  * per second, each answer checked against the broker's rule and the newest ticket kept.
  */
-import { randomBytes, randomInt } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { MAX_OUTBOX } from "../../sim/open-pushes.js";
 import { AUTH_HEADERS, startBroker } from "../broker.mjs";
-import { callsPerWindow, callTimes, checkTicketAnswers, openLifetimes } from "../open-figures.mjs";
+import { callsPerWindow, callTimes, openLifetimes } from "../open-figures.mjs";
+import { BURST_CONCURRENCY, ticketBurst } from "../ticket-burst.mjs";
 import { alarmFigures, CRON_INTERVAL_MS, logEntry, plannedRefreshes, readTokens, REFRESH_AT, sleep, workerdRssMiB } from "../refresh-run.mjs";
-import { median, percentile, round } from "../stats.mjs";
+import { median, round } from "../stats.mjs";
 import { startWorld } from "../world.mjs";
 import { defaultPhases } from "./scale.mjs";
 
@@ -46,16 +47,10 @@ const OUTBOX_MARGIN = 5;
 const DUPLICATE_POSTS = 20;
 /** Registering stops with an error when no account is exchanged for this long. */
 const STALL_MS = 60_000;
-/** Ticket pushes of the burst in flight. */
-const BURST_CONCURRENCY = 32;
-/** The burst's CreateTimes: from this long before the kept ticket's up to now. */
-const BURST_SPREAD_S = 300;
 /** How often the simulator's counters are sampled (the component-token calls' moments). */
 const SAMPLE_MS = 1_000;
 const STATUS_SAMPLES = 5;
 const PROGRESS_MS = 15_000;
-/** WeChat counts a push answered later than this as failed (OPEN-PLATFORM.md §2). */
-const PUSH_BUDGET_MS = 5_000;
 /** At WeChat's 7200 s an authorizer token (no overlap) is refreshed 900 s ahead: every 6300 s. */
 const REFRESH_EVERY_AT_7200_S = 6300;
 
@@ -222,7 +217,7 @@ export async function measureOpenPlatform({ n, pushes: burstSize, step, ...phase
 	const stats = await sampleNow();
 
 	step(`open platform N=${n}: a burst of ${burstSize} ticket pushes, ${BURST_CONCURRENCY} at a time…`);
-	const burst = await ticketBurst({ brokerUrl: broker.url, sim, admin, size: burstSize });
+	const burst = await ticketBurst({ brokerUrl: broker.url, componentAppid: id, sim, admin, size: burstSize });
 
 	const summaryTimes = [];
 	let summary = null;
@@ -305,47 +300,5 @@ export async function measureOpenPlatform({ n, pushes: burstSize, step, ...phase
 		machine_load_1min: { at_start: loadAtStart, at_end: round(loadavg()[0] ?? 0, 1) },
 		status: { summary, summary_ms_median: round(median(summaryTimes), 1) },
 		ticket_burst: burst,
-	};
-}
-
-/**
- * M ticket pushes at once, each a fresh ticket the simulator issued (so the kept one works), their
- * CreateTimes from BURST_SPREAD_S before the kept ticket's up to now in random order, so that some are older
- * than what is kept (409) and some newer (`success`); the simulator's own schedule paused meanwhile.
- * @param {{ brokerUrl: string, sim: (path: string, body?: unknown) => Promise<any>, admin: () => Promise<any>, size: number }} options
- */
-async function ticketBurst({ brokerUrl, sim, admin, size }) {
-	const id = COMPONENT.component_appid;
-	await sim(`/${id}/schedule`, { running: false });
-	for (let p = (await sim(`/${id}`)).stats.pushes; p.made - p.dropped - p.delivered - p.failed > 0; p = (await sim(`/${id}`)).stats.pushes) await sleep(50);
-	const prior = Date.parse((await admin()).verify_ticket.create_time) / 1000;
-	const nowS = Math.floor(Date.now() / 1000);
-	const createTimes = Array.from({ length: size }, () => randomInt(prior - BURST_SPREAD_S, nowS + 1));
-	/** @type {{ query: string, body: string, create_time: number }[]} */
-	const pushes = (await sim(`/${id}/tickets`, { create_times_s: createTimes })).pushes;
-	/** @type {import("../open-figures.mjs").TicketAnswer[]} */
-	const answers = [];
-	const started = performance.now();
-	let next = 0;
-	await Promise.all(Array.from({ length: BURST_CONCURRENCY }, async () => {
-		while (next < pushes.length) {
-			const push = /** @type {typeof pushes[0]} */ (pushes[next++]);
-			const sentAt = performance.now();
-			const res = await fetch(`${brokerUrl}/open/${id}/events?${push.query}`, { method: "POST", headers: { "content-type": "text/xml" }, body: push.body });
-			const body = await res.text();
-			answers.push({ createTime: push.create_time, sentAt, answeredAt: performance.now(), status: res.status, body: res.status === 200 ? body : body.slice(0, 200) });
-		}
-	}));
-	const seconds = (performance.now() - started) / 1000;
-	const kept = Date.parse((await admin()).verify_ticket.create_time) / 1000;
-	await sim(`/${id}/schedule`, { running: true, next_in_s: 0 });
-	const check = checkTicketAnswers(prior, answers);
-	const latencies = answers.map((a) => a.answeredAt - a.sentAt);
-	return {
-		pushes: size, concurrency: BURST_CONCURRENCY, seconds: round(seconds, 2), pushes_per_s: round(size / seconds, 0),
-		p50_ms: round(percentile(latencies, 50), 1), p99_ms: round(percentile(latencies, 99), 1),
-		over_wechat_budget: latencies.filter((ms) => ms > PUSH_BUDGET_MS).length, wechat_budget_ms: PUSH_BUDGET_MS,
-		success: check.accepted, refused_older_409: check.refused_older, wrong_answers: check.wrong, first_wrong: check.first_wrong,
-		prior_create_time: prior, newest_create_time: check.newest_create_time, kept_create_time: kept, newest_kept: kept === check.newest_create_time,
 	};
 }

@@ -20,6 +20,9 @@
  *   POST /__sim/wecom/suites/:id/install      {corpid, corp_name?, pre_auth_code?, push?: false, state?}
  *                                             → {auth_code, expires_in}  (with push, a create_auth callback follows)
  *   POST /__sim/wecom/suites/:id/uninstall    {corpid, push?: true} → {ok: true}  (cancel_auth)
+ *   POST /__sim/wecom/suites/:id/change       {corpid, corp_name?, push?: true} → {ok: true}  (change_auth)
+ *   POST /__sim/wecom/suites/:id/reset        {corpid, push?: true} → {auth_code, expires_in}  (代开发
+ *                                             reset_permanent_code: the code's exchange issues the new permanent code)
  */
 import { BadRequest, jsonBody } from "./control-input.js";
 import { publicSuite } from "./wecom-suites.js";
@@ -45,7 +48,7 @@ export function handleSuiteControl(ctx, { method, path, body }) {
     requireMethod(method, "POST");
     return controlJson({ suite: publicSuite(ctx.suites.upsert(jsonBody(body))) });
   }
-  const match = /^\/__sim\/wecom\/suites\/(?<id>[^/]+)(?:\/(?<action>schedule|push|take|url-check|install|uninstall))?$/.exec(path)?.groups;
+  const match = /^\/__sim\/wecom\/suites\/(?<id>[^/]+)(?:\/(?<action>schedule|push|take|url-check|install|uninstall|change|reset))?$/.exec(path)?.groups;
   if (!match) throw new BadRequest(`no control endpoint ${path}`, 404);
   const id = decodeURIComponent(match.id ?? "");
   const suite = ctx.suites.get(id);
@@ -95,6 +98,21 @@ export function handleSuiteControl(ctx, { method, path, body }) {
       }, now);
       if ("error" in outcome) throw new BadRequest(outcome.error);
       return controlJson(outcome);
+    }
+    case "change": {
+      const { corpid, corp_name, push = true, ...rest } = input;
+      noOthers(rest, "corpid, corp_name, push");
+      if (typeof corpid !== "string" || typeof push !== "boolean" || (corp_name !== undefined && typeof corp_name !== "string")) throw new BadRequest("corpid and corp_name must be strings and push true or false");
+      if (!ctx.service.change(id, corpid, /** @type {string | undefined} */ (corp_name), push, now)) throw new BadRequest(`${corpid} has not installed ${id}`);
+      return controlJson({ ok: true });
+    }
+    case "reset": {
+      const { corpid, push = true, ...rest } = input;
+      noOthers(rest, "corpid, push");
+      if (typeof corpid !== "string" || typeof push !== "boolean") throw new BadRequest("corpid must be a string and push true or false");
+      const code = ctx.service.reset(id, corpid, push, now);
+      if (!code) throw new BadRequest(`${corpid} has not installed ${id}`);
+      return controlJson(code);
     }
     default: {
       const { corpid, push = true, ...rest } = input;

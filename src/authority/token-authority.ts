@@ -12,7 +12,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { appStatus, iso, type AppStatus } from "./status-report";
-import { authority, componentAuthority } from "./stub";
+import { authority, componentAuthority, suiteAuthority } from "./stub";
 import { loadConfig, type AppConfig, type AppProfile, type BrokerConfig, type ComponentConfig, type ComponentProfile } from "../config/config";
 import { CREDENTIAL_TYPES } from "../core/credentials";
 import { BrokerError } from "../core/errors";
@@ -37,10 +37,11 @@ import { fail, type Failure, type Outcome } from "../core/outcome";
 import { AlarmChain, type RingResult } from "./alarm-chain";
 import { scheduleIndex } from "../schedule/client";
 import { componentAppOf, TicketWatch, type TicketStatus } from "./component-token";
-import { componentObjectName } from "../core/storage-keys";
-import { AuthorizerDesk } from "./authorizer";
+import { componentObjectName, suiteObjectName } from "../core/storage-keys";
+import { GrantDesk, grantParent, type GrantParent } from "./sealed-grant";
+import { SuiteInstalls, type InstallOutcome, type InstallRecord, type InstallSyncOutcome } from "./suite-installs";
 import { Authorizations, type ExchangeOutcome, type SyncOutcome } from "./authorizations";
-import { countCall } from "../core/usage";
+import { countCall, type CountedCall } from "../core/usage";
 
 export type { RefreshTrigger } from "../engine/state";
 export type { Failure, Outcome } from "../core/outcome";
@@ -85,8 +86,10 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	readonly #suite: SuiteDesk;
 	/** In a component's object: its tickets' arrival, for the stale-ticket incident (component-token.ts). */
 	readonly #tickets: TicketWatch;
-	/** In an authorizer's object: its refresh token's keeping and its marks (authorizer.ts). */
-	readonly #authorizer: AuthorizerDesk;
+	/** In an authorizer's or an installed company's object: its sealed grant and its marks (sealed-grant.ts). */
+	readonly #authorizer: GrantDesk;
+	/** In a WeCom suite's object: its installs, each code exchanged once (suite-installs.ts). */
+	readonly #installs: SuiteInstalls;
 	/** In a component's object: its authorization codes, each exchanged once (authorizations.ts). */
 	readonly #authorizations: Authorizations;
 
@@ -112,7 +115,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			config: () => this.#config(),
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 		});
-		this.#authorizer = new AuthorizerDesk({
+		this.#authorizer = new GrantDesk({
 			storage: ctx.storage, env,
 			setRegistered: (opened) => {
 				this.#registered = opened;
@@ -120,7 +123,10 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			putRow: async (profile) => {
 				if (this.#registered) await registry(this.env).putApp(profile, this.#registered.sealed.kid);
 			},
-			componentToken: (componentAppid) => componentAuthority(this.env, componentAppid).componentAccessToken(componentAppid),
+			parentToken: ({ kind, id }) => (kind === "component"
+				? componentAuthority(this.env, id).componentAccessToken(id)
+				// TODO(issue19token): suiteAccessToken arrives with the suite token on the engine.
+				: (suiteAuthority(this.env, id) as unknown as { suiteAccessToken(suiteId: string): Promise<Outcome> }).suiteAccessToken(id)),
 		});
 		this.#authorizations = new Authorizations({
 			storage: ctx.storage, env,
@@ -129,13 +135,24 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 			replan: () => this.#save(),
 			authorizers: {
-				adopt: (profile, refreshToken) => authority(this.env, profile.appid).adoptAuthorizer(profile, refreshToken),
-				revoke: (authorizerAppid, componentAppid) => authority(this.env, authorizerAppid).revokeAuthorizer(authorizerAppid, componentAppid),
+				adopt: (profile, refreshToken) => authority(this.env, profile.appid).adoptGrant(profile, refreshToken),
+				revoke: (authorizerAppid, componentAppid) => authority(this.env, authorizerAppid).revokeGrant(authorizerAppid, { kind: "component", id: componentAppid }),
 				token: (authorizerAppid) => authority(this.env, authorizerAppid).getToken(authorizerAppid),
 			},
-			countCall: async (call) => {
-				this.#state = { ...this.#state, usage: countCall(this.#state.usage, call, Date.now()) };
-				await this.#save();
+			countCall: (call) => this.#countCall(call),
+		});
+		this.#installs = new SuiteInstalls({
+			storage: ctx.storage, env,
+			config: () => this.#config(),
+			suiteToken: (suiteId) => this.getCredential(suiteObjectName(suiteId), "token"),
+			waitUntil: (promise) => this.ctx.waitUntil(promise),
+			replan: () => this.#save(),
+			countCall: (call) => this.#countCall(call),
+			corps: {
+				adopt: (profile, permanentCode) => authority(this.env, profile.appid).adoptGrant(profile, permanentCode),
+				revoke: (appid, suiteId) => authority(this.env, appid).revokeGrant(appid, { kind: "suite", id: suiteId }),
+				token: (appid) => authority(this.env, appid).getToken(appid),
+				holdsGrant: (appid) => authority(this.env, appid).holdsGrant(appid),
 			},
 		});
 		this.#chain = new AlarmChain({
@@ -157,7 +174,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			idle: async () => {
 				for (const refresher of this.#refreshers.values()) await refresher.idle();
 			},
-			extraWake: (now) => (this.#seenApp?.mode === "component" ? earliestOf(this.#tickets.wake(now), this.#authorizations.wake(now)) : null),
+			extraWake: (now) => (this.#seenApp?.mode === "component" ? earliestOf(this.#tickets.wake(now), this.#authorizations.wake(now))
+				: (this.#seenApp?.mode as string) === "suite" ? this.#installs.wake(now) : null),
 		});
 		void ctx.blockConcurrencyWhile(async () => {
 			const [stored, registered, component] = await Promise.all([
@@ -167,6 +185,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				this.#tickets.load(),
 				this.#authorizer.load(),
 				this.#authorizations.load(),
+				this.#installs.load(),
 			]);
 			if (isStoredRegisteredApp(registered)) this.#registered = await openApp(env, registered);
 			// A component's alarm and the watchdog name it by its object's name: it must be known synchronously.
@@ -346,19 +365,19 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/**
-	 * In an authorizer's object, from its component's (authorizations.ts): a new authorisation's refresh token,
-	 * sealed here; the authorizer registered (its entry records its component) and its first token fetched,
-	 * which arms its alarm.
+	 * In an authorizer's object, from its component's (authorizations.ts), or in an installed company's, from
+	 * its suite's (suite-installs.ts): a new grant (refresh token, permanent code), sealed here; the app
+	 * registered (its entry records its parent) and its first token fetched, which arms its alarm.
 	 */
-	adoptAuthorizer(profile: AppProfile, refreshToken: string): Promise<Outcome> {
+	adoptGrant(profile: AppProfile, grant: string): Promise<Outcome> {
 		return this.#adminChange(async () => {
 			const existing = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
-			if (this.#config().apps.has(profile.appid) || (existing && existing.mode !== "authorizer")) {
-				// An account configured with its own AppSecret keeps it: its entry is the operator's, not WeChat's.
-				log("warn", "authorizer_not_adopted", { appid: profile.appid, reason: "configured_with_secret" });
-				return fail({ code: "config_error", message: `${profile.appid} is configured with its own AppSecret on this broker; its authorisation of component ${profile.componentAppid ?? "?"} does not replace that entry (use its own /token).` });
+			if (this.#config().apps.has(profile.appid) || (existing && existing.mode !== profile.mode)) {
+				// An account configured with its own secret keeps it: its entry is the operator's, not the platform's.
+				log("warn", "grant_not_adopted", { appid: profile.appid, reason: "configured_with_secret" });
+				return fail({ code: "config_error", message: `${profile.appid} is configured with its own secret on this broker; its grant from ${grantParent(profile)?.kind ?? "?"} ${grantParent(profile)?.id ?? "?"} does not replace that entry (use its own /token).` });
 			}
-			const stored = await this.#authorizer.adopt(profile, refreshToken);
+			const stored = await this.#authorizer.adopt(profile, grant);
 			await registry(this.env).putApp(profile, stored.sealed.kid);
 			const refresher = this.#refresherFor(profile.appid, "token");
 			if ("failure" in refresher) return fail(refresher.failure);
@@ -371,13 +390,15 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/**
-	 * In an authorizer's object: the account revoked the authorisation (`unauthorized`). Its credentials go
-	 * from storage and KV and its alarm is disarmed; its catalog entry stays, marked revoked, so /token names it.
+	 * In an authorizer's or an installed company's object: the grant was revoked (`unauthorized`,
+	 * `cancel_auth`). Its credentials go from storage and KV and its alarm is disarmed; its catalog entry
+	 * stays, marked revoked, so /token names it.
 	 */
-	revokeAuthorizer(appid: string, componentAppid: string): Promise<AppProfile | null> {
+	revokeGrant(appid: string, parent: GrantParent): Promise<AppProfile | null> {
 		return this.#adminChange(async () => {
 			const registered = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
-			if (!registered || registered.componentAppid !== componentAppid) return null;
+			const held = registered && grantParent(registered);
+			if (!held || held.kind !== parent.kind || held.id !== parent.id) return null;
 			this.#deleting = true;
 			await this.idle();
 			const kvKeys = await this.#credentialKeys(appid);
@@ -387,13 +408,13 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			await registry(this.env).revokeApp(revoked, kvKeys);
 			await this.#chain.disarm(appid);
 			await this.ctx.storage.deleteAll();
-			await this.#authorizer.revoked(componentAppid, at);
+			await this.#authorizer.revoked(parent, at);
 			this.#state = initialState(Date.now());
 			this.#refreshers.clear();
 			this.#seenApp = undefined;
 			this.#registered = undefined;
 			this.#deleting = false;
-			log("info", "authorizer_revoked", { appid, component_appid: componentAppid });
+			log("info", "grant_revoked", { appid, parent: parent.id });
 			return revoked;
 		});
 	}
@@ -438,9 +459,45 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		return this.#suite.configure(profile, secrets);
 	}
 
-	/** A POST to the suite's instruction URL (routes/wecom-suite-events.ts). */
-	suiteEvent(suiteId: string, signed: SignedCallback): Promise<EventOutcome> {
-		return this.#suite.callback(suiteId, signed, Date.now());
+	/**
+	 * A POST to the suite's instruction URL (routes/wecom-suite-events.ts): an install code is stored before
+	 * `success` and exchanged in the background; an uninstall wipes the company's tokens before it.
+	 */
+	async suiteEvent(suiteId: string, signed: SignedCallback): Promise<EventOutcome & { revokedProfile?: AppProfile | null }> {
+		const outcome = await this.#suite.callback(suiteId, signed, Date.now());
+		if (outcome.ok && outcome.authorizationCode) await this.#installs.received(suiteId, outcome.authorizationCode);
+		if (outcome.ok && outcome.regranted) this.#installs.changed(suiteId, outcome.regranted);
+		if (outcome.ok && outcome.revoked) return { ...outcome, revokedProfile: await this.#installs.cancel(suiteId, outcome.revoked) };
+		return outcome;
+	}
+
+	/** POST /wecom-suite/{s}/install-url: a fresh pre_auth_code (suite-installs.ts). */
+	async suiteInstallCode(suiteId: string, authType?: 0 | 1): Promise<{ ok: true; code: string; expiresIn: number } | { ok: false; failure: Failure }> {
+		const unconfigured = await this.#suite.configured(suiteId);
+		return unconfigured ? { ok: false, failure: unconfigured } : this.#installs.preAuthCode(suiteId, authType);
+	}
+
+	/** POST /wecom-suite/{s}/installs: the redirect's auth code, exchanged once. */
+	async exchangeInstall(suiteId: string, code: string): Promise<InstallOutcome> {
+		const unconfigured = await this.#suite.configured(suiteId);
+		return unconfigured ? { ok: false, failure: unconfigured } : this.#installs.exchange(suiteId, code);
+	}
+
+	/** GET /wecom-suite/{s}/installs: the suite's companies (never a permanent code). */
+	async listInstalls(_suiteId: string, after: string | null, limit: number): Promise<Omit<InstallRecord, "sealed">[]> {
+		return (await this.#installs.list(after, limit)).map(({ sealed: _sealed, ...record }) => record);
+	}
+
+	/** POST /wecom-suite/{s}/installs/sync (suite-installs.ts). */
+	async syncInstalls(suiteId: string): Promise<InstallSyncOutcome> {
+		const unconfigured = await this.#suite.configured(suiteId);
+		return unconfigured ? { ok: false, failure: unconfigured } : this.#installs.sync(suiteId);
+	}
+
+	/** In a granted app's object: whether it holds its grant (a sync re-adopts one that lost its storage). */
+	async holdsGrant(appid: string): Promise<boolean> {
+		const app = this.#app(appid);
+		return app !== undefined && grantParent(app) !== null;
 	}
 
 	/** WeCom's GET URL check of the suite's instruction URL: the echostr decrypted. */
@@ -490,6 +547,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		const actions: CronAction["action"][] = [];
 		for (const type of kindsOf(app)) actions.push((await this.#refresher(type).refreshIfDue()).action);
 		if (app.mode === "component" && app.componentAppid) await this.#authorizations.resume(app.componentAppid);
+		if ((app.mode as string) === "suite" && app.suiteId) await this.#installs.resume(app.suiteId);
 		await this.#assessHealth();
 		await this.flushAlerts();
 		return { appid, action: actions.includes("failed") ? "failed" : actions[0]! };
@@ -510,6 +568,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	async idle(): Promise<void> {
 		for (const refresher of this.#refreshers.values()) await refresher.idle();
 		await this.#authorizations.settled();
+		await this.#installs.settled();
 		await this.#chain.settled();
 	}
 
@@ -527,12 +586,13 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/** For GET /status: masked values only, never a full token or secret. */
-	async status(appid: string): Promise<(AppStatus & { component?: TicketStatus; authorizer?: unknown }) | null> {
+	async status(appid: string): Promise<(AppStatus & { component?: TicketStatus; authorizer?: unknown; suite_corp?: unknown }) | null> {
 		const app = this.#app(appid);
 		if (!app) return null;
 		const now = Date.now();
 		const status = appStatus(app, this.#state, now);
 		if (app.mode === "authorizer") return { ...status, authorizer: { component_appid: app.componentAppid!, needs_reauthorisation: this.#authorizer.needsReauthorisation() } };
+		if (app.mode === "suite_corp") return { ...status, suite_corp: { suite_id: app.suiteId!, needs_reinstall: this.#authorizer.needsReauthorisation() } };
 		return app.componentAppid ? { ...status, component: this.#tickets.status(app.componentAppid, now) } : status;
 	}
 
@@ -540,6 +600,12 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	async statusReport(appid: string, add: GatewayCounts = NO_GATEWAY_USE): Promise<{ status: AppStatus | null; gateway: GatewayCounts }> {
 		const [status, gateway] = await Promise.all([this.status(appid), this.gatewayUsage(appid, add)]);
 		return { status, gateway };
+	}
+
+	/** A call is about to be sent: counted in this object's usage. */
+	async #countCall(call: CountedCall): Promise<void> {
+		this.#state = { ...this.#state, usage: countCall(this.#state.usage, call, Date.now()) };
+		await this.#save();
 	}
 
 	#config(): BrokerConfig {
@@ -615,7 +681,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				token: () => this.#refresher("token").get(),
 				healToken: (used) => this.#refresher("token").invalidate(used, "ticket", true),
 				componentTicket: () => this.#tickets.ticket(),
-				authorizer: () => (this.#seenApp?.mode === "authorizer" ? this.#authorizer.link(this.#seenApp) : null),
+				authorizer: () => (this.#seenApp && grantParent(this.#seenApp) ? this.#authorizer.link(this.#seenApp) : null),
 			}, type);
 			this.#refreshers.set(type, refresher);
 		}

@@ -51,6 +51,17 @@
  *   "suite_ticket" → StoredSuiteTicket: the newest suite_ticket WeCom pushed (by its TimeStamp), that
  *             TimeStamp and when it arrived. Not sealed: without the suite's secret it opens nothing, and it
  *             never leaves this object.
+ *   "install_code:<sha256 hex>" / "install_pending:<sha256 hex>" → the install codes' ledger, as a component's
+ *             auth_code / auth_pending (authority/code-ledger.ts): each goes to get_permanent_code once.
+ *   "install:<corpid>" → InstallRecord (authority/suite-installs.ts): the company's app (`<corpid>-<agentid>`),
+ *             its name, when installed or uninstalled, and its permanent code sealed with REGISTRY_KEY (owner
+ *             "suite:<suite_id>:corp:<corpid>"): the copy a sync re-adopts a company's object from if that
+ *             object lost its storage (WeCom has no API that lists permanent codes).
+ *
+ * Durable Object storage of an installed company's app (mode `suite_corp`, named `<corpid>-<agentid>`):
+ *   "registered" → as an authorizer's, the "secret" sealed there being its permanent code;
+ *   "authorizer" → GrantMark (authority/sealed-grant.ts): since when it must install again (40084 / 40082),
+ *             or when it was uninstalled (cancel_auth).
  *
  * The Registry Durable Object (one per deployment, `idFromName("registry")`, SQLite; registry/registry.ts):
  *   table apps (appid, profile JSON without secret, sealed_kid, created_at, updated_at): what /admin/apps pages;
@@ -140,6 +151,20 @@ export function suiteObjectName(suiteId: string): string {
 
 export const SUITE_KEY = "suite";
 export const SUITE_TICKET_KEY = "suite_ticket";
+
+/** An install code's entry in its suite's object: the code's digest, never the code (authority/suite-installs.ts). */
+export function installCodeKey(codeSha256Hex: string): string {
+	return `install_code:${codeSha256Hex}`;
+}
+
+/** A pushed install code (create_auth, reset_permanent_code) not yet exchanged: what the suite's alarm retries. */
+export const INSTALL_PENDING_PREFIX = "install_pending:";
+
+/** A company's install in its suite's object: its app, and a sealed copy of its permanent code (recovery). */
+export const INSTALL_PREFIX = "install:";
+export function installKey(corpid: string): string {
+	return `${INSTALL_PREFIX}${corpid}`;
+}
 
 export function suiteProfileKey(suiteId: string): string {
 	return `suite:v1:${suiteId}`;

@@ -12,7 +12,8 @@ import type { LifetimePolicy } from "../core/lifetime";
 import type { CountedCall } from "../core/usage";
 import { endpointFor, fetchTicket, fetchToken, ticketEndpointFor, type Fetched, type UpstreamResult } from "../wechat/client";
 import { fetchComponentToken } from "../wechat/component-client";
-import { fetchAuthorizerToken } from "../wechat/authorizer-client";
+import { fetchAuthorizerToken, REAUTHORISE_ERRCODES } from "../wechat/authorizer-client";
+import { fetchCorpToken, REINSTALL_ERRCODES } from "../wechat/install-client";
 
 
 /** WeCom: 400 corp jsapi tickets an hour per corp, 100 agent_config tickets an hour per agent (WECHAT-API.md). */
@@ -30,8 +31,12 @@ export interface CredentialKind {
 	readonly derived: boolean;
 	/** A component token is fetched with the component's newest component_verify_ticket (attempt.ts). */
 	readonly ticketed?: boolean;
-	/** An authorizer's token is fetched with its component's component_access_token (attempt.ts). */
-	readonly viaComponent?: boolean;
+	/**
+	 * An authorizer's token is fetched with its component's component_access_token and its own sealed refresh
+	 * token, an installed company's with its suite's suite_access_token and its own sealed permanent code
+	 * (attempt.ts, authority/sealed-grant.ts): these errcodes say the grant is dead and must be given again.
+	 */
+	readonly regrant?: ReadonlySet<number>;
 	/** Calls a WeChat day (what the quota guard protects). */
 	readonly dailyQuota: number;
 	/** Calls a clock hour, where WeChat limits by the hour (WeCom tickets); never exceeded. */
@@ -68,12 +73,23 @@ export function kindFor(app: AppConfig, type: CredentialType): CredentialKind {
 	}
 	if (app.mode === "authorizer" && type === "token") {
 		return {
-			type, label: "authorizer_access_token", derived: false, viaComponent: true, hourlyLimit: null,
+			type, label: "authorizer_access_token", derived: false, regrant: REAUTHORISE_ERRCODES, hourlyLimit: null,
 			// As for the component token: an overlap after a refresh is only reported, so none is assumed.
 			policy: "no_overlap",
 			call: "api_authorizer_token",
 			dailyQuota: app.dailyQuota,
 			fetch: (config, _force, componentToken) => fetchAuthorizerToken(app, config, componentToken!),
+		};
+	}
+	if (app.mode === "suite_corp" && type === "token") {
+		return {
+			type, label: "access_token", derived: false, regrant: REINSTALL_ERRCODES, hourlyLimit: null,
+			// A corp token is a corp's token (W-90605): a new one leaves the old valid to its own expiry, and a
+			// re-fetch inside the validity may return the same one (unconfirmed): `independent` is right either way.
+			policy: "independent",
+			call: "get_corp_token",
+			dailyQuota: app.dailyQuota,
+			fetch: (config, _force, suiteToken) => fetchCorpToken(app, config, suiteToken!),
 		};
 	}
 	if (type === "token") {

@@ -34,6 +34,7 @@ import { mountAdminSuites } from "./admin-suites";
 import { mountOpenEvents } from "./open-events";
 import { mountOpenAuthorizations } from "./open-authorizations";
 import { mountWeComSuiteEvents } from "./wecom-suite-events";
+import { mountWeComSuiteInstalls } from "./wecom-suite-installs";
 import { mountComponentToken } from "./component-token";
 
 
@@ -150,6 +151,7 @@ app.use("/open/:component_appid/authorizers", apiKeyAuth());
 app.use("/open/:component_appid/authorizers/sync", apiKeyAuth());
 mountComponentToken(app);
 mountOpenAuthorizations(app);
+mountWeComSuiteInstalls(app);
 
 app.get("/token", async (c) => {
 	const app = await resolveApp(c, c.req.query("appid"));

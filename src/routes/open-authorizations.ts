@@ -62,7 +62,7 @@ async function componentParam(c: Context<BrokerEnv>): Promise<string> {
 	return id;
 }
 
-function redirectUri(value: unknown): string {
+export function redirectUri(value: unknown): string {
 	if (typeof value !== "string" || value.length > MAX_REDIRECT_CHARS) throw new BrokerError("bad_request", `redirect_uri is required: the https page of yours that WeChat sends the browser back to, e.g. ${AUTH_URL_EXAMPLE}.`);
 	let url: URL;
 	try {

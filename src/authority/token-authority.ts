@@ -37,7 +37,11 @@ import { fail, type Failure, type Outcome } from "../core/outcome";
 import { AlarmChain, type RingResult } from "./alarm-chain";
 import { scheduleIndex } from "../schedule/client";
 import { componentAppOf, TicketWatch, type TicketStatus } from "./component-token";
-import { componentObjectName } from "../core/storage-keys";
+import { componentObjectName, suiteObjectName } from "../core/storage-keys";
+import { providerAppOf, providerObjectName, suiteAppOf, suiteTickets } from "./suite-token";
+import { SUITE_TICKETED } from "../engine/kinds";
+import type { PushedTicket } from "./pushed-ticket";
+import type { StoredSuiteTicket } from "./suite";
 import { AuthorizerDesk } from "./authorizer";
 import { Authorizations, type ExchangeOutcome, type SyncOutcome } from "./authorizations";
 import { countCall } from "../core/usage";
@@ -85,6 +89,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	readonly #suite: SuiteDesk;
 	/** In a component's object: its tickets' arrival, for the stale-ticket incident (component-token.ts). */
 	readonly #tickets: TicketWatch;
+	/** In a suite's object: its suite_tickets' arrival, for the stale-ticket incident (suite-token.ts). */
+	readonly #suiteTickets: PushedTicket<StoredSuiteTicket>;
 	/** In an authorizer's object: its refresh token's keeping and its marks (authorizer.ts). */
 	readonly #authorizer: AuthorizerDesk;
 	/** In a component's object: its authorization codes, each exchanged once (authorizations.ts). */
@@ -102,6 +108,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 		});
 		this.#suite = new SuiteDesk(ctx.storage, env, (suiteId) => this.#config().suites.get(suiteId));
+		this.#suiteTickets = suiteTickets(ctx.storage);
 		this.#tickets = new TicketWatch({
 			storage: ctx.storage,
 			state: () => this.#state,
@@ -157,7 +164,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			idle: async () => {
 				for (const refresher of this.#refreshers.values()) await refresher.idle();
 			},
-			extraWake: (now) => (this.#seenApp?.mode === "component" ? earliestOf(this.#tickets.wake(now), this.#authorizations.wake(now)) : null),
+			extraWake: (now) => (this.#seenApp?.mode === "component" ? earliestOf(this.#tickets.wake(now), this.#authorizations.wake(now))
+				: this.#seenApp?.mode === "suite" ? this.#suiteTickets.wake(now) : null),
 		});
 		void ctx.blockConcurrencyWhile(async () => {
 			const [stored, registered, component] = await Promise.all([
@@ -167,6 +175,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				this.#tickets.load(),
 				this.#authorizer.load(),
 				this.#authorizations.load(),
+				this.#suiteTickets.load(),
+				this.#suite.load(),
 			]);
 			if (isStoredRegisteredApp(registered)) this.#registered = await openApp(env, registered);
 			// A component's alarm and the watchdog name it by its object's name: it must be known synchronously.
@@ -410,9 +420,13 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 */
 	async #ticketArrived(componentAppid: string, { createTime, receivedAt }: { createTime: number; receivedAt: number }): Promise<void> {
 		this.#tickets.arrived(createTime, receivedAt);
-		const appid = componentObjectName(componentAppid);
+		await this.#pushArrived(componentObjectName(componentAppid), (slot, now) => this.#tickets.unblocks(slot, now));
+	}
+
+	/** A newer pushed ticket (a component's, a suite's): the backoff ends when it unblocks the token; the alarm re-plans. */
+	async #pushArrived(appid: string, unblocks: (slot: SlotState | undefined, now: number) => boolean): Promise<void> {
 		if (!this.#app(appid)) return;
-		if (this.#tickets.unblocks(this.#state.slots.token, Date.now())) this.#refresher("token").forgetBackoff();
+		if (unblocks(this.#state.slots.token, Date.now())) this.#refresher("token").forgetBackoff();
 		await this.#save();
 		await this.#assessHealth();
 	}
@@ -438,9 +452,29 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		return this.#suite.configure(profile, secrets);
 	}
 
-	/** A POST to the suite's instruction URL (routes/wecom-suite-events.ts). */
-	suiteEvent(suiteId: string, signed: SignedCallback): Promise<EventOutcome> {
-		return this.#suite.callback(suiteId, signed, Date.now());
+	/** A POST to the suite's instruction URL (routes/wecom-suite-events.ts); a newer suite_ticket may unblock its token. */
+	async suiteEvent(suiteId: string, signed: SignedCallback): Promise<EventOutcome> {
+		const outcome = await this.#suite.callback(suiteId, signed, Date.now());
+		if (outcome.ok && outcome.ticket) {
+			this.#suiteTickets.arrived({ pushedAt: outcome.ticket.createTime, receivedAt: outcome.ticket.receivedAt });
+			await this.#pushArrived(suiteObjectName(suiteId), (slot, now) => this.#suiteTickets.unblocks(SUITE_TICKETED, slot, now));
+		}
+		return outcome;
+	}
+
+	/**
+	 * The suite's current suite_access_token (GET /suite-token, the gateway; and the RPC the suite's installed
+	 * companies' objects ask for the token get_corp_token takes): a value, or a Failure that says why not.
+	 */
+	async suiteAccessToken(suiteId: string): Promise<Outcome> {
+		const suite = await this.#suite.resolve(suiteId);
+		if ("failure" in suite) return fail(suite.failure);
+		return this.getCredential(suiteObjectName(suiteId), "token");
+	}
+
+	/** In a provider's object (provider:<corpid>): the provider_access_token of WECOM_SUITES' provider corpid. */
+	providerAccessToken(corpid: string): Promise<Outcome> {
+		return this.getCredential(providerObjectName(corpid), "token");
 	}
 
 	/** WeCom's GET URL check of the suite's instruction URL: the echostr decrypted. */
@@ -570,7 +604,9 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 */
 	#app(appid: string): AppConfig | undefined {
 		const registered = this.#registered && "app" in this.#registered && this.#registered.app.appid === appid ? this.#registered.app : undefined;
-		const app = this.#deleting ? undefined : this.#config().apps.get(appid) ?? registered ?? componentAppOf(appid, this.#config().components, this.#component);
+		const config = this.#config();
+		const app = this.#deleting ? undefined : config.apps.get(appid) ?? registered ?? componentAppOf(appid, config.components, this.#component)
+			?? suiteAppOf(appid, config, this.#suite.opened()) ?? providerAppOf(appid, config);
 		if (!app) return undefined;
 		if (this.#state.appid !== appid) this.#state = { ...this.#state, appid };
 		if (this.#seenApp && this.#seenApp !== app && this.#seenApp.secret !== app.secret) {
@@ -614,7 +650,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				waitUntil: (promise) => this.ctx.waitUntil(promise),
 				token: () => this.#refresher("token").get(),
 				healToken: (used) => this.#refresher("token").invalidate(used, "ticket", true),
-				componentTicket: () => this.#tickets.ticket(),
+				pushedTicket: () => (this.#seenApp?.mode === "suite" ? this.#suiteTickets.ticket() : this.#tickets.ticket()),
 				authorizer: () => (this.#seenApp?.mode === "authorizer" ? this.#authorizer.link(this.#seenApp) : null),
 			}, type);
 			this.#refreshers.set(type, refresher);
@@ -631,7 +667,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		});
 		const now = Date.now();
 		const before = this.#state.incident;
-		const problem = healthProblem(slots, this.#state.usage, this.#config().quotaGuardShare, now) ?? (app.mode === "component" ? this.#tickets.problem(now) : null);
+		const problem = healthProblem(slots, this.#state.usage, this.#config().quotaGuardShare, now)
+			?? (app.mode === "component" ? this.#tickets.problem(now) : app.mode === "suite" ? this.#suiteTickets.problem(now) : null);
 		await this.#incidents.assess(app, problem, now);
 		if (app.mode === "component") await this.#tickets.afterAssess(app, before, now);
 	}

@@ -8,9 +8,11 @@
  * `component`: an open-platform component's own object, whose token is the component_access_token
  * (authority/component-token.ts); never configured as an app. `authorizer`: an account that authorised a
  * component, registered by WeChat's authorisation push (authority/authorizer.ts), its token fetched with the
- * component's token and its own sealed authorizer_refresh_token; never PUT by hand.
+ * component's token and its own sealed authorizer_refresh_token; never PUT by hand. `suite` and `provider`: a
+ * WeCom suite's object (suite:<suite_id>) and a service provider's (provider:<corpid>), whose tokens are the
+ * suite_access_token and the provider_access_token (authority/suite-token.ts); never configured as apps.
  */
-export type TokenMode = "stable" | "classic" | "wecom" | "component" | "authorizer";
+export type TokenMode = "stable" | "classic" | "wecom" | "component" | "authorizer" | "suite" | "provider";
 
 /** Where an app's entry lives: the WECHAT_APPS secret, or the registry (the admin API). */
 export type AppSource = "secret" | "registry";
@@ -40,6 +42,8 @@ export interface AppProfile {
 	 * entry's own `appid` is then its object's name, component:<id>). A key scoped `component:<id>` reaches it.
 	 */
 	readonly componentAppid?: string;
+	/** For mode `suite`: the suite itself (the entry's own `appid` is then its object's name, suite:<suite_id>). */
+	readonly suiteId?: string;
 	/** An authorizer whose account revoked the authorisation (`unauthorized`): ms; its tokens are wiped. */
 	readonly revokedAt?: number;
 	/** An authorizer whose refresh token WeChat refused (61023 / 61003): ms; it needs re-authorisation. */

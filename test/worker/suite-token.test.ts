@@ -59,4 +59,47 @@ describe("suite_access_token", () => {
 		expect(await check(token.value)).toBe(0);
 		expect(await suiteCalls(s)).toBe(start + 1);
 	});
+
+	it("is planned for its expiry, not earlier: WeCom hands out the same token until then, so one call a lifetime", async () => {
+		const s = S[2]!;
+		await pushSuiteTicket(s);
+		const start = await suiteCalls(s);
+		const first = await tokenOf(s);
+		const fetchedAt = Date.now();
+		expect(await alarmOf(name(s))).toBe(fetchedAt + 7200 * 1_000);
+		// Pushes keep coming, as WeCom's do (every ~10 min, each valid 30 min).
+		for (let moved = 0; moved < 6600; moved += 600) {
+			await travel(600);
+			await pushSuiteTicket(s);
+			if ((await alarmOf(name(s)))! <= Date.now()) await ring(name(s));
+		}
+		expect(await suiteCalls(s)).toBe(start + 1);
+		await travel(600);
+		await pushSuiteTicket(s);
+		await ring(name(s));
+		expect(await suiteCalls(s)).toBe(start + 2);
+		const second = await tokenOf(s);
+		expect(second.value).not.toBe(first.value);
+		expect(await check(second.value)).toBe(0);
+	});
+
+	it.each(["full", "remaining"] as const)("never promises a token WeCom handed back again (expires_in %s) past the deadline its first fetch set", async (reused) => {
+		const s = S[reused === "full" ? 3 : 4]!;
+		await suiteInSim(s, { reused_expires_in: reused });
+		await pushSuiteTicket(s);
+		const first = await tokenOf(s);
+		const deadline = Date.now() + first.expiresInS * 1_000;
+		await travel(3600);
+		await pushSuiteTicket(s);
+		const start = await suiteCalls(s);
+		// An admin's refresh inside the validity: WeCom answers with the same token (and 7200, or what is left).
+		const again = await suiteAuthority(env, s.suite_id).forceRefresh(name(s));
+		expect(again.ok, JSON.stringify(again)).toBe(true);
+		expect(await suiteCalls(s)).toBe(start + 1);
+		const served = await tokenOf(s);
+		expect(served.value).toBe(first.value);
+		expect(Date.now() + served.expiresInS * 1_000).toBeLessThanOrEqual(deadline);
+		expect(await alarmOf(name(s))).toBeLessThanOrEqual(deadline);
+		await suiteInSim(s, { reused_expires_in: "remaining" });
+	});
 });

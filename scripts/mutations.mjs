@@ -1606,22 +1606,22 @@ export const MUTATIONS = [
 	{
 		name: "[component] the alarm wakes when the ticket goes stale",
 		file: "src/authority/token-authority.ts",
-		find: "extraWake: (now) => (this.#seenApp?.mode === \"component\" ? earliestOf(this.#tickets.wake(now), this.#authorizations.wake(now)) : null),",
-		replace: "extraWake: (now) => (this.#seenApp?.mode === \"component\" ? this.#authorizations.wake(now) : null),",
+		find: "? earliestOf(this.#tickets.wake(now), this.#authorizations.wake(now))",
+		replace: "? this.#authorizations.wake(now)",
 		tests: ["component-token"],
 	},
 	{
 		name: "[component] no push for 30 min is an incident",
 		file: "src/authority/token-authority.ts",
-		find: " ?? (app.mode === \"component\" ? this.#tickets.problem(now) : null);",
-		replace: ";",
+		find: "?? (app.mode === \"component\" ? this.#tickets.problem(now) :",
+		replace: "?? (app.mode === \"component\" ? null :",
 		tests: ["component-token"],
 	},
 	{
 		name: "[component] a ticket arriving for a component with no token ends its backoff (the alarm re-armed for now)",
 		file: "src/authority/token-authority.ts",
-		find: "if (this.#tickets.unblocks(this.#state.slots.token, Date.now())) this.#refresher(\"token\").forgetBackoff();",
-		replace: "",
+		find: "(slot, now) => this.#tickets.unblocks(slot, now)",
+		replace: "() => false",
 		tests: ["component-token"],
 	},
 	{

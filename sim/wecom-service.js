@@ -211,7 +211,9 @@ export class WeComServiceSim {
       const current = this.#tokens.latest(corpid, "provider");
       const reuse = current !== undefined && TokenStore.status(current, nowMs) === "valid";
       const record = reuse ? current : this.#tokens.mint(corpid, "provider", suite.provider_token_lifetime_s, nowMs);
-      return this.#ok(suite, { provider_access_token: record.token, expires_in: Math.floor((record.validUntilMs - nowMs) / MS_PER_S) });
+      // What a reused provider token's expires_in says is as unconfirmed as a suite token's: the suite's choice.
+      const expiresIn = reuse && suite.reused_expires_in === "full" ? suite.provider_token_lifetime_s : Math.floor((record.validUntilMs - nowMs) / MS_PER_S);
+      return this.#ok(suite, { provider_access_token: record.token, expires_in: expiresIn });
     });
   }
 

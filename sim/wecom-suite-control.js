@@ -9,7 +9,8 @@
  *                                             provider_corpid?, provider_secret?, token_lifetime_s?,
  *                                             ticket_lifetime_s?, push_min_s?, push_max_s?, …} → {suite}  (upsert)
  *   GET  /__sim/wecom/suites/:id              → {suite, stats: {wecom_get_suite_token, …, pushes: {made,
- *                                             dropped, delivered, failed}}, schedule}
+ *                                             dropped, delivered, failed}}, provider_stats (its provider
+ *                                             corpid's: wecom_get_provider_token; null without one), schedule}
  *   POST /__sim/wecom/suites/:id/schedule     {running?, duplicate?, next_in_s?} → {schedule}  (stop, restart,
  *                                             duplicate the ticket pushes, or bring the next one forward)
  *   POST /__sim/wecom/suites/:id/push         {time_stamp_s?} → {ok: true}  (a ticket push now, e.g. older)
@@ -57,7 +58,8 @@ export function handleSuiteControl(ctx, { method, path, body }) {
   const pushes = ctx.service.pushes;
   if (!match.action) {
     requireMethod(method, "GET");
-    return controlJson({ suite: publicSuite(suite), stats: ctx.service.statsOf(id), schedule: pushes.scheduleOf(id, now) });
+    const providerStats = suite.provider_corpid === null ? null : ctx.service.statsOf(suite.provider_corpid);
+    return controlJson({ suite: publicSuite(suite), stats: ctx.service.statsOf(id), provider_stats: providerStats, schedule: pushes.scheduleOf(id, now) });
   }
   requireMethod(method, "POST");
   const input = body.trim() === "" ? {} : jsonBody(body);

@@ -46,8 +46,9 @@ export const RECEIVERS = /** @type {const} */ (["suite_id", "provider_corpid"]);
  * @property {number} corp_token_lifetime_s
  * @property {number} provider_token_lifetime_s
  * @property {"suite_id" | "provider_corpid"} instruction_receiver  whom instruction callbacks are encrypted for
- * @property {"remaining" | "full"} reused_expires_in  what get_suite_token says of a reused token: its remaining
- *                                       life, or 7200 again (unconfirmed, OPEN-PLATFORM.md §10)
+ * @property {"remaining" | "full"} reused_expires_in  what get_suite_token (and get_provider_token, for the
+ *                                       provider whose secret this suite carries) says of a reused token: its
+ *                                       remaining life, or 7200 again (unconfirmed, OPEN-PLATFORM.md §10)
  * @property {boolean} omit_errcode      successes without errcode (W-97162: "only returned on failure")
  * @property {"new" | "same"} corp_token_refetch  what get_corp_token does inside a corp token's validity: mint
  *                                       a new one, or hand out the live one again (unconfirmed, OPEN-PLATFORM.md §10)

@@ -122,6 +122,22 @@ export class SuiteDesk {
 		this.#fromSecret = fromSecret;
 	}
 
+	/** In the object's constructor: a registry suite is opened, so its alarm can name it synchronously. */
+	async load(): Promise<void> {
+		const stored = await this.#storage.get<unknown>(SUITE_KEY);
+		if (isStoredSuite(stored)) await this.#suite(stored.profile.suiteId).catch(() => undefined);
+	}
+
+	/** The registry suite this object opened (for the engine, which names it suite:<suite_id>), if any. */
+	opened(): SuiteConfig | undefined {
+		return this.#opened;
+	}
+
+	/** The suite this object serves, or why not (not configured; REGISTRY_KEY cannot open it). */
+	resolve(suiteId: string): Promise<SuiteConfig | { failure: Failure }> {
+		return this.#suite(suiteId);
+	}
+
 	/** PUT /admin/suites/{suite_id}: the secrets sealed together before they are stored. */
 	async configure(profile: SuiteProfile, secrets: SuiteSecrets): Promise<{ stored: true; kid: string } | { stored: false; failure: Failure }> {
 		try {
@@ -220,7 +236,7 @@ export class SuiteDesk {
 		}
 		await this.#storage.put(SUITE_TICKET_KEY, { ticket, timeStamp, receivedAt: now } satisfies StoredSuiteTicket);
 		log("info", "suite_ticket_stored", { suite_id: suiteId, ticket: maskToken(ticket), time_stamp: timeStamp, replaced_time_stamp: stored?.timeStamp ?? null });
-		return { ok: true, infoType: "suite_ticket", changed: true };
+		return { ok: true, infoType: "suite_ticket", changed: true, ticket: { createTime: timeStamp, receivedAt: now } };
 	}
 
 	async #key(suite: SuiteConfig): Promise<CallbackKey> {

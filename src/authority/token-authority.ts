@@ -40,6 +40,10 @@ import { componentAppOf, TicketWatch, type TicketStatus } from "./component-toke
 import { componentObjectName, suiteObjectName } from "../core/storage-keys";
 import { GrantDesk, grantParent, type GrantParent } from "./sealed-grant";
 import { SuiteInstalls, type InstallOutcome, type InstallRecord, type InstallSyncOutcome } from "./suite-installs";
+import { providerAppOf, providerObjectName, suiteAppOf, suiteTickets } from "./suite-token";
+import { SUITE_TICKETED } from "../engine/kinds";
+import type { PushedTicket } from "./pushed-ticket";
+import type { StoredSuiteTicket } from "./suite";
 import { Authorizations, type ExchangeOutcome, type SyncOutcome } from "./authorizations";
 import { countCall, type CountedCall } from "../core/usage";
 
@@ -86,6 +90,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	readonly #suite: SuiteDesk;
 	/** In a component's object: its tickets' arrival, for the stale-ticket incident (component-token.ts). */
 	readonly #tickets: TicketWatch;
+	/** In a suite's object: its suite_tickets' arrival, for the stale-ticket incident (suite-token.ts). */
+	readonly #suiteTickets: PushedTicket<StoredSuiteTicket>;
 	/** In an authorizer's or an installed company's object: its sealed grant and its marks (sealed-grant.ts). */
 	readonly #authorizer: GrantDesk;
 	/** In a WeCom suite's object: its installs, each code exchanged once (suite-installs.ts). */
@@ -105,6 +111,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 		});
 		this.#suite = new SuiteDesk(ctx.storage, env, (suiteId) => this.#config().suites.get(suiteId));
+		this.#suiteTickets = suiteTickets(ctx.storage);
 		this.#tickets = new TicketWatch({
 			storage: ctx.storage,
 			state: () => this.#state,
@@ -125,8 +132,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			},
 			parentToken: ({ kind, id }) => (kind === "component"
 				? componentAuthority(this.env, id).componentAccessToken(id)
-				// TODO(issue19token): suiteAccessToken arrives with the suite token on the engine.
-				: (suiteAuthority(this.env, id) as unknown as { suiteAccessToken(suiteId: string): Promise<Outcome> }).suiteAccessToken(id)),
+				: suiteAuthority(this.env, id).suiteAccessToken(id)),
 		});
 		this.#authorizations = new Authorizations({
 			storage: ctx.storage, env,
@@ -144,7 +150,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		this.#installs = new SuiteInstalls({
 			storage: ctx.storage, env,
 			config: () => this.#config(),
-			suiteToken: (suiteId) => this.getCredential(suiteObjectName(suiteId), "token"),
+			suiteToken: (suiteId) => this.suiteAccessToken(suiteId),
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
 			replan: () => this.#save(),
 			countCall: (call) => this.#countCall(call),
@@ -175,7 +181,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				for (const refresher of this.#refreshers.values()) await refresher.idle();
 			},
 			extraWake: (now) => (this.#seenApp?.mode === "component" ? earliestOf(this.#tickets.wake(now), this.#authorizations.wake(now))
-				: (this.#seenApp?.mode as string) === "suite" ? this.#installs.wake(now) : null),
+				: this.#seenApp?.mode === "suite" ? earliestOf(this.#suiteTickets.wake(now), this.#installs.wake(now)) : null),
 		});
 		void ctx.blockConcurrencyWhile(async () => {
 			const [stored, registered, component] = await Promise.all([
@@ -186,6 +192,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				this.#authorizer.load(),
 				this.#authorizations.load(),
 				this.#installs.load(),
+				this.#suiteTickets.load(),
+				this.#suite.load(),
 			]);
 			if (isStoredRegisteredApp(registered)) this.#registered = await openApp(env, registered);
 			// A component's alarm and the watchdog name it by its object's name: it must be known synchronously.
@@ -431,9 +439,13 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 */
 	async #ticketArrived(componentAppid: string, { createTime, receivedAt }: { createTime: number; receivedAt: number }): Promise<void> {
 		this.#tickets.arrived(createTime, receivedAt);
-		const appid = componentObjectName(componentAppid);
+		await this.#pushArrived(componentObjectName(componentAppid), (slot, now) => this.#tickets.unblocks(slot, now));
+	}
+
+	/** A newer pushed ticket (a component's, a suite's): the backoff ends when it unblocks the token; the alarm re-plans. */
+	async #pushArrived(appid: string, unblocks: (slot: SlotState | undefined, now: number) => boolean): Promise<void> {
 		if (!this.#app(appid)) return;
-		if (this.#tickets.unblocks(this.#state.slots.token, Date.now())) this.#refresher("token").forgetBackoff();
+		if (unblocks(this.#state.slots.token, Date.now())) this.#refresher("token").forgetBackoff();
 		await this.#save();
 		await this.#assessHealth();
 	}
@@ -460,11 +472,16 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/**
-	 * A POST to the suite's instruction URL (routes/wecom-suite-events.ts): an install code is stored before
+	 * A POST to the suite's instruction URL (routes/wecom-suite-events.ts): a newer suite_ticket may unblock its
+	 * token; an install code is stored before
 	 * `success` and exchanged in the background; an uninstall wipes the company's tokens before it.
 	 */
 	async suiteEvent(suiteId: string, signed: SignedCallback): Promise<EventOutcome & { revokedProfile?: AppProfile | null }> {
 		const outcome = await this.#suite.callback(suiteId, signed, Date.now());
+		if (outcome.ok && outcome.ticket) {
+			this.#suiteTickets.arrived({ pushedAt: outcome.ticket.createTime, receivedAt: outcome.ticket.receivedAt });
+			await this.#pushArrived(suiteObjectName(suiteId), (slot, now) => this.#suiteTickets.unblocks(SUITE_TICKETED, slot, now));
+		}
 		if (outcome.ok && outcome.authorizationCode) await this.#installs.received(suiteId, outcome.authorizationCode);
 		if (outcome.ok && outcome.regranted) this.#installs.changed(suiteId, outcome.regranted);
 		if (outcome.ok && outcome.revoked) return { ...outcome, revokedProfile: await this.#installs.cancel(suiteId, outcome.revoked) };
@@ -498,6 +515,22 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	async holdsGrant(appid: string): Promise<boolean> {
 		const app = this.#app(appid);
 		return app !== undefined && grantParent(app) !== null;
+
+	}
+
+	/**
+	 * The suite's current suite_access_token (GET /suite-token, the gateway; and the RPC the suite's installed
+	 * companies' objects ask for the token get_corp_token takes): a value, or a Failure that says why not.
+	 */
+	async suiteAccessToken(suiteId: string): Promise<Outcome> {
+		const suite = await this.#suite.resolve(suiteId);
+		if ("failure" in suite) return fail(suite.failure);
+		return this.getCredential(suiteObjectName(suiteId), "token");
+	}
+
+	/** In a provider's object (provider:<corpid>): the provider_access_token of WECOM_SUITES' provider corpid. */
+	providerAccessToken(corpid: string): Promise<Outcome> {
+		return this.getCredential(providerObjectName(corpid), "token");
 	}
 
 	/** WeCom's GET URL check of the suite's instruction URL: the echostr decrypted. */
@@ -547,7 +580,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		const actions: CronAction["action"][] = [];
 		for (const type of kindsOf(app)) actions.push((await this.#refresher(type).refreshIfDue()).action);
 		if (app.mode === "component" && app.componentAppid) await this.#authorizations.resume(app.componentAppid);
-		if ((app.mode as string) === "suite" && app.suiteId) await this.#installs.resume(app.suiteId);
+		if (app.mode === "suite" && app.suiteId) await this.#installs.resume(app.suiteId);
 		await this.#assessHealth();
 		await this.flushAlerts();
 		return { appid, action: actions.includes("failed") ? "failed" : actions[0]! };
@@ -636,7 +669,9 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 */
 	#app(appid: string): AppConfig | undefined {
 		const registered = this.#registered && "app" in this.#registered && this.#registered.app.appid === appid ? this.#registered.app : undefined;
-		const app = this.#deleting ? undefined : this.#config().apps.get(appid) ?? registered ?? componentAppOf(appid, this.#config().components, this.#component);
+		const config = this.#config();
+		const app = this.#deleting ? undefined : config.apps.get(appid) ?? registered ?? componentAppOf(appid, config.components, this.#component)
+			?? suiteAppOf(appid, config, this.#suite.opened()) ?? providerAppOf(appid, config);
 		if (!app) return undefined;
 		if (this.#state.appid !== appid) this.#state = { ...this.#state, appid };
 		if (this.#seenApp && this.#seenApp !== app && this.#seenApp.secret !== app.secret) {
@@ -680,7 +715,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				waitUntil: (promise) => this.ctx.waitUntil(promise),
 				token: () => this.#refresher("token").get(),
 				healToken: (used) => this.#refresher("token").invalidate(used, "ticket", true),
-				componentTicket: () => this.#tickets.ticket(),
+				pushedTicket: () => (this.#seenApp?.mode === "suite" ? this.#suiteTickets.ticket() : this.#tickets.ticket()),
 				authorizer: () => (this.#seenApp && grantParent(this.#seenApp) ? this.#authorizer.link(this.#seenApp) : null),
 			}, type);
 			this.#refreshers.set(type, refresher);
@@ -697,7 +732,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		});
 		const now = Date.now();
 		const before = this.#state.incident;
-		const problem = healthProblem(slots, this.#state.usage, this.#config().quotaGuardShare, now) ?? (app.mode === "component" ? this.#tickets.problem(now) : null);
+		const problem = healthProblem(slots, this.#state.usage, this.#config().quotaGuardShare, now)
+			?? (app.mode === "component" ? this.#tickets.problem(now) : app.mode === "suite" ? this.#suiteTickets.problem(now) : null);
 		await this.#incidents.assess(app, problem, now);
 		if (app.mode === "component") await this.#tickets.afterAssess(app, before, now);
 	}

@@ -11,7 +11,7 @@ import { countCall, type Usage } from "../core/usage";
 import type { Fetched } from "../wechat/client";
 import type { UpstreamFailure } from "../wechat/upstream";
 import { withRetry, type RetriedResult } from "../wechat/retry";
-import type { CredentialKind } from "./kinds";
+import type { CredentialKind, TicketedFetch } from "./kinds";
 import type { InFlightCall, SlotState } from "./state";
 
 export interface AttemptHost {
@@ -24,7 +24,8 @@ export interface AttemptHost {
 	save(): Promise<void>;
 	token(): Promise<Outcome>;
 	healToken(used: string): Promise<Outcome>;
-	componentTicket(): Promise<string | null>;
+	/** The newest pushed ticket (a component's or a suite's, authority/pushed-ticket.ts), or null before the first. */
+	pushedTicket(): Promise<string | null>;
 	/** An authorizer's or an installed company's object (authority/sealed-grant.ts); null for every other app. */
 	authorizer(): AuthorizerLink | null;
 }
@@ -76,7 +77,7 @@ export async function attempt(host: AttemptHost, force: boolean, maxAttempts: nu
  * used (WeChat's own answer, so no probe), then try the ticket once more.
  */
 export async function fetchCredential(host: AttemptHost, force: boolean, maxAttempts: number | undefined): Promise<Attempted | Outcome> {
-	if (host.kind.ticketed) return withTicket(host, force, maxAttempts);
+	if (host.kind.ticketed) return withTicket(host, host.kind.ticketed, force, maxAttempts);
 	if (host.kind.regrant) return withParentToken(host, host.kind.regrant, host.authorizer()!, force, maxAttempts);
 	if (!host.kind.derived) return attempt(host, force, maxAttempts, null);
 	const token = await host.token();
@@ -90,15 +91,15 @@ export async function fetchCredential(host: AttemptHost, force: boolean, maxAtte
 }
 
 /**
- * A component token is fetched with the newest component_verify_ticket WeChat pushed. Without one nothing
- * is sent (and nothing counted): the refresh fails as WeChat would refuse it, with a message that names
- * what to check, so it has its backoff, its incident and its alert like any refusal.
+ * A component token (a suite token) is fetched with the newest ticket the platform pushed. Without one
+ * nothing is sent (and nothing counted): the refresh fails as the platform would refuse it, with a message
+ * that names what to check, so it has its backoff, its incident and its alert like any refusal.
  */
-async function withTicket(host: AttemptHost, force: boolean, maxAttempts: number | undefined): Promise<Attempted> {
-	const ticket = await host.componentTicket();
+async function withTicket(host: AttemptHost, ticketed: TicketedFetch, force: boolean, maxAttempts: number | undefined): Promise<Attempted> {
+	const ticket = await host.pushedTicket();
 	if (ticket !== null) return attempt(host, force, maxAttempts, ticket);
 	const call: InFlightCall = { call: host.kind.call, force: false, startedAt: Date.now() };
-	return { call, result: { ok: false, failure: NO_TICKET, unanswered: false } };
+	return { call, result: { ok: false, failure: ticketed.missing, unanswered: false } };
 }
 
 /**
@@ -117,9 +118,3 @@ async function withParentToken(host: AttemptHost, regrant: ReadonlySet<number>, 
 	if (!result.ok && result.failure.errcode !== undefined && regrant.has(result.failure.errcode)) await link.needsReauthorisation(result.failure);
 	return attempted;
 }
-
-/** The refusal of a component token fetch that had no ticket to send (component-token.ts reads its errcode-less kind). */
-export const NO_TICKET: UpstreamFailure = {
-	kind: "wechat", class: "fatal",
-	message: "no component_verify_ticket has been pushed to this broker yet: point the component's 授权事件接收URL at /open/<component_appid>/events and check that it answers `success` (the broker asks WeChat to restart its pushes once per incident)",
-};

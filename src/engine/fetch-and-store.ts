@@ -41,8 +41,8 @@ export interface CredentialHost {
 	/** Derived kinds: the app's current access_token, and compare-and-refresh of one WeChat refused. */
 	token(): Promise<Outcome>;
 	healToken(used: string): Promise<Outcome>;
-	/** Ticketed kinds (a component token): the newest component_verify_ticket, or null when none was pushed. */
-	componentTicket(): Promise<string | null>;
+	/** Ticketed kinds (a component or suite token): the newest pushed ticket, or null when none was pushed. */
+	pushedTicket(): Promise<string | null>;
 	/** An authorizer's object: what its token fetch needs (attempt.ts); null for every other app. */
 	authorizer(): AuthorizerLink | null;
 }
@@ -63,7 +63,7 @@ function attemptHost(host: CredentialHost): AttemptHost {
 		usage: () => host.usage(), setUsage: (usage) => host.setUsage(usage),
 		update: (change) => host.update(change), save: () => host.save(),
 		token: () => host.token(), healToken: (used) => host.healToken(used),
-		componentTicket: () => host.componentTicket(),
+		pushedTicket: () => host.pushedTicket(),
 		authorizer: () => host.authorizer(),
 	};
 }

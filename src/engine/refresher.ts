@@ -44,8 +44,8 @@ export interface RefresherHost {
 	/** Derived kinds: the app's current access_token, and compare-and-refresh of one WeChat refused. */
 	token(): Promise<Outcome>;
 	healToken(used: string): Promise<Outcome>;
-	/** Ticketed kinds (a component's token): the newest component_verify_ticket, or null before the first. */
-	componentTicket(): Promise<string | null>;
+	/** Ticketed kinds (a component's or a suite's token): the newest pushed ticket, or null before the first. */
+	pushedTicket(): Promise<string | null>;
 	/** An authorizer's object: what its token fetch needs (attempt.ts); null for every other app. */
 	authorizer(): AuthorizerLink | null;
 }
@@ -78,7 +78,7 @@ export class Refresher {
 			usage: () => host.usage(), setUsage: (usage) => host.setUsage(usage), save: () => host.save(),
 			kv: () => host.kv(), assessHealth: () => host.assessHealth(),
 			token: () => host.token(), healToken: (used) => host.healToken(used),
-			componentTicket: () => host.componentTicket(),
+			pushedTicket: () => host.pushedTicket(),
 			authorizer: () => host.authorizer(),
 		};
 	}

@@ -1,0 +1,105 @@
+/**
+ * The suite_access_token on the one refresh engine, in the suite's own object (suite:<suite_id>): fetched with
+ * the newest pushed suite_ticket, single flight, fetched and refreshed by the object's alarm with no traffic,
+ * a promise that never runs past the deadline the first fetch set when WeCom hands the same token back
+ * (whatever expires_in it then says), failures that keep a valid value, incidents that name what to check.
+ */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { suiteAuthority } from "../../src/authority/stub";
+import type { Outcome } from "../../src/core/outcome";
+import { tokenTestSuite, type TestSuite } from "./fixtures";
+import { simUrl, travel } from "./helpers";
+import { alarmOf, pushSuiteTicket, ring, serviceStats, statusOfObject, suiteInSim } from "./suite-helpers";
+
+const S = Array.from({ length: 16 }, (_, n) => tokenTestSuite(n)) as TestSuite[];
+const name = (suite: TestSuite) => `suite:${suite.suite_id}`;
+
+function suiteToken(suite: TestSuite): Promise<Outcome> {
+	return suiteAuthority(env, suite.suite_id).suiteAccessToken(suite.suite_id);
+}
+
+async function tokenOf(suite: TestSuite): Promise<{ value: string; expiresInS: number }> {
+	const outcome = await suiteToken(suite);
+	if (!outcome.ok) throw new Error(JSON.stringify(outcome.failure));
+	return { value: outcome.record.value, expiresInS: Math.floor((outcome.record.expiresAt - Date.now()) / 1_000) };
+}
+
+/** How WeCom's service API judges a suite token: 0 when accepted, else its errcode. */
+async function check(token: string): Promise<number> {
+	const res = await fetch(`${simUrl}/qyapi/cgi-bin/service/get_pre_auth_code?suite_access_token=${encodeURIComponent(token)}`);
+	return ((await res.json()) as { errcode?: number }).errcode ?? 0;
+}
+
+const suiteCalls = async (suite: TestSuite) => (await serviceStats(suite)).suite.wecom_get_suite_token ?? 0;
+
+describe("suite_access_token", () => {
+	it("is fetched with the newest pushed suite_ticket, once for many concurrent readers, and WeCom accepts it", async () => {
+		const s = S[0]!;
+		expect(await pushSuiteTicket(s)).toBe("success");
+		const start = await suiteCalls(s);
+		const outcomes = await Promise.all(Array.from({ length: 8 }, () => suiteToken(s)));
+		for (const outcome of outcomes) expect(outcome.ok, JSON.stringify(outcome)).toBe(true);
+		const values = new Set(outcomes.map((o) => (o.ok ? o.record.value : "")));
+		expect(values.size).toBe(1);
+		expect(await suiteCalls(s)).toBe(start + 1);
+		expect(await check([...values][0]!)).toBe(0);
+		const status = await statusOfObject(name(s));
+		expect(status.calls_today.get_suite_token).toBe(1);
+	});
+
+	it("is fetched by the object's alarm as soon as the first ticket arrives, with no client traffic", async () => {
+		const s = S[1]!;
+		const start = await suiteCalls(s);
+		expect(await pushSuiteTicket(s)).toBe("success");
+		expect(await alarmOf(name(s))).toBeLessThanOrEqual(Date.now());
+		await ring(name(s));
+		expect(await suiteCalls(s)).toBe(start + 1);
+		const token = await tokenOf(s);
+		expect(await check(token.value)).toBe(0);
+		expect(await suiteCalls(s)).toBe(start + 1);
+	});
+
+	it("is planned for its expiry, not earlier: WeCom hands out the same token until then, so one call a lifetime", async () => {
+		const s = S[2]!;
+		await pushSuiteTicket(s);
+		const start = await suiteCalls(s);
+		const first = await tokenOf(s);
+		const fetchedAt = Date.now();
+		expect(await alarmOf(name(s))).toBe(fetchedAt + 7200 * 1_000);
+		// Pushes keep coming, as WeCom's do (every ~10 min, each valid 30 min).
+		for (let moved = 0; moved < 6600; moved += 600) {
+			await travel(600);
+			await pushSuiteTicket(s);
+			if ((await alarmOf(name(s)))! <= Date.now()) await ring(name(s));
+		}
+		expect(await suiteCalls(s)).toBe(start + 1);
+		await travel(600);
+		await pushSuiteTicket(s);
+		await ring(name(s));
+		expect(await suiteCalls(s)).toBe(start + 2);
+		const second = await tokenOf(s);
+		expect(second.value).not.toBe(first.value);
+		expect(await check(second.value)).toBe(0);
+	});
+
+	it.each(["full", "remaining"] as const)("never promises a token WeCom handed back again (expires_in %s) past the deadline its first fetch set", async (reused) => {
+		const s = S[reused === "full" ? 3 : 4]!;
+		await suiteInSim(s, { reused_expires_in: reused });
+		await pushSuiteTicket(s);
+		const first = await tokenOf(s);
+		const deadline = Date.now() + first.expiresInS * 1_000;
+		await travel(3600);
+		await pushSuiteTicket(s);
+		const start = await suiteCalls(s);
+		// An admin's refresh inside the validity: WeCom answers with the same token (and 7200, or what is left).
+		const again = await suiteAuthority(env, s.suite_id).forceRefresh(name(s));
+		expect(again.ok, JSON.stringify(again)).toBe(true);
+		expect(await suiteCalls(s)).toBe(start + 1);
+		const served = await tokenOf(s);
+		expect(served.value).toBe(first.value);
+		expect(Date.now() + served.expiresInS * 1_000).toBeLessThanOrEqual(deadline);
+		expect(await alarmOf(name(s))).toBeLessThanOrEqual(deadline);
+		await suiteInSim(s, { reused_expires_in: "remaining" });
+	});
+});

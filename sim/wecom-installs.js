@@ -60,14 +60,18 @@ export class WeComInstalls {
     return this.#installs.get(suiteId)?.get(corpid);
   }
 
-  /** A corp installs the suite (again): an install, and a temporary auth code. @param {Suite} suite @param {string} corpid @param {string | undefined} corpName @param {number} nowMs */
-  install(suite, corpid, corpName, nowMs) {
+  /**
+   * A corp installs the suite (again): an install, and a temporary auth code; the agent WeCom creates gets the
+   * next agentid unless a test names it.
+   * @param {Suite} suite @param {string} corpid @param {string | undefined} corpName @param {number} nowMs @param {number} [agentid]
+   */
+  install(suite, corpid, corpName, nowMs, agentid = undefined) {
     const installs = this.#installsOf(suite.suite_id);
     const existing = installs.get(corpid);
     if (!existing?.installed) {
       installs.set(corpid, {
         corpid, corpName: corpName ?? `corp ${corpid}`, permanentCode: opaque("", 32), installed: true,
-        agentid: existing?.agentid ?? this.#nextAgentid++,
+        agentid: agentid ?? existing?.agentid ?? this.#nextAgentid++,
       });
     }
     return this.#authCode(suite, corpid, false, nowMs);

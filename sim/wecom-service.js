@@ -102,18 +102,18 @@ export class WeComServiceSim {
    * when `push`, a create_auth callback with it (installs from the app market; W-90642). A pre_auth_code,
    * when given, must be live and of this suite.
    * @param {string} suiteId
-   * @param {{ corpid: string, corp_name?: string, pre_auth_code?: string, push: boolean, state?: string }} install
+   * @param {{ corpid: string, corp_name?: string, pre_auth_code?: string, push: boolean, state?: string, agentid?: number }} install
    * @param {number} nowMs
    * @returns {{ auth_code: string, expires_in: number } | { error: string }}
    */
-  install(suiteId, { corpid, corp_name, pre_auth_code, push, state = "" }, nowMs) {
+  install(suiteId, { corpid, corp_name, pre_auth_code, push, state = "", agentid }, nowMs) {
     const suite = this.#suites.get(suiteId);
     if (!suite) return { error: `unknown suite ${suiteId}` };
     if (pre_auth_code !== undefined) {
       const pre = this.#preAuthCodes.get(pre_auth_code);
       if (!pre || pre.suite !== suiteId || pre.expiresAtMs <= nowMs) return { error: "pre_auth_code is unknown, of another suite or expired" };
     }
-    const { auth_code: authCode, expires_in } = this.#installs.install(suite, corpid, corp_name, nowMs);
+    const { auth_code: authCode, expires_in } = this.#installs.install(suite, corpid, corp_name, nowMs, agentid);
     if (push) this.pushes.enqueue(suite, { InfoType: "create_auth", AuthCode: authCode, State: state }, nowMs);
     return { auth_code: authCode, expires_in };
   }

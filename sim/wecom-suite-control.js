@@ -18,7 +18,7 @@
  *                                             due, then hands over every waiting push, oldest first)
  *   POST /__sim/wecom/suites/:id/url-check    → {query, echo}  (the GET WeCom makes when the URL is saved, and
  *                                             the bare text a receiver must answer)
- *   POST /__sim/wecom/suites/:id/install      {corpid, corp_name?, pre_auth_code?, push?: false, state?}
+ *   POST /__sim/wecom/suites/:id/install      {corpid, corp_name?, pre_auth_code?, push?: false, state?, agentid?}
  *                                             → {auth_code, expires_in}  (with push, a create_auth callback follows)
  *   POST /__sim/wecom/suites/:id/uninstall    {corpid, push?: true} → {ok: true}  (cancel_auth)
  *   POST /__sim/wecom/suites/:id/change       {corpid, corp_name?, push?: true} → {ok: true}  (change_auth)
@@ -87,8 +87,9 @@ export function handleSuiteControl(ctx, { method, path, body }) {
       noOthers(input, "nothing");
       return controlJson(pushes.urlCheck(suite, now));
     case "install": {
-      const { corpid, corp_name, pre_auth_code, push = false, state, ...rest } = input;
-      noOthers(rest, "corpid, corp_name, pre_auth_code, push, state");
+      const { corpid, corp_name, pre_auth_code, push = false, state, agentid, ...rest } = input;
+      noOthers(rest, "corpid, corp_name, pre_auth_code, push, state, agentid");
+      if (agentid !== undefined && !Number.isSafeInteger(agentid)) throw new BadRequest("agentid must be an integer");
       if (typeof corpid !== "string" || corpid === "") throw new BadRequest("corpid must be a non-empty string");
       const optional = (/** @type {string} */ name, /** @type {unknown} */ value) => {
         if (value !== undefined && typeof value !== "string") throw new BadRequest(`${name} must be a string`);
@@ -97,6 +98,7 @@ export function handleSuiteControl(ctx, { method, path, body }) {
       if (typeof push !== "boolean") throw new BadRequest("push must be true or false");
       const outcome = ctx.service.install(id, {
         corpid, corp_name: optional("corp_name", corp_name), pre_auth_code: optional("pre_auth_code", pre_auth_code), push, state: optional("state", state),
+        ...(agentid !== undefined && { agentid: /** @type {number} */ (agentid) }),
       }, now);
       if ("error" in outcome) throw new BadRequest(outcome.error);
       return controlJson(outcome);

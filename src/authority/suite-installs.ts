@@ -50,7 +50,7 @@ interface MadeInstall {
 export type InstallOutcome = LedgerOutcome<{ readonly ok: true; readonly corpid: string; readonly appid: string; readonly expiresIn: number; readonly exchanged: boolean }>;
 
 export type InstallSyncOutcome =
-	| { readonly ok: true; readonly installs: number; readonly recovered: number; readonly already_serving: number; readonly uninstalled: number }
+	| { readonly ok: true; readonly installs: number; readonly recovered: number; readonly already_serving: number; readonly uninstalled: number; readonly profiles: readonly AppProfile[] }
 	| { readonly ok: false; readonly failure: Failure };
 
 /** What this module asks of a company's object, handed in by the object that holds it. */
@@ -171,6 +171,7 @@ export class SuiteInstalls {
 	/** POST /wecom-suite/{s}/installs/sync: every installed company whose object lost its grant gets it back. */
 	async sync(suiteId: string): Promise<InstallSyncOutcome> {
 		const counts = { installs: 0, recovered: 0, already_serving: 0, uninstalled: 0 };
+		const profiles: AppProfile[] = [];
 		const keys = await sealingKeys(this.#host.env);
 		for (const record of (await this.#host.storage.list<InstallRecord>({ prefix: INSTALL_PREFIX })).values()) {
 			counts.installs++;
@@ -178,12 +179,14 @@ export class SuiteInstalls {
 			else if (await this.#host.corps.holdsGrant(record.appid)) counts.already_serving++;
 			else {
 				const permanentCode = await open(keys, owner(suiteId, record.corpid), record.sealed);
-				await this.#host.corps.adopt(suiteCorpProfile(suiteId, record.corpid, record.agentid), permanentCode);
+				const profile = suiteCorpProfile(suiteId, record.corpid, record.agentid);
+				await this.#host.corps.adopt(profile, permanentCode);
+				profiles.push(profile);
 				counts.recovered++;
 			}
 		}
 		log("info", "suite_installs_synced", { suite_id: suiteId, ...counts });
-		return { ok: true, ...counts };
+		return { ok: true, ...counts, profiles };
 	}
 
 	async #exchange(suiteId: string, code: string): Promise<Exchanged<MadeInstall>> {

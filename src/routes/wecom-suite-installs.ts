@@ -19,7 +19,7 @@ import { APPID_PATTERN } from "../config/config";
 import { BrokerError } from "../core/errors";
 import { log } from "../core/log";
 import type { ExchangeFailure } from "../authority/code-ledger";
-import { findSuite } from "../registry/lookup";
+import { findSuite, noteApp } from "../registry/lookup";
 import { registry } from "../registry/registry";
 import { decodeCursor, encodeCursor, pageLimit, readAdminBody } from "./admin-input";
 import { redirectUri } from "./open-authorizations";
@@ -106,7 +106,9 @@ export function mountWeComSuiteInstalls(app: Hono<BrokerEnv>): void {
 		const id = await suiteParam(c);
 		const outcome = await suiteAuthority(c.env, id).syncInstalls(id);
 		if (!outcome.ok) throw refused(outcome.failure);
-		const { ok: _ok, ...counts } = outcome;
+		const { ok: _ok, profiles, ...counts } = outcome;
+		// This isolate serves the recovered apps at once (one it had noted as deleted, too); others within their memory bound.
+		for (const profile of profiles) noteApp(profile.appid, profile);
 		log("info", "installs_sync_requested", { suite_id: id, key: c.get("principal")?.name ?? null });
 		return c.json(counts);
 	});

@@ -235,14 +235,26 @@ export function registryTestSuite(n: number): TestSuite {
 }
 export const REGISTRY_TEST_SUITES = 6;
 
+/** Suites of WECOM_SUITES for the install tests (`wwsuiteins<nn>`), each with a provider of its own. */
+export function installTestSuite(n: number): TestSuite {
+	const id = `wwsuiteins${String(n).padStart(2, "0")}`;
+	const provider = `wwprovins${String(n).padStart(2, "0")}`;
+	return { suite_id: id, secret: secretFor(id), token: `inssuite${n}`, encoding_aes_key: `inssuite${n}`.padEnd(43, "I"), provider_corpid: provider, provider_secret: `${secretFor(provider)}p` };
+}
+export const INSTALL_TEST_SUITES = 12;
+
+export function allInstallTestSuites(): TestSuite[] {
+	return Array.from({ length: INSTALL_TEST_SUITES }, (_, n) => installTestSuite(n));
+}
+
 export function wecomSuitesJson(): string {
-	return JSON.stringify([...allTestSuites(), ...allTokenTestSuites()]);
+	return JSON.stringify([...allTestSuites(), ...allTokenTestSuites(), ...allInstallTestSuites()]);
 }
 
 /** Every secret the worker tests configure: none may ever reach a response or a log line. */
 export function allSecrets(): string[] {
 	const components = [...allTestComponents(), ...Array.from({ length: REGISTRY_TEST_COMPONENTS }, (_, n) => registryTestComponent(n))];
-	const suites = [...allTestSuites(), ...allTokenTestSuites(), ...Array.from({ length: REGISTRY_TEST_SUITES }, (_, n) => registryTestSuite(n))];
+	const suites = [...allTestSuites(), ...allTokenTestSuites(), ...allInstallTestSuites(), ...Array.from({ length: REGISTRY_TEST_SUITES }, (_, n) => registryTestSuite(n))];
 	return [
 		...suites.flatMap((suite) => [suite.secret, suite.encoding_aes_key, ...(suite.provider_secret ? [suite.provider_secret] : [])]),
 		...[...allTestApps(), ...allWeComApps(), ...Array.from({ length: REGISTRY_TEST_APPS }, (_, n) => registryTestApp(n))].map((a) => a.secret),

@@ -1462,8 +1462,8 @@ export const MUTATIONS = [
 	{
 		name: "[guards-engine] a ticket WeChat re-issued unchanged is not refreshed before it expires",
 		file: "src/engine/fetch-and-store.ts",
-		find: "if (kind.policy === \"independent\" && old?.value === record.value) record = notRenewableBeforeExpiry(record);",
-		replace: "void notRenewableBeforeExpiry;",
+		find: "if (kind.policy === \"independent\" && old?.value === record.value) record = sameValueAgain(old, record, now);",
+		replace: "if (kind.policy === \"independent\" && old?.value === record.value) void sameValueAgain;",
 		tests: ["guards-engine"],
 	},
 	{
@@ -1932,5 +1932,34 @@ export const MUTATIONS = [
 		find: "if (instead) {",
 		replace: "if (instead && false) {",
 		tests: ["review18"],
+	},
+	// WeCom service providers: the suite_access_token and provider_access_token on the engine (issue 19).
+	{
+		name: "[suite] a token WeCom hands back again keeps the deadline its first fetch set (expires_in 7200 or not)",
+		file: "src/core/lifetime.ts",
+		find: "expiresAt: Math.min(old.expiresAt, fresh.expiresAt) }",
+		replace: "expiresAt: fresh.expiresAt }",
+		tests: ["suite-token"],
+	},
+	{
+		name: "[suite] a token WeCom keeps until its expiry is planned for the expiry, not refreshed ahead for nothing",
+		file: "src/engine/fetch-and-store.ts",
+		find: "else if (kind.sameUntilExpiry) record = notRenewableBeforeExpiry(record, now);",
+		replace: "",
+		tests: ["suite-token"],
+	},
+	{
+		name: "[suite] readers of a token handed back at its deadline are told to retry, not each sent to WeCom",
+		file: "src/engine/refresher.ts",
+		find: "if (awaitingRenewal(promised, now)) return fail(renewalPending(promised!.refreshAt, now));",
+		replace: "",
+		tests: ["suite-token"],
+	},
+	{
+		name: "[suite] a spent value is asked for again a second later, not in a loop",
+		file: "src/core/lifetime.ts",
+		find: "refreshAt: Math.max(record.expiresAt, now + UNUSABLE_RECHECK_MS)",
+		replace: "refreshAt: record.expiresAt",
+		tests: ["suite-token"],
 	},
 ];

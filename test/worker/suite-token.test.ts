@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { suiteAuthority } from "../../src/authority/stub";
 import type { Outcome } from "../../src/core/outcome";
 import { tokenTestSuite, type TestSuite } from "./fixtures";
-import { simUrl, travel } from "./helpers";
+import { interceptUpstream, simUrl, travel, wechatAnswer } from "./helpers";
 import { alarmOf, pushSuiteTicket, ring, serviceStats, statusOfObject, suiteInSim } from "./suite-helpers";
 
 const S = Array.from({ length: 16 }, (_, n) => tokenTestSuite(n)) as TestSuite[];
@@ -66,7 +66,8 @@ describe("suite_access_token", () => {
 		const start = await suiteCalls(s);
 		const first = await tokenOf(s);
 		const fetchedAt = Date.now();
-		expect(await alarmOf(name(s))).toBe(fetchedAt + 7200 * 1_000);
+		// The plan is the expiry; the alarm wakes before only for the ticket's silence (25 min), which the pushes end.
+		expect(Date.parse((await statusOfObject(name(s))).next_refresh)).toBe(fetchedAt + 7200 * 1_000);
 		// Pushes keep coming, as WeCom's do (every ~10 min, each valid 30 min).
 		for (let moved = 0; moved < 6600; moved += 600) {
 			await travel(600);
@@ -101,5 +102,39 @@ describe("suite_access_token", () => {
 		expect(Date.now() + served.expiresInS * 1_000).toBeLessThanOrEqual(deadline);
 		expect(await alarmOf(name(s))).toBeLessThanOrEqual(deadline);
 		await suiteInSim(s, { reused_expires_in: "remaining" });
+	});
+
+	it("at its deadline, a token WeCom still hands back (its clock a moment behind) is not served, nor asked for again by every reader", async () => {
+		const s = S[5]!;
+		await pushSuiteTicket(s);
+		const first = await tokenOf(s);
+		for (let moved = 0; moved < 7200; moved += 600) {
+			await travel(600);
+			await pushSuiteTicket(s);
+		}
+		// At the broker's deadline WeCom answers with the same token, and says 7200 again.
+		let intercepted = 0;
+		const restore = interceptUpstream((url) => {
+			if (!url.pathname.endsWith("/cgi-bin/service/get_suite_token")) return undefined;
+			intercepted++;
+			return wechatAnswer({ suite_access_token: first.value, expires_in: 7200 });
+		});
+		try {
+			await ring(name(s));
+			expect(intercepted).toBe(1);
+			const readers = [...await Promise.all(Array.from({ length: 4 }, () => suiteToken(s))), await suiteToken(s), await suiteToken(s)];
+			for (const outcome of readers) {
+				expect(outcome.ok).toBe(false);
+				if (!outcome.ok) expect(outcome.failure).toMatchObject({ code: "wechat_unreachable", retryAfterS: 1 });
+			}
+			expect(intercepted).toBe(1);
+		} finally {
+			restore();
+		}
+		// A second later WeCom's copy has expired too: the new token.
+		await ring(name(s));
+		const second = await tokenOf(s);
+		expect(second.value).not.toBe(first.value);
+		expect(await check(second.value)).toBe(0);
 	});
 });

@@ -1962,4 +1962,32 @@ export const MUTATIONS = [
 		replace: "refreshAt: record.expiresAt",
 		tests: ["suite-token"],
 	},
+	{
+		name: "[suite] WeCom's service-provider errcodes say what to check (instruction URL, Secret, SuiteID, IP allowlist)",
+		file: "src/wechat/suite-client.ts",
+		find: "const said = advice.get(parsed.failure.errcode);",
+		replace: "const said = undefined as string | undefined;",
+		tests: ["suite-token"],
+	},
+	{
+		name: "[suite] no suite_ticket push for 25 min is an incident",
+		file: "src/authority/token-authority.ts",
+		find: ": app.mode === \"suite\" ? this.#suiteTickets.problem(now) : null",
+		replace: ": null",
+		tests: ["suite-token"],
+	},
+	{
+		name: "[suite] the alarm wakes when the suite_ticket goes stale (the incident opens with no traffic)",
+		file: "src/authority/token-authority.ts",
+		find: ": this.#seenApp?.mode === \"suite\" ? this.#suiteTickets.wake(now) : null",
+		replace: ": null",
+		tests: ["suite-token"],
+	},
+	{
+		name: "[suite] a suite_ticket arriving for a suite with no token ends its backoff (the alarm re-armed for now)",
+		file: "src/authority/token-authority.ts",
+		find: "(slot, now) => this.#suiteTickets.unblocks(SUITE_TICKETED, slot, now)",
+		replace: "() => false",
+		tests: ["suite-token"],
+	},
 ];

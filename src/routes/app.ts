@@ -35,6 +35,7 @@ import { mountOpenEvents } from "./open-events";
 import { mountOpenAuthorizations } from "./open-authorizations";
 import { mountWeComSuiteEvents } from "./wecom-suite-events";
 import { mountComponentToken } from "./component-token";
+import { mountSuiteToken } from "./suite-token";
 
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
@@ -149,6 +150,7 @@ app.use("/open/:component_appid/authorizations", apiKeyAuth());
 app.use("/open/:component_appid/authorizers", apiKeyAuth());
 app.use("/open/:component_appid/authorizers/sync", apiKeyAuth());
 mountComponentToken(app);
+mountSuiteToken(app);
 mountOpenAuthorizations(app);
 
 app.get("/token", async (c) => {

@@ -28,6 +28,7 @@ export const ROUTES: Readonly<Record<string, readonly string[]>> = {
 	"/admin/suites/:suite_id": ["GET", "PUT"],
 	"/wecom-suite/:suite_id/events": ["GET", "POST"],
 	"/component-token": ["GET"],
+	"/suite-token": ["GET"],
 };
 
 /**

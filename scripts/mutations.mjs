@@ -1646,9 +1646,9 @@ export const MUTATIONS = [
 		tests: ["gwcomponent"],
 	},
 	{
-		name: "[component] GET /component-token checks the key's component scope",
-		file: "src/routes/component-token.ts",
-		find: "if (!inScope(principal.apps, `component:${id}`)) {",
+		name: "[component] GET /component-token (and /suite-token) checks the key's owner scope",
+		file: "src/routes/owner-token.ts",
+		find: "if (!inScope(principal.apps, scope)) {",
 		replace: "if (false) {",
 		tests: ["component-token"],
 	},

@@ -11,7 +11,7 @@
 import type { AppConfig, BrokerConfig } from "../config/config";
 import { writeEdgeCopy } from "../edge/edge-cache";
 import { KV_MIN_TTL_S, writeIssued } from "../edge/issued-index";
-import { expiresInS, isUsable, mintsOnRefresh, notRenewableBeforeExpiry, planRecord, type CredentialRecord } from "../core/lifetime";
+import { expiresInS, isUsable, mintsOnRefresh, notRenewableBeforeExpiry, planRecord, sameValueAgain, type CredentialRecord } from "../core/lifetime";
 import { log, maskToken } from "../core/log";
 import { fail, ok, type Failure, type Outcome } from "../core/outcome";
 import { hourlyLimit, quotaGuard } from "./refresh-limits";
@@ -116,7 +116,8 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 		await host.assessHealth();
 		return ok(record);
 	}
-	if (kind.policy === "independent" && old?.value === record.value) record = notRenewableBeforeExpiry(record);
+	if (kind.policy === "independent" && old?.value === record.value) record = sameValueAgain(old, record, now);
+	else if (kind.sameUntilExpiry) record = notRenewableBeforeExpiry(record, now);
 	const rotated = old !== null && old.value !== record.value;
 	// The gateway must know the token the moment any reader can be handed it: its issued record goes to KV
 	// before it becomes current (a read meanwhile gets the value it replaces, or waits for this flight).

@@ -36,6 +36,7 @@ import { mountOpenAuthorizations } from "./open-authorizations";
 import { mountWeComSuiteEvents } from "./wecom-suite-events";
 import { mountWeComSuiteInstalls } from "./wecom-suite-installs";
 import { mountComponentToken } from "./component-token";
+import { mountSuiteToken } from "./suite-token";
 
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
@@ -153,6 +154,7 @@ app.use("/wecom-suite/:suite_id/install-url", apiKeyAuth());
 app.use("/wecom-suite/:suite_id/installs", apiKeyAuth());
 app.use("/wecom-suite/:suite_id/installs/sync", apiKeyAuth());
 mountComponentToken(app);
+mountSuiteToken(app);
 mountOpenAuthorizations(app);
 mountWeComSuiteInstalls(app);
 

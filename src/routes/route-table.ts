@@ -31,6 +31,7 @@ export const ROUTES: Readonly<Record<string, readonly string[]>> = {
 	"/wecom-suite/:suite_id/installs": ["GET", "POST"],
 	"/wecom-suite/:suite_id/installs/sync": ["POST"],
 	"/component-token": ["GET"],
+	"/suite-token": ["GET"],
 };
 
 /**

@@ -8,8 +8,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { suiteAuthority } from "../../src/authority/stub";
 import type { Outcome } from "../../src/core/outcome";
-import { tokenTestSuite, type TestSuite } from "./fixtures";
-import { simUrl, travel } from "./helpers";
+import { tokenTestSuite, type TestApp, type TestSuite } from "./fixtures";
+import { alertsFor, interceptUpstream, sim, simUrl, travel, wechatAnswer } from "./helpers";
 import { alarmOf, pushSuiteTicket, ring, serviceStats, statusOfObject, suiteInSim } from "./suite-helpers";
 
 const S = Array.from({ length: 16 }, (_, n) => tokenTestSuite(n)) as TestSuite[];
@@ -66,7 +66,8 @@ describe("suite_access_token", () => {
 		const start = await suiteCalls(s);
 		const first = await tokenOf(s);
 		const fetchedAt = Date.now();
-		expect(await alarmOf(name(s))).toBe(fetchedAt + 7200 * 1_000);
+		// The plan is the expiry; the alarm wakes before only for the ticket's silence (25 min), which the pushes end.
+		expect(Date.parse((await statusOfObject(name(s))).next_refresh)).toBe(fetchedAt + 7200 * 1_000);
 		// Pushes keep coming, as WeCom's do (every ~10 min, each valid 30 min).
 		for (let moved = 0; moved < 6600; moved += 600) {
 			await travel(600);
@@ -101,5 +102,112 @@ describe("suite_access_token", () => {
 		expect(Date.now() + served.expiresInS * 1_000).toBeLessThanOrEqual(deadline);
 		expect(await alarmOf(name(s))).toBeLessThanOrEqual(deadline);
 		await suiteInSim(s, { reused_expires_in: "remaining" });
+	});
+
+	it("at its deadline, a token WeCom still hands back (its clock a moment behind) is not served, nor asked for again by every reader", async () => {
+		const s = S[5]!;
+		await pushSuiteTicket(s);
+		const first = await tokenOf(s);
+		for (let moved = 0; moved < 7200; moved += 600) {
+			await travel(600);
+			await pushSuiteTicket(s);
+		}
+		// At the broker's deadline WeCom answers with the same token, and says 7200 again.
+		let intercepted = 0;
+		const restore = interceptUpstream((url) => {
+			if (!url.pathname.endsWith("/cgi-bin/service/get_suite_token")) return undefined;
+			intercepted++;
+			return wechatAnswer({ suite_access_token: first.value, expires_in: 7200 });
+		});
+		try {
+			await ring(name(s));
+			expect(intercepted).toBe(1);
+			const readers = [...await Promise.all(Array.from({ length: 4 }, () => suiteToken(s))), await suiteToken(s), await suiteToken(s)];
+			for (const outcome of readers) {
+				expect(outcome.ok).toBe(false);
+				if (!outcome.ok) expect(outcome.failure).toMatchObject({ code: "wechat_unreachable", retryAfterS: 1 });
+			}
+			expect(intercepted).toBe(1);
+		} finally {
+			restore();
+		}
+		// A second later WeCom's copy has expired too: the new token.
+		await ring(name(s));
+		const second = await tokenOf(s);
+		expect(second.value).not.toBe(first.value);
+		expect(await check(second.value)).toBe(0);
+	});
+});
+
+describe("suite_access_token failures", () => {
+	const alerts = (s: TestSuite) => alertsFor({ appid: name(s) } as TestApp);
+
+	it("without any ticket sends nothing, fails naming the instruction URL, opens an incident; the first push ends it at once", async () => {
+		const s = S[6]!;
+		const start = await suiteCalls(s);
+		const outcome = await suiteToken(s);
+		expect(outcome.ok).toBe(false);
+		if (!outcome.ok) expect(outcome.failure.message).toMatch(/no suite_ticket.*\/wecom-suite\/<suite_id>\/events.*`success`/);
+		expect(await suiteCalls(s)).toBe(start);
+		await suiteAuthority(env, s.suite_id).idle();
+		expect((await statusOfObject(name(s))).incident?.reason).toMatch(/no suite_ticket/);
+		expect((await alerts(s)).map((a) => a.content).join("\n")).toMatch(/unhealthy.*no suite_ticket/);
+		// The push ends the backoff and re-arms the alarm for now: the token comes with no client traffic.
+		expect(await pushSuiteTicket(s)).toBe("success");
+		expect(await alarmOf(name(s))).toBeLessThanOrEqual(Date.now());
+		await ring(name(s));
+		expect(await suiteCalls(s)).toBe(start + 1);
+		expect((await statusOfObject(name(s))).incident).toBeNull();
+		expect(await check((await tokenOf(s)).value)).toBe(0);
+	});
+
+	it.each([
+		[40085, 7, /suite_ticket.*指令回调URL is \/wecom-suite\/<suite_id>\/events.*`success`/],
+		[41023, 8, /no suite_ticket.*指令回调URL/],
+		[40080, 9, /suite's Secret.*WECOM_SUITES, or PUT \/admin\/suites\/\{suite_id\}/],
+		[40083, 10, /SuiteID.*WECOM_SUITES/],
+		[60020, 11, /egress IP.*IP allowlist.*WECOM_API_BASE/],
+		[45009, 12, /frequency limit/],
+	])("errcode %i is an incident whose message says what to check", async (errcode, n, advice) => {
+		const s = S[n]!;
+		await pushSuiteTicket(s);
+		await sim.fault({ appid: s.suite_id, endpoint: "wecom_get_suite_token", kind: "errcode", errcode, times: 100 });
+		const outcome = await suiteToken(s);
+		expect(outcome.ok).toBe(false);
+		if (!outcome.ok) {
+			expect(outcome.failure.wechatErrcode).toBe(errcode);
+			expect(outcome.failure.message).toMatch(advice);
+		}
+		await suiteAuthority(env, s.suite_id).idle();
+		expect((await statusOfObject(name(s))).incident?.reason).toMatch(advice);
+		expect(JSON.stringify(await alerts(s))).not.toContain(s.secret);
+	});
+
+	it("a refusal inside the validity costs nothing: the token WeCom still accepts goes on being served, to its first deadline", async () => {
+		const s = S[13]!;
+		await pushSuiteTicket(s);
+		const first = await tokenOf(s);
+		const deadline = Date.now() + first.expiresInS * 1_000;
+		await travel(3600);
+		await sim.fault({ appid: s.suite_id, endpoint: "wecom_get_suite_token", kind: "errcode", errcode: 40085, times: 1 });
+		const forced = await suiteAuthority(env, s.suite_id).forceRefresh(name(s));
+		expect(forced.ok).toBe(false);
+		const served = await tokenOf(s);
+		expect(served.value).toBe(first.value);
+		expect(Date.now() + served.expiresInS * 1_000).toBeLessThanOrEqual(deadline);
+		expect(served.expiresInS).toBeGreaterThan(3500);
+		expect(await check(served.value)).toBe(0);
+	});
+
+	it("no push for 25 min is an incident that opens from the alarm with no traffic, and the next push closes it", async () => {
+		const s = S[14]!;
+		await pushSuiteTicket(s);
+		await tokenOf(s);
+		expect(await ring(name(s))).toBe(25 * 60);
+		const status = await statusOfObject(name(s));
+		expect(status.incident?.reason).toMatch(/no suite_ticket pushed for 25 min.*\/wecom-suite\/<suite_id>\/events.*刷新ticket/);
+		expect((await alerts(s)).map((a) => a.content).join("\n")).toMatch(/unhealthy.*no suite_ticket pushed/);
+		await pushSuiteTicket(s);
+		expect((await statusOfObject(name(s))).incident).toBeNull();
 	});
 });

@@ -128,7 +128,9 @@ export class WeComInstalls {
     const current = this.#tokens.latest(install.corpid, corpKind(suite.suite_id));
     const reuse = suite.corp_token_refetch === "same" && current !== undefined && TokenStore.status(current, nowMs) === "valid";
     const record = reuse ? current : this.#tokens.mint(install.corpid, corpKind(suite.suite_id), suite.corp_token_lifetime_s, nowMs);
-    return this.#ok(suite, { access_token: record.token, expires_in: Math.floor((record.validUntilMs - nowMs) / MS_PER_S) });
+    // What a reused token says of its lifetime follows the suite's reused_expires_in, as get_suite_token's.
+    const expiresIn = reuse && suite.reused_expires_in === "full" ? suite.corp_token_lifetime_s : Math.floor((record.validUntilMs - nowMs) / MS_PER_S);
+    return this.#ok(suite, { access_token: record.token, expires_in: expiresIn });
   }
 
   /** get_auth_info: what the corp grants now. @param {Suite} suite @param {Record<string, unknown>} body */

@@ -295,3 +295,21 @@ describe("what a company does later", () => {
 		expect(again.body).toMatchObject({ recovered: 0 });
 	});
 });
+
+describe("a corp token WeCom hands back inside its validity (unconfirmed)", () => {
+	it("is never promised past the deadline its first fetch set, whatever expires_in WeCom says then", async () => {
+		const { s, appid } = await installed(1, 1);
+		try {
+			const first = await call(`/token?appid=${appid}`);
+			const deadline = Date.now() + (first.body.expires_in as number) * 1_000;
+			await fetch(`${simUrl}/__sim/wecom/suites`, { method: "POST", body: JSON.stringify({ ...s, corp_token_refetch: "same", reused_expires_in: "full" }) }).then((r) => r.text());
+			await travel(1800);
+			const again = await call(`/token/refresh?appid=${appid}`, { method: "POST", key: KEYS.admin });
+			expect(again.status, JSON.stringify(again.body)).toBe(200);
+			expect(again.body.access_token).toBe(first.body.access_token);
+			expect(Date.now() + (again.body.expires_in as number) * 1_000).toBeLessThanOrEqual(deadline + 1_000);
+		} finally {
+			await fetch(`${simUrl}/__sim/wecom/suites`, { method: "POST", body: JSON.stringify(s) }).then((r) => r.text());
+		}
+	});
+});

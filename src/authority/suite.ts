@@ -152,12 +152,6 @@ export class SuiteDesk {
 		}
 	}
 
-	/** Null when the suite is configured here; else why not (not_found, or a key that cannot open it). */
-	async configured(suiteId: string): Promise<Failure | null> {
-		const suite = await this.#suite(suiteId);
-		return "failure" in suite ? suite.failure : null;
-	}
-
 	/** The ticket's age and whether a provider secret is held; never a secret or the ticket. */
 	async state(suiteId: string): Promise<SuiteState> {
 		const [suite, stored] = await Promise.all([this.#suite(suiteId), this.#storage.get<StoredSuiteTicket>(SUITE_TICKET_KEY)]);

@@ -2071,7 +2071,7 @@ export const MUTATIONS = [
 		name: "[install] a sync re-adopts a company whose object lost its grant",
 		file: "src/authority/suite-installs.ts",
 		find: "else if (await this.#host.corps.holdsGrant(record.appid)) counts.already_serving++;",
-		replace: "else if (record) counts.already_serving++;",
+		replace: "else if (await this.#host.corps.holdsGrant(record.appid) || record.sealed) counts.already_serving++;",
 		tests: ["suite-installs"],
 	},
 	{

@@ -62,15 +62,24 @@ async function componentParam(c: Context<BrokerEnv>): Promise<string> {
 	return id;
 }
 
-export function redirectUri(value: unknown): string {
-	if (typeof value !== "string" || value.length > MAX_REDIRECT_CHARS) throw new BrokerError("bad_request", `redirect_uri is required: the https page of yours that WeChat sends the browser back to, e.g. ${AUTH_URL_EXAMPLE}.`);
+/** Where a redirect_uri must point, in the words of its platform (the open platform's, or a WeCom suite's). */
+export interface RedirectRule {
+	readonly platform: string;
+	readonly example: string;
+	readonly domain: string;
+}
+
+const COMPONENT_REDIRECT: RedirectRule = { platform: "WeChat", example: AUTH_URL_EXAMPLE, domain: "the component's 授权回调域 / authorisation callback domain" };
+
+export function redirectUri(value: unknown, rule: RedirectRule = COMPONENT_REDIRECT): string {
+	if (typeof value !== "string" || value.length > MAX_REDIRECT_CHARS) throw new BrokerError("bad_request", `redirect_uri is required: the https page of yours that ${rule.platform} sends the browser back to, e.g. ${rule.example}.`);
 	let url: URL;
 	try {
 		url = new URL(value);
 	} catch {
-		throw new BrokerError("bad_request", "redirect_uri must be an absolute https URL (on the component's 授权回调域 / authorisation callback domain).");
+		throw new BrokerError("bad_request", `redirect_uri must be an absolute https URL (on ${rule.domain}).`);
 	}
-	if (url.protocol !== "https:" && url.protocol !== "http:") throw new BrokerError("bad_request", "redirect_uri must be an http(s) URL on the component's authorisation callback domain.");
+	if (url.protocol !== "https:" && url.protocol !== "http:") throw new BrokerError("bad_request", `redirect_uri must be an http(s) URL on ${rule.domain}.`);
 	return value;
 }
 

@@ -56,7 +56,7 @@ export function mountWeComSuiteInstalls(app: Hono<BrokerEnv>): void {
 	app.post("/wecom-suite/:suite_id/install-url", async (c) => {
 		const id = await suiteParam(c);
 		const body = await readAdminBody(c, ["redirect_uri", "state", "auth_type"], INSTALL_URL_EXAMPLE);
-		const redirect = redirectUri(body.redirect_uri);
+		const redirect = redirectUri(body.redirect_uri, { platform: "WeCom", example: INSTALL_URL_EXAMPLE, domain: "the suite's 可信域名 / redirect domain" });
 		const { state, auth_type: authType } = body;
 		if (state !== undefined && (typeof state !== "string" || state.length > MAX_STATE_CHARS || !/^[A-Za-z0-9_-]*$/.test(state))) {
 			throw new BrokerError("bad_request", `state must be at most ${MAX_STATE_CHARS} letters, digits, _ or - (WeCom hands it back on the redirect).`);

@@ -4,34 +4,23 @@
  * the engine keeps the suite_access_token itself in the object's `token` slot) and its installs, each code
  * exchanged once (suite-installs.ts). The object's RPCs for suites only call this.
  */
-import type { AppConfig, AppProfile, BrokerConfig, SuiteProfile } from "../config/config";
+import type { AppConfig, AppProfile, SuiteProfile } from "../config/config";
 import { fail, type Failure, type Outcome } from "../core/outcome";
 import { suiteObjectName } from "../core/storage-keys";
 import { countCall } from "../core/usage";
 import { SUITE_TICKETED } from "../engine/kinds";
-import type { AuthorityState, SlotState } from "../engine/state";
-import type { AppEnv } from "../env";
+import type { SlotState } from "../engine/state";
 import type { SignedCallback } from "../wechat/callback-crypto";
 import type { EventOutcome } from "./component";
+import type { ComponentRoleHost } from "./component-role";
 import type { PushedTicket } from "./pushed-ticket";
 import { authority } from "./stub";
 import { SuiteDesk, type StoredSuiteTicket, type SuiteSecrets, type SuiteState, type UrlCheckOutcome } from "./suite";
 import { SuiteInstalls, type InstallOutcome, type InstallRecord, type InstallSyncOutcome } from "./suite-installs";
 import { suiteAppOf, suiteTickets } from "./suite-token";
 
-export interface SuiteRoleHost {
-	readonly storage: DurableObjectStorage;
-	readonly env: AppEnv;
-	config(): BrokerConfig;
-	state(): AuthorityState;
-	setState(state: AuthorityState): void;
-	save(): Promise<void>;
-	waitUntil(promise: Promise<unknown>): void;
-	app(appid: string): AppConfig | undefined;
-	credential(appid: string, type: "token"): Promise<Outcome>;
-	forgetTokenBackoff(): void;
-	assessHealth(): Promise<void>;
-}
+/** What the object hands its roles: the same for a suite's as for a component's. */
+export type SuiteRoleHost = ComponentRoleHost;
 
 export type InstallCodeResult = { ok: true; code: string; expiresIn: number } | { ok: false; failure: Failure };
 

@@ -183,8 +183,8 @@ export const MUTATIONS = [
 	{
 		name: "classic: lifetime capped at 300 s after an unanswered call",
 		file: "src/engine/fetch-and-store.ts",
-		find: "const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt, failure);",
-		replace: "const current = planRetry(before, retryAt, failure);",
+		find: "const current = result.unanswered || endsHeldValue(failure) ? afterUnansweredCall(before, call) : planRetry(before, retryAt);",
+		replace: "const current = endsHeldValue(failure) ? afterUnansweredCall(before, call) : planRetry(before, retryAt);",
 		tests: ["errors", "promise"],
 	},
 	{
@@ -1078,8 +1078,8 @@ export const MUTATIONS = [
 	{
 		name: "[status] /health for a \"*\" key answers from the index, asking no object",
 		file: "src/routes/app.ts",
-		find: "if (scope !== \"*\" && scope.size <= HEALTH_DIRECT_MAX_APPS) {",
-		replace: "if (scope === \"*\" || scope.size <= HEALTH_DIRECT_MAX_APPS) {",
+		find: "if (scope !== \"*\" && scope.size <= HEALTH_DIRECT_MAX_APPS &&",
+		replace: "if ((scope === \"*\" || scope.size <= HEALTH_DIRECT_MAX_APPS) &&",
 		tests: ["status"],
 	},
 	{
@@ -1711,8 +1711,8 @@ export const MUTATIONS = [
 	{
 		name: "[component] a gateway heal forgets the component token in this isolate before the call",
 		file: "src/gateway/forward.ts",
-		find: "if (app.mode === \"component\") forget(appid, \"token\");",
-		replace: "",
+		find: "if (app.mode === \"component\" || app.mode === \"authorizer\") forget(appid, \"token\");",
+		replace: "if (app.mode === \"authorizer\") forget(appid, \"token\");",
 		tests: ["gwcomponent"],
 	},
 	{
@@ -1922,8 +1922,8 @@ export const MUTATIONS = [
 	{
 		name: "[review18] 61023 / 61003 do not move an authorizer token's promise to the retry",
 		file: "src/engine/fetch-and-store.ts",
-		find: "if (failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode)) return current;",
-		replace: "",
+		find: "const current = result.unanswered || endsHeldValue(failure) ? afterUnansweredCall(before, call) : planRetry(before, retryAt);",
+		replace: "const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt);",
 		tests: ["review18"],
 	},
 	{
@@ -2094,5 +2094,75 @@ export const MUTATIONS = [
 		find: "{ auth_corpid: corp.corpid, permanent_code: corp.secret }",
 		replace: "{ auth_corpid: corp.corpid, permanent_code: \"\" }",
 		tests: ["suite-installs"],
+	},
+	{
+		name: "[open-ends] a component: scope reaches every index row of that component (its authorizers)",
+		file: "src/schedule/schedule-index.ts",
+		find: "\n\tOR appid IN (SELECT appid FROM apps WHERE component IS NOT NULL AND component IN (SELECT substr(value, 11) FROM json_each(?) WHERE value LIKE 'component:%')))",
+		replace: " AND ? IS NOT NULL)",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] an app's index row carries its component",
+		file: "src/schedule/row.ts",
+		find: "component: app.componentAppid ?? null,",
+		replace: "component: null,",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] /health for a component: (or corp:) key reads the index, which knows the members",
+		file: "src/routes/app.ts",
+		find: " && ![...scope].some((entry) => entry.includes(\":\"))) {",
+		replace: ") {",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] 61003 / 61023 end the held authorizer token at once (WeChat refuses it), not at its plan",
+		file: "src/engine/fetch-and-store.ts",
+		find: "return failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode);",
+		replace: "return failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode) && false;",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] the component's alarm prunes the ledger of exchanged codes",
+		file: "src/authority/code-ledger.ts",
+		find: "await this.prune(owner, Date.now());",
+		replace: "",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] an exchanged code's answer is kept a day for its late duplicates",
+		file: "src/authority/code-ledger.ts",
+		find: "export const EXCHANGED_CODE_RETENTION_MS = 24 * 3_600_000;",
+		replace: "export const EXCHANGED_CODE_RETENTION_MS = 3_600_000;",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] ledger entries stored before the time keys are given theirs, and pruned",
+		file: "src/authority/code-ledger.ts",
+		find: "if (!(await storage.get(keys.indexedKey))) {",
+		replace: "if (!(await storage.get(keys.indexedKey)) && false) {",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] the gateway's heal of an authorizer token drops it from the isolate's memory tier",
+		file: "src/gateway/forward.ts",
+		find: "if (app.mode === \"component\" || app.mode === \"authorizer\") forget(appid, \"token\");",
+		replace: "if (app.mode === \"component\") forget(appid, \"token\");",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] the ledger's prune goes on past its first batch",
+		file: "src/authority/code-ledger.ts",
+		find: "if (batch.size < PRUNE_BATCH_CODES) break;",
+		replace: "break;",
+		tests: ["open-ends"],
+	},
+	{
+		name: "[open-ends] a 61003 / 61023 names the component's own auth-url route",
+		file: "src/wechat/authorizer-client.ts",
+		find: "${advice.replaceAll(\"<component_appid>\", componentAppid)}",
+		replace: "${advice}",
+		tests: ["open-ends"],
 	},
 ];

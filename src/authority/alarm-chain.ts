@@ -238,7 +238,9 @@ export class AlarmChain {
 		} catch {
 			return;
 		}
-		await this.#rows.offer(rowFor({ appid }, source, this.#host.state(), at));
+		// Its component as last seen: a row that lost it would drop out of its component's keys' /status.
+		const componentAppid = this.#host.app()?.appid === appid ? this.#host.app()?.componentAppid : undefined;
+		await this.#rows.offer(rowFor({ appid, componentAppid }, source, this.#host.state(), at));
 	}
 
 	async #armedNow(): Promise<number | null> {

@@ -5,14 +5,15 @@
  * by whichever path it arrives (codes are single use: a second exchange would only get 61009). The ledger
  * (pending codes, one flight per code, the alarm's retry) is code-ledger.ts, shared with WeCom's installs.
  *
- * The exchange's refresh token goes straight to the authorizer's own object (adoptAuthorizer), which seals
- * it; this object never stores it. What it keeps of an exchanged code is which authorizer it made.
+ * The exchange's refresh token goes straight to the authorizer's own object (adoptGrant), which seals it;
+ * this object never stores it. What it keeps of an exchanged code is which authorizer it made, for a day
+ * (code-ledger.ts), pruned by the component's alarm.
  */
 import type { AppProfile, BrokerConfig } from "../config/config";
 import { log } from "../core/log";
 import { expiresInS } from "../core/lifetime";
 import type { Failure, Outcome } from "../core/outcome";
-import { AUTH_PENDING_PREFIX, authCodeKey } from "../core/storage-keys";
+import { AUTH_CODE_LEDGER } from "../core/storage-keys";
 import type { AppEnv } from "../env";
 import { createPreAuthCode, getAuthorizerList, MAX_AUTHORIZER_PAGE, queryAuth } from "../wechat/authorizer-client";
 import { registry } from "../registry/registry";
@@ -65,7 +66,7 @@ export class Authorizations {
 	constructor(host: AuthorizationsHost) {
 		this.#host = host;
 		this.#ledger = new CodeLedger({
-			storage: host.storage, pendingPrefix: AUTH_PENDING_PREFIX, entryKey: authCodeKey, label: "authorization_code",
+			storage: host.storage, keys: AUTH_CODE_LEDGER, label: "authorization_code",
 			waitUntil: (promise) => host.waitUntil(promise),
 			replan: () => host.replan(),
 			exchange: (componentAppid, code) => this.#exchange(componentAppid, code),
@@ -88,7 +89,7 @@ export class Authorizations {
 		return this.#ledger.wake(now);
 	}
 
-	/** The alarm's part: every pushed code not yet exchanged is tried again. */
+	/** The alarm's part: codes exchanged a day ago are pruned, every pushed code not yet exchanged is tried again. */
 	resume(componentAppid: string): Promise<void> {
 		return this.#ledger.resume(componentAppid);
 	}

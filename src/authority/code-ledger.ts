@@ -9,11 +9,20 @@
  *   the next arrival of the same code, by the redirect page's POST, or by the object's alarm (wake, resume).
  * - Concurrent arrivals of one code join one flight (the object runs one call at a time between awaits).
  * - What the ledger keeps of an exchanged code is what it made (which app), never the grant it brought: that
- *   goes straight to the new app's own object, which seals it. A later arrival is answered from it.
+ *   goes straight to the new app's own object, which seals it. A late duplicate is answered from it.
+ *
+ * Retention: an exchanged code's answer is kept EXCHANGED_CODE_RETENTION_MS, then pruned by the object's
+ * alarm, so storage holds about a day of codes, not every code ever. Why a day: a code dies at the platform
+ * about 600 s after it is issued (OPEN-PLATFORM.md §5, §10; SDK fixtures hint at up to 7200 s, unconfirmed);
+ * pushes are repeated within minutes and a browser re-posts a redirect within minutes. Past it a duplicate is
+ * a code the platform refuses (61009 / 40078), whose exchange mints nothing: one refused call and a 400 that
+ * says to start again. Layout (core/storage-keys.ts, LedgerKeys): `<entry><digest>` → LedgerEntry, looked up
+ * by the code; `<time><ms, 13 digits>:<digest>`, in time order, so a prune reads only the keys it deletes.
  */
 import { tokenDigest } from "../edge/issued-index";
 import { log } from "../core/log";
 import type { Failure } from "../core/outcome";
+import { ledgerEntryKey, ledgerTimeKey, type LedgerKeys } from "../core/storage-keys";
 import type { UpstreamFailure } from "../wechat/upstream";
 
 /** A credential's Failure, or a client's mistake: a code the platform says is unknown, used or expired (400). */
@@ -34,9 +43,8 @@ export type LedgerOutcome<R> = R | { readonly ok: false; readonly failure: Excha
 
 export interface CodeLedgerHost<M extends object, R> {
 	readonly storage: DurableObjectStorage;
-	/** Where its entries live: pending ones under `pendingPrefix`, every code's outcome under `entryKey`. */
-	readonly pendingPrefix: string;
-	entryKey(digest: string): string;
+	/** Where its entries live (core/storage-keys.ts). */
+	readonly keys: LedgerKeys;
 	/** For logs: "authorization_code", "install_code". */
 	readonly label: string;
 	waitUntil(promise: Promise<unknown>): void;
@@ -48,6 +56,10 @@ export interface CodeLedgerHost<M extends object, R> {
 	result(made: M, exchanged: boolean): Promise<R>;
 }
 
+/** How long an exchanged code's answer is kept for its duplicates (see above). */
+export const EXCHANGED_CODE_RETENTION_MS = 24 * 3_600_000;
+/** storage.delete takes at most 128 keys: a code's entry and its time key, 64 codes a batch. */
+const PRUNE_BATCH_CODES = 64;
 /** A pushed code whose exchange failed is tried again this soon by the object's alarm (codes live ~10 min). */
 const PENDING_RETRY_MS = 30_000;
 /** Pending codes older than this are dead at the platform: dropped rather than tried. */
@@ -58,6 +70,8 @@ export class CodeLedger<M extends object, R> {
 	readonly #flights = new Map<string, Promise<LedgerOutcome<R>>>();
 	/** Whether storage holds a pushed code not yet exchanged (memory copy, read in load()). */
 	#pending = false;
+	/** Whether entries written before the time keys existed have been given theirs (memory copy). */
+	#indexed = false;
 
 	constructor(host: CodeLedgerHost<M, R>) {
 		this.#host = host;
@@ -69,7 +83,7 @@ export class CodeLedger<M extends object, R> {
 	}
 
 	async #anyPending(): Promise<boolean> {
-		return (await this.#host.storage.list({ prefix: this.#host.pendingPrefix, limit: 1 })).size > 0;
+		return (await this.#host.storage.list({ prefix: this.#host.keys.pendingPrefix, limit: 1 })).size > 0;
 	}
 
 	/**
@@ -78,8 +92,8 @@ export class CodeLedger<M extends object, R> {
 	 */
 	async received(owner: string, code: string): Promise<void> {
 		const digest = await tokenDigest(code);
-		if ((await this.#host.storage.get<LedgerEntry<M>>(this.#host.entryKey(digest)))?.exchangedAt === undefined) {
-			await this.#host.storage.put(`${this.#host.pendingPrefix}${digest}`, { receivedAt: Date.now(), code });
+		if ((await this.#host.storage.get<LedgerEntry<M>>(ledgerEntryKey(this.#host.keys, digest)))?.exchangedAt === undefined) {
+			await this.#host.storage.put(`${this.#host.keys.pendingPrefix}${digest}`, { receivedAt: Date.now(), code });
 			this.#pending = true;
 		}
 		this.#host.waitUntil(this.exchange(owner, code));
@@ -90,10 +104,14 @@ export class CodeLedger<M extends object, R> {
 		return this.#pending && this.#flights.size === 0 ? now + PENDING_RETRY_MS : null;
 	}
 
-	/** The alarm's part: every pushed code not yet exchanged is tried again; dead ones are dropped. */
+	/**
+	 * The alarm's part: codes exchanged more than a day ago leave the ledger, every pushed code not yet
+	 * exchanged is tried again, and dead ones are dropped.
+	 */
 	async resume(owner: string): Promise<void> {
+		await this.prune(owner, Date.now());
 		if (!this.#pending) return;
-		const pending = await this.#host.storage.list<LedgerEntry<M>>({ prefix: this.#host.pendingPrefix });
+		const pending = await this.#host.storage.list<LedgerEntry<M>>({ prefix: this.#host.keys.pendingPrefix });
 		const now = Date.now();
 		for (const [key, entry] of pending) {
 			if (!entry.code || now - entry.receivedAt > PENDING_MAX_AGE_MS) {
@@ -127,18 +145,61 @@ export class CodeLedger<M extends object, R> {
 		while (this.#flights.size > 0) await Promise.allSettled([...this.#flights.values()]);
 	}
 
+	/** Every code exchanged more than the retention ago goes; the count dropped. */
+	async prune(owner: string, now: number): Promise<number> {
+		await this.#indexOlderEntries();
+		const { keys } = this.#host;
+		const end = ledgerTimeKey(keys, now - EXCHANGED_CODE_RETENTION_MS, "");
+		let dropped = 0;
+		for (;;) {
+			const batch = await this.#host.storage.list<string>({ prefix: keys.timePrefix, end, limit: PRUNE_BATCH_CODES });
+			if (batch.size === 0) break;
+			await this.#host.storage.delete([...batch].flatMap(([timeKey, digest]) => [timeKey, ledgerEntryKey(keys, digest)]));
+			dropped += batch.size;
+			if (batch.size < PRUNE_BATCH_CODES) break;
+		}
+		if (dropped > 0) log("info", `${this.#host.label}s_pruned`, { owner, dropped });
+		return dropped;
+	}
+
 	async #exchange(owner: string, code: string, digest: string): Promise<LedgerOutcome<R>> {
-		const key = this.#host.entryKey(digest);
-		const entry = await this.#host.storage.get<LedgerEntry<M>>(key);
+		const { keys } = this.#host;
+		const entry = await this.#host.storage.get<LedgerEntry<M>>(ledgerEntryKey(keys, digest));
 		if (entry?.exchangedAt !== undefined) return this.#host.result(entry as unknown as M, false);
 		const outcome = await this.#host.exchange(owner, code);
 		if (!outcome.ok) {
 			// The code's exchange is over for good (dead at the platform): it no longer waits.
-			if (outcome.dead) await this.#host.storage.delete(`${this.#host.pendingPrefix}${digest}`);
+			if (outcome.dead) await this.#host.storage.delete(`${keys.pendingPrefix}${digest}`);
 			return { ok: false, failure: outcome.failure };
 		}
-		await this.#host.storage.put(key, { receivedAt: Date.now(), exchangedAt: Date.now(), ...outcome.made });
-		await this.#host.storage.delete(`${this.#host.pendingPrefix}${digest}`);
+		const at = Date.now();
+		await this.#host.storage.put({
+			[ledgerEntryKey(keys, digest)]: { receivedAt: at, exchangedAt: at, ...outcome.made },
+			[ledgerTimeKey(keys, at, digest)]: digest,
+		});
+		await this.#host.storage.delete(`${keys.pendingPrefix}${digest}`);
 		return this.#host.result(outcome.made, true);
+	}
+
+	/**
+	 * Entries stored before the ledger had time keys get theirs once (by when they were exchanged, or
+	 * received), so they are pruned like the rest; a marker says it is done.
+	 */
+	async #indexOlderEntries(): Promise<void> {
+		if (this.#indexed) return;
+		const { keys, storage } = this.#host;
+		if (!(await storage.get(keys.indexedKey))) {
+			const entries = await storage.list<LedgerEntry<M>>({ prefix: keys.entryPrefix });
+			const timeKeys: Record<string, string> = {};
+			for (const [key, entry] of entries) {
+				const digest = key.slice(keys.entryPrefix.length);
+				timeKeys[ledgerTimeKey(keys, entry.exchangedAt ?? entry.receivedAt, digest)] = digest;
+			}
+			const pairs = Object.entries(timeKeys);
+			// storage.put takes at most 128 entries at once.
+			for (let i = 0; i < pairs.length; i += 128) await storage.put(Object.fromEntries(pairs.slice(i, i + 128)));
+			await storage.put(keys.indexedKey, true);
+		}
+		this.#indexed = true;
 	}
 }

@@ -9,7 +9,8 @@
  *   object, replaced (sealed again) before an answer that carries a new one is used (engine/attempt.ts),
  *   never returned by an RPC or logged.
  * - A dead grant (61023 / 61003; 40084 / 40082) is marked and stored: until a new grant arrives no call is
- *   sent (the engine's failure stays the same, so its incident opens once, with one alert).
+ *   sent (the engine's failure stays the same, so its incident opens once, with one alert); an authorizer's
+ *   held token is not served from then on, WeChat refusing it (engine/fetch-and-store.ts, endsHeldValue).
  * - Revoked (`unauthorized`, `cancel_auth`): its credentials go (storage, KV, alarm); the mark says when, so
  *   /token names the revocation.
  */

@@ -20,7 +20,7 @@ import type { AppProfile, BrokerConfig } from "../config/config";
 import { expiresInS } from "../core/lifetime";
 import { log } from "../core/log";
 import type { Failure, Outcome } from "../core/outcome";
-import { INSTALL_PENDING_PREFIX, INSTALL_PREFIX, installCodeKey, installKey } from "../core/storage-keys";
+import { INSTALL_CODE_LEDGER, INSTALL_PREFIX, installKey } from "../core/storage-keys";
 import type { CountedCall } from "../core/usage";
 import type { AppEnv } from "../env";
 import { open, seal, sealingKeys, type Sealed } from "../registry/seal";
@@ -94,7 +94,7 @@ export class SuiteInstalls {
 	constructor(host: SuiteInstallsHost) {
 		this.#host = host;
 		this.#ledger = new CodeLedger({
-			storage: host.storage, pendingPrefix: INSTALL_PENDING_PREFIX, entryKey: installCodeKey, label: "install_code",
+			storage: host.storage, keys: INSTALL_CODE_LEDGER, label: "install_code",
 			waitUntil: (promise) => host.waitUntil(promise),
 			replan: () => host.replan(),
 			exchange: (suiteId, code) => this.#exchange(suiteId, code),

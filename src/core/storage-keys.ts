@@ -133,12 +133,44 @@ export const COMPONENT_TICKET_KEY = "component_ticket";
 export const AUTHORIZER_MARK_KEY = "authorizer";
 
 /** An authorization code's entry in its component's object: the code's digest, never the code. */
+export const AUTH_CODE_PREFIX = "auth_code:";
 export function authCodeKey(codeSha256Hex: string): string {
-	return `auth_code:${codeSha256Hex}`;
+	return `${AUTH_CODE_PREFIX}${codeSha256Hex}`;
 }
+
+/** The same code's place in time (ms, 13 digits, so keys sort by time): what the ledger's prune reads. */
+export const AUTH_CODE_TIME_PREFIX = "auth_code_at:";
+export function authCodeTimeKey(ms: number, codeSha256Hex: string): string {
+	return `${AUTH_CODE_TIME_PREFIX}${String(ms).padStart(13, "0")}:${codeSha256Hex}`;
+}
+
+/** Set once the ledger's entries stored before the time keys existed have theirs (authority/code-ledger.ts). */
+export const CODE_LEDGER_INDEXED_KEY = "auth_code_ledger_indexed";
 
 /** A pushed code not yet exchanged (the code itself, until it is): what the component's alarm retries. */
 export const AUTH_PENDING_PREFIX = "auth_pending:";
+
+/** Where a code ledger keeps its entries (authority/code-ledger.ts): by digest, by time, pending, and its marker. */
+export interface LedgerKeys {
+	readonly entryPrefix: string;
+	readonly timePrefix: string;
+	readonly pendingPrefix: string;
+	readonly indexedKey: string;
+}
+
+export function ledgerEntryKey(keys: LedgerKeys, codeSha256Hex: string): string {
+	return `${keys.entryPrefix}${codeSha256Hex}`;
+}
+
+/** A code's place in time (ms, 13 digits, so keys sort by time): what the ledger's prune reads. */
+export function ledgerTimeKey(keys: LedgerKeys, ms: number, codeSha256Hex: string): string {
+	return `${keys.timePrefix}${String(ms).padStart(13, "0")}:${codeSha256Hex}`;
+}
+
+/** A component's authorisation codes. */
+export const AUTH_CODE_LEDGER: LedgerKeys = {
+	entryPrefix: AUTH_CODE_PREFIX, timePrefix: AUTH_CODE_TIME_PREFIX, pendingPrefix: AUTH_PENDING_PREFIX, indexedKey: CODE_LEDGER_INDEXED_KEY,
+};
 
 export function componentProfileKey(componentAppid: string): string {
 	return `component:v1:${componentAppid}`;
@@ -152,13 +184,13 @@ export function suiteObjectName(suiteId: string): string {
 export const SUITE_KEY = "suite";
 export const SUITE_TICKET_KEY = "suite_ticket";
 
-/** An install code's entry in its suite's object: the code's digest, never the code (authority/suite-installs.ts). */
-export function installCodeKey(codeSha256Hex: string): string {
-	return `install_code:${codeSha256Hex}`;
-}
-
-/** A pushed install code (create_auth, reset_permanent_code) not yet exchanged: what the suite's alarm retries. */
-export const INSTALL_PENDING_PREFIX = "install_pending:";
+/**
+ * A suite's install codes (authority/suite-installs.ts): entries by the code's digest, never the code, and
+ * pushed ones (create_auth, reset_permanent_code) not yet exchanged, what the suite's alarm retries.
+ */
+export const INSTALL_CODE_LEDGER: LedgerKeys = {
+	entryPrefix: "install_code:", timePrefix: "install_code_at:", pendingPrefix: "install_pending:", indexedKey: "install_code_ledger_indexed",
+};
 
 /** A company's install in its suite's object: its app, and a sealed copy of its permanent code (recovery). */
 export const INSTALL_PREFIX = "install:";

@@ -153,7 +153,7 @@ async function failed(host: CredentialHost, trigger: RefreshTrigger, result: Ret
 	const backoffS = backoffAfter(failures, failure.class, conserving);
 	const retryAt = now + backoffS * 1_000;
 	const before = host.slot().current;
-	const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt, failure);
+	const current = result.unanswered || endsHeldValue(failure) ? afterUnansweredCall(before, call) : planRetry(before, retryAt);
 	host.update({ current, consecutiveFailures: failures, retryAt, lastError: { at: now, failure }, inFlight: null });
 	await host.save();
 	log("error", "refresh_failed", {
@@ -170,12 +170,22 @@ async function failed(host: CredentialHost, trigger: RefreshTrigger, result: Ret
  * the promise with it, move there (never past the value's own expiry), so a refusal does not cost a value
  * WeChat still accepts. Other policies promise past their plan already.
  */
-function planRetry(current: CredentialRecord | null, retryAt: number, failure: UpstreamFailure): CredentialRecord | null {
+function planRetry(current: CredentialRecord | null, retryAt: number): CredentialRecord | null {
 	if (!current || current.policy !== "no_overlap") return current;
-	// 61023 / 61003: the account authorised again (or revoked) elsewhere, and that exchange minted a token
-	// which may have revoked this one: its promise ends at its plan, as it was.
-	if (failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode)) return current;
 	return { ...current, refreshAt: Math.min(current.expiresAt, Math.max(current.refreshAt, retryAt)) };
+}
+
+/**
+ * An authorizer's 61003 or 61023 says the value held is no longer WeChat's to accept: 61003, the account no
+ * longer authorises the component (its revocation stopped the account's tokens: OPEN-PLATFORM.md §3, §8; the
+ * `unauthorized` push that would have wiped it was missed), 61023, its refresh token was superseded by an
+ * authorisation exchanged elsewhere, which minted a token that may have revoked this one (no overlap is
+ * assumed, §7). So it is not handed out a second longer: capped at the call, as for a call that may have
+ * acted (no_overlap), and reads answer the refusal, which names the re-authorisation. Every path that can
+ * meet it before the value's plan (a report, a force, a new authorisation) retracted the KV copy first.
+ */
+function endsHeldValue(failure: UpstreamFailure): boolean {
+	return failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode);
 }
 
 /** A forced call that KV's copy could not be made safe for is not sent (retractEdgeCopy). */

@@ -148,9 +148,10 @@ export async function forward(c: GatewayContext): Promise<Response> {
 	const first = await inspect(await send(c.req.raw, upstream, target(used), body.first));
 	if (first.errcode === null || !upstream.tokenErrcodes.has(first.errcode)) return first.response;
 
-	// A component token's replacement may revoke it at once (no overlap assumed): this isolate stops serving it
-	// before the call, as the object and the KV copy do (forceRefreshHere does the same for an admin's force).
-	if (app.mode === "component") forget(appid, "token");
+	// A component or authorizer token's replacement may revoke it at once (no overlap assumed), and an
+	// authorizer's heal may find the account gone (61003): this isolate stops serving it before the call, as
+	// the object and the KV copy do (forceRefreshHere does the same for an admin's force).
+	if (app.mode === "component" || app.mode === "authorizer") forget(appid, "token");
 	const healed = await authority(c.env, appid).invalidate(appid, used, "gateway");
 	const retry = healed.ok && healed.record.value !== used && body.again !== null;
 	log(retry ? "info" : "warn", "gateway_token_refused", {

@@ -208,15 +208,16 @@ app.get("/status", async (c) => {
 
 /**
  * For monitors: any key, its own apps only. 200 when all can serve a token with no open incident, else 503.
- * A key scoped to a few apps asks their objects; a key for every app (or many) reads the schedule index, and
- * `apps` then names only the unhealthy ones (ops/status-page.ts).
+ * A key scoped to a few apps by appid asks their objects; a key for every app, for many, or for a component or
+ * corp (whose members only the index knows) reads the schedule index, and `apps` then names only the
+ * unhealthy ones (ops/status-page.ts).
  */
 app.get("/health", async (c) => {
 	const { apps: scope } = c.get("principal");
 	const config = c.get("config");
-	if (scope !== "*" && scope.size <= HEALTH_DIRECT_MAX_APPS) {
+	if (scope !== "*" && scope.size <= HEALTH_DIRECT_MAX_APPS && ![...scope].some((entry) => entry.includes(":"))) {
 		// The key's own apps that exist, in the secret or the registry (a KV read each, cached per isolate).
-		const named = [...scope].filter((entry) => !entry.includes(":"));
+		const named = [...scope];
 		const found = await Promise.all(named.map((appid) => findApp(c.env, config, appid)));
 		const appids = named.filter((_, i) => found[i] !== undefined);
 		const health = await checkApps(c.env, appids, Date.now());

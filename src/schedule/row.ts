@@ -21,12 +21,17 @@ export interface ScheduleRow {
 	/** ms: the access_token's last successful refresh. */
 	readonly lastRefreshAt: number | null;
 	readonly incident: { readonly since: number; readonly reason: string } | null;
+	/**
+	 * The open-platform component the app belongs to (an authorizer's, or a component's own object), else
+	 * null: what lets a key scoped `component:<id>` find every authorizer of it in one index query.
+	 */
+	readonly component: string | null;
 }
 
 /** A token is handed out while its expires_in is at least 1 s (core/lifetime.ts). */
 const LAST_SERVED_S_BEFORE_EXPIRY = 1;
 
-export function rowFor(app: Pick<AppConfig, "appid">, source: AppSource, state: AuthorityState, dueAt: number | null): ScheduleRow {
+export function rowFor(app: Pick<AppConfig, "appid" | "componentAppid">, source: AppSource, state: AuthorityState, dueAt: number | null): ScheduleRow {
 	const token = state.slots.token;
 	const current = token?.current ?? null;
 	return {
@@ -37,6 +42,7 @@ export function rowFor(app: Pick<AppConfig, "appid">, source: AppSource, state: 
 		fetched: current !== null || token?.lastRefresh != null,
 		lastRefreshAt: token?.lastRefresh?.at ?? null,
 		incident: state.incident,
+		component: app.componentAppid ?? null,
 	};
 }
 
@@ -44,5 +50,5 @@ export function sameRow(a: ScheduleRow | null | undefined, b: ScheduleRow | null
 	if (!a || !b) return a === b;
 	return a.appid === b.appid && a.source === b.source && a.dueAt === b.dueAt && a.servingUntil === b.servingUntil
 		&& a.fetched === b.fetched && a.lastRefreshAt === b.lastRefreshAt
-		&& a.incident?.since === b.incident?.since && a.incident?.reason === b.incident?.reason;
+		&& a.incident?.since === b.incident?.since && a.incident?.reason === b.incident?.reason && a.component === b.component;
 }

@@ -33,14 +33,17 @@ function post(config: Upstream, endpoint: string, componentToken: string, body: 
 	}, options(config));
 }
 
-/** A refusal with the advice for the open platform's own errcodes; everything else as client.ts words it. */
-function advised<T>(body: Record<string, unknown>): UpstreamResult<T> | null {
+/**
+ * A refusal with the advice for the open platform's own errcodes, naming the component's own routes;
+ * everything else as client.ts words it.
+ */
+function advised<T>(body: Record<string, unknown>, componentAppid: string): UpstreamResult<T> | null {
 	const { errcode } = body;
 	if (typeof errcode !== "number" || errcode === 0) return null;
 	const advice = ADVICE.get(errcode);
 	const parsed = parseCredential(body, "authorizer_access_token", "wechat", false);
 	if (parsed.ok) return null;
-	return { ok: false, failure: { ...parsed.failure, class: advice ? "fatal" : parsed.failure.class, ...(advice && { message: `WeChat errcode ${errcode}: ${advice}` }) } };
+	return { ok: false, failure: { ...parsed.failure, class: advice ? "fatal" : parsed.failure.class, ...(advice && { message: `WeChat errcode ${errcode}: ${advice.replaceAll("<component_appid>", componentAppid)}` }) } };
 }
 
 function secretText(value: unknown): string | null {
@@ -59,7 +62,7 @@ export interface Authorization {
 export async function queryAuth(componentAppid: string, componentToken: string, code: string, config: Upstream): Promise<UpstreamResult<Authorization>> {
 	const answer = await post(config, "api_query_auth", componentToken, { component_appid: componentAppid, authorization_code: code });
 	if (!answer.ok) return answer;
-	const refused = advised<Authorization>(answer.value);
+	const refused = advised<Authorization>(answer.value, componentAppid);
 	if (refused) return refused;
 	const info = answer.value.authorization_info as Record<string, unknown> | undefined;
 	const token = info && parseCredential(info, "authorizer_access_token", "wechat", false);
@@ -86,7 +89,7 @@ export async function fetchAuthorizerToken(authorizer: AppConfig, config: Upstre
 		component_appid: authorizer.componentAppid, authorizer_appid: authorizer.appid, authorizer_refresh_token: authorizer.secret,
 	});
 	if (!answer.ok) return answer;
-	const refused = advised<Fetched>(answer.value);
+	const refused = advised<Fetched>(answer.value, authorizer.componentAppid ?? "<component_appid>");
 	if (refused) return refused;
 	const parsed = parseCredential(answer.value, "authorizer_access_token", "wechat", false);
 	if (!parsed.ok) return parsed;
@@ -98,7 +101,7 @@ export async function fetchAuthorizerToken(authorizer: AppConfig, config: Upstre
 export async function createPreAuthCode(componentAppid: string, componentToken: string, config: Upstream): Promise<UpstreamResult<{ code: string; expiresInS: number }>> {
 	const answer = await post(config, "api_create_preauthcode", componentToken, { component_appid: componentAppid });
 	if (!answer.ok) return answer;
-	const refused = advised<{ code: string; expiresInS: number }>(answer.value);
+	const refused = advised<{ code: string; expiresInS: number }>(answer.value, componentAppid);
 	if (refused) return refused;
 	const code = secretText(answer.value.pre_auth_code);
 	const expiresIn = answer.value.expires_in;
@@ -119,7 +122,7 @@ export interface AuthorizerListPage {
 export async function getAuthorizerList(componentAppid: string, componentToken: string, offset: number, count: number, config: Upstream): Promise<UpstreamResult<AuthorizerListPage>> {
 	const answer = await post(config, "api_get_authorizer_list", componentToken, { component_appid: componentAppid, offset, count: Math.min(count, MAX_AUTHORIZER_PAGE) });
 	if (!answer.ok) return answer;
-	const refused = advised<AuthorizerListPage>(answer.value);
+	const refused = advised<AuthorizerListPage>(answer.value, componentAppid);
 	if (refused) return refused;
 	const { total_count: total, list } = answer.value;
 	if (typeof total !== "number" || !Array.isArray(list)) return { ok: false, failure: { kind: "unreachable", class: "retryable", message: "WeChat's api_get_authorizer_list answer had no total_count or list" } };

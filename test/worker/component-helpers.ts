@@ -69,3 +69,24 @@ export async function registryKey(name: string, scope: string[], admin = false):
 	if (res.status !== 201 || !body.key) throw new Error(`POST /admin/keys: ${res.status} ${JSON.stringify(body)}`);
 	return body.key;
 }
+
+/** A push the simulator made for a component (its InfoType, the query and body WeChat sends). */
+export interface SimPush { info_type: string; query: string; body: string }
+
+/** The account consents on WeChat's page: the pushes that made (not tickets), and the code. */
+export async function authoriseAccount(component: TestComponent, authorizerAppid: string, push = true): Promise<{ auth_code: string; pushes: SimPush[] }> {
+	await simOpen(`components/${component.component_appid}/take`);
+	const { auth_code } = await simOpen(`components/${component.component_appid}/authorize`, { authorizer_appid: authorizerAppid, push });
+	const { pushes } = await simOpen(`components/${component.component_appid}/take`) as { pushes: SimPush[] };
+	return { auth_code, pushes: pushes.filter((p) => p.info_type !== "component_verify_ticket") };
+}
+
+/** Delivers a push to the event URL as WeChat does, then waits for the component's background work. */
+export async function deliverPush(component: TestComponent, push: SimPush): Promise<{ status: number; text: string }> {
+	const res = await exports.default.fetch(new Request(`https://broker.test/open/${component.component_appid}/events?${push.query}`, {
+		method: "POST", headers: { "content-type": "text/xml" }, body: push.body,
+	}));
+	const answer = { status: res.status, text: await res.text() };
+	await componentAuthority(env, component.component_appid).idle();
+	return answer;
+}

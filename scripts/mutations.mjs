@@ -1653,11 +1653,11 @@ export const MUTATIONS = [
 		tests: ["component-token"],
 	},
 	{
-		name: "[component] the gateway's api_component_token checks the key's component scope",
-		file: "src/gateway/component-token-endpoint.ts",
-		find: "if (!inScope(key.apps, `component:${componentAppid}`)) {",
-		replace: "if (!inScope(\"*\", `component:${componentAppid}`)) {",
-		tests: ["gwcomponent"],
+		name: "[component] the gateway's api_component_token (and get_suite_token) checks the key's owner scope",
+		file: "src/gateway/owner-token-endpoint.ts",
+		find: "if (!inScope(key.apps, scope)) {",
+		replace: "if (!inScope(\"*\", scope)) {",
+		tests: ["gwcomponent", "gwsuite"],
 	},
 	{
 		name: "[component] a component token is a gateway credential only on /cgi-bin/component/ paths",
@@ -1989,5 +1989,19 @@ export const MUTATIONS = [
 		find: "(slot, now) => this.#suiteTickets.unblocks(SUITE_TICKETED, slot, now)",
 		replace: "() => false",
 		tests: ["suite-token"],
+	},
+	{
+		name: "[suite] the gateway refuses a suite token it did not issue (WeCom's 40082), on every service API",
+		file: "src/gateway/forward.ts",
+		find: "if (url.pathname.startsWith(SERVICE_API_PREFIX)) return serviceOwner(c, url);",
+		replace: "",
+		tests: ["gwsuite"],
+	},
+	{
+		name: "[suite] the gateway never forwards get_corp_token or get_permanent_code",
+		file: "src/gateway/forward.ts",
+		find: "if (service) throw service;",
+		replace: "",
+		tests: ["gwsuite"],
 	},
 ];

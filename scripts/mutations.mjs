@@ -868,14 +868,14 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[registry] a deleted app's object wipes its storage",
-		file: "src/authority/token-authority.ts",
-		find: "await this.#chain.disarm(appid); // the alarm, and the app's row in the schedule index\n\t\t\t\tawait this.ctx.storage.deleteAll();",
-		replace: "await this.#chain.disarm(appid); // the alarm, and the app's row in the schedule index",
+		file: "src/authority/app-admin.ts",
+		find: "await this.#host.disarm(appid);\n\t\t\t\tawait this.#host.storage.deleteAll();",
+		replace: "await this.#host.disarm(appid);",
 		tests: ["registry"],
 	},
 	{
 		name: "[registry] a deleted app's edge copies and issued records go from KV",
-		file: "src/authority/token-authority.ts",
+		file: "src/authority/app-admin.ts",
 		find: "kvKeys.push(...await this.#credentialKeys(appid));",
 		replace: "",
 		tests: ["registry"],
@@ -902,13 +902,13 @@ export const MUTATIONS = [
 		replace: "if (!config.registry) return undefined;",
 		tests: ["review16"],
 	},
-	// Not listed: "one admin change at a time per app" (token-authority.ts #adminChange). Removing it left
+	// Not listed: "one admin change at a time per app" (app-admin.ts #change). Removing it left
 	// review16.test.ts green: the race it closes (a DELETE landing between a PUT's sealed write and its catalog
 	// row) is narrower than the two tests that hold a PUT in flight can reach, because the catalog is now
 	// written from inside the object. It stays as defence; a test that reaches that window is owed.
 	{
 		name: "[review16] a replaced secret is checked by a fresh fetch, not by the flight under way",
-		file: "src/authority/token-authority.ts",
+		file: "src/authority/app-admin.ts",
 		find: "\t\t\tawait refresher.idle();\n\t\t\tconst token = secretChanged",
 		replace: "\t\t\tconst token = secretChanged",
 		tests: ["review16"],
@@ -1211,9 +1211,9 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[open] a registry component's secrets are stored sealed",
-		file: "src/authority/token-authority.ts",
-		find: "await this.ctx.storage.put(COMPONENT_KEY, stored);",
-		replace: "await this.ctx.storage.put(COMPONENT_KEY, { ...stored, plain: secrets });",
+		file: "src/authority/component-role.ts",
+		find: "await this.#host.storage.put(COMPONENT_KEY, stored);",
+		replace: "await this.#host.storage.put(COMPONENT_KEY, { ...stored, plain: secrets });",
 		tests: ["open-events"],
 	},
 	{
@@ -1605,23 +1605,23 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[component] the alarm wakes when the ticket goes stale",
-		file: "src/authority/token-authority.ts",
-		find: "? earliestOf(this.#tickets.wake(now), this.#authorizations.wake(now))",
-		replace: "? this.#authorizations.wake(now)",
+		file: "src/authority/component-role.ts",
+		find: "return earliestOf(this.#tickets.wake(now), this.#authorizations.wake(now));",
+		replace: "return this.#authorizations.wake(now);",
 		tests: ["component-token"],
 	},
 	{
 		name: "[component] no push for 30 min is an incident",
 		file: "src/authority/token-authority.ts",
-		find: "?? (app.mode === \"component\" ? this.#tickets.problem(now) :",
+		find: "?? (app.mode === \"component\" ? this.#component.problem(now) :",
 		replace: "?? (app.mode === \"component\" ? null :",
 		tests: ["component-token"],
 	},
 	{
 		name: "[component] a ticket arriving for a component with no token ends its backoff (the alarm re-armed for now)",
-		file: "src/authority/token-authority.ts",
-		find: "(slot, now) => this.#tickets.unblocks(slot, now)",
-		replace: "() => false",
+		file: "src/authority/component-role.ts",
+		find: "if (this.#tickets.unblocks(slot, Date.now())) this.#host.forgetTokenBackoff();",
+		replace: "",
 		tests: ["component-token"],
 	},
 	{
@@ -1696,8 +1696,8 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[component] a component added through the admin API starts its alarm chain at once",
-		file: "src/authority/token-authority.ts",
-		find: "if (this.#app(componentObjectName(profile.componentAppid))) await this.#save();",
+		file: "src/authority/component-role.ts",
+		find: "if (this.#host.app(componentObjectName(profile.componentAppid))) await this.#host.save();",
 		replace: "",
 		tests: ["component-token"],
 	},
@@ -1830,9 +1830,9 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[authorizer] unauthorized wipes its storage",
-		file: "src/authority/token-authority.ts",
-		find: "await this.#chain.disarm(appid);\n\t\t\tawait this.ctx.storage.deleteAll();\n\t\t\tawait this.#authorizer.revoked(componentAppid, at);",
-		replace: "await this.#chain.disarm(appid);\n\t\t\tawait this.#authorizer.revoked(componentAppid, at);",
+		file: "src/authority/app-admin.ts",
+		find: "await this.#host.disarm(appid);\n\t\t\tawait this.#host.storage.deleteAll();\n\t\t\tawait this.#host.authorizer.revoked(componentAppid, at);",
+		replace: "await this.#host.disarm(appid);\n\t\t\tawait this.#host.authorizer.revoked(componentAppid, at);",
 		tests: ["authorizer"],
 	},
 	{
@@ -1887,7 +1887,7 @@ export const MUTATIONS = [
 	{
 		name: "[authorizer] the component's alarm retries a pushed code whose exchange failed",
 		file: "src/authority/token-authority.ts",
-		find: "if (app.mode === \"component\" && app.componentAppid) await this.#authorizations.resume(app.componentAppid);",
+		find: "if (app.mode === \"component\" && app.componentAppid) await this.#component.resume(app.componentAppid);",
 		replace: "",
 		tests: ["authorizer"],
 	},
@@ -1907,8 +1907,8 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[review18] a re-authorised authorizer's held token is replaced at once (api_query_auth minted one)",
-		file: "src/authority/token-authority.ts",
-		find: "return this.#state.slots.token?.current ? refresher.refreshNow(\"configure\") : refresher.get();",
+		file: "src/authority/app-admin.ts",
+		find: "return this.#host.state().slots.token?.current ? refresher.refreshNow(\"configure\") : refresher.get();",
 		replace: "return refresher.get();",
 		tests: ["review18"],
 	},
@@ -1972,22 +1972,22 @@ export const MUTATIONS = [
 	{
 		name: "[suite] no suite_ticket push for 25 min is an incident",
 		file: "src/authority/token-authority.ts",
-		find: ": app.mode === \"suite\" ? this.#suiteTickets.problem(now) : null",
+		find: ": app.mode === \"suite\" ? this.#suite.problem(now) : null",
 		replace: ": null",
 		tests: ["suite-token"],
 	},
 	{
 		name: "[suite] the alarm wakes when the suite_ticket goes stale (the incident opens with no traffic)",
 		file: "src/authority/token-authority.ts",
-		find: ": this.#seenApp?.mode === \"suite\" ? this.#suiteTickets.wake(now) : null",
+		find: ": this.#seenApp?.mode === \"suite\" ? this.#suite.wake(now) : null",
 		replace: ": null",
 		tests: ["suite-token"],
 	},
 	{
 		name: "[suite] a suite_ticket arriving for a suite with no token ends its backoff (the alarm re-armed for now)",
-		file: "src/authority/token-authority.ts",
-		find: "(slot, now) => this.#suiteTickets.unblocks(SUITE_TICKETED, slot, now)",
-		replace: "() => false",
+		file: "src/authority/suite-role.ts",
+		find: "if (this.#tickets.unblocks(SUITE_TICKETED, this.#host.state().slots.token, Date.now())) this.#host.forgetTokenBackoff();",
+		replace: "",
 		tests: ["suite-token"],
 	},
 	{

@@ -11,40 +11,34 @@
  * object is fine, because nothing awaits them any more.
  */
 import { DurableObject } from "cloudflare:workers";
-import { appStatus, iso, type AppStatus } from "./status-report";
-import { authority, componentAuthority } from "./stub";
-import { loadConfig, type AppConfig, type AppProfile, type BrokerConfig, type ComponentConfig, type ComponentProfile } from "../config/config";
-import { CREDENTIAL_TYPES } from "../core/credentials";
-import { BrokerError } from "../core/errors";
-import { tokenDigest } from "../edge/issued-index";
-import { registry, type AppRow } from "../registry/registry";
-import { isStoredRegisteredApp, openApp, resealApp, sealApp, type OpenedApp, type StoredRegisteredApp } from "./registered-app";
-import { hasKind, kindFor, kindsOf } from "../engine/kinds";
+import { loadConfig, type AppConfig, type AppProfile, type BrokerConfig, type ComponentProfile, type SuiteProfile } from "../config/config";
 import type { CredentialType } from "../core/credentials";
+import { BrokerError } from "../core/errors";
+import { log, maskToken } from "../core/log";
+import { fail, type Failure, type Outcome } from "../core/outcome";
+import { GATEWAY_USAGE_KEY, REGISTERED_APP_KEY, STATE_KEY } from "../core/storage-keys";
+import { healthProblem } from "../engine/health";
 import { Incidents } from "../engine/incidents";
+import { hasKind, kindFor, kindsOf } from "../engine/kinds";
 import { Refresher, type CronAction } from "../engine/refresher";
 import { afterUnansweredCall, EMPTY_SLOT, initialState, restoreState, type AuthorityState, type SlotState } from "../engine/state";
 import type { AppEnv } from "../env";
-import { addGatewayUse, NO_GATEWAY_USE, type GatewayCounts, type StoredGatewayUsage } from "./gateway-usage";
-import { healthProblem } from "../engine/health";
-import { COMPONENT_KEY, COMPONENT_TICKET_KEY, edgeKey, GATEWAY_USAGE_KEY, issuedKey, REGISTERED_APP_KEY, STATE_KEY } from "../core/storage-keys";
-import { isStoredComponent, openComponent, receiveEvent, sealComponent, type ComponentSecrets, type EventOutcome, type StoredTicket } from "./component";
-import type { SignedCallback } from "../wechat/callback-crypto";
-import { SuiteDesk, type SuiteSecrets, type SuiteState, type UrlCheckOutcome } from "./suite";
-import type { SuiteProfile } from "../config/config";
-import { log, maskToken } from "../core/log";
-import { fail, type Failure, type Outcome } from "../core/outcome";
-import { AlarmChain, type RingResult } from "./alarm-chain";
+import { registry } from "../registry/registry";
 import { scheduleIndex } from "../schedule/client";
-import { componentAppOf, TicketWatch, type TicketStatus } from "./component-token";
-import { componentObjectName, suiteObjectName } from "../core/storage-keys";
-import { providerAppOf, providerObjectName, suiteAppOf, suiteTickets } from "./suite-token";
-import { SUITE_TICKETED } from "../engine/kinds";
-import type { PushedTicket } from "./pushed-ticket";
-import type { StoredSuiteTicket } from "./suite";
+import type { SignedCallback } from "../wechat/callback-crypto";
+import { AlarmChain, type RingResult } from "./alarm-chain";
+import { AppAdmin, type ConfigureResult } from "./app-admin";
 import { AuthorizerDesk } from "./authorizer";
-import { Authorizations, type ExchangeOutcome, type SyncOutcome } from "./authorizations";
-import { countCall } from "../core/usage";
+import type { ExchangeOutcome, SyncOutcome } from "./authorizations";
+import type { ComponentSecrets, EventOutcome } from "./component";
+import { ComponentRole, type ConfigureComponentResult, type PreAuthCodeResult } from "./component-role";
+import type { TicketStatus } from "./component-token";
+import { addGatewayUse, NO_GATEWAY_USE, type GatewayCounts, type StoredGatewayUsage } from "./gateway-usage";
+import { isStoredRegisteredApp, openApp, type OpenedApp } from "./registered-app";
+import { appStatus, iso, type AppStatus } from "./status-report";
+import { componentAuthority } from "./stub";
+import type { SuiteSecrets, SuiteState, UrlCheckOutcome } from "./suite";
+import { SuiteRole } from "./suite-role";
 
 export type { RefreshTrigger } from "../engine/state";
 export type { Failure, Outcome } from "../core/outcome";
@@ -59,10 +53,7 @@ export interface InvalidateOptions {
 	readonly confirmedByWeChat?: boolean;
 }
 
-/** What `configure` did: whether the app was stored, and the outcome of its first token fetch. */
-export type ConfigureResult =
-	| { readonly stored: true; readonly created: boolean; readonly row: AppRow; readonly token: Outcome }
-	| { readonly stored: false; readonly failure: Failure };
+export type { ConfigureResult } from "./app-admin";
 
 export interface CronReport {
 	readonly appid: string;
@@ -79,46 +70,44 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	#seenApp: AppConfig | undefined;
 	/** A registry app's entry, opened (registered-app.ts); undefined for an app of WECHAT_APPS. */
 	#registered: OpenedApp | undefined;
-	/** Set while `wipe` runs: the app no longer exists for any call that arrives meanwhile. */
+	/** Set while a wipe runs: the app no longer exists for any call that arrives meanwhile. */
 	#deleting = false;
-	/** The admin change under way (memory only: a lost one was never answered, and the operator retries). */
-	#adminQueue: Promise<unknown> = Promise.resolve();
-	/** In a component's object (authority/component.ts): the registry component, opened once. */
-	#component: ComponentConfig | undefined;
-	/** In a WeCom suite's object (authority/suite.ts). */
-	readonly #suite: SuiteDesk;
-	/** In a component's object: its tickets' arrival, for the stale-ticket incident (component-token.ts). */
-	readonly #tickets: TicketWatch;
-	/** In a suite's object: its suite_tickets' arrival, for the stale-ticket incident (suite-token.ts). */
-	readonly #suiteTickets: PushedTicket<StoredSuiteTicket>;
+	/** Changes to the app's entry, one at a time (app-admin.ts). */
+	readonly #admin: AppAdmin;
+	/** In a component's object: its configuration, pushes, tickets and authorisation codes (component-role.ts). */
+	readonly #component: ComponentRole;
+	/** In a WeCom suite's object, or a service provider's: callbacks, tickets, which app it is (suite-role.ts). */
+	readonly #suite: SuiteRole;
 	/** In an authorizer's object: its refresh token's keeping and its marks (authorizer.ts). */
 	readonly #authorizer: AuthorizerDesk;
-	/** In a component's object: its authorization codes, each exchanged once (authorizations.ts). */
-	readonly #authorizations: Authorizations;
 
 	constructor(ctx: DurableObjectState, env: AppEnv) {
 		super(ctx, env);
-		this.#incidents = new Incidents({
+		const state = {
 			state: () => this.#state,
-			setState: (state) => {
-				this.#state = state;
+			setState: (next: AuthorityState) => {
+				this.#state = next;
 			},
 			save: () => this.#save(),
-			webhookUrl: () => this.#config().alertWebhookUrl,
-			waitUntil: (promise) => this.ctx.waitUntil(promise),
-		});
-		this.#suite = new SuiteDesk(ctx.storage, env, (suiteId) => this.#config().suites.get(suiteId));
-		this.#suiteTickets = suiteTickets(ctx.storage);
-		this.#tickets = new TicketWatch({
-			storage: ctx.storage,
-			state: () => this.#state,
-			setState: (state) => {
-				this.#state = state;
+			waitUntil: (promise: Promise<unknown>) => this.ctx.waitUntil(promise),
+		};
+		this.#incidents = new Incidents({ ...state, webhookUrl: () => this.#config().alertWebhookUrl });
+		// The roles read `this.env` when they run, as the object's own methods do (tests replace it to reach
+		// a misconfigured Worker).
+		const self = this;
+		const roleHost = {
+			...state, storage: ctx.storage,
+			get env() {
+				return self.env;
 			},
-			save: () => this.#save(),
 			config: () => this.#config(),
-			waitUntil: (promise) => this.ctx.waitUntil(promise),
-		});
+			app: (appid: string) => this.#app(appid),
+			credential: (appid: string, type: CredentialType) => this.getCredential(appid, type),
+			forgetTokenBackoff: () => this.#refresher("token").forgetBackoff(),
+			assessHealth: () => this.#assessHealth(),
+		};
+		this.#component = new ComponentRole(roleHost);
+		this.#suite = new SuiteRole(roleHost);
 		this.#authorizer = new AuthorizerDesk({
 			storage: ctx.storage, env,
 			setRegistered: (opened) => {
@@ -129,21 +118,31 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			},
 			componentToken: (componentAppid) => componentAuthority(this.env, componentAppid).componentAccessToken(componentAppid),
 		});
-		this.#authorizations = new Authorizations({
-			storage: ctx.storage, env,
+		this.#admin = new AppAdmin({
+			storage: ctx.storage,
+			get env() {
+				return self.env;
+			},
 			config: () => this.#config(),
-			componentToken: (componentAppid) => this.getCredential(componentObjectName(componentAppid), "token"),
-			waitUntil: (promise) => this.ctx.waitUntil(promise),
-			replan: () => this.#save(),
-			authorizers: {
-				adopt: (profile, refreshToken) => authority(this.env, profile.appid).adoptAuthorizer(profile, refreshToken),
-				revoke: (authorizerAppid, componentAppid) => authority(this.env, authorizerAppid).revokeAuthorizer(authorizerAppid, componentAppid),
-				token: (authorizerAppid) => authority(this.env, authorizerAppid).getToken(authorizerAppid),
+			state: () => this.#state,
+			registered: () => this.#registered,
+			setRegistered: (opened) => {
+				this.#registered = opened;
 			},
-			countCall: async (call) => {
-				this.#state = { ...this.#state, usage: countCall(this.#state.usage, call, Date.now()) };
-				await this.#save();
+			refresherFor: (appid, type) => this.#refresherFor(appid, type),
+			idle: () => this.idle(),
+			startDeleting: () => {
+				this.#deleting = true;
 			},
+			disarm: (appid) => this.#chain.disarm(appid),
+			reset: () => {
+				this.#state = initialState(Date.now());
+				this.#refreshers.clear();
+				this.#seenApp = undefined;
+				this.#deleting = false;
+			},
+			forgetEntry: () => this.#component.forget(),
+			authorizer: this.#authorizer,
 		});
 		this.#chain = new AlarmChain({
 			storage: ctx.storage,
@@ -164,23 +163,17 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			idle: async () => {
 				for (const refresher of this.#refreshers.values()) await refresher.idle();
 			},
-			extraWake: (now) => (this.#seenApp?.mode === "component" ? earliestOf(this.#tickets.wake(now), this.#authorizations.wake(now))
-				: this.#seenApp?.mode === "suite" ? this.#suiteTickets.wake(now) : null),
+			extraWake: (now) => (this.#seenApp?.mode === "component" ? this.#component.wake(now) : this.#seenApp?.mode === "suite" ? this.#suite.wake(now) : null),
 		});
 		void ctx.blockConcurrencyWhile(async () => {
-			const [stored, registered, component] = await Promise.all([
+			const [stored, registered] = await Promise.all([
 				ctx.storage.get<Record<string, unknown>>(STATE_KEY),
 				ctx.storage.get<unknown>(REGISTERED_APP_KEY),
-				ctx.storage.get<unknown>(COMPONENT_KEY),
-				this.#tickets.load(),
+				this.#component.load(),
 				this.#authorizer.load(),
-				this.#authorizations.load(),
-				this.#suiteTickets.load(),
 				this.#suite.load(),
 			]);
 			if (isStoredRegisteredApp(registered)) this.#registered = await openApp(env, registered);
-			// A component's alarm and the watchdog name it by its object's name: it must be known synchronously.
-			if (isStoredComponent(component)) this.#component = await openComponent(env, component).catch(() => undefined);
 			if (!stored) return;
 			this.#state = restoreState(stored, Date.now());
 			await this.#recover();
@@ -188,263 +181,74 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/**
-	 * Admin API (PUT /admin/apps/{appid}): stores the app's profile and its secret, sealed, records it in the
-	 * Registry's catalog, and fetches its first token at once, so a wrong secret is reported to the operator
-	 * who typed it. The app is stored either way. A replaced secret ends any backoff and is checked with a
-	 * fresh normal refresh once any refresh under way (with the old secret) has landed (stable: returns the
-	 * live token and revokes nothing; classic: one mint, the old token still accepted for 300 s).
-	 * One admin change at a time (#adminChange): a DELETE arriving meanwhile runs after this PUT, whole.
+	 * Admin API (PUT /admin/apps/{appid}): the app stored, sealed, and its first token fetched at once, so a
+	 * wrong secret is reported to the operator who typed it (app-admin.ts).
 	 */
 	configure(profile: AppProfile, secret: string): Promise<ConfigureResult> {
-		return this.#adminChange(async () => {
-			let stored: StoredRegisteredApp;
-			try {
-				stored = await sealApp(this.env, profile, secret);
-			} catch (error) {
-				if (error instanceof BrokerError) return { stored: false, failure: { code: "config_error", message: error.message } };
-				throw error;
-			}
-			await this.ctx.storage.put(REGISTERED_APP_KEY, stored);
-			const before = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
-			this.#registered = { app: { ...profile, secret }, sealed: stored.sealed };
-			const secretChanged = before !== undefined && before.secret !== secret;
-			log("info", "app_configured", { appid: profile.appid, replaced: before !== undefined, secret_changed: secretChanged });
-			const { created, row, siblings } = await registry(this.env).putApp(profile, stored.sealed.kid, this.#secretEntriesOf(profile.corpid));
-			// The Registry counts a corp's entries (their share of its ticket limit): its count is the one kept.
-			if (row.profile.corpEntries !== profile.corpEntries) await this.updateProfile(row.profile);
-			await this.#tellSiblings(siblings);
-			const refresher = this.#refresherFor(profile.appid, "token");
-			if ("failure" in refresher) return { stored: true, created, row, token: fail(refresher.failure) };
-			// A refresh under way was sent with the old secret: its answer says nothing of the new one.
-			await refresher.idle();
-			const token = secretChanged ? await refresher.refreshNow("configure") : await refresher.get();
-			return { stored: true, created, row, token };
-		});
+		return this.#admin.configure(profile, secret);
 	}
 
-	/**
-	 * Admin API (DELETE /admin/apps/{appid}): everything this object holds goes: the sealed secret, every
-	 * credential, counters and queued alerts, the alarm; the catalog row, and through the Registry's outbox
-	 * (retried until KV takes them) the KV profile, edge copies and the gateway's records of the tokens it
-	 * knows. A refresh under way lands first, so nothing is written after the wipe. `keepCredentials`: the
-	 * app also lives in WECHAT_APPS, which goes on using this object: only the registry entry goes.
-	 * `existed` is false when the catalog had no row; `kvPending`: KV writes the outbox still retries.
-	 */
-	wipe(appid: string, { keepCredentials = false } = {}): Promise<{ existed: boolean; kvPending: number }> {
-		return this.#adminChange(async () => {
-			const kvKeys: string[] = [];
-			if (!keepCredentials) {
-				this.#deleting = true;
-				await this.idle();
-				kvKeys.push(...await this.#credentialKeys(appid));
-			}
-			const registered = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
-			const { existed, siblings, kvPending } = await registry(this.env).deleteApp(appid, kvKeys, this.#secretEntriesOf(registered?.corpid));
-			await this.#tellSiblings(siblings);
-			if (keepCredentials) {
-				await this.ctx.storage.delete(REGISTERED_APP_KEY);
-			} else {
-				await this.#chain.disarm(appid); // the alarm, and the app's row in the schedule index
-				await this.ctx.storage.deleteAll();
-				this.#state = initialState(Date.now());
-				this.#refreshers.clear();
-				this.#seenApp = undefined;
-				this.#deleting = false;
-			}
-			this.#registered = undefined;
-			this.#component = undefined;
-			log("info", "app_deleted", { appid, credentials_kept: keepCredentials, kv_writes_pending: kvPending });
-			return { existed, kvPending };
-		});
+	/** Admin API (DELETE /admin/apps/{appid}): everything this object holds goes (app-admin.ts). */
+	wipe(appid: string, options: { keepCredentials?: boolean } = {}): Promise<{ existed: boolean; kvPending: number }> {
+		return this.#admin.wipe(appid, options);
 	}
 
 	/** A sibling WeCom entry joined or left this app's corp: its share of the corp's ticket limit changes. */
-	async updateProfile(profile: AppProfile): Promise<void> {
-		const stored = await this.ctx.storage.get<unknown>(REGISTERED_APP_KEY);
-		if (!isStoredRegisteredApp(stored) || stored.profile.appid !== profile.appid) return;
-		await this.ctx.storage.put(REGISTERED_APP_KEY, { ...stored, profile });
-		if (this.#registered && "app" in this.#registered) this.#registered = { ...this.#registered, app: { ...this.#registered.app, ...profile } };
+	updateProfile(profile: AppProfile): Promise<void> {
+		return this.#admin.updateProfile(profile);
 	}
 
-	/** The corp's entries in WECHAT_APPS, which the Registry does not see (for the corp's entry count). */
-	#secretEntriesOf(corpid: string | undefined): number {
-		return corpid === undefined ? 0 : [...this.#config().apps.values()].filter((app) => app.corpid === corpid).length;
+	/** POST /admin/registry/reseal: the sealed secret again under the current REGISTRY_KEY. */
+	reseal(): Promise<{ kid: string } | { failure: Failure } | null> {
+		return this.#admin.reseal();
 	}
 
-	async #tellSiblings(siblings: readonly AppProfile[]): Promise<void> {
-		// stub.ts's authority(), spelled out: stub.ts imports this file's type, and this file does not import it back.
-		const objects = this.env.TOKEN_AUTHORITY;
-		await Promise.all(siblings.map((profile) => objects.get(objects.idFromName(profile.appid)).updateProfile(profile)));
+	/** Admin API (PUT /admin/components/{id}), in the component's own object (component-role.ts). */
+	configureComponent(profile: ComponentProfile, secrets: ComponentSecrets): Promise<ConfigureComponentResult> {
+		return this.#component.configure(profile, secrets);
 	}
 
-	/** Runs admin changes (configure, wipe) one after another, each whole, in the order they arrived. */
-	#adminChange<T>(change: () => Promise<T>): Promise<T> {
-		const run = this.#adminQueue.then(change, change);
-		this.#adminQueue = run.catch(() => undefined);
-		return run;
+	/** A push to the component's event URL (routes/open-events.ts). */
+	componentEvent(componentAppid: string, signed: SignedCallback): Promise<EventOutcome & { revokedProfile?: AppProfile | null }> {
+		return this.#component.event(componentAppid, signed);
 	}
 
-	/** POST /admin/registry/reseal: the sealed secret again under the current REGISTRY_KEY; the key id it is under. */
-	async reseal(): Promise<{ kid: string } | { failure: Failure } | null> {
-		const stored = await this.ctx.storage.get<unknown>(REGISTERED_APP_KEY);
-		if (!isStoredRegisteredApp(stored)) return null;
-		try {
-			const resealed = await resealApp(this.env, stored);
-			if (!resealed) return { kid: stored.sealed.kid };
-			await this.ctx.storage.put(REGISTERED_APP_KEY, resealed);
-			if (this.#registered) this.#registered = { ...this.#registered, sealed: resealed.sealed };
-			return { kid: resealed.sealed.kid };
-		} catch (error) {
-			if (error instanceof BrokerError) return { failure: { code: "config_error", message: error.message } };
-			throw error;
-		}
+	/** POST /open/{c}/authorizations: the code the vendor's redirect page received, exchanged once. */
+	exchangeAuthorization(componentAppid: string, code: string): Promise<ExchangeOutcome> {
+		return this.#component.exchange(componentAppid, code);
 	}
 
-	/**
-	 * Admin API (PUT /admin/components/{id}), in the component's own object: its secret, message token and
-	 * EncodingAESKey, sealed together before they are stored.
-	 */
-	async configureComponent(profile: ComponentProfile, secrets: ComponentSecrets): Promise<{ stored: true; kid: string } | { stored: false; failure: Failure }> {
-		try {
-			const stored = await sealComponent(this.env, profile, secrets);
-			await this.ctx.storage.put(COMPONENT_KEY, stored);
-			this.#component = { ...profile, ...secrets };
-			log("info", "component_configured", { component_appid: profile.componentAppid });
-			// The chain starts now: its token is fetched as soon as a ticket is there (and its absence is an incident).
-			if (this.#app(componentObjectName(profile.componentAppid))) await this.#save();
-			return { stored: true, kid: stored.sealed.kid };
-		} catch (error) {
-			if (error instanceof BrokerError) return { stored: false, failure: { code: "config_error", message: error.message } };
-			throw error;
-		}
-	}
-
-	/**
-	 * A push to the component's event URL (routes/open-events.ts). Its check-and-store of the ticket holds
-	 * against a concurrent push: between reading the stored ticket and writing the new one there is no await
-	 * but storage's, and the input gate admits no other call while storage is read.
-	 */
-	async componentEvent(componentAppid: string, signed: SignedCallback): Promise<EventOutcome & { revokedProfile?: AppProfile | null }> {
-		const component = await this.#componentFor(componentAppid);
-		if ("failure" in component) return { ok: false, code: component.failure.code, message: component.failure.message };
-		const outcome = await receiveEvent(component, signed, this.ctx.storage, Date.now());
-		if (outcome.ok && outcome.ticket) await this.#ticketArrived(componentAppid, outcome.ticket);
-		if (outcome.ok && outcome.authorizationCode) await this.#authorizations.received(componentAppid, outcome.authorizationCode);
-		if (outcome.ok && outcome.revoked) return { ...outcome, revokedProfile: await this.#authorizations.revoke(componentAppid, outcome.revoked) };
-		return outcome;
-	}
-
-	/** POST /open/{c}/authorizations: the code the vendor's redirect page received, exchanged once (authorizations.ts). */
-	async exchangeAuthorization(componentAppid: string, code: string): Promise<ExchangeOutcome> {
-		const component = await this.#componentFor(componentAppid);
-		if ("failure" in component) return { ok: false, failure: component.failure };
-		return this.#authorizations.exchange(componentAppid, code);
-	}
-
-	/** POST /open/{c}/authorizers/sync (authorizations.ts). */
-	async syncAuthorizers(componentAppid: string): Promise<SyncOutcome> {
-		const component = await this.#componentFor(componentAppid);
-		if ("failure" in component) return { ok: false, failure: component.failure };
-		return this.#authorizations.sync(componentAppid);
+	/** POST /open/{c}/authorizers/sync. */
+	syncAuthorizers(componentAppid: string): Promise<SyncOutcome> {
+		return this.#component.sync(componentAppid);
 	}
 
 	/** POST /open/{c}/auth-url: a fresh pre_auth_code for the authorisation link. */
-	async preAuthCode(componentAppid: string): Promise<{ ok: true; code: string; expiresIn: number } | { ok: false; failure: Failure }> {
-		const component = await this.#componentFor(componentAppid);
-		if ("failure" in component) return { ok: false, failure: component.failure };
-		return this.#authorizations.preAuthCode(componentAppid);
-	}
-
-	/**
-	 * In an authorizer's object, from its component's (authorizations.ts): a new authorisation's refresh token,
-	 * sealed here; the authorizer registered (its entry records its component) and its first token fetched,
-	 * which arms its alarm.
-	 */
-	adoptAuthorizer(profile: AppProfile, refreshToken: string): Promise<Outcome> {
-		return this.#adminChange(async () => {
-			const existing = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
-			if (this.#config().apps.has(profile.appid) || (existing && existing.mode !== "authorizer")) {
-				// An account configured with its own AppSecret keeps it: its entry is the operator's, not WeChat's.
-				log("warn", "authorizer_not_adopted", { appid: profile.appid, reason: "configured_with_secret" });
-				return fail({ code: "config_error", message: `${profile.appid} is configured with its own AppSecret on this broker; its authorisation of component ${profile.componentAppid ?? "?"} does not replace that entry (use its own /token).` });
-			}
-			const stored = await this.#authorizer.adopt(profile, refreshToken);
-			await registry(this.env).putApp(profile, stored.sealed.kid);
-			const refresher = this.#refresherFor(profile.appid, "token");
-			if ("failure" in refresher) return fail(refresher.failure);
-			refresher.forgetBackoff();
-			await refresher.idle();
-			// The api_query_auth that brought this refresh token minted a token too, which may have revoked the
-			// one held (no overlap assumed): a held one is replaced now, its KV copy retracted first.
-			return this.#state.slots.token?.current ? refresher.refreshNow("configure") : refresher.get();
-		});
-	}
-
-	/**
-	 * In an authorizer's object: the account revoked the authorisation (`unauthorized`). Its credentials go
-	 * from storage and KV and its alarm is disarmed; its catalog entry stays, marked revoked, so /token names it.
-	 */
-	revokeAuthorizer(appid: string, componentAppid: string): Promise<AppProfile | null> {
-		return this.#adminChange(async () => {
-			const registered = this.#registered && "app" in this.#registered ? this.#registered.app : undefined;
-			if (!registered || registered.componentAppid !== componentAppid) return null;
-			this.#deleting = true;
-			await this.idle();
-			const kvKeys = await this.#credentialKeys(appid);
-			const { secret: _wiped, ...profile } = registered;
-			const at = Date.now();
-			const revoked: AppProfile = { ...profile, revokedAt: at };
-			await registry(this.env).revokeApp(revoked, kvKeys);
-			await this.#chain.disarm(appid);
-			await this.ctx.storage.deleteAll();
-			await this.#authorizer.revoked(componentAppid, at);
-			this.#state = initialState(Date.now());
-			this.#refreshers.clear();
-			this.#seenApp = undefined;
-			this.#registered = undefined;
-			this.#deleting = false;
-			log("info", "authorizer_revoked", { appid, component_appid: componentAppid });
-			return revoked;
-		});
-	}
-
-	/** The KV keys of the app's credentials: its edge copies and the gateway's records of its tokens. */
-	async #credentialKeys(appid: string): Promise<string[]> {
-		const tokens = [this.#state.slots.token?.current?.value, this.#state.slots.token?.previous?.value].filter((t): t is string => !!t);
-		return [...CREDENTIAL_TYPES.map((type) => edgeKey(appid, type)), ...await Promise.all(tokens.map(async (token) => issuedKey(await tokenDigest(token))))];
-	}
-
-	/**
-	 * A newer ticket is stored: a component with no usable token, or whose last refresh wanted a ticket, is
-	 * fetched promptly (its backoff ends and the alarm is re-armed for now); a stale-ticket incident closes.
-	 */
-	async #ticketArrived(componentAppid: string, { createTime, receivedAt }: { createTime: number; receivedAt: number }): Promise<void> {
-		this.#tickets.arrived(createTime, receivedAt);
-		await this.#pushArrived(componentObjectName(componentAppid), (slot, now) => this.#tickets.unblocks(slot, now));
-	}
-
-	/** A newer pushed ticket (a component's, a suite's): the backoff ends when it unblocks the token; the alarm re-plans. */
-	async #pushArrived(appid: string, unblocks: (slot: SlotState | undefined, now: number) => boolean): Promise<void> {
-		if (!this.#app(appid)) return;
-		if (unblocks(this.#state.slots.token, Date.now())) this.#refresher("token").forgetBackoff();
-		await this.#save();
-		await this.#assessHealth();
+	preAuthCode(componentAppid: string): Promise<PreAuthCodeResult> {
+		return this.#component.preAuthCode(componentAppid);
 	}
 
 	/**
 	 * The component's current component_access_token (GET /component-token, the gateway; and the RPC an
 	 * authorizer's object asks for the token it refreshes with): a value, or a Failure that says why not.
 	 */
-	async componentAccessToken(componentAppid: string): Promise<Outcome> {
-		const component = await this.#componentFor(componentAppid);
-		if ("failure" in component) return fail(component.failure);
-		return this.getCredential(componentObjectName(componentAppid), "token");
+	componentAccessToken(componentAppid: string): Promise<Outcome> {
+		return this.#component.accessToken(componentAppid);
 	}
 
 	/** When the component's newest ticket was pushed and stored, never the ticket itself; null before the first. */
-	async componentTicket(_componentAppid: string): Promise<{ createTime: number; receivedAt: number } | null> {
-		const stored = await this.ctx.storage.get<StoredTicket>(COMPONENT_TICKET_KEY);
-		return stored ? { createTime: stored.createTime, receivedAt: stored.receivedAt } : null;
+	componentTicket(_componentAppid: string): Promise<{ createTime: number; receivedAt: number } | null> {
+		return this.#component.ticketTimes();
+	}
+
+	/** In an authorizer's object, from its component's: a new authorisation's refresh token (app-admin.ts). */
+	adoptAuthorizer(profile: AppProfile, refreshToken: string): Promise<Outcome> {
+		return this.#admin.adoptAuthorizer(profile, refreshToken);
+	}
+
+	/** In an authorizer's object: the account revoked the authorisation (`unauthorized`; app-admin.ts). */
+	revokeAuthorizer(appid: string, componentAppid: string): Promise<AppProfile | null> {
+		return this.#admin.revokeAuthorizer(appid, componentAppid);
 	}
 
 	/** PUT /admin/suites/{suite_id}, in the suite's own object (authority/suite.ts). */
@@ -453,28 +257,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/** A POST to the suite's instruction URL (routes/wecom-suite-events.ts); a newer suite_ticket may unblock its token. */
-	async suiteEvent(suiteId: string, signed: SignedCallback): Promise<EventOutcome> {
-		const outcome = await this.#suite.callback(suiteId, signed, Date.now());
-		if (outcome.ok && outcome.ticket) {
-			this.#suiteTickets.arrived({ pushedAt: outcome.ticket.createTime, receivedAt: outcome.ticket.receivedAt });
-			await this.#pushArrived(suiteObjectName(suiteId), (slot, now) => this.#suiteTickets.unblocks(SUITE_TICKETED, slot, now));
-		}
-		return outcome;
-	}
-
-	/**
-	 * The suite's current suite_access_token (GET /suite-token, the gateway; and the RPC the suite's installed
-	 * companies' objects ask for the token get_corp_token takes): a value, or a Failure that says why not.
-	 */
-	async suiteAccessToken(suiteId: string): Promise<Outcome> {
-		const suite = await this.#suite.resolve(suiteId);
-		if ("failure" in suite) return fail(suite.failure);
-		return this.getCredential(suiteObjectName(suiteId), "token");
-	}
-
-	/** In a provider's object (provider:<corpid>): the provider_access_token of WECOM_SUITES' provider corpid. */
-	providerAccessToken(corpid: string): Promise<Outcome> {
-		return this.getCredential(providerObjectName(corpid), "token");
+	suiteEvent(suiteId: string, signed: SignedCallback): Promise<EventOutcome> {
+		return this.#suite.event(suiteId, signed);
 	}
 
 	/** WeCom's GET URL check of the suite's instruction URL: the echostr decrypted. */
@@ -485,6 +269,19 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	/** GET /admin/suites/{suite_id}: the ticket's age and whether a provider secret is held. */
 	suiteState(suiteId: string): Promise<SuiteState> {
 		return this.#suite.state(suiteId);
+	}
+
+	/**
+	 * The suite's current suite_access_token (GET /suite-token, the gateway; and the RPC the suite's installed
+	 * companies' objects ask for the token get_corp_token takes): a value, or a Failure that says why not.
+	 */
+	suiteAccessToken(suiteId: string): Promise<Outcome> {
+		return this.#suite.accessToken(suiteId);
+	}
+
+	/** In a provider's object (provider:<corpid>): the provider_access_token of WECOM_SUITES' provider corpid. */
+	providerAccessToken(corpid: string): Promise<Outcome> {
+		return this.#suite.providerToken(corpid);
 	}
 
 	/** The app's access_token. */
@@ -523,7 +320,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		if (!app) return { appid, action: "failed" };
 		const actions: CronAction["action"][] = [];
 		for (const type of kindsOf(app)) actions.push((await this.#refresher(type).refreshIfDue()).action);
-		if (app.mode === "component" && app.componentAppid) await this.#authorizations.resume(app.componentAppid);
+		if (app.mode === "component" && app.componentAppid) await this.#component.resume(app.componentAppid);
 		await this.#assessHealth();
 		await this.flushAlerts();
 		return { appid, action: actions.includes("failed") ? "failed" : actions[0]! };
@@ -543,7 +340,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	/** Resolves when no refresh is under way (a read's background refresh included) and the index has the app's row. */
 	async idle(): Promise<void> {
 		for (const refresher of this.#refreshers.values()) await refresher.idle();
-		await this.#authorizations.settled();
+		await this.#component.settled();
 		await this.#chain.settled();
 	}
 
@@ -567,7 +364,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		const now = Date.now();
 		const status = appStatus(app, this.#state, now);
 		if (app.mode === "authorizer") return { ...status, authorizer: { component_appid: app.componentAppid!, needs_reauthorisation: this.#authorizer.needsReauthorisation() } };
-		return app.componentAppid ? { ...status, component: this.#tickets.status(app.componentAppid, now) } : status;
+		return app.componentAppid ? { ...status, component: this.#component.status(app.componentAppid, now) } : status;
 	}
 
 	/** GET /status's entry for one app in one call (a page of 100 apps is 100 subrequests, not 200). */
@@ -580,33 +377,13 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		return loadConfig(this.env);
 	}
 
-	/** The component this object serves: WECHAT_COMPONENTS first, then its sealed registry entry. */
-	async #componentFor(componentAppid: string): Promise<ComponentConfig | { failure: Failure }> {
-		const fromSecret = this.#config().components.get(componentAppid);
-		if (fromSecret) return fromSecret;
-		if (this.#component?.componentAppid === componentAppid) return this.#component;
-		const stored = await this.ctx.storage.get<unknown>(COMPONENT_KEY);
-		if (!isStoredComponent(stored) || stored.profile.componentAppid !== componentAppid) {
-			return { failure: { code: "not_found", message: `Component ${componentAppid} is not configured; add it to WECHAT_COMPONENTS or PUT /admin/components/${componentAppid}.` } };
-		}
-		try {
-			this.#component = await openComponent(this.env, stored);
-			return this.#component;
-		} catch (error) {
-			if (error instanceof BrokerError) return { failure: { code: "config_error", message: error.message } };
-			throw error;
-		}
-	}
-
 	/**
 	 * The app, remembering which one this object serves; a changed configuration ends every backoff.
 	 * WECHAT_APPS first, then this object's registry entry (an appid lives in one source only).
 	 */
 	#app(appid: string): AppConfig | undefined {
 		const registered = this.#registered && "app" in this.#registered && this.#registered.app.appid === appid ? this.#registered.app : undefined;
-		const config = this.#config();
-		const app = this.#deleting ? undefined : config.apps.get(appid) ?? registered ?? componentAppOf(appid, config.components, this.#component)
-			?? suiteAppOf(appid, config, this.#suite.opened()) ?? providerAppOf(appid, config);
+		const app = this.#deleting ? undefined : this.#config().apps.get(appid) ?? registered ?? this.#component.appOf(appid) ?? this.#suite.appOf(appid);
 		if (!app) return undefined;
 		if (this.#state.appid !== appid) this.#state = { ...this.#state, appid };
 		if (this.#seenApp && this.#seenApp !== app && this.#seenApp.secret !== app.secret) {
@@ -650,7 +427,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				waitUntil: (promise) => this.ctx.waitUntil(promise),
 				token: () => this.#refresher("token").get(),
 				healToken: (used) => this.#refresher("token").invalidate(used, "ticket", true),
-				pushedTicket: () => (this.#seenApp?.mode === "suite" ? this.#suiteTickets.ticket() : this.#tickets.ticket()),
+				pushedTicket: () => (this.#seenApp?.mode === "suite" ? this.#suite.ticket() : this.#component.ticket()),
 				authorizer: () => (this.#seenApp?.mode === "authorizer" ? this.#authorizer.link(this.#seenApp) : null),
 			}, type);
 			this.#refreshers.set(type, refresher);
@@ -668,9 +445,9 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		const now = Date.now();
 		const before = this.#state.incident;
 		const problem = healthProblem(slots, this.#state.usage, this.#config().quotaGuardShare, now)
-			?? (app.mode === "component" ? this.#tickets.problem(now) : app.mode === "suite" ? this.#suiteTickets.problem(now) : null);
+			?? (app.mode === "component" ? this.#component.problem(now) : app.mode === "suite" ? this.#suite.problem(now) : null);
 		await this.#incidents.assess(app, problem, now);
-		if (app.mode === "component") await this.#tickets.afterAssess(app, before, now);
+		if (app.mode === "component") await this.#component.afterAssess(app, before, now);
 	}
 
 	/**
@@ -700,8 +477,4 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		await this.ctx.storage.put(STATE_KEY, this.#state);
 		await this.#chain.planChanged();
 	}
-}
-
-function earliestOf(a: number | null, b: number | null): number | null {
-	return a === null ? b : b === null ? a : Math.min(a, b);
 }

@@ -2004,4 +2004,11 @@ export const MUTATIONS = [
 		replace: "",
 		tests: ["gwsuite"],
 	},
+	{
+		name: "[suite] WECOM_SUITES refuses two secrets for one provider (its token lives in one object)",
+		file: "src/config/suites.ts",
+		find: "if (sibling) throw new ConfigError(",
+		replace: "if (sibling && false) throw new ConfigError(",
+		tests: ["suite-token"],
+	},
 ];

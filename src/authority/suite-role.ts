@@ -83,8 +83,12 @@ export class SuiteRole {
 	}
 
 	/** The provider's current provider_access_token (WECOM_SUITES' provider corpid and secret). */
-	providerToken(corpid: string): Promise<Outcome> {
-		return this.#host.credential(providerObjectName(corpid), "token");
+	async providerToken(corpid: string): Promise<Outcome> {
+		const name = providerObjectName(corpid);
+		if (!providerAppOf(name, this.#host.config())) {
+			return fail({ code: "not_found", message: `Provider ${corpid} is not configured: give a suite of WECOM_SUITES its provider_corpid ${corpid} and provider_secret (the ProviderSecret of 服务商管理后台 → 应用管理 → 通用开发参数).` });
+		}
+		return this.#host.credential(name, "token");
 	}
 
 	/** The newest ticket itself, for get_suite_token (the engine's attempt asks for it). */

@@ -6,7 +6,8 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { suiteAuthority } from "../../src/authority/stub";
+import { authority, suiteAuthority } from "../../src/authority/stub";
+import { parseSuites } from "../../src/config/suites";
 import type { Outcome } from "../../src/core/outcome";
 import { tokenTestSuite, type TestApp, type TestSuite } from "./fixtures";
 import { alertsFor, interceptUpstream, sim, simUrl, travel, wechatAnswer } from "./helpers";
@@ -209,5 +210,44 @@ describe("suite_access_token failures", () => {
 		expect((await alerts(s)).map((a) => a.content).join("\n")).toMatch(/unhealthy.*no suite_ticket pushed/);
 		await pushSuiteTicket(s);
 		expect((await statusOfObject(name(s))).incident).toBeNull();
+	});
+});
+
+describe("provider_access_token", () => {
+	const provider = (s: TestSuite) => s.provider_corpid!;
+	const providerToken = (corpid: string) => authority(env, `provider:${corpid}`).providerAccessToken(corpid);
+	const providerCalls = async (s: TestSuite) => (await serviceStats(s)).provider.wecom_get_provider_token ?? 0;
+
+	it("lives in the provider's own object: fetched once for every suite of the provider and many readers, the same token WeCom holds", async () => {
+		const [a, b] = [S[0]!, S[1]!];
+		expect(provider(a)).toBe(provider(b));
+		const start = await providerCalls(a);
+		const outcomes = await Promise.all(Array.from({ length: 6 }, () => providerToken(provider(a))));
+		const values = new Set(outcomes.map((o) => (o.ok ? o.record.value : JSON.stringify(o))));
+		expect(values.size).toBe(1);
+		expect(await providerCalls(a)).toBe(start + 1);
+		// WeCom hands the same token to anyone who asks inside its validity: the one the broker holds is live.
+		const direct = await fetch(`${simUrl}/qyapi/cgi-bin/service/get_provider_token`, { method: "POST", body: JSON.stringify({ corpid: provider(a), provider_secret: a.provider_secret }) });
+		expect(((await direct.json()) as { provider_access_token: string }).provider_access_token).toBe([...values][0]);
+		expect(Date.parse((await statusOfObject(`provider:${provider(a)}`)).next_refresh) - Date.now()).toBeGreaterThan(7190 * 1_000);
+	});
+
+	it("a refused provider secret (40001) is an incident naming provider_secret; an unknown provider says how to add one", async () => {
+		const s = S[15]!;
+		await sim.fault({ appid: provider(s), endpoint: "wecom_get_provider_token", kind: "errcode", errcode: 40001, times: 100 });
+		const outcome = await providerToken(provider(s));
+		expect(outcome.ok).toBe(false);
+		if (!outcome.ok) expect(outcome.failure.message).toMatch(/provider secret.*provider_secret \(WECOM_SUITES/);
+		await authority(env, `provider:${provider(s)}`).idle();
+		expect((await statusOfObject(`provider:${provider(s)}`)).incident?.reason).toMatch(/provider_secret/);
+		const unknown = await providerToken("wwnosuchprovider");
+		expect(unknown.ok).toBe(false);
+		if (!unknown.ok) expect(unknown.failure).toMatchObject({ code: "not_found", message: expect.stringMatching(/provider_corpid wwnosuchprovider and provider_secret/) });
+	});
+
+	it("WECOM_SUITES refuses two suites that give one provider different secrets", () => {
+		const [a, b] = [S[0]!, S[1]!];
+		expect(() => parseSuites(JSON.stringify([a, { ...b, provider_secret: "another" }]))).toThrow(/provider_secret differs from wwsuitetok00's.*one ProviderSecret/);
+		expect(parseSuites(JSON.stringify([a, b])).size).toBe(2);
 	});
 });

@@ -2008,7 +2008,21 @@ export const MUTATIONS = [
 		name: "[suite] WECOM_SUITES refuses two secrets for one provider (its token lives in one object)",
 		file: "src/config/suites.ts",
 		find: "if (sibling) throw new ConfigError(",
-		replace: "if (sibling && false) throw new ConfigError(",
+		replace: "if (sibling && sibling.suiteId === \"\") throw new ConfigError(",
 		tests: ["suite-token"],
+	},
+	{
+		name: "[suite] the watchdog pokes a WECOM_SUITES suite's and provider's overdue alarms (their rows count whatever their source)",
+		file: "src/schedule/schedule-index.ts",
+		find: "const OWNER_OBJECTS = \"(appid LIKE 'component:%' OR appid LIKE 'suite:%' OR appid LIKE 'provider:%')\";",
+		replace: "const OWNER_OBJECTS = \"(appid LIKE 'component:%')\";",
+		tests: ["suite-token"],
+	},
+	{
+		name: "[suite] /status shows a suite's object to a key scoped suite:<suite_id>",
+		file: "src/ops/status-page.ts",
+		find: " || entry.startsWith(\"suite:\")",
+		replace: "",
+		tests: ["gwsuite"],
 	},
 ];

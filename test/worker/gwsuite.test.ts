@@ -42,6 +42,18 @@ describe("GET /suite-token", () => {
 		expect((await call("/token?appid=wxauths00", { key: vendor })).status).toBe(403);
 	});
 
+	it("/status shows the suite's object to an admin key scoped to it: its token masked, its calls, no secret", async () => {
+		const s = S[0]!;
+		const admin = await registryKey("gwsuite-vendor-admin", [`suite:${s.suite_id}`], true);
+		const page = await call("/status?limit=100", { key: admin });
+		expect(page.status).toBe(200);
+		const apps = page.body.apps as Record<string, any>[];
+		expect(apps.map((a) => a.appid)).toEqual([`suite:${s.suite_id}`]);
+		expect(apps[0]!.mode).toBe("suite");
+		expect(apps[0]!.credentials[0].label).toBe("suite_access_token");
+		expect(apps[0]!.calls_today.get_suite_token).toBeGreaterThanOrEqual(1);
+	});
+
 	it("answers 404 naming how to add an unknown suite, 400 without a suite_id, 401 without a key", async () => {
 		const missing = await call(tokenPath("wwnosuchsuite"), { key: KEYS.all });
 		expect(missing.status).toBe(404);

@@ -8,6 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { authority, suiteAuthority } from "../../src/authority/stub";
 import { parseSuites } from "../../src/config/suites";
+import { watchdog } from "../../src/ops/scheduled";
 import type { Outcome } from "../../src/core/outcome";
 import { tokenTestSuite, type TestApp, type TestSuite } from "./fixtures";
 import { alertsFor, interceptUpstream, sim, simUrl, travel, wechatAnswer } from "./helpers";
@@ -33,6 +34,27 @@ async function check(token: string): Promise<number> {
 }
 
 const suiteCalls = async (suite: TestSuite) => (await serviceStats(suite)).suite.wecom_get_suite_token ?? 0;
+
+// First in the file: the watchdog pokes the most overdue objects first, and later tests leave many behind.
+describe("the watchdog", () => {
+	it("pokes a suite and a provider of WECOM_SUITES whose alarms are overdue, which then do what their alarms would", async () => {
+		const s = tokenTestSuite(30);
+		const corpid = s.provider_corpid!;
+		await pushSuiteTicket(s);
+		await tokenOf(s);
+		const provider = await authority(env, `provider:${corpid}`).providerAccessToken(corpid);
+		expect(provider.ok).toBe(true);
+		// Neither alarm fires (the platform lost them): the suite's was due when its ticket went stale, both at expiry.
+		await travel(7200 + 600);
+		const report = await watchdog({ ...env, WECHAT_APPS: "[]" });
+		expect(report.overdue).toEqual(expect.arrayContaining([`suite:${s.suite_id}`, `provider:${corpid}`]));
+		await suiteAuthority(env, s.suite_id).idle();
+		// Its token was due too, and the newest ticket long dead: WeCom refuses it, and the incident says where to look.
+		expect((await statusOfObject(name(s))).incident?.reason).toMatch(/suite_ticket.*指令回调URL/);
+		await authority(env, `provider:${corpid}`).idle();
+		expect((await statusOfObject(`provider:${corpid}`)).last_refresh?.trigger).toBe("scheduled");
+	});
+});
 
 describe("suite_access_token", () => {
 	it("is fetched with the newest pushed suite_ticket, once for many concurrent readers, and WeCom accepts it", async () => {

@@ -1690,7 +1690,7 @@ export const MUTATIONS = [
 	{
 		name: "[component] /status and /health count a component's row",
 		file: "src/schedule/schedule-index.ts",
-		find: "WHERE source = 'registry' OR appid LIKE 'component:%' UNION",
+		find: "WHERE source = 'registry' OR ${OWNER_OBJECTS} UNION",
 		replace: "WHERE source = 'registry' UNION",
 		tests: ["component-token"],
 	},
@@ -1718,7 +1718,7 @@ export const MUTATIONS = [
 	{
 		name: "[component] the watchdog pokes a component's overdue alarm, whatever its source",
 		file: "src/schedule/schedule-index.ts",
-		find: "AND (source = 'registry' OR appid LIKE 'component:%' OR appid IN (SELECT value FROM json_each(?))) ORDER BY due_at LIMIT ?",
+		find: "AND (source = 'registry' OR ${OWNER_OBJECTS} OR appid IN (SELECT value FROM json_each(?))) ORDER BY due_at LIMIT ?",
 		replace: "AND (source = 'registry' OR appid IN (SELECT value FROM json_each(?))) ORDER BY due_at LIMIT ?",
 		tests: ["component-token"],
 	},

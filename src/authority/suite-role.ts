@@ -1,15 +1,17 @@
 /**
- * What a token authority does when it is a WeCom suite's object (named suite:<suite_id>), as component-role.ts
- * for a component: its sealed configuration and callbacks (suite.ts), its suite_tickets' watch (suite-token.ts;
- * the engine keeps the suite_access_token itself in the object's `token` slot) and its installs, each code
- * exchanged once (suite-installs.ts). The object's RPCs for suites only call this.
+ * What a token authority does when it is a WeCom suite's object (suite:<suite_id>) or a service provider's
+ * (provider:<corpid>): the suite's sealed configuration and instruction callbacks (suite.ts), its
+ * suite_tickets' watch (pushed-ticket.ts), and which app the engine sees under the object's name
+ * (suite-token.ts), and the suite's installs, each code exchanged once (suite-installs.ts). The engine keeps
+ * the suite_access_token (the provider_access_token) itself in the object's `token` slot; this role feeds it
+ * the newest ticket and tells it when a push should end a backoff. The object's RPCs for suites and
+ * providers only call this.
  */
 import type { AppConfig, AppProfile, SuiteProfile } from "../config/config";
 import { fail, type Failure, type Outcome } from "../core/outcome";
 import { suiteObjectName } from "../core/storage-keys";
 import { countCall } from "../core/usage";
 import { SUITE_TICKETED } from "../engine/kinds";
-import type { SlotState } from "../engine/state";
 import type { SignedCallback } from "../wechat/callback-crypto";
 import type { EventOutcome } from "./component";
 import type { ComponentRoleHost } from "./component-role";
@@ -17,7 +19,7 @@ import type { PushedTicket } from "./pushed-ticket";
 import { authority } from "./stub";
 import { SuiteDesk, type StoredSuiteTicket, type SuiteSecrets, type SuiteState, type UrlCheckOutcome } from "./suite";
 import { SuiteInstalls, type InstallOutcome, type InstallRecord, type InstallSyncOutcome } from "./suite-installs";
-import { suiteAppOf, suiteTickets } from "./suite-token";
+import { providerAppOf, providerObjectName, suiteAppOf, suiteTickets } from "./suite-token";
 
 /** What the object hands its roles: the same for a suite's as for a component's. */
 export type SuiteRoleHost = ComponentRoleHost;
@@ -27,7 +29,6 @@ export type InstallCodeResult = { ok: true; code: string; expiresIn: number } | 
 export class SuiteRole {
 	readonly #host: SuiteRoleHost;
 	readonly #desk: SuiteDesk;
-	/** Its suite_tickets' arrival, for the stale-ticket incident (suite-token.ts). */
 	readonly #tickets: PushedTicket<StoredSuiteTicket>;
 	readonly #installs: SuiteInstalls;
 
@@ -54,24 +55,26 @@ export class SuiteRole {
 		});
 	}
 
-	/** In the object's constructor, before any call is delivered (the alarm names the suite by its object's name). */
+	/** In the object's constructor: the ticket's times, pending install codes, and a registry suite opened so its alarm can name it. */
 	async load(): Promise<void> {
-		await Promise.all([this.#desk.load(), this.#tickets.load(), this.#installs.load()]);
+		await Promise.all([this.#tickets.load(), this.#desk.load(), this.#installs.load()]);
 	}
 
-	/** The suite this object serves as an app named suite:<id>; undefined for any other appid. */
+	/** The suite (suite:<id>) or provider (provider:<corpid>) this object serves as an app; undefined otherwise. */
 	appOf(appid: string): AppConfig | undefined {
-		return suiteAppOf(appid, this.#host.config(), this.#desk.opened());
+		const config = this.#host.config();
+		return suiteAppOf(appid, config, this.#desk.opened()) ?? providerAppOf(appid, config);
 	}
 
-	/** PUT /admin/suites/{suite_id} (suite.ts). */
+	/** PUT /admin/suites/{suite_id}: sealed and stored (suite.ts). */
 	configure(profile: SuiteProfile, secrets: SuiteSecrets): Promise<{ stored: true; kid: string } | { stored: false; failure: Failure }> {
 		return this.#desk.configure(profile, secrets);
 	}
 
 	/**
-	 * A POST to the instruction URL: a newer suite_ticket may unblock the token; an install code is stored
-	 * before `success` and exchanged in the background; an uninstall wipes the company's tokens before it.
+	 * A POST to the instruction URL: a newer suite_ticket ends the token's backoff when it wanted one; an
+	 * install code is stored before `success` and exchanged in the background; an uninstall wipes the
+	 * company's tokens before it.
 	 */
 	async event(suiteId: string, signed: SignedCallback): Promise<EventOutcome & { revokedProfile?: AppProfile | null }> {
 		const outcome = await this.#desk.callback(suiteId, signed, Date.now());
@@ -91,13 +94,22 @@ export class SuiteRole {
 		return this.#desk.state(suiteId);
 	}
 
-	/** The suite's current suite_access_token, or a Failure that says why not. */
+	/** The suite's current suite_access_token, or a Failure that says why not (not configured, unreadable). */
 	async accessToken(suiteId: string): Promise<Outcome> {
 		const suite = await this.#desk.resolve(suiteId);
 		return "failure" in suite ? fail(suite.failure) : this.#host.credential(suiteObjectName(suiteId), "token");
 	}
 
-	/** The newest suite_ticket, for get_suite_token (the engine's attempt asks for it). */
+	/** The provider's current provider_access_token (WECOM_SUITES' provider corpid and secret). */
+	async providerToken(corpid: string): Promise<Outcome> {
+		const name = providerObjectName(corpid);
+		if (!providerAppOf(name, this.#host.config())) {
+			return fail({ code: "not_found", message: `Provider ${corpid} is not configured: give a suite of WECOM_SUITES its provider_corpid ${corpid} and provider_secret (the ProviderSecret of 服务商管理后台 → 应用管理 → 通用开发参数).` });
+		}
+		return this.#host.credential(name, "token");
+	}
+
+	/** The newest ticket itself, for get_suite_token (the engine's attempt asks for it). */
 	ticket(): Promise<string | null> {
 		return this.#tickets.ticket();
 	}
@@ -124,31 +136,35 @@ export class SuiteRole {
 		return "failure" in suite ? { ok: false, failure: suite.failure } : this.#installs.sync(suiteId);
 	}
 
-	/** The alarm's extra work: pending install codes whose exchange failed are tried again. */
+	/** The alarm's extra work: install codes a day old are pruned, pending ones whose exchange failed tried again. */
 	resume(suiteId: string): Promise<void> {
 		return this.#installs.resume(suiteId);
-	}
-
-	/** When the alarm must ring for this role (stale tickets, pending codes), or null. */
-	wake(now: number): number | null {
-		const a = this.#tickets.wake(now);
-		const b = this.#installs.wake(now);
-		return a === null ? b : b === null ? a : Math.min(a, b);
-	}
-
-	problem(now: number): string | null {
-		return this.#tickets.problem(now);
 	}
 
 	settled(): Promise<void> {
 		return this.#installs.settled();
 	}
 
-	async #ticketArrived(suiteId: string, ticket: { createTime: number; receivedAt: number }): Promise<void> {
-		this.#tickets.arrived({ pushedAt: ticket.createTime, receivedAt: ticket.receivedAt });
+	/** When the alarm must ring for this role (the tickets' silence becoming news, pending codes), or null. */
+	wake(now: number): number | null {
+		const a = this.#tickets.wake(now);
+		const b = this.#installs.wake(now);
+		return a === null ? b : b === null ? a : Math.min(a, b);
+	}
+
+	/** A problem the engine cannot see (no push for too long), for the incident. */
+	problem(now: number): string | null {
+		return this.#tickets.problem(now);
+	}
+
+	/**
+	 * A newer ticket is stored: a suite with no usable token, or whose last refresh wanted a ticket, is fetched
+	 * promptly (its backoff ends and the alarm is re-armed for now); a stale-ticket incident closes.
+	 */
+	async #ticketArrived(suiteId: string, { createTime, receivedAt }: { createTime: number; receivedAt: number }): Promise<void> {
+		this.#tickets.arrived({ pushedAt: createTime, receivedAt });
 		if (!this.#host.app(suiteObjectName(suiteId))) return;
-		const slot: SlotState | undefined = this.#host.state().slots.token;
-		if (this.#tickets.unblocks(SUITE_TICKETED, slot, Date.now())) this.#host.forgetTokenBackoff();
+		if (this.#tickets.unblocks(SUITE_TICKETED, this.#host.state().slots.token, Date.now())) this.#host.forgetTokenBackoff();
 		await this.#host.save();
 		await this.#host.assessHealth();
 	}

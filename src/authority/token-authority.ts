@@ -40,7 +40,6 @@ import { componentAuthority, suiteAuthority } from "./stub";
 import type { SuiteSecrets, SuiteState, UrlCheckOutcome } from "./suite";
 import type { InstallOutcome, InstallRecord, InstallSyncOutcome } from "./suite-installs";
 import { SuiteRole, type InstallCodeResult } from "./suite-role";
-import { providerAppOf, providerObjectName } from "./suite-token";
 
 export type { RefreshTrigger } from "../engine/state";
 export type { Failure, Outcome } from "../core/outcome";
@@ -274,19 +273,6 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		return this.#suite.event(suiteId, signed);
 	}
 
-	/**
-	 * The suite's current suite_access_token (GET /suite-token, the gateway; and the RPC the suite's installed
-	 * companies' objects ask for the token get_corp_token takes): a value, or a Failure that says why not.
-	 */
-	suiteAccessToken(suiteId: string): Promise<Outcome> {
-		return this.#suite.accessToken(suiteId);
-	}
-
-	/** In a provider's object (provider:<corpid>): the provider_access_token of WECOM_SUITES' provider corpid. */
-	providerAccessToken(corpid: string): Promise<Outcome> {
-		return this.getCredential(providerObjectName(corpid), "token");
-	}
-
 	/** POST /wecom-suite/{s}/install-url: a fresh pre_auth_code (suite-installs.ts). */
 	suiteInstallCode(suiteId: string, authType?: 0 | 1): Promise<InstallCodeResult> {
 		return this.#suite.installCode(suiteId, authType);
@@ -315,6 +301,19 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	/** GET /admin/suites/{suite_id}: the ticket's age and whether a provider secret is held. */
 	suiteState(suiteId: string): Promise<SuiteState> {
 		return this.#suite.state(suiteId);
+	}
+
+	/**
+	 * The suite's current suite_access_token (GET /suite-token, the gateway; and the RPC the suite's installed
+	 * companies' objects ask for the token get_corp_token takes): a value, or a Failure that says why not.
+	 */
+	suiteAccessToken(suiteId: string): Promise<Outcome> {
+		return this.#suite.accessToken(suiteId);
+	}
+
+	/** In a provider's object (provider:<corpid>): the provider_access_token of WECOM_SUITES' provider corpid. */
+	providerAccessToken(corpid: string): Promise<Outcome> {
+		return this.#suite.providerToken(corpid);
 	}
 
 	/** The app's access_token. */
@@ -419,8 +418,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 */
 	#app(appid: string): AppConfig | undefined {
 		const registered = this.#registered && "app" in this.#registered && this.#registered.app.appid === appid ? this.#registered.app : undefined;
-		const app = this.#deleting ? undefined : this.#config().apps.get(appid) ?? registered ?? this.#component.appOf(appid)
-			?? this.#suite.appOf(appid) ?? providerAppOf(appid, this.#config());
+		const app = this.#deleting ? undefined : this.#config().apps.get(appid) ?? registered ?? this.#component.appOf(appid) ?? this.#suite.appOf(appid);
 		if (!app) return undefined;
 		if (this.#state.appid !== appid) this.#state = { ...this.#state, appid };
 		if (this.#seenApp && this.#seenApp !== app && this.#seenApp.secret !== app.secret) {

@@ -6,7 +6,9 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { suiteAuthority } from "../../src/authority/stub";
+import { authority, suiteAuthority } from "../../src/authority/stub";
+import { parseSuites } from "../../src/config/suites";
+import { watchdog } from "../../src/ops/scheduled";
 import type { Outcome } from "../../src/core/outcome";
 import { tokenTestSuite, type TestApp, type TestSuite } from "./fixtures";
 import { alertsFor, interceptUpstream, sim, simUrl, travel, wechatAnswer } from "./helpers";
@@ -32,6 +34,27 @@ async function check(token: string): Promise<number> {
 }
 
 const suiteCalls = async (suite: TestSuite) => (await serviceStats(suite)).suite.wecom_get_suite_token ?? 0;
+
+// First in the file: the watchdog pokes the most overdue objects first, and later tests leave many behind.
+describe("the watchdog", () => {
+	it("pokes a suite and a provider of WECOM_SUITES whose alarms are overdue, which then do what their alarms would", async () => {
+		const s = tokenTestSuite(30);
+		const corpid = s.provider_corpid!;
+		await pushSuiteTicket(s);
+		await tokenOf(s);
+		const provider = await authority(env, `provider:${corpid}`).providerAccessToken(corpid);
+		expect(provider.ok).toBe(true);
+		// Neither alarm fires (the platform lost them): the suite's was due when its ticket went stale, both at expiry.
+		await travel(7200 + 600);
+		const report = await watchdog({ ...env, WECHAT_APPS: "[]" });
+		expect(report.overdue).toEqual(expect.arrayContaining([`suite:${s.suite_id}`, `provider:${corpid}`]));
+		await suiteAuthority(env, s.suite_id).idle();
+		// Its token was due too, and the newest ticket long dead: WeCom refuses it, and the incident says where to look.
+		expect((await statusOfObject(name(s))).incident?.reason).toMatch(/suite_ticket.*指令回调URL/);
+		await authority(env, `provider:${corpid}`).idle();
+		expect((await statusOfObject(`provider:${corpid}`)).last_refresh?.trigger).toBe("scheduled");
+	});
+});
 
 describe("suite_access_token", () => {
 	it("is fetched with the newest pushed suite_ticket, once for many concurrent readers, and WeCom accepts it", async () => {
@@ -209,5 +232,44 @@ describe("suite_access_token failures", () => {
 		expect((await alerts(s)).map((a) => a.content).join("\n")).toMatch(/unhealthy.*no suite_ticket pushed/);
 		await pushSuiteTicket(s);
 		expect((await statusOfObject(name(s))).incident).toBeNull();
+	});
+});
+
+describe("provider_access_token", () => {
+	const provider = (s: TestSuite) => s.provider_corpid!;
+	const providerToken = (corpid: string) => authority(env, `provider:${corpid}`).providerAccessToken(corpid);
+	const providerCalls = async (s: TestSuite) => (await serviceStats(s)).provider.wecom_get_provider_token ?? 0;
+
+	it("lives in the provider's own object: fetched once for every suite of the provider and many readers, the same token WeCom holds", async () => {
+		const [a, b] = [S[0]!, S[1]!];
+		expect(provider(a)).toBe(provider(b));
+		const start = await providerCalls(a);
+		const outcomes = await Promise.all(Array.from({ length: 6 }, () => providerToken(provider(a))));
+		const values = new Set(outcomes.map((o) => (o.ok ? o.record.value : JSON.stringify(o))));
+		expect(values.size).toBe(1);
+		expect(await providerCalls(a)).toBe(start + 1);
+		// WeCom hands the same token to anyone who asks inside its validity: the one the broker holds is live.
+		const direct = await fetch(`${simUrl}/qyapi/cgi-bin/service/get_provider_token`, { method: "POST", body: JSON.stringify({ corpid: provider(a), provider_secret: a.provider_secret }) });
+		expect(((await direct.json()) as { provider_access_token: string }).provider_access_token).toBe([...values][0]);
+		expect(Date.parse((await statusOfObject(`provider:${provider(a)}`)).next_refresh) - Date.now()).toBeGreaterThan(7190 * 1_000);
+	});
+
+	it("a refused provider secret (40001) is an incident naming provider_secret; an unknown provider says how to add one", async () => {
+		const s = S[15]!;
+		await sim.fault({ appid: provider(s), endpoint: "wecom_get_provider_token", kind: "errcode", errcode: 40001, times: 100 });
+		const outcome = await providerToken(provider(s));
+		expect(outcome.ok).toBe(false);
+		if (!outcome.ok) expect(outcome.failure.message).toMatch(/provider secret.*provider_secret \(WECOM_SUITES/);
+		await authority(env, `provider:${provider(s)}`).idle();
+		expect((await statusOfObject(`provider:${provider(s)}`)).incident?.reason).toMatch(/provider_secret/);
+		const unknown = await providerToken("wwnosuchprovider");
+		expect(unknown.ok).toBe(false);
+		if (!unknown.ok) expect(unknown.failure).toMatchObject({ code: "not_found", message: expect.stringMatching(/provider_corpid wwnosuchprovider and provider_secret/) });
+	});
+
+	it("WECOM_SUITES refuses two suites that give one provider different secrets", () => {
+		const [a, b] = [S[0]!, S[1]!];
+		expect(() => parseSuites(JSON.stringify([a, { ...b, provider_secret: "another" }]))).toThrow(/provider_secret differs from wwsuitetok00's.*one ProviderSecret/);
+		expect(parseSuites(JSON.stringify([a, b])).size).toBe(2);
 	});
 });

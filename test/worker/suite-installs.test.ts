@@ -313,3 +313,18 @@ describe("a corp token WeCom hands back inside its validity (unconfirmed)", () =
 		}
 	});
 });
+
+describe("invalidation of a company's token", () => {
+	it("answers a report of a token WeCom accepts with a token WeCom accepts; after an uninstall WeCom was not heard of, names the re-install", async () => {
+		const { s, appid, corpid } = await installed(2, 1);
+		const held = await call(`/token?appid=${appid}`);
+		const reported = await call("/token/invalidate", { method: "POST", body: { appid, access_token: held.body.access_token } });
+		expect(reported.status, JSON.stringify(reported.body)).toBe(200);
+		expect(await check(reported.body.access_token as string)).toBe(0);
+		await simSuite(`${s.suite_id}/uninstall`, { corpid, push: false });
+		expect(await check(reported.body.access_token as string)).toBe(40014);
+		const refused = await call("/token/invalidate", { method: "POST", body: { appid, access_token: reported.body.access_token } });
+		expect(refused.status, JSON.stringify(refused.body)).toBe(502);
+		expect(refused.body).toMatchObject({ wechat_errcode: 40084, message: expect.stringMatching(/install again/) });
+	});
+});

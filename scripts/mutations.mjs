@@ -1851,17 +1851,17 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[authorizer] auth-url and authorizations are for the component's own admins",
-		file: "src/routes/open-authorizations.ts",
-		find: "requireApp(principal, `component:${id}`);",
+		file: "src/routes/admin-input.ts",
+		find: "requireApp(principal, `${scope}:${id}`);",
 		replace: "",
-		tests: ["authorizer"],
+		tests: ["authorizer", "suite-installs"],
 	},
 	{
 		name: "[authorizer] auth-url and authorizations need an admin key",
-		file: "src/routes/open-authorizations.ts",
+		file: "src/routes/admin-input.ts",
 		find: "requireAdmin(principal);",
 		replace: "",
-		tests: ["authorizer"],
+		tests: ["authorizer", "suite-installs"],
 	},
 	{
 		name: "[authorizer] sync leaves serving authorizers alone",
@@ -2044,13 +2044,6 @@ export const MUTATIONS = [
 		file: "src/authority/app-admin.ts",
 		find: "if (this.#host.config().apps.has(profile.appid) || (existing && existing.mode !== profile.mode)) {",
 		replace: "if (existing && existing.mode !== profile.mode) {",
-		tests: ["suite-installs"],
-	},
-	{
-		name: "[install] the install routes are for the suite's own admins",
-		file: "src/routes/wecom-suite-installs.ts",
-		find: "requireApp(principal, `suite:${id}`);",
-		replace: "",
 		tests: ["suite-installs"],
 	},
 	{

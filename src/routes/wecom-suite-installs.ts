@@ -12,7 +12,6 @@
  *        from the suite's sealed copy (authority/suite-installs.ts says what is recoverable)
  */
 import type { Context, Hono } from "hono";
-import { requireAdmin, requireApp } from "../access/auth";
 import type { BrokerEnv } from "../access/reads";
 import { suiteAuthority } from "../authority/stub";
 import { APPID_PATTERN } from "../config/config";
@@ -21,7 +20,7 @@ import { log } from "../core/log";
 import type { ExchangeFailure } from "../authority/code-ledger";
 import { findSuite, noteApp } from "../registry/lookup";
 import { registry } from "../registry/registry";
-import { decodeCursor, encodeCursor, pageLimit, readAdminBody } from "./admin-input";
+import { decodeCursor, encodeCursor, ownerParam, pageLimit, readAdminBody } from "./admin-input";
 import { redirectUri } from "./open-authorizations";
 
 /** WeCom's install page (OPEN-PLATFORM.md §10). */
@@ -40,16 +39,9 @@ function refused(failure: ExchangeFailure): BrokerError {
 	return new BrokerError(failure.code, failure.message, failure.wechatErrcode !== undefined ? { wechatErrcode: failure.wechatErrcode } : {});
 }
 
-async function suiteParam(c: Context<BrokerEnv>): Promise<string> {
-	const principal = c.get("principal");
-	requireAdmin(principal);
-	const id = c.req.param("suite_id") ?? "";
-	if (!APPID_PATTERN.test(id)) throw new BrokerError("bad_request", "The suite_id in the path must be 1-64 letters, digits, _ or -.");
-	requireApp(principal, `suite:${id}`);
-	if (!(await findSuite(c.env, c.get("config"), id))) {
-		throw new BrokerError("not_found", `Suite ${id} is not configured on this broker; add it to WECOM_SUITES or PUT /admin/suites/${id}.`);
-	}
-	return id;
+function suiteParam(c: Context<BrokerEnv>): Promise<string> {
+	return ownerParam(c, "suite_id", "suite", (id) => findSuite(c.env, c.get("config"), id),
+		(id) => `Suite ${id} is not configured on this broker; add it to WECOM_SUITES or PUT /admin/suites/${id}.`);
 }
 
 export function mountWeComSuiteInstalls(app: Hono<BrokerEnv>): void {

@@ -44,6 +44,8 @@ export const FAULT_ENDPOINTS = /** @type {const} */ ([
   "wecom_get_permanent_code",
   "wecom_get_corp_token",
   "wecom_get_provider_token",
+  "wecom_get_auth_info",
+  "wecom_set_session_info",
   "*",
 ]);
 /** @typedef {Exclude<typeof FAULT_ENDPOINTS[number], "*">} FaultEndpoint */

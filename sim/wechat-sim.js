@@ -78,7 +78,10 @@ export class WeChatSim {
   #ticketStore = new TicketStore();
   #officialTickets = new OfficialTickets(this.#ticketStore);
   #business = new BusinessApi();
-  #wecom = new WeComSim({ tickets: this.#ticketStore, faults: this.#faults, unknownTokens: this.#unknownTokens });
+  #wecom = new WeComSim({
+    tickets: this.#ticketStore, faults: this.#faults, unknownTokens: this.#unknownTokens,
+    installedToken: (token) => this.#service.corpTokenEntry(token),
+  });
   #components = new ComponentRegistry();
   #open = new OpenPlatformSim({ components: this.#components, accessTokens: this.#tokens });
   #suites = new SuiteRegistry();

@@ -12,24 +12,23 @@
  *   POST /cgi-bin/service/v2/get_permanent_code  the same without access_token (v2, W-100776)
  *   POST /cgi-bin/service/get_corp_token       ?suite_access_token= {auth_corpid, permanent_code} → {access_token, expires_in}
  *   POST /cgi-bin/service/get_provider_token   {corpid, provider_secret} → {provider_access_token, expires_in}
+ *   POST /cgi-bin/service/get_auth_info        ?suite_access_token= {auth_corpid, permanent_code} → auth_corp_info, auth_info
+ *   POST /cgi-bin/service/set_session_info     ?suite_access_token= {pre_auth_code, session_info: {auth_type: 0|1}} (1: test install)
  *
  * The rules: every suite_ticket pushed stays valid for its 30 min (so the newest and the two before it
  * work); another suite's ticket, or an unknown or expired one, answers 40085. get_suite_token returns the
  * same token while it is valid (W-97162, ops answer), and so does get_provider_token (W-96237); an expired
- * suite token answers 42009, one never issued 40082. get_corp_token mints a new corp token each call (whether
- * WeCom reuses it is unconfirmed); each lives to its own expiry. pre_auth_codes live 1200 s; the temporary
- * auth code of an install lives 600 s and is used up by get_permanent_code (then, or unknown, 40078); a
- * permanent code works until the corp uninstalls the suite (then 40084, which is this simulator's reading of
- * an unconfirmed rule) and a reinstall issues a new one. Successes carry no errcode unless the suite says
+ * suite token answers 42009, one never issued 40082. pre_auth_codes live 1200 s (40077 unknown). Installs,
+ * their codes and corp tokens are wecom-installs.js's. Successes carry no errcode unless the suite says
  * otherwise ("for historical reasons errcode is only returned on failure", W-97162).
  */
-import { randomBytes } from "node:crypto";
 import { MS_PER_S } from "./clock.js";
 import { withFault } from "./faults.js";
 import { SuitePushes } from "./wecom-suite-pushes.js";
 import { TokenStore, WECOM_TOKEN_SHAPE } from "./token-store.js";
 import { WECOM_ERR, wecomError } from "./wecom.js";
 import { parseJsonObject } from "./wire.js";
+import { opaque, WeComInstalls } from "./wecom-installs.js";
 
 /** @typedef {import("./wire.js").SimRequest} SimRequest */
 /** @typedef {import("./wire.js").SimResponse} SimResponse */
@@ -47,22 +46,10 @@ export const SERVICE_ENDPOINTS = /** @type {const} */ ({
   "v2/get_permanent_code": "wecom_get_permanent_code",
   get_corp_token: "wecom_get_corp_token",
   get_provider_token: "wecom_get_provider_token",
+  get_auth_info: "wecom_get_auth_info",
+  set_session_info: "wecom_set_session_info",
 });
 /** @typedef {keyof typeof SERVICE_ENDPOINTS} ServicePath */
-
-/** @param {string} prefix @param {number} bytes  base64url of `bytes` random bytes after `prefix` */
-function opaque(prefix, bytes) {
-  return `${prefix}${randomBytes(bytes).toString("base64url")}`;
-}
-
-/**
- * @typedef {object} Install
- * @property {string} corpid
- * @property {string} corpName
- * @property {string} permanentCode
- * @property {number} agentid
- * @property {boolean} installed
- */
 
 export class WeComServiceSim {
   /** @type {import("./wecom-suites.js").SuiteRegistry} */
@@ -74,13 +61,9 @@ export class WeComServiceSim {
   #tickets = new Map();
   /** @type {Map<string, { suite: string, expiresAtMs: number }>} */
   #preAuthCodes = new Map();
-  /** @type {Map<string, { suite: string, corpid: string, expiresAtMs: number }>} */
-  #authCodes = new Map();
-  /** @type {Map<string, Map<string, Install>>} suite → corpid → install */
-  #installs = new Map();
+  #installs = new WeComInstalls({ tokens: this.#tokens, ok: (suite, payload) => this.#ok(suite, payload) });
   /** @type {Map<string, Record<string, number>>} calls per suite (or provider corpid) and endpoint */
   #stats = new Map();
-  #nextAgentid = 1_000_001;
   pushes;
 
   /** @param {{ suites: import("./wecom-suites.js").SuiteRegistry, faults: import("./faults.js").FaultQueue }} deps */
@@ -107,8 +90,10 @@ export class WeComServiceSim {
     switch (path) {
       case "get_suite_token": return this.#suiteToken(body, endpoint, nowMs);
       case "get_provider_token": return this.#providerToken(body, endpoint, nowMs);
-      case "get_corp_token": return this.#withSuiteToken(req, endpoint, nowMs, (suite) => this.#corpToken(suite, body, nowMs));
-      default: return this.#withSuiteToken(req, endpoint, nowMs, (suite) => this.#permanentCode(suite, body, path === "get_permanent_code", nowMs));
+      case "get_corp_token": return this.#withSuiteToken(req, endpoint, nowMs, (suite) => this.#installs.corpToken(suite, body, nowMs));
+      case "get_auth_info": return this.#withSuiteToken(req, endpoint, nowMs, (suite) => this.#installs.authInfo(suite, body));
+      case "set_session_info": return this.#withSuiteToken(req, endpoint, nowMs, (suite) => this.#sessionInfo(suite, body, nowMs));
+      default: return this.#withSuiteToken(req, endpoint, nowMs, (suite) => this.#installs.permanentCode(suite, body, path === "get_permanent_code", nowMs));
     }
   }
 
@@ -117,30 +102,20 @@ export class WeComServiceSim {
    * when `push`, a create_auth callback with it (installs from the app market; W-90642). A pre_auth_code,
    * when given, must be live and of this suite.
    * @param {string} suiteId
-   * @param {{ corpid: string, corp_name?: string, pre_auth_code?: string, push: boolean, state?: string }} install
+   * @param {{ corpid: string, corp_name?: string, pre_auth_code?: string, push: boolean, state?: string, agentid?: number }} install
    * @param {number} nowMs
    * @returns {{ auth_code: string, expires_in: number } | { error: string }}
    */
-  install(suiteId, { corpid, corp_name, pre_auth_code, push, state = "" }, nowMs) {
+  install(suiteId, { corpid, corp_name, pre_auth_code, push, state = "", agentid }, nowMs) {
     const suite = this.#suites.get(suiteId);
     if (!suite) return { error: `unknown suite ${suiteId}` };
     if (pre_auth_code !== undefined) {
       const pre = this.#preAuthCodes.get(pre_auth_code);
       if (!pre || pre.suite !== suiteId || pre.expiresAtMs <= nowMs) return { error: "pre_auth_code is unknown, of another suite or expired" };
     }
-    const installs = this.#installsOf(suiteId);
-    const existing = installs.get(corpid);
-    if (!existing?.installed) {
-      installs.set(corpid, {
-        corpid, corpName: corp_name ?? `corp ${corpid}`, permanentCode: opaque("", 32), installed: true,
-        agentid: existing?.agentid ?? this.#nextAgentid++,
-      });
-    }
-    // WeCom's temporary codes are at least 64 characters (40058 for a shorter one, OPEN-PLATFORM.md §10).
-    const authCode = opaque("", 60);
-    this.#authCodes.set(authCode, { suite: suiteId, corpid, expiresAtMs: nowMs + suite.auth_code_lifetime_s * MS_PER_S });
+    const { auth_code: authCode, expires_in } = this.#installs.install(suite, corpid, corp_name, nowMs, agentid);
     if (push) this.pushes.enqueue(suite, { InfoType: "create_auth", AuthCode: authCode, State: state }, nowMs);
-    return { auth_code: authCode, expires_in: suite.auth_code_lifetime_s };
+    return { auth_code: authCode, expires_in };
   }
 
   /**
@@ -150,12 +125,38 @@ export class WeComServiceSim {
    */
   uninstall(suiteId, corpid, push, nowMs) {
     const suite = this.#suites.get(suiteId);
-    const install = this.#installs.get(suiteId)?.get(corpid);
-    if (!suite || !install?.installed) return false;
-    install.installed = false;
-    this.#tokens.capAll(corpid, `corp:${suiteId}`, nowMs, nowMs);
+    if (!suite || !this.#installs.uninstall(suite, corpid, nowMs)) return false;
     if (push) this.pushes.enqueue(suite, { InfoType: "cancel_auth", AuthCorpId: corpid }, nowMs);
     return true;
+  }
+
+  /**
+   * change_auth: what the corp grants changed (get_auth_info reads it); the callback goes out when `push`.
+   * @param {string} suiteId @param {string} corpid @param {string | undefined} corpName @param {boolean} push @param {number} nowMs
+   */
+  change(suiteId, corpid, corpName, push, nowMs) {
+    const suite = this.#suites.get(suiteId);
+    if (!suite || !this.#installs.change(suite, corpid, corpName)) return false;
+    if (push) this.pushes.enqueue(suite, { InfoType: "change_auth", AuthCorpId: corpid }, nowMs);
+    return true;
+  }
+
+  /**
+   * 代开发 reset_permanent_code: an AuthCode (pushed when `push`) whose exchange issues the new permanent code.
+   * @param {string} suiteId @param {string} corpid @param {boolean} push @param {number} nowMs
+   * @returns {{ auth_code: string, expires_in: number } | null}
+   */
+  reset(suiteId, corpid, push, nowMs) {
+    const suite = this.#suites.get(suiteId);
+    const code = suite ? this.#installs.reset(suite, corpid, nowMs) : null;
+    if (!suite || !code) return null;
+    if (push) this.pushes.enqueue(suite, { InfoType: "reset_permanent_code", AuthCode: code.auth_code }, nowMs);
+    return code;
+  }
+
+  /** A corp token of an install, as wecom.js's corp endpoints see it (wecom-installs.js). @param {string} token */
+  corpTokenEntry(token) {
+    return this.#installs.corpTokenEntry(token, (suiteId) => this.#suites.get(suiteId));
   }
 
   /** @param {string} id  a suite_id or a provider corpid */
@@ -164,7 +165,8 @@ export class WeComServiceSim {
   }
 
   clear() {
-    for (const map of [this.#tickets, this.#preAuthCodes, this.#authCodes, this.#installs, this.#stats]) map.clear();
+    for (const map of [this.#tickets, this.#preAuthCodes, this.#stats]) map.clear();
+    this.#installs.clear();
     this.#tokens.clear();
     this.pushes.clear();
   }
@@ -209,7 +211,9 @@ export class WeComServiceSim {
       const current = this.#tokens.latest(corpid, "provider");
       const reuse = current !== undefined && TokenStore.status(current, nowMs) === "valid";
       const record = reuse ? current : this.#tokens.mint(corpid, "provider", suite.provider_token_lifetime_s, nowMs);
-      return this.#ok(suite, { provider_access_token: record.token, expires_in: Math.floor((record.validUntilMs - nowMs) / MS_PER_S) });
+      // What a reused provider token's expires_in says is as unconfirmed as a suite token's: the suite's choice.
+      const expiresIn = reuse && suite.reused_expires_in === "full" ? suite.provider_token_lifetime_s : Math.floor((record.validUntilMs - nowMs) / MS_PER_S);
+      return this.#ok(suite, { provider_access_token: record.token, expires_in: expiresIn });
     });
   }
 
@@ -220,36 +224,15 @@ export class WeComServiceSim {
     return this.#ok(suite, { pre_auth_code: code, expires_in: suite.pre_auth_code_lifetime_s });
   }
 
-  /** @param {Suite} suite @param {Record<string, unknown>} body @param {boolean} v1 @param {number} nowMs */
-  #permanentCode(suite, { auth_code }, v1, nowMs) {
-    if (typeof auth_code !== "string" || auth_code === "") return wecomError(WECOM_ERR.INVALID_AUTH_CODE);
-    if (auth_code.length < 64) return wecomError(WECOM_ERR.INVALID_PARAMETER);
-    const code = this.#authCodes.get(auth_code);
-    // Used once, and only by its own suite; an expired one is as unknown as one never issued.
-    if (!code || code.suite !== suite.suite_id || code.expiresAtMs <= nowMs) return wecomError(WECOM_ERR.INVALID_AUTH_CODE);
-    this.#authCodes.delete(auth_code);
-    const install = /** @type {Install} */ (this.#installsOf(suite.suite_id).get(code.corpid));
-    const answer = {
-      permanent_code: install.permanentCode,
-      auth_corp_info: { corpid: install.corpid, corp_name: install.corpName },
-      auth_user_info: { userid: "admin", open_userid: opaque("wo", 12), name: "admin" },
-      ...(v1 && { auth_info: { agent: [{ agentid: install.agentid, name: `app of ${suite.suite_id}` }] } }),
-    };
-    if (!v1) return this.#ok(suite, answer);
-    const token = this.#tokens.mint(install.corpid, `corp:${suite.suite_id}`, suite.corp_token_lifetime_s, nowMs);
-    return this.#ok(suite, { ...answer, access_token: token.token, expires_in: suite.corp_token_lifetime_s });
-  }
-
-  /** @param {Suite} suite @param {Record<string, unknown>} body @param {number} nowMs */
-  #corpToken(suite, { auth_corpid, permanent_code }, nowMs) {
-    if (typeof auth_corpid !== "string" || auth_corpid === "") return wecomError(WECOM_ERR.CORPID_MISSING);
-    if (typeof permanent_code !== "string" || permanent_code === "") return wecomError(WECOM_ERR.PERMANENT_CODE_MISSING);
-    const install = this.#installs.get(suite.suite_id)?.get(auth_corpid);
-    // WeCom answers 40082 when the suite has no install in that corp (OPEN-PLATFORM.md §10).
-    if (!install) return wecomError(WECOM_ERR.INVALID_SUITE_TOKEN);
-    if (!install.installed || permanent_code !== install.permanentCode) return wecomError(WECOM_ERR.INVALID_PERMANENT_CODE);
-    const token = this.#tokens.mint(auth_corpid, `corp:${suite.suite_id}`, suite.corp_token_lifetime_s, nowMs);
-    return this.#ok(suite, { access_token: token.token, expires_in: suite.corp_token_lifetime_s });
+  /** set_session_info: 0 a normal install, 1 a test install (W-90601). @param {Suite} suite @param {Record<string, unknown>} body @param {number} nowMs */
+  #sessionInfo(suite, { pre_auth_code, session_info }, nowMs) {
+    const pre = typeof pre_auth_code === "string" ? this.#preAuthCodes.get(pre_auth_code) : undefined;
+    if (!pre || pre.suite !== suite.suite_id) return wecomError(WECOM_ERR.INVALID_PRE_AUTH_CODE);
+    if (pre.expiresAtMs <= nowMs) return wecomError(WECOM_ERR.PRE_AUTH_CODE_EXPIRED);
+    const authType = /** @type {{ auth_type?: unknown } | undefined} */ (session_info)?.auth_type;
+    if (authType !== 0 && authType !== 1) return wecomError(WECOM_ERR.INVALID_PARAMETER);
+    // A call that changes something answers errcode 0 whatever the suite's omit_errcode says.
+    return { status: 200, headers: { "content-type": WECOM_CONTENT_TYPE }, body: JSON.stringify({ errcode: 0, errmsg: "ok" }) };
   }
 
   /**
@@ -282,13 +265,6 @@ export class WeComServiceSim {
   #ok(suite, payload) {
     const body = suite.omit_errcode ? payload : { errcode: 0, errmsg: "ok", ...payload };
     return { status: 200, headers: { "content-type": WECOM_CONTENT_TYPE }, body: JSON.stringify(body) };
-  }
-
-  /** @param {string} suiteId */
-  #installsOf(suiteId) {
-    let installs = this.#installs.get(suiteId);
-    if (!installs) this.#installs.set(suiteId, (installs = new Map()));
-    return installs;
   }
 
   /** @param {string} id @param {string} endpoint */

@@ -9,7 +9,8 @@
  *                                             provider_corpid?, provider_secret?, token_lifetime_s?,
  *                                             ticket_lifetime_s?, push_min_s?, push_max_s?, …} → {suite}  (upsert)
  *   GET  /__sim/wecom/suites/:id              → {suite, stats: {wecom_get_suite_token, …, pushes: {made,
- *                                             dropped, delivered, failed}}, schedule}
+ *                                             dropped, delivered, failed}}, provider_stats (its provider
+ *                                             corpid's: wecom_get_provider_token; null without one), schedule}
  *   POST /__sim/wecom/suites/:id/schedule     {running?, duplicate?, next_in_s?} → {schedule}  (stop, restart,
  *                                             duplicate the ticket pushes, or bring the next one forward)
  *   POST /__sim/wecom/suites/:id/push         {time_stamp_s?} → {ok: true}  (a ticket push now, e.g. older)
@@ -17,9 +18,12 @@
  *                                             due, then hands over every waiting push, oldest first)
  *   POST /__sim/wecom/suites/:id/url-check    → {query, echo}  (the GET WeCom makes when the URL is saved, and
  *                                             the bare text a receiver must answer)
- *   POST /__sim/wecom/suites/:id/install      {corpid, corp_name?, pre_auth_code?, push?: false, state?}
+ *   POST /__sim/wecom/suites/:id/install      {corpid, corp_name?, pre_auth_code?, push?: false, state?, agentid?}
  *                                             → {auth_code, expires_in}  (with push, a create_auth callback follows)
  *   POST /__sim/wecom/suites/:id/uninstall    {corpid, push?: true} → {ok: true}  (cancel_auth)
+ *   POST /__sim/wecom/suites/:id/change       {corpid, corp_name?, push?: true} → {ok: true}  (change_auth)
+ *   POST /__sim/wecom/suites/:id/reset        {corpid, push?: true} → {auth_code, expires_in}  (代开发
+ *                                             reset_permanent_code: the code's exchange issues the new permanent code)
  */
 import { BadRequest, jsonBody } from "./control-input.js";
 import { publicSuite } from "./wecom-suites.js";
@@ -45,7 +49,7 @@ export function handleSuiteControl(ctx, { method, path, body }) {
     requireMethod(method, "POST");
     return controlJson({ suite: publicSuite(ctx.suites.upsert(jsonBody(body))) });
   }
-  const match = /^\/__sim\/wecom\/suites\/(?<id>[^/]+)(?:\/(?<action>schedule|push|take|url-check|install|uninstall))?$/.exec(path)?.groups;
+  const match = /^\/__sim\/wecom\/suites\/(?<id>[^/]+)(?:\/(?<action>schedule|push|take|url-check|install|uninstall|change|reset))?$/.exec(path)?.groups;
   if (!match) throw new BadRequest(`no control endpoint ${path}`, 404);
   const id = decodeURIComponent(match.id ?? "");
   const suite = ctx.suites.get(id);
@@ -54,7 +58,8 @@ export function handleSuiteControl(ctx, { method, path, body }) {
   const pushes = ctx.service.pushes;
   if (!match.action) {
     requireMethod(method, "GET");
-    return controlJson({ suite: publicSuite(suite), stats: ctx.service.statsOf(id), schedule: pushes.scheduleOf(id, now) });
+    const providerStats = suite.provider_corpid === null ? null : ctx.service.statsOf(suite.provider_corpid);
+    return controlJson({ suite: publicSuite(suite), stats: ctx.service.statsOf(id), provider_stats: providerStats, schedule: pushes.scheduleOf(id, now) });
   }
   requireMethod(method, "POST");
   const input = body.trim() === "" ? {} : jsonBody(body);
@@ -82,8 +87,9 @@ export function handleSuiteControl(ctx, { method, path, body }) {
       noOthers(input, "nothing");
       return controlJson(pushes.urlCheck(suite, now));
     case "install": {
-      const { corpid, corp_name, pre_auth_code, push = false, state, ...rest } = input;
-      noOthers(rest, "corpid, corp_name, pre_auth_code, push, state");
+      const { corpid, corp_name, pre_auth_code, push = false, state, agentid, ...rest } = input;
+      noOthers(rest, "corpid, corp_name, pre_auth_code, push, state, agentid");
+      if (agentid !== undefined && !Number.isSafeInteger(agentid)) throw new BadRequest("agentid must be an integer");
       if (typeof corpid !== "string" || corpid === "") throw new BadRequest("corpid must be a non-empty string");
       const optional = (/** @type {string} */ name, /** @type {unknown} */ value) => {
         if (value !== undefined && typeof value !== "string") throw new BadRequest(`${name} must be a string`);
@@ -92,9 +98,25 @@ export function handleSuiteControl(ctx, { method, path, body }) {
       if (typeof push !== "boolean") throw new BadRequest("push must be true or false");
       const outcome = ctx.service.install(id, {
         corpid, corp_name: optional("corp_name", corp_name), pre_auth_code: optional("pre_auth_code", pre_auth_code), push, state: optional("state", state),
+        ...(agentid !== undefined && { agentid: /** @type {number} */ (agentid) }),
       }, now);
       if ("error" in outcome) throw new BadRequest(outcome.error);
       return controlJson(outcome);
+    }
+    case "change": {
+      const { corpid, corp_name, push = true, ...rest } = input;
+      noOthers(rest, "corpid, corp_name, push");
+      if (typeof corpid !== "string" || typeof push !== "boolean" || (corp_name !== undefined && typeof corp_name !== "string")) throw new BadRequest("corpid and corp_name must be strings and push true or false");
+      if (!ctx.service.change(id, corpid, /** @type {string | undefined} */ (corp_name), push, now)) throw new BadRequest(`${corpid} has not installed ${id}`);
+      return controlJson({ ok: true });
+    }
+    case "reset": {
+      const { corpid, push = true, ...rest } = input;
+      noOthers(rest, "corpid, push");
+      if (typeof corpid !== "string" || typeof push !== "boolean") throw new BadRequest("corpid must be a string and push true or false");
+      const code = ctx.service.reset(id, corpid, push, now);
+      if (!code) throw new BadRequest(`${corpid} has not installed ${id}`);
+      return controlJson(code);
     }
     default: {
       const { corpid, push = true, ...rest } = input;

@@ -46,15 +46,18 @@ export const RECEIVERS = /** @type {const} */ (["suite_id", "provider_corpid"]);
  * @property {number} corp_token_lifetime_s
  * @property {number} provider_token_lifetime_s
  * @property {"suite_id" | "provider_corpid"} instruction_receiver  whom instruction callbacks are encrypted for
- * @property {"remaining" | "full"} reused_expires_in  what get_suite_token says of a reused token: its remaining
- *                                       life, or 7200 again (unconfirmed, OPEN-PLATFORM.md §10)
+ * @property {"remaining" | "full"} reused_expires_in  what get_suite_token (and get_provider_token, for the
+ *                                       provider whose secret this suite carries) says of a reused token: its
+ *                                       remaining life, or 7200 again (unconfirmed, OPEN-PLATFORM.md §10)
  * @property {boolean} omit_errcode      successes without errcode (W-97162: "only returned on failure")
+ * @property {"new" | "same"} corp_token_refetch  what get_corp_token does inside a corp token's validity: mint
+ *                                       a new one, or hand out the live one again (unconfirmed, OPEN-PLATFORM.md §10)
  */
 
 const FIELDS = new Set([
   "suite_id", "secret", "token", "encoding_aes_key", "callback_url", "provider_corpid", "provider_secret", "token_lifetime_s",
   "ticket_lifetime_s", "push_min_s", "push_max_s", "pre_auth_code_lifetime_s", "auth_code_lifetime_s", "corp_token_lifetime_s",
-  "provider_token_lifetime_s", "instruction_receiver", "reused_expires_in", "omit_errcode",
+  "provider_token_lifetime_s", "instruction_receiver", "reused_expires_in", "omit_errcode", "corp_token_refetch",
 ]);
 
 export class SuiteRegistry {
@@ -118,6 +121,7 @@ export class SuiteRegistry {
       instruction_receiver: choice("instruction_receiver", RECEIVERS),
       reused_expires_in: choice("reused_expires_in", /** @type {const} */ (["remaining", "full"])),
       omit_errcode: omitErrcode,
+      corp_token_refetch: choice("corp_token_refetch", /** @type {const} */ (["new", "same"])),
     };
     if (suite.instruction_receiver === "provider_corpid" && providerCorpid === null) throw new AppConfigError("instruction_receiver provider_corpid needs provider_corpid");
     this.#suites.set(suite.suite_id, suite);

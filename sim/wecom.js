@@ -135,17 +135,22 @@ export class WeComSim {
   #faults;
   /** @type {import("./stats.js").UnknownTokenStats} */
   #unknownTokens;
+  /** @type {(token: string) => { record: import("./token-store.js").TokenRecord, entry: WeComSecret } | undefined} */
+  #installedToken;
 
   /**
    * @param {object} deps  shared with the official-account side
    * @param {import("./ticket-store.js").TicketStore} deps.tickets
    * @param {import("./faults.js").FaultQueue} deps.faults
    * @param {import("./stats.js").UnknownTokenStats} deps.unknownTokens
+   * @param {(token: string) => { record: import("./token-store.js").TokenRecord, entry: WeComSecret } | undefined} [deps.installedToken]
+   *        a corp token of a suite's install (wecom-installs.js), which the corp endpoints take like a gettoken one
    */
-  constructor({ tickets, faults, unknownTokens }) {
+  constructor({ tickets, faults, unknownTokens, installedToken = () => undefined }) {
     this.#tickets = tickets;
     this.#faults = faults;
     this.#unknownTokens = unknownTokens;
+    this.#installedToken = installedToken;
   }
 
   /**
@@ -227,8 +232,9 @@ export class WeComSim {
   #withToken({ path, query }, stat, endpoint, nowMs, perform) {
     const token = query.get("access_token");
     if (!token) return wecomError(WECOM_ERR.ACCESS_TOKEN_MISSING);
-    const record = this.#tokens.lookup(token);
-    const entry = record && this.registry.byKey(record.appid);
+    const installed = this.#installedToken(token);
+    const record = installed?.record ?? this.#tokens.lookup(token);
+    const entry = installed?.entry ?? (record && this.registry.byKey(record.appid));
     if (entry) this.stats.record(entry.corpid, stat);
     else this.#unknownTokens.record(path);
     return withFault(this.#faults, entry?.corpid, endpoint, () => {

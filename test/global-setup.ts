@@ -8,7 +8,7 @@ import type { TestProject } from "vitest/node";
 import { startSimulator } from "../sim/server.js";
 import { shiftToTestTimeOfDay } from "./time-of-day";
 import { weComVectors } from "./wecom-crypto-vectors";
-import { allTestApps, allTestComponents, allTestSuites, allWeComApps, REGISTRY_TEST_COMPONENTS, REGISTRY_TEST_SUITES, registryTestComponent, registryTestSuite } from "./worker/fixtures";
+import { allInstallTestSuites, allTestApps, allTestComponents, allTestSuites, allTokenTestSuites, allWeComApps, REGISTRY_TEST_COMPONENTS, REGISTRY_TEST_SUITES, registryTestComponent, registryTestSuite } from "./worker/fixtures";
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
 	const frozenAt = Date.now() + shiftToTestTimeOfDay(Date.now());
@@ -19,7 +19,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 		wecomApps: allWeComApps().map(({ corpid, agentid, secret }) => ({ corpid, secret, ...(agentid && { agentid }) })),
 		// No event URL: the broker under test has no port, so tests take the pushes and deliver them.
 		components: [...allTestComponents(), ...Array.from({ length: REGISTRY_TEST_COMPONENTS }, (_, n) => registryTestComponent(n))],
-		suites: [...allTestSuites(), ...Array.from({ length: REGISTRY_TEST_SUITES }, (_, n) => registryTestSuite(n))],
+		suites: [...allTestSuites(), ...allTokenTestSuites(), ...allInstallTestSuites(), ...Array.from({ length: REGISTRY_TEST_SUITES }, (_, n) => registryTestSuite(n))],
 	});
 	project.provide("simUrl", sim.url);
 	project.provide("wecomVectors", weComVectors());

@@ -122,20 +122,22 @@ export function apiKeyAuth(): MiddlewareHandler<{ Bindings: { TOKEN_CACHE: KVNam
 	});
 }
 
-/** What a scope is checked against: the app's id, and the corp or component it belongs to. */
-export type ScopedApp = Pick<AppProfile, "appid" | "corpid" | "componentAppid">;
+/** What a scope is checked against: the app's id, and the corp, component or suite it belongs to. */
+export type ScopedApp = Pick<AppProfile, "appid" | "corpid" | "componentAppid" | "suiteId">;
 
 /**
  * True when `scope` admits `app`: `"*"`, its appid, `corp:<its corpid>`, `component:<its component>`. A
  * component's own token is named `component:<id>` (a string), and an entry that records its component
  * (the component's object; later, each account that authorised it) is admitted by that component's scope.
- * A `component:` scope admits nothing else: no appid contains a `:`.
+ * A `component:` scope admits nothing else: no appid contains a `:`. `suite:<id>` admits the companies that
+ * installed the suite (their entries record it), as `corp:<corpid>` admits each by its corpid.
  */
 export function inScope(scope: Principal["apps"], app: ScopedApp | string): boolean {
 	if (scope === "*") return true;
 	if (typeof app === "string") return scope.has(app);
 	return scope.has(app.appid) || (app.corpid !== undefined && scope.has(`corp:${app.corpid}`))
-		|| (app.componentAppid !== undefined && scope.has(`component:${app.componentAppid}`));
+		|| (app.componentAppid !== undefined && scope.has(`component:${app.componentAppid}`))
+		|| (app.suiteId !== undefined && scope.has(`suite:${app.suiteId}`));
 }
 
 export function requireApp(principal: Principal, app: ScopedApp | string): void {

@@ -5,14 +5,14 @@
  */
 import type { Context } from "hono";
 import { requireApp, type AuthVariables, type Principal } from "./auth";
-import { authority, componentAuthority } from "../authority/stub";
+import { authority, componentAuthority, suiteAuthority } from "../authority/stub";
 import { APPID_PATTERN, type AppProfile } from "../config/config";
 import { findApp } from "../registry/lookup";
 import { readEdgeCopy } from "../edge/edge-cache";
 import type { CredentialType } from "../core/credentials";
 import type { AppEnv } from "../env";
 import { BrokerError } from "../core/errors";
-import { componentObjectName, edgeKey } from "../core/storage-keys";
+import { componentObjectName, edgeKey, suiteObjectName } from "../core/storage-keys";
 import type { CredentialRecord } from "../core/lifetime";
 import { MemoryTier } from "../edge/memory-cache";
 import type { Outcome } from "../core/outcome";
@@ -43,6 +43,11 @@ export async function readCredential(env: AppEnv, appid: string, type: Credentia
  */
 export function readComponentToken(env: AppEnv, componentAppid: string): Promise<CredentialRecord> {
 	return readCredential(env, componentObjectName(componentAppid), "token", () => componentAuthority(env, componentAppid).componentAccessToken(componentAppid));
+}
+
+/** A WeCom suite's suite_access_token, read the same way: the `token` of the suite's object (suite:<suite_id>). */
+export function readSuiteToken(env: AppEnv, suiteId: string): Promise<CredentialRecord> {
+	return readCredential(env, suiteObjectName(suiteId), "token", () => suiteAuthority(env, suiteId).suiteAccessToken(suiteId));
 }
 
 /**

@@ -221,7 +221,7 @@ export class AlarmChain {
 			else await this.#setAlarm(wake);
 			this.#armed = wake;
 		}
-		const source: AppSource = app.mode === "component" ? app.source : config.apps.has(app.appid) ? "secret" : "registry";
+		const source: AppSource = app.mode === "component" || app.mode === "suite" || app.mode === "provider" ? app.source : config.apps.has(app.appid) ? "secret" : "registry";
 		const sending = this.#rows.offer(rowFor(app, source, state, wake));
 		// The alarm waits for its row (ring); a reader's refresh does not.
 		if (!afterRing) this.#host.waitUntil(sending);

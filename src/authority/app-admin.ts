@@ -1,7 +1,7 @@
 /**
  * The changes to an app's entry that a token authority makes for the admin API and for WeChat's
  * authorisation pushes: configure (PUT /admin/apps), wipe (DELETE), a sibling's new corp count, reseal,
- * and an authorizer's adoption and revocation. They run one after another, each whole, in the order they
+ * and a granted app's adoption and revocation (an authorizer's, an installed company's). They run one after another, each whole, in the order they
  * arrived (#change): a DELETE arriving during a PUT runs after it. Memory only: a change lost with its
  * instance was never answered, and the operator (or WeChat, which retries its push) sends it again.
  */
@@ -16,7 +16,7 @@ import type { Refresher } from "../engine/refresher";
 import type { AuthorityState } from "../engine/state";
 import type { AppEnv } from "../env";
 import { registry, type AppRow } from "../registry/registry";
-import type { AuthorizerDesk } from "./authorizer";
+import { grantParent, type GrantDesk, type GrantParent } from "./sealed-grant";
 import { isStoredRegisteredApp, resealApp, sealApp, type OpenedApp, type StoredRegisteredApp } from "./registered-app";
 import { authority } from "./stub";
 
@@ -43,7 +43,7 @@ export interface AppAdminHost {
 	reset(): void;
 	/** The object's entry went: a registry component it opened is forgotten too. */
 	forgetEntry(): void;
-	readonly authorizer: AuthorizerDesk;
+	readonly authorizer: GrantDesk;
 }
 
 export class AppAdmin {
@@ -148,38 +148,41 @@ export class AppAdmin {
 	}
 
 	/**
-	 * In an authorizer's object, from its component's (authorizations.ts): a new authorisation's refresh token,
-	 * sealed here; the authorizer registered (its entry records its component) and its first token fetched,
-	 * which arms its alarm.
+	 * In an authorizer's object, from its component's (authorizations.ts), or in an installed company's, from
+	 * its suite's (suite-installs.ts): a new grant (refresh token, permanent code), sealed here; the app
+	 * registered (its entry records its parent) and its first token fetched, which arms its alarm.
 	 */
-	adoptAuthorizer(profile: AppProfile, refreshToken: string): Promise<Outcome> {
+	adoptGrant(profile: AppProfile, grant: string): Promise<Outcome> {
 		return this.#change(async () => {
 			const existing = this.#openedApp();
-			if (this.#host.config().apps.has(profile.appid) || (existing && existing.mode !== "authorizer")) {
-				// An account configured with its own AppSecret keeps it: its entry is the operator's, not WeChat's.
-				log("warn", "authorizer_not_adopted", { appid: profile.appid, reason: "configured_with_secret" });
-				return fail({ code: "config_error", message: `${profile.appid} is configured with its own AppSecret on this broker; its authorisation of component ${profile.componentAppid ?? "?"} does not replace that entry (use its own /token).` });
+			if (this.#host.config().apps.has(profile.appid) || (existing && existing.mode !== profile.mode)) {
+				// An account configured with its own secret keeps it: its entry is the operator's, not the platform's.
+				const parent = grantParent(profile);
+				log("warn", "grant_not_adopted", { appid: profile.appid, reason: "configured_with_secret" });
+				return fail({ code: "config_error", message: `${profile.appid} is configured with its own secret on this broker; its grant from ${parent?.kind ?? "?"} ${parent?.id ?? "?"} does not replace that entry (use its own /token).` });
 			}
-			const stored = await this.#host.authorizer.adopt(profile, refreshToken);
+			const stored = await this.#host.authorizer.adopt(profile, grant);
 			await registry(this.#host.env).putApp(profile, stored.sealed.kid);
 			const refresher = this.#host.refresherFor(profile.appid, "token");
 			if ("failure" in refresher) return fail(refresher.failure);
 			refresher.forgetBackoff();
 			await refresher.idle();
 			// The api_query_auth that brought this refresh token minted a token too, which may have revoked the
-			// one held (no overlap assumed): a held one is replaced now, its KV copy retracted first.
+			// one held (no overlap assumed): a held one is replaced now, its KV copy retracted first. (A new
+			// permanent code, after a reset or a reinstall, is checked the same way: the held token was the old one's.)
 			return this.#host.state().slots.token?.current ? refresher.refreshNow("configure") : refresher.get();
 		});
 	}
 
 	/**
-	 * In an authorizer's object: the account revoked the authorisation (`unauthorized`). Its credentials go
+	 * In a granted app's object: the grant was revoked (`unauthorized`, `cancel_auth`). Its credentials go
 	 * from storage and KV and its alarm is disarmed; its catalog entry stays, marked revoked, so /token names it.
 	 */
-	revokeAuthorizer(appid: string, componentAppid: string): Promise<AppProfile | null> {
+	revokeGrant(appid: string, parent: GrantParent): Promise<AppProfile | null> {
 		return this.#change(async () => {
 			const registered = this.#openedApp();
-			if (!registered || registered.componentAppid !== componentAppid) return null;
+			const held = registered && grantParent(registered);
+			if (!registered || !held || held.kind !== parent.kind || held.id !== parent.id) return null;
 			this.#host.startDeleting();
 			await this.#host.idle();
 			const kvKeys = await this.#credentialKeys(appid);
@@ -189,10 +192,10 @@ export class AppAdmin {
 			await registry(this.#host.env).revokeApp(revoked, kvKeys);
 			await this.#host.disarm(appid);
 			await this.#host.storage.deleteAll();
-			await this.#host.authorizer.revoked(componentAppid, at);
+			await this.#host.authorizer.revoked(parent, at);
 			this.#host.reset();
 			this.#host.setRegistered(undefined);
-			log("info", "authorizer_revoked", { appid, component_appid: componentAppid });
+			log("info", "grant_revoked", { appid, parent: parent.id });
 			return revoked;
 		});
 	}

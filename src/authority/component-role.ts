@@ -58,8 +58,8 @@ export class ComponentRole {
 			waitUntil: (promise) => host.waitUntil(promise),
 			replan: () => host.save(),
 			authorizers: {
-				adopt: (profile, refreshToken) => authority(host.env, profile.appid).adoptAuthorizer(profile, refreshToken),
-				revoke: (authorizerAppid, componentAppid) => authority(host.env, authorizerAppid).revokeAuthorizer(authorizerAppid, componentAppid),
+				adopt: (profile, refreshToken) => authority(host.env, profile.appid).adoptGrant(profile, refreshToken),
+				revoke: (authorizerAppid, componentAppid) => authority(host.env, authorizerAppid).revokeGrant(authorizerAppid, { kind: "component", id: componentAppid }),
 				token: (authorizerAppid) => authority(host.env, authorizerAppid).getToken(authorizerAppid),
 			},
 			countCall: async (call) => {

@@ -15,14 +15,14 @@
  *   want of a ticket, ends the backoff, so the alarm (re-armed at once) fetches the token promptly.
  */
 import type { AppConfig, AppProfile, BrokerConfig, ComponentConfig, ComponentProfile } from "../config/config";
-import { isUsable } from "../core/lifetime";
 import { log } from "../core/log";
 import { countCall } from "../core/usage";
 import { componentObjectName, COMPONENT_TICKET_KEY } from "../core/storage-keys";
-import { NO_TICKET } from "../engine/attempt";
+import { COMPONENT_TICKETED } from "../engine/kinds";
 import type { AuthorityState, SlotState } from "../engine/state";
-import { startPushTicket, TICKET_ERRCODES } from "../wechat/component-client";
+import { startPushTicket } from "../wechat/component-client";
 import type { StoredTicket } from "./component";
+import { PushedTicket, ticketRefused } from "./pushed-ticket";
 
 /** WeChat pushes every ~10 min; three missed pushes are news (OPEN-PLATFORM.md: "alert when no push for >20-30 min"). */
 export const TICKET_STALE_MS = 30 * 60_000;
@@ -64,13 +64,6 @@ export function componentIdOf(appid: string): string | undefined {
 	return appid.startsWith(OBJECT_PREFIX) ? appid.slice(OBJECT_PREFIX.length) : undefined;
 }
 
-/** The token's last refresh failed for want of a usable ticket (none pushed, 61005, 61006). */
-export function ticketRefused(slot: SlotState | undefined): boolean {
-	const failure = slot?.lastError?.failure;
-	if (!failure || slot!.consecutiveFailures === 0) return false;
-	return failure.errcode !== undefined ? TICKET_ERRCODES.has(failure.errcode) : failure.message === NO_TICKET.message;
-}
-
 export interface TicketWatchHost {
 	readonly storage: DurableObjectStorage;
 	state(): AuthorityState;
@@ -90,56 +83,55 @@ export interface TicketStatus {
 
 export class TicketWatch {
 	readonly #host: TicketWatchHost;
-	/** The newest ticket's times (memory copy of storage "component_ticket", without the ticket). */
-	#seen: { readonly createTime: number; readonly receivedAt: number } | null = null;
+	/** The newest ticket's times (storage "component_ticket"), the silence rule and the unblocking (pushed-ticket.ts). */
+	readonly #pushed: PushedTicket<StoredTicket>;
 
 	constructor(host: TicketWatchHost) {
 		this.#host = host;
+		this.#pushed = new PushedTicket<StoredTicket>(host.storage, {
+			key: COMPONENT_TICKET_KEY, staleMs: TICKET_STALE_MS, pushedAt: (stored) => stored.createTime,
+			silence: (minutes) => `no component_verify_ticket pushed for ${minutes} min (WeChat pushes one every ~10 min; the newest is valid 12 h from its push): check that the component's 授权事件接收URL is /open/<component_appid>/events on this broker and answers \`success\``,
+		});
 	}
 
 	/** In the object's constructor, before any call is delivered. */
-	async load(): Promise<void> {
-		const stored = await this.#host.storage.get<StoredTicket>(COMPONENT_TICKET_KEY);
-		this.#seen = stored ? { createTime: stored.createTime, receivedAt: stored.receivedAt } : null;
+	load(): Promise<void> {
+		return this.#pushed.load();
 	}
 
 	/** The ticket itself, for api_component_token: read from storage, never held in memory longer. */
-	async ticket(): Promise<string | null> {
-		return (await this.#host.storage.get<StoredTicket>(COMPONENT_TICKET_KEY))?.ticket ?? null;
+	ticket(): Promise<string | null> {
+		return this.#pushed.ticket();
 	}
 
 	/** A push stored a newer ticket (component.ts). */
 	arrived(createTime: number, receivedAt: number): void {
-		this.#seen = { createTime, receivedAt };
+		this.#pushed.arrived({ pushedAt: createTime, receivedAt });
 	}
 
 	/** No push for TICKET_STALE_MS, in words for the alert; null while pushes arrive (or before the first). */
 	problem(now: number): string | null {
-		if (!this.#seen || now - this.#seen.receivedAt < TICKET_STALE_MS) return null;
-		const minutes = Math.floor((now - this.#seen.receivedAt) / 60_000);
-		return `no component_verify_ticket pushed for ${minutes} min (WeChat pushes one every ~10 min; the newest is valid 12 h from its push): check that the component's 授权事件接收URL is /open/<component_appid>/events on this broker and answers \`success\``;
+		return this.#pushed.problem(now);
 	}
 
 	/** When the silence becomes an incident, for the alarm; null once it is one (or before the first push). */
 	wake(now: number): number | null {
-		if (!this.#seen) return null;
-		const at = this.#seen.receivedAt + TICKET_STALE_MS;
-		return at > now ? at : null;
+		return this.#pushed.wake(now);
 	}
 
 	status(componentAppid: string, now: number): TicketStatus {
-		const seen = this.#seen;
+		const seen = this.#pushed.seen();
 		return {
 			component_appid: componentAppid,
 			ticket_received_at: seen && new Date(seen.receivedAt).toISOString(),
 			ticket_age_s: seen && Math.max(0, Math.floor((now - seen.receivedAt) / 1_000)),
-			ticket_create_time: seen?.createTime ?? null,
+			ticket_create_time: seen?.pushedAt ?? null,
 		};
 	}
 
 	/** Whether a push that just arrived should end the token's backoff: it has no usable token, or wanted a ticket. */
 	unblocks(slot: SlotState | undefined, now: number): boolean {
-		return !isUsable(slot?.current, now) || ticketRefused(slot);
+		return this.#pushed.unblocks(COMPONENT_TICKETED, slot, now);
 	}
 
 	/**
@@ -149,7 +141,7 @@ export class TicketWatch {
 	async afterAssess(app: AppConfig, before: AuthorityState["incident"], now: number): Promise<void> {
 		const { incident, slots } = this.#host.state();
 		if (!incident || incident === before || (before && before.since === incident.since)) return;
-		if (!ticketRefused(slots.token) && this.problem(now) === null) return;
+		if (!ticketRefused(COMPONENT_TICKETED, slots.token) && this.problem(now) === null) return;
 		this.#host.setState({ ...this.#host.state(), usage: countCall(this.#host.state().usage, "api_start_push_ticket", now) });
 		await this.#host.save();
 		this.#host.waitUntil(startPushTicket(app, this.#host.config()).then((answer) => {

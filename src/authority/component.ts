@@ -44,10 +44,12 @@ export type EventOutcome =
 	/** `ticket`: a newer component_verify_ticket was stored, when it was pushed (CreateTime, s) and stored (ms). */
 	| {
 		readonly ok: true; readonly infoType: string; readonly changed: boolean; readonly ticket?: { readonly createTime: number; readonly receivedAt: number };
-		/** An authorisation push's code, to exchange once (authority/authorizations.ts). */
+		/** An authorisation push's code (a suite's install code), to exchange once (authority/code-ledger.ts). */
 		readonly authorizationCode?: string;
-		/** `unauthorized`: the account that revoked its authorisation. */
+		/** `unauthorized`: the account that revoked its authorisation; `cancel_auth`: the company that uninstalled. */
 		readonly revoked?: string;
+		/** `change_auth`: the company whose grant changed. */
+		readonly regranted?: string;
 	}
 	| { readonly ok: false; readonly code: ErrorCode; readonly message: string };
 

@@ -66,8 +66,14 @@ const MAX_TICKET_CHARS = 512;
 const TIME_STAMP_PATTERN = /^[0-9]{1,12}$/;
 /** WeCom's echostr plaintexts are random digits; letters are allowed, anything else (a callback's XML) is not. */
 const ECHO_PATTERN = /^[A-Za-z0-9]{1,128}$/;
-/** Answered `success` and logged until the install flow is built (issue 19's next part). */
-const NOT_YET_HANDLED = new Set(["create_auth", "change_auth", "cancel_auth", "reset_permanent_code"]);
+/** Temporary auth codes are at least 64 characters (40058 below); a few hundred at most. */
+const MAX_CODE_CHARS = 1024;
+/** A corpid. */
+const CORPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** Instructions that carry an install code: an install from the app market, a 代开发 app's new secret. */
+const CODE_INSTRUCTIONS = new Set(["create_auth", "reset_permanent_code"]);
+/** Instructions that name a company: it changed what it grants, or uninstalled. */
+const CORP_INSTRUCTIONS = new Set(["change_auth", "cancel_auth"]);
 
 type KeyEnv = Pick<AppEnv, "REGISTRY_KEY" | "REGISTRY_KEY_PREVIOUS">;
 
@@ -114,6 +120,22 @@ export class SuiteDesk {
 		this.#storage = storage;
 		this.#env = env;
 		this.#fromSecret = fromSecret;
+	}
+
+	/** In the object's constructor: a registry suite is opened, so its alarm can name it synchronously. */
+	async load(): Promise<void> {
+		const stored = await this.#storage.get<unknown>(SUITE_KEY);
+		if (isStoredSuite(stored)) await this.#suite(stored.profile.suiteId).catch(() => undefined);
+	}
+
+	/** The registry suite this object opened (for the engine, which names it suite:<suite_id>), if any. */
+	opened(): SuiteConfig | undefined {
+		return this.#opened;
+	}
+
+	/** The suite this object serves, or why not (not configured; REGISTRY_KEY cannot open it). */
+	resolve(suiteId: string): Promise<SuiteConfig | { failure: Failure }> {
+		return this.#suite(suiteId);
 	}
 
 	/** PUT /admin/suites/{suite_id}: the secrets sealed together before they are stored. */
@@ -174,7 +196,18 @@ export class SuiteDesk {
 			return refused(suiteId, "unreadable_message", "bad_request", `The decrypted callback is not an instruction for suite ${suiteId} (SuiteId and InfoType) that this broker reads.`);
 		}
 		if (infoType === "suite_ticket") return this.#storeTicket(suiteId, fields, now);
-		log("info", NOT_YET_HANDLED.has(infoType) ? "suite_event_not_handled" : "suite_event_unknown", { suite_id: suiteId, info_type: infoType.slice(0, 64) });
+		if (CODE_INSTRUCTIONS.has(infoType)) {
+			const code = textField(fields, "AuthCode");
+			if (!code || code.length > MAX_CODE_CHARS) return refused(suiteId, "bad_install_push", "bad_request", `The ${infoType} callback for ${suiteId} lacks its AuthCode.`);
+			log("info", "suite_install_pushed", { suite_id: suiteId, info_type: infoType, code: maskToken(code) });
+			return { ok: true, infoType, changed: true, authorizationCode: code };
+		}
+		if (CORP_INSTRUCTIONS.has(infoType)) {
+			const corpid = textField(fields, "AuthCorpId");
+			if (!corpid || !CORPID_PATTERN.test(corpid)) return refused(suiteId, "bad_install_push", "bad_request", `The ${infoType} callback for ${suiteId} lacks the AuthCorpId of the company.`);
+			return { ok: true, infoType, changed: true, ...(infoType === "cancel_auth" ? { revoked: corpid } : { regranted: corpid }) };
+		}
+		log("info", "suite_event_unknown", { suite_id: suiteId, info_type: infoType.slice(0, 64) });
 		return { ok: true, infoType, changed: false };
 	}
 
@@ -197,7 +230,7 @@ export class SuiteDesk {
 		}
 		await this.#storage.put(SUITE_TICKET_KEY, { ticket, timeStamp, receivedAt: now } satisfies StoredSuiteTicket);
 		log("info", "suite_ticket_stored", { suite_id: suiteId, ticket: maskToken(ticket), time_stamp: timeStamp, replaced_time_stamp: stored?.timeStamp ?? null });
-		return { ok: true, infoType: "suite_ticket", changed: true };
+		return { ok: true, infoType: "suite_ticket", changed: true, ticket: { createTime: timeStamp, receivedAt: now } };
 	}
 
 	async #key(suite: SuiteConfig): Promise<CallbackKey> {

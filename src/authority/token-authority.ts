@@ -28,7 +28,6 @@ import { scheduleIndex } from "../schedule/client";
 import type { SignedCallback } from "../wechat/callback-crypto";
 import { AlarmChain, type RingResult } from "./alarm-chain";
 import { AppAdmin, type ConfigureResult } from "./app-admin";
-import { AuthorizerDesk } from "./authorizer";
 import type { ExchangeOutcome, SyncOutcome } from "./authorizations";
 import type { ComponentSecrets, EventOutcome } from "./component";
 import { ComponentRole, type ConfigureComponentResult, type PreAuthCodeResult } from "./component-role";
@@ -36,8 +35,11 @@ import type { TicketStatus } from "./component-token";
 import { addGatewayUse, NO_GATEWAY_USE, type GatewayCounts, type StoredGatewayUsage } from "./gateway-usage";
 import { isStoredRegisteredApp, openApp, type OpenedApp } from "./registered-app";
 import { appStatus, iso, type AppStatus } from "./status-report";
-import { componentAuthority } from "./stub";
-import { SuiteDesk, type SuiteSecrets, type SuiteState, type UrlCheckOutcome } from "./suite";
+import { GrantDesk, grantParent, type GrantParent } from "./sealed-grant";
+import { componentAuthority, suiteAuthority } from "./stub";
+import type { SuiteSecrets, SuiteState, UrlCheckOutcome } from "./suite";
+import type { InstallOutcome, InstallRecord, InstallSyncOutcome } from "./suite-installs";
+import { SuiteRole, type InstallCodeResult } from "./suite-role";
 
 export type { RefreshTrigger } from "../engine/state";
 export type { Failure, Outcome } from "../core/outcome";
@@ -75,10 +77,10 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	readonly #admin: AppAdmin;
 	/** In a component's object: its configuration, pushes, tickets and authorisation codes (component-role.ts). */
 	readonly #component: ComponentRole;
-	/** In a WeCom suite's object (authority/suite.ts). */
-	readonly #suite: SuiteDesk;
-	/** In an authorizer's object: its refresh token's keeping and its marks (authorizer.ts). */
-	readonly #authorizer: AuthorizerDesk;
+	/** In a WeCom suite's object: its configuration, callbacks, tickets and installs (suite-role.ts). */
+	readonly #suite: SuiteRole;
+	/** In an authorizer's or an installed company's object: its sealed grant and its marks (sealed-grant.ts). */
+	readonly #authorizer: GrantDesk;
 
 	constructor(ctx: DurableObjectState, env: AppEnv) {
 		super(ctx, env);
@@ -91,22 +93,23 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			waitUntil: (promise: Promise<unknown>) => this.ctx.waitUntil(promise),
 		};
 		this.#incidents = new Incidents({ ...state, webhookUrl: () => this.#config().alertWebhookUrl });
-		this.#suite = new SuiteDesk(ctx.storage, env, (suiteId) => this.#config().suites.get(suiteId));
 		// The roles read `this.env` when they run, as the object's own methods do (tests replace it to reach
 		// a misconfigured Worker).
 		const self = this;
-		this.#component = new ComponentRole({
+		const role = {
 			...state, storage: ctx.storage,
 			get env() {
 				return self.env;
 			},
 			config: () => this.#config(),
-			app: (appid) => this.#app(appid),
-			credential: (appid, type) => this.getCredential(appid, type),
+			app: (appid: string) => this.#app(appid),
+			credential: (appid: string, type: CredentialType) => this.getCredential(appid, type),
 			forgetTokenBackoff: () => this.#refresher("token").forgetBackoff(),
 			assessHealth: () => this.#assessHealth(),
-		});
-		this.#authorizer = new AuthorizerDesk({
+		};
+		this.#component = new ComponentRole(role);
+		this.#suite = new SuiteRole(role);
+		this.#authorizer = new GrantDesk({
 			storage: ctx.storage, env,
 			setRegistered: (opened) => {
 				this.#registered = opened;
@@ -114,7 +117,9 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			putRow: async (profile) => {
 				if (this.#registered) await registry(this.env).putApp(profile, this.#registered.sealed.kid);
 			},
-			componentToken: (componentAppid) => componentAuthority(this.env, componentAppid).componentAccessToken(componentAppid),
+			parentToken: ({ kind, id }) => (kind === "component"
+				? componentAuthority(this.env, id).componentAccessToken(id)
+				: suiteAuthority(this.env, id).suiteAccessToken(id)),
 		});
 		this.#admin = new AppAdmin({
 			storage: ctx.storage,
@@ -161,13 +166,14 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			idle: async () => {
 				for (const refresher of this.#refreshers.values()) await refresher.idle();
 			},
-			extraWake: (now) => (this.#seenApp?.mode === "component" ? this.#component.wake(now) : null),
+			extraWake: (now) => (this.#seenApp?.mode === "component" ? this.#component.wake(now) : this.#seenApp?.mode === "suite" ? this.#suite.wake(now) : null),
 		});
 		void ctx.blockConcurrencyWhile(async () => {
 			const [stored, registered] = await Promise.all([
 				ctx.storage.get<Record<string, unknown>>(STATE_KEY),
 				ctx.storage.get<unknown>(REGISTERED_APP_KEY),
 				this.#component.load(),
+				this.#suite.load(),
 				this.#authorizer.load(),
 			]);
 			if (isStoredRegisteredApp(registered)) this.#registered = await openApp(env, registered);
@@ -238,14 +244,23 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		return this.#component.ticketTimes();
 	}
 
-	/** In an authorizer's object, from its component's: a new authorisation's refresh token (app-admin.ts). */
-	adoptAuthorizer(profile: AppProfile, refreshToken: string): Promise<Outcome> {
-		return this.#admin.adoptAuthorizer(profile, refreshToken);
+	/**
+	 * In an authorizer's object, from its component's, or an installed company's, from its suite's: a new
+	 * grant (refresh token, permanent code), sealed here (app-admin.ts).
+	 */
+	adoptGrant(profile: AppProfile, grant: string): Promise<Outcome> {
+		return this.#admin.adoptGrant(profile, grant);
 	}
 
-	/** In an authorizer's object: the account revoked the authorisation (`unauthorized`; app-admin.ts). */
-	revokeAuthorizer(appid: string, componentAppid: string): Promise<AppProfile | null> {
-		return this.#admin.revokeAuthorizer(appid, componentAppid);
+	/** In a granted app's object: the grant was revoked (`unauthorized`, `cancel_auth`; app-admin.ts). */
+	revokeGrant(appid: string, parent: GrantParent): Promise<AppProfile | null> {
+		return this.#admin.revokeGrant(appid, parent);
+	}
+
+	/** In a granted app's object: whether it holds its grant (a sync re-adopts one that lost its storage). */
+	async holdsGrant(appid: string): Promise<boolean> {
+		const app = this.#app(appid);
+		return app !== undefined && grantParent(app) !== null;
 	}
 
 	/** PUT /admin/suites/{suite_id}, in the suite's own object (authority/suite.ts). */
@@ -253,9 +268,29 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		return this.#suite.configure(profile, secrets);
 	}
 
-	/** A POST to the suite's instruction URL (routes/wecom-suite-events.ts). */
-	suiteEvent(suiteId: string, signed: SignedCallback): Promise<EventOutcome> {
-		return this.#suite.callback(suiteId, signed, Date.now());
+	/** A POST to the suite's instruction URL (routes/wecom-suite-events.ts; suite-role.ts). */
+	suiteEvent(suiteId: string, signed: SignedCallback): Promise<EventOutcome & { revokedProfile?: AppProfile | null }> {
+		return this.#suite.event(suiteId, signed);
+	}
+
+	/** POST /wecom-suite/{s}/install-url: a fresh pre_auth_code (suite-installs.ts). */
+	suiteInstallCode(suiteId: string, authType?: 0 | 1): Promise<InstallCodeResult> {
+		return this.#suite.installCode(suiteId, authType);
+	}
+
+	/** POST /wecom-suite/{s}/installs: the redirect's auth code, exchanged once. */
+	exchangeInstall(suiteId: string, code: string): Promise<InstallOutcome> {
+		return this.#suite.exchange(suiteId, code);
+	}
+
+	/** GET /wecom-suite/{s}/installs: the suite's companies (never a permanent code). */
+	listInstalls(_suiteId: string, after: string | null, limit: number): Promise<Omit<InstallRecord, "sealed">[]> {
+		return this.#suite.list(after, limit);
+	}
+
+	/** POST /wecom-suite/{s}/installs/sync (suite-installs.ts). */
+	syncInstalls(suiteId: string): Promise<InstallSyncOutcome> {
+		return this.#suite.sync(suiteId);
 	}
 
 	/** WeCom's GET URL check of the suite's instruction URL: the echostr decrypted. */
@@ -266,6 +301,19 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	/** GET /admin/suites/{suite_id}: the ticket's age and whether a provider secret is held. */
 	suiteState(suiteId: string): Promise<SuiteState> {
 		return this.#suite.state(suiteId);
+	}
+
+	/**
+	 * The suite's current suite_access_token (GET /suite-token, the gateway; and the RPC the suite's installed
+	 * companies' objects ask for the token get_corp_token takes): a value, or a Failure that says why not.
+	 */
+	suiteAccessToken(suiteId: string): Promise<Outcome> {
+		return this.#suite.accessToken(suiteId);
+	}
+
+	/** In a provider's object (provider:<corpid>): the provider_access_token of WECOM_SUITES' provider corpid. */
+	providerAccessToken(corpid: string): Promise<Outcome> {
+		return this.#suite.providerToken(corpid);
 	}
 
 	/** The app's access_token. */
@@ -305,6 +353,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		const actions: CronAction["action"][] = [];
 		for (const type of kindsOf(app)) actions.push((await this.#refresher(type).refreshIfDue()).action);
 		if (app.mode === "component" && app.componentAppid) await this.#component.resume(app.componentAppid);
+		if (app.mode === "suite" && app.suiteId) await this.#suite.resume(app.suiteId);
 		await this.#assessHealth();
 		await this.flushAlerts();
 		return { appid, action: actions.includes("failed") ? "failed" : actions[0]! };
@@ -325,6 +374,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	async idle(): Promise<void> {
 		for (const refresher of this.#refreshers.values()) await refresher.idle();
 		await this.#component.settled();
+		await this.#suite.settled();
 		await this.#chain.settled();
 	}
 
@@ -342,12 +392,13 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	}
 
 	/** For GET /status: masked values only, never a full token or secret. */
-	async status(appid: string): Promise<(AppStatus & { component?: TicketStatus; authorizer?: unknown }) | null> {
+	async status(appid: string): Promise<(AppStatus & { component?: TicketStatus; authorizer?: unknown; suite_corp?: unknown }) | null> {
 		const app = this.#app(appid);
 		if (!app) return null;
 		const now = Date.now();
 		const status = appStatus(app, this.#state, now);
 		if (app.mode === "authorizer") return { ...status, authorizer: { component_appid: app.componentAppid!, needs_reauthorisation: this.#authorizer.needsReauthorisation() } };
+		if (app.mode === "suite_corp") return { ...status, suite_corp: { suite_id: app.suiteId!, needs_reinstall: this.#authorizer.needsReauthorisation() } };
 		return app.componentAppid ? { ...status, component: this.#component.status(app.componentAppid, now) } : status;
 	}
 
@@ -367,7 +418,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	 */
 	#app(appid: string): AppConfig | undefined {
 		const registered = this.#registered && "app" in this.#registered && this.#registered.app.appid === appid ? this.#registered.app : undefined;
-		const app = this.#deleting ? undefined : this.#config().apps.get(appid) ?? registered ?? this.#component.appOf(appid);
+		const app = this.#deleting ? undefined : this.#config().apps.get(appid) ?? registered ?? this.#component.appOf(appid) ?? this.#suite.appOf(appid);
 		if (!app) return undefined;
 		if (this.#state.appid !== appid) this.#state = { ...this.#state, appid };
 		if (this.#seenApp && this.#seenApp !== app && this.#seenApp.secret !== app.secret) {
@@ -411,8 +462,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				waitUntil: (promise) => this.ctx.waitUntil(promise),
 				token: () => this.#refresher("token").get(),
 				healToken: (used) => this.#refresher("token").invalidate(used, "ticket", true),
-				componentTicket: () => this.#component.ticket(),
-				authorizer: () => (this.#seenApp?.mode === "authorizer" ? this.#authorizer.link(this.#seenApp) : null),
+				pushedTicket: () => (this.#seenApp?.mode === "suite" ? this.#suite.ticket() : this.#component.ticket()),
+				authorizer: () => (this.#seenApp && grantParent(this.#seenApp) ? this.#authorizer.link(this.#seenApp) : null),
 			}, type);
 			this.#refreshers.set(type, refresher);
 		}
@@ -428,7 +479,8 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		});
 		const now = Date.now();
 		const before = this.#state.incident;
-		const problem = healthProblem(slots, this.#state.usage, this.#config().quotaGuardShare, now) ?? (app.mode === "component" ? this.#component.problem(now) : null);
+		const problem = healthProblem(slots, this.#state.usage, this.#config().quotaGuardShare, now)
+			?? (app.mode === "component" ? this.#component.problem(now) : app.mode === "suite" ? this.#suite.problem(now) : null);
 		await this.#incidents.assess(app, problem, now);
 		if (app.mode === "component") await this.#component.afterAssess(app, before, now);
 	}

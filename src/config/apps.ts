@@ -14,10 +14,12 @@ export const APPID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
  * /cgi-bin/stable_token 500,000 a day; WeCom limits by minute and hour, not by day. Mini programs and test
  * accounts differ: set `daily_quota`.
  */
-export const DEFAULT_DAILY_QUOTA: Record<Exclude<TokenMode, "component">, number> = {
+export const DEFAULT_DAILY_QUOTA: Record<Exclude<TokenMode, "component" | "suite" | "provider">, number> = {
 	classic: 2_000, stable: 500_000, wecom: 150_000,
 	// api_authorizer_token's quota per authorizer is unconfirmed (OPEN-PLATFORM.md §7); 2,000 is the lowest reported.
 	authorizer: 2_000,
+	// WeCom limits get_corp_token by frequency, not by day (as gettoken): the same allowance as a WeCom entry.
+	suite_corp: 150_000,
 };
 /** getticket: "the call count is very limited"; 10,000 a day is the documented test allowance. */
 export const DEFAULT_TICKET_DAILY_QUOTA = 10_000;

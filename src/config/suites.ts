@@ -29,6 +29,9 @@ export function parseSuites(raw: string | undefined): Map<string, SuiteConfig> {
 		if (!isRecord(entry)) throw new ConfigError(`${where} must be an object like ${SUITE_EXAMPLE}.`);
 		const suite = parseSuiteEntry(entry, where, "secret");
 		if (suites.has(suite.suiteId)) throw new ConfigError(`${where}: ${suite.suiteId} is listed twice; keep one entry per suite.`);
+		// One provider, one secret: its token lives in one object (provider:<corpid>) whichever suite carries it.
+		const sibling = [...suites.values()].find((s) => s.providerCorpid === suite.providerCorpid && s.providerSecret !== undefined && suite.providerSecret !== undefined && s.providerSecret !== suite.providerSecret);
+		if (sibling) throw new ConfigError(`${where} (${suite.suiteId}): provider_secret differs from ${sibling.suiteId}'s for the same provider_corpid ${suite.providerCorpid}; a provider has one ProviderSecret: give both suites the current one.`);
 		suites.set(suite.suiteId, suite);
 	});
 	return suites;

@@ -8,9 +8,13 @@
  * `component`: an open-platform component's own object, whose token is the component_access_token
  * (authority/component-token.ts); never configured as an app. `authorizer`: an account that authorised a
  * component, registered by WeChat's authorisation push (authority/authorizer.ts), its token fetched with the
- * component's token and its own sealed authorizer_refresh_token; never PUT by hand.
+ * component's token and its own sealed authorizer_refresh_token; never PUT by hand. `suite` and `provider`: a
+ * WeCom suite's object (suite:<suite_id>) and a service provider's (provider:<corpid>), whose tokens are the
+ * suite_access_token and the provider_access_token (authority/suite-token.ts); never configured as apps.
+ * `suite_corp`: a company that installed a WeCom suite, registered by the install (authority/suite-installs.ts),
+ * its token fetched with get_corp_token from the suite's token and its own sealed permanent code; never PUT by hand.
  */
-export type TokenMode = "stable" | "classic" | "wecom" | "component" | "authorizer";
+export type TokenMode = "stable" | "classic" | "wecom" | "component" | "authorizer" | "suite" | "provider" | "suite_corp";
 
 /** Where an app's entry lives: the WECHAT_APPS secret, or the registry (the admin API). */
 export type AppSource = "secret" | "registry";
@@ -40,9 +44,14 @@ export interface AppProfile {
 	 * entry's own `appid` is then its object's name, component:<id>). A key scoped `component:<id>` reaches it.
 	 */
 	readonly componentAppid?: string;
-	/** An authorizer whose account revoked the authorisation (`unauthorized`): ms; its tokens are wiped. */
+	/**
+	 * For mode `suite`: the suite itself (the entry's own `appid` is then its object's name, suite:<suite_id>);
+	 * for mode `suite_corp`: the suite the company installed. A key scoped `suite:<id>` reaches both.
+	 */
+	readonly suiteId?: string;
+	/** An authorizer whose account revoked the authorisation (`unauthorized`), or a company that uninstalled (`cancel_auth`): ms; its tokens are wiped. */
 	readonly revokedAt?: number;
-	/** An authorizer whose refresh token WeChat refused (61023 / 61003): ms; it needs re-authorisation. */
+	/** An authorizer whose refresh token WeChat refused (61023 / 61003), or a company whose permanent code WeCom refused (40084 / 40082): ms; it must grant again. */
 	readonly reauthoriseSince?: number;
 }
 

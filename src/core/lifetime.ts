@@ -66,11 +66,34 @@ export function planRecord(value: string, policy: LifetimePolicy, obtainedAt: nu
 }
 
 /**
- * An `independent` credential that a refresh returned unchanged cannot be renewed before it expires
- * (WeCom: "a re-fetch inside the validity returns the same token"): asking again sooner only spends calls.
+ * A value not usable (no whole second left) is asked for again this long after the answer that brought it,
+ * not at once: WeCom's clock starts a token's life when the first request reached it, a moment after the
+ * broker stamped it, so at the broker's deadline WeCom may still hand out the old token for that moment.
  */
-export function notRenewableBeforeExpiry(record: CredentialRecord): CredentialRecord {
-	return { ...record, refreshAt: record.expiresAt };
+export const UNUSABLE_RECHECK_MS = 1_000;
+
+/**
+ * A credential that cannot be renewed before it expires (WeCom: "a re-fetch inside the validity returns the
+ * same token"): asking again sooner only spends calls. One that is already spent is asked for again after
+ * UNUSABLE_RECHECK_MS, and readers are told to retry then (refresher.ts), never in a loop.
+ */
+export function notRenewableBeforeExpiry(record: CredentialRecord, now: number): CredentialRecord {
+	return { ...record, refreshAt: Math.max(record.expiresAt, now + UNUSABLE_RECHECK_MS) };
+}
+
+/**
+ * An `independent` value a refresh returned unchanged is still the value the first fetch got, and the
+ * deadline that fetch set stands, whatever expires_in says now: WeCom may say 7200 again for a reused token
+ * (unconfirmed, OPEN-PLATFORM.md §10; its ticket/get always does, WJ #3147), and a remaining time it says
+ * cannot be later than the first deadline either. So the promise is the earlier of the two, never later.
+ */
+export function sameValueAgain(old: CredentialRecord, fresh: CredentialRecord, now: number): CredentialRecord {
+	return notRenewableBeforeExpiry({ ...fresh, obtainedAt: old.obtainedAt, expiresAt: Math.min(old.expiresAt, fresh.expiresAt) }, now);
+}
+
+/** A credential planned but not usable, and not yet due again: WeCom handed back the one expiring now. */
+export function awaitingRenewal(record: CredentialRecord | null | undefined, now: number): boolean {
+	return record != null && expiresInS(record, now) === 0 && now < record.refreshAt;
 }
 
 /**

@@ -51,6 +51,17 @@
  *   "suite_ticket" → StoredSuiteTicket: the newest suite_ticket WeCom pushed (by its TimeStamp), that
  *             TimeStamp and when it arrived. Not sealed: without the suite's secret it opens nothing, and it
  *             never leaves this object.
+ *   "install_code:<sha256 hex>" / "install_pending:<sha256 hex>" → the install codes' ledger, as a component's
+ *             auth_code / auth_pending (authority/code-ledger.ts): each goes to get_permanent_code once.
+ *   "install:<corpid>" → InstallRecord (authority/suite-installs.ts): the company's app (`<corpid>-<agentid>`),
+ *             its name, when installed or uninstalled, and its permanent code sealed with REGISTRY_KEY (owner
+ *             "suite:<suite_id>:corp:<corpid>"): the copy a sync re-adopts a company's object from if that
+ *             object lost its storage (WeCom has no API that lists permanent codes).
+ *
+ * Durable Object storage of an installed company's app (mode `suite_corp`, named `<corpid>-<agentid>`):
+ *   "registered" → as an authorizer's, the "secret" sealed there being its permanent code;
+ *   "authorizer" → GrantMark (authority/sealed-grant.ts): since when it must install again (40084 / 40082),
+ *             or when it was uninstalled (cancel_auth).
  *
  * The Registry Durable Object (one per deployment, `idFromName("registry")`, SQLite; registry/registry.ts):
  *   table apps (appid, profile JSON without secret, sealed_kid, created_at, updated_at): what /admin/apps pages;
@@ -139,6 +150,28 @@ export const CODE_LEDGER_INDEXED_KEY = "auth_code_ledger_indexed";
 /** A pushed code not yet exchanged (the code itself, until it is): what the component's alarm retries. */
 export const AUTH_PENDING_PREFIX = "auth_pending:";
 
+/** Where a code ledger keeps its entries (authority/code-ledger.ts): by digest, by time, pending, and its marker. */
+export interface LedgerKeys {
+	readonly entryPrefix: string;
+	readonly timePrefix: string;
+	readonly pendingPrefix: string;
+	readonly indexedKey: string;
+}
+
+export function ledgerEntryKey(keys: LedgerKeys, codeSha256Hex: string): string {
+	return `${keys.entryPrefix}${codeSha256Hex}`;
+}
+
+/** A code's place in time (ms, 13 digits, so keys sort by time): what the ledger's prune reads. */
+export function ledgerTimeKey(keys: LedgerKeys, ms: number, codeSha256Hex: string): string {
+	return `${keys.timePrefix}${String(ms).padStart(13, "0")}:${codeSha256Hex}`;
+}
+
+/** A component's authorisation codes. */
+export const AUTH_CODE_LEDGER: LedgerKeys = {
+	entryPrefix: AUTH_CODE_PREFIX, timePrefix: AUTH_CODE_TIME_PREFIX, pendingPrefix: AUTH_PENDING_PREFIX, indexedKey: CODE_LEDGER_INDEXED_KEY,
+};
+
 export function componentProfileKey(componentAppid: string): string {
 	return `component:v1:${componentAppid}`;
 }
@@ -150,6 +183,20 @@ export function suiteObjectName(suiteId: string): string {
 
 export const SUITE_KEY = "suite";
 export const SUITE_TICKET_KEY = "suite_ticket";
+
+/**
+ * A suite's install codes (authority/suite-installs.ts): entries by the code's digest, never the code, and
+ * pushed ones (create_auth, reset_permanent_code) not yet exchanged, what the suite's alarm retries.
+ */
+export const INSTALL_CODE_LEDGER: LedgerKeys = {
+	entryPrefix: "install_code:", timePrefix: "install_code_at:", pendingPrefix: "install_pending:", indexedKey: "install_code_ledger_indexed",
+};
+
+/** A company's install in its suite's object: its app, and a sealed copy of its permanent code (recovery). */
+export const INSTALL_PREFIX = "install:";
+export function installKey(corpid: string): string {
+	return `${INSTALL_PREFIX}${corpid}`;
+}
 
 export function suiteProfileKey(suiteId: string): string {
 	return `suite:v1:${suiteId}`;

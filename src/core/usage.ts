@@ -12,7 +12,11 @@ export type CountedCall =
 	/** The open platform: the component token, the ticket push restart, and the component token's probe. */
 	| "api_component_token" | "api_start_push_ticket" | "api_get_authorizer_list"
 	/** The open platform's authorizers: the code exchange, their token, and the authorisation link's code. */
-	| "api_query_auth" | "api_authorizer_token" | "api_create_preauthcode";
+	| "api_query_auth" | "api_authorizer_token" | "api_create_preauthcode"
+	/** WeCom's service providers: a suite's token, and the provider's. */
+	| "get_suite_token" | "get_provider_token"
+	/** WeCom's installed companies: the install code's exchange, the install link, a company's grant and its token. */
+	| "get_permanent_code" | "get_pre_auth_code" | "get_auth_info" | "get_corp_token";
 
 export type CallCounts = Readonly<Partial<Record<CountedCall, number>>>;
 

@@ -10,9 +10,8 @@ import type { Outcome } from "../core/outcome";
 import { countCall, type Usage } from "../core/usage";
 import type { Fetched } from "../wechat/client";
 import type { UpstreamFailure } from "../wechat/upstream";
-import { REAUTHORISE_ERRCODES } from "../wechat/authorizer-client";
 import { withRetry, type RetriedResult } from "../wechat/retry";
-import type { CredentialKind } from "./kinds";
+import type { CredentialKind, TicketedFetch } from "./kinds";
 import type { InFlightCall, SlotState } from "./state";
 
 export interface AttemptHost {
@@ -25,20 +24,21 @@ export interface AttemptHost {
 	save(): Promise<void>;
 	token(): Promise<Outcome>;
 	healToken(used: string): Promise<Outcome>;
-	componentTicket(): Promise<string | null>;
-	/** An authorizer's object (authority/authorizer.ts); null for every other app. */
+	/** The newest pushed ticket (a component's or a suite's, authority/pushed-ticket.ts), or null before the first. */
+	pushedTicket(): Promise<string | null>;
+	/** An authorizer's or an installed company's object (authority/sealed-grant.ts); null for every other app. */
 	authorizer(): AuthorizerLink | null;
 }
 
-/** What an authorizer's token fetch needs of its object (authority/authorizer.ts). */
+/** What a token fetched with a sealed grant needs of its object (authority/sealed-grant.ts). */
 export interface AuthorizerLink {
-	/** The component's current component_access_token, from the component's own object. */
-	componentToken(): Promise<Outcome>;
-	/** Why no call may be sent now (the account must authorise again), or null. */
+	/** The parent's current token (the component's, the suite's), from the parent's own object. */
+	parentToken(): Promise<Outcome>;
+	/** Why no call may be sent now (the grant must be given again), or null. */
 	blocked(): UpstreamFailure | null;
 	/** An answer carried a refresh token: sealed and stored before the answer is used. */
 	keepRefreshToken(token: string): Promise<void>;
-	/** WeChat answered 61023 or 61003: the authorizer needs re-authorisation (one incident, no more calls). */
+	/** The grant is dead (61023 / 61003, 40084 / 40082): it must be given again (one incident, no more calls). */
 	needsReauthorisation(failure: UpstreamFailure): Promise<void>;
 }
 
@@ -77,8 +77,8 @@ export async function attempt(host: AttemptHost, force: boolean, maxAttempts: nu
  * used (WeChat's own answer, so no probe), then try the ticket once more.
  */
 export async function fetchCredential(host: AttemptHost, force: boolean, maxAttempts: number | undefined): Promise<Attempted | Outcome> {
-	if (host.kind.ticketed) return withTicket(host, force, maxAttempts);
-	if (host.kind.viaComponent) return withComponentToken(host, host.authorizer()!, force, maxAttempts);
+	if (host.kind.ticketed) return withTicket(host, host.kind.ticketed, force, maxAttempts);
+	if (host.kind.regrant) return withParentToken(host, host.kind.regrant, host.authorizer()!, force, maxAttempts);
 	if (!host.kind.derived) return attempt(host, force, maxAttempts, null);
 	const token = await host.token();
 	if (!token.ok) return token;
@@ -91,35 +91,30 @@ export async function fetchCredential(host: AttemptHost, force: boolean, maxAtte
 }
 
 /**
- * A component token is fetched with the newest component_verify_ticket WeChat pushed. Without one nothing
- * is sent (and nothing counted): the refresh fails as WeChat would refuse it, with a message that names
- * what to check, so it has its backoff, its incident and its alert like any refusal.
+ * A component token (a suite token) is fetched with the newest ticket the platform pushed. Without one
+ * nothing is sent (and nothing counted): the refresh fails as the platform would refuse it, with a message
+ * that names what to check, so it has its backoff, its incident and its alert like any refusal.
  */
-async function withTicket(host: AttemptHost, force: boolean, maxAttempts: number | undefined): Promise<Attempted> {
-	const ticket = await host.componentTicket();
+async function withTicket(host: AttemptHost, ticketed: TicketedFetch, force: boolean, maxAttempts: number | undefined): Promise<Attempted> {
+	const ticket = await host.pushedTicket();
 	if (ticket !== null) return attempt(host, force, maxAttempts, ticket);
 	const call: InFlightCall = { call: host.kind.call, force: false, startedAt: Date.now() };
-	return { call, result: { ok: false, failure: NO_TICKET, unanswered: false } };
+	return { call, result: { ok: false, failure: ticketed.missing, unanswered: false } };
 }
 
 /**
- * An authorizer's token is fetched with the component's token. A refresh token in the answer is stored
- * (sealed) before the answer is used; 61023 / 61003 stop the calls until the account authorises again.
+ * An authorizer's token is fetched with the component's token, an installed company's with the suite's. A
+ * refresh token in the answer is stored (sealed) before the answer is used; a dead grant's errcodes (61023 /
+ * 61003, 40084 / 40082) stop the calls until the grant is given again.
  */
-async function withComponentToken(host: AttemptHost, link: AuthorizerLink, force: boolean, maxAttempts: number | undefined): Promise<Attempted | Outcome> {
+async function withParentToken(host: AttemptHost, regrant: ReadonlySet<number>, link: AuthorizerLink, force: boolean, maxAttempts: number | undefined): Promise<Attempted | Outcome> {
 	const blocked = link.blocked();
 	if (blocked) return { call: { call: host.kind.call, force: false, startedAt: Date.now() }, result: { ok: false, failure: blocked, unanswered: false } };
-	const token = await link.componentToken();
+	const token = await link.parentToken();
 	if (!token.ok) return token;
 	const attempted = await attempt(host, force, maxAttempts, token.record.value);
 	const { result } = attempted;
 	if (result.ok && result.value.refreshToken && result.value.refreshToken !== host.app.secret) await link.keepRefreshToken(result.value.refreshToken);
-	if (!result.ok && result.failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(result.failure.errcode)) await link.needsReauthorisation(result.failure);
+	if (!result.ok && result.failure.errcode !== undefined && regrant.has(result.failure.errcode)) await link.needsReauthorisation(result.failure);
 	return attempted;
 }
-
-/** The refusal of a component token fetch that had no ticket to send (component-token.ts reads its errcode-less kind). */
-export const NO_TICKET: UpstreamFailure = {
-	kind: "wechat", class: "fatal",
-	message: "no component_verify_ticket has been pushed to this broker yet: point the component's 授权事件接收URL at /open/<component_appid>/events and check that it answers `success` (the broker asks WeChat to restart its pushes once per incident)",
-};

@@ -11,7 +11,7 @@
 import type { AppConfig, BrokerConfig } from "../config/config";
 import { writeEdgeCopy } from "../edge/edge-cache";
 import { KV_MIN_TTL_S, writeIssued } from "../edge/issued-index";
-import { expiresInS, isUsable, mintsOnRefresh, notRenewableBeforeExpiry, planRecord, type CredentialRecord } from "../core/lifetime";
+import { expiresInS, isUsable, mintsOnRefresh, notRenewableBeforeExpiry, planRecord, sameValueAgain, type CredentialRecord } from "../core/lifetime";
 import { log, maskToken } from "../core/log";
 import { fail, ok, type Failure, type Outcome } from "../core/outcome";
 import { hourlyLimit, quotaGuard } from "./refresh-limits";
@@ -41,8 +41,8 @@ export interface CredentialHost {
 	/** Derived kinds: the app's current access_token, and compare-and-refresh of one WeChat refused. */
 	token(): Promise<Outcome>;
 	healToken(used: string): Promise<Outcome>;
-	/** Ticketed kinds (a component token): the newest component_verify_ticket, or null when none was pushed. */
-	componentTicket(): Promise<string | null>;
+	/** Ticketed kinds (a component or suite token): the newest pushed ticket, or null when none was pushed. */
+	pushedTicket(): Promise<string | null>;
 	/** An authorizer's object: what its token fetch needs (attempt.ts); null for every other app. */
 	authorizer(): AuthorizerLink | null;
 }
@@ -63,7 +63,7 @@ function attemptHost(host: CredentialHost): AttemptHost {
 		usage: () => host.usage(), setUsage: (usage) => host.setUsage(usage),
 		update: (change) => host.update(change), save: () => host.save(),
 		token: () => host.token(), healToken: (used) => host.healToken(used),
-		componentTicket: () => host.componentTicket(),
+		pushedTicket: () => host.pushedTicket(),
 		authorizer: () => host.authorizer(),
 	};
 }
@@ -116,7 +116,8 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 		await host.assessHealth();
 		return ok(record);
 	}
-	if (kind.policy === "independent" && old?.value === record.value) record = notRenewableBeforeExpiry(record);
+	if (kind.policy === "independent" && old?.value === record.value) record = sameValueAgain(old, record, now);
+	else if (kind.sameUntilExpiry) record = notRenewableBeforeExpiry(record, now);
 	const rotated = old !== null && old.value !== record.value;
 	// The gateway must know the token the moment any reader can be handed it: its issued record goes to KV
 	// before it becomes current (a read meanwhile gets the value it replaces, or waits for this flight).

@@ -7,7 +7,6 @@ import type { SlotState } from "./state";
 import { isUsable } from "../core/lifetime";
 import { quotaGuardLimit } from "./refresh-limits";
 import { callsToday, type Usage } from "../core/usage";
-import { REAUTHORISE_ERRCODES } from "../wechat/authorizer-client";
 
 /** A transient failure is only news when it repeats: one blip that the next refresh fixes is not. */
 export const ALERT_AFTER_TRANSIENT_FAILURES = 2;
@@ -27,9 +26,9 @@ export function refusedOutright(kind: Pick<CredentialKind, "derived">, slot: Pic
  * component (61003): no call is sent until a new authorisation or a sync replaces the refresh token
  * (authority/authorizer.ts), so there is nothing to retry. It stays an incident: a person must act.
  */
-export function needsReauthorisation(kind: Pick<CredentialKind, "viaComponent">, slot: Pick<SlotState, "lastError" | "consecutiveFailures">): boolean {
+export function needsReauthorisation(kind: Pick<CredentialKind, "regrant">, slot: Pick<SlotState, "lastError" | "consecutiveFailures">): boolean {
 	const errcode = slot.lastError?.failure.errcode;
-	return kind.viaComponent === true && slot.consecutiveFailures > 0 && errcode !== undefined && REAUTHORISE_ERRCODES.has(errcode);
+	return kind.regrant !== undefined && slot.consecutiveFailures > 0 && errcode !== undefined && kind.regrant.has(errcode);
 }
 
 /** What is wrong, in words for the alert (naming the credential), or null when the app is healthy. */

@@ -11,13 +11,27 @@ import type { CredentialType, TicketType } from "../core/credentials";
 import type { LifetimePolicy } from "../core/lifetime";
 import type { CountedCall } from "../core/usage";
 import { endpointFor, fetchTicket, fetchToken, ticketEndpointFor, type Fetched, type UpstreamResult } from "../wechat/client";
-import { fetchComponentToken } from "../wechat/component-client";
-import { fetchAuthorizerToken } from "../wechat/authorizer-client";
+import { fetchComponentToken, NO_COMPONENT_TICKET, TICKET_ERRCODES } from "../wechat/component-client";
+import { fetchProviderToken, fetchSuiteToken, NO_SUITE_TICKET, SUITE_TICKET_ERRCODES } from "../wechat/suite-client";
+import type { UpstreamFailure } from "../wechat/upstream";
+import { fetchAuthorizerToken, REAUTHORISE_ERRCODES } from "../wechat/authorizer-client";
+import { fetchCorpToken, REINSTALL_ERRCODES } from "../wechat/install-client";
 
 
 /** WeCom: 400 corp jsapi tickets an hour per corp, 100 agent_config tickets an hour per agent (WECHAT-API.md). */
 const WECOM_CORP_TICKETS_PER_HOUR = 400;
 const WECOM_AGENT_TICKETS_PER_HOUR = 100;
+
+/** A kind fetched with a ticket the platform pushes (authority/pushed-ticket.ts): what its absence and refusal look like. */
+export interface TicketedFetch {
+	/** The failure of a fetch that had no ticket to send (nothing is sent). */
+	readonly missing: UpstreamFailure;
+	/** The errcodes that refuse the ticket, not the secret. */
+	readonly refusals: ReadonlySet<number>;
+}
+
+export const COMPONENT_TICKETED: TicketedFetch = { missing: NO_COMPONENT_TICKET, refusals: TICKET_ERRCODES };
+export const SUITE_TICKETED: TicketedFetch = { missing: NO_SUITE_TICKET, refusals: SUITE_TICKET_ERRCODES };
 
 export interface CredentialKind {
 	readonly type: CredentialType;
@@ -28,10 +42,19 @@ export interface CredentialKind {
 	readonly call: CountedCall;
 	/** Tickets are fetched with the app's current access_token. */
 	readonly derived: boolean;
-	/** A component token is fetched with the component's newest component_verify_ticket (attempt.ts). */
-	readonly ticketed?: boolean;
-	/** An authorizer's token is fetched with its component's component_access_token (attempt.ts). */
-	readonly viaComponent?: boolean;
+	/** A component token (a suite token) is fetched with the newest ticket pushed to its object (attempt.ts). */
+	readonly ticketed?: TicketedFetch;
+	/**
+	 * The platform hands out the same value until it expires (WeCom's suite and provider tokens, W-97162,
+	 * W-96237): a refresh before expiry only spends a call, so the plan is the expiry itself (fetch-and-store.ts).
+	 */
+	readonly sameUntilExpiry?: boolean;
+	/**
+	 * An authorizer's token is fetched with its component's component_access_token and its own sealed refresh
+	 * token, an installed company's with its suite's suite_access_token and its own sealed permanent code
+	 * (attempt.ts, authority/sealed-grant.ts): these errcodes say the grant is dead and must be given again.
+	 */
+	readonly regrant?: ReadonlySet<number>;
 	/** Calls a WeChat day (what the quota guard protects). */
 	readonly dailyQuota: number;
 	/** Calls a clock hour, where WeChat limits by the hour (WeCom tickets); never exceeded. */
@@ -45,8 +68,9 @@ export interface CredentialKind {
 
 /** The kinds `app` has: official accounts have jsapi and wx_card tickets; WeCom apps jsapi, and agent_config with an agentid. */
 export function kindsOf(app: AppProfile): CredentialType[] {
-	// A component's object holds one credential, its component_access_token, in the `token` slot.
-	if (app.mode === "component") return ["token"];
+	// A component's object holds one credential, its component_access_token, in the `token` slot; a suite's
+	// its suite_access_token, a provider's its provider_access_token.
+	if (app.mode === "component" || app.mode === "suite" || app.mode === "provider") return ["token"];
 	if (app.platform === "wechat") return ["token", "jsapi", "wx_card"];
 	return app.agentid ? ["token", "jsapi", "agent_config"] : ["token", "jsapi"];
 }
@@ -58,7 +82,7 @@ export function hasKind(app: AppProfile, type: CredentialType): boolean {
 export function kindFor(app: AppConfig, type: CredentialType): CredentialKind {
 	if (app.mode === "component") {
 		return {
-			type, label: "component_access_token", derived: false, ticketed: true, hourlyLimit: null,
+			type, label: "component_access_token", derived: false, ticketed: COMPONENT_TICKETED, hourlyLimit: null,
 			// Whether a new component token leaves the old one valid is not documented: no overlap assumed.
 			policy: "no_overlap",
 			call: "api_component_token",
@@ -66,14 +90,37 @@ export function kindFor(app: AppConfig, type: CredentialType): CredentialKind {
 			fetch: (config, _force, ticket) => fetchComponentToken(app, config, ticket!),
 		};
 	}
+	if (app.mode === "suite" || app.mode === "provider") {
+		const suite = app.mode === "suite";
+		return {
+			type, label: suite ? "suite_access_token" : "provider_access_token", derived: false, hourlyLimit: null,
+			// A re-fetch inside the validity returns the same token, which stays valid to its own expiry.
+			policy: "independent", sameUntilExpiry: true,
+			...(suite && { ticketed: SUITE_TICKETED }),
+			call: suite ? "get_suite_token" : "get_provider_token",
+			dailyQuota: app.dailyQuota,
+			fetch: (config, _force, ticket) => (suite ? fetchSuiteToken(app, config, ticket!) : fetchProviderToken(app, config)),
+		};
+	}
 	if (app.mode === "authorizer" && type === "token") {
 		return {
-			type, label: "authorizer_access_token", derived: false, viaComponent: true, hourlyLimit: null,
+			type, label: "authorizer_access_token", derived: false, regrant: REAUTHORISE_ERRCODES, hourlyLimit: null,
 			// As for the component token: an overlap after a refresh is only reported, so none is assumed.
 			policy: "no_overlap",
 			call: "api_authorizer_token",
 			dailyQuota: app.dailyQuota,
 			fetch: (config, _force, componentToken) => fetchAuthorizerToken(app, config, componentToken!),
+		};
+	}
+	if (app.mode === "suite_corp" && type === "token") {
+		return {
+			type, label: "access_token", derived: false, regrant: REINSTALL_ERRCODES, hourlyLimit: null,
+			// A corp token is a corp's token (W-90605): a new one leaves the old valid to its own expiry, and a
+			// re-fetch inside the validity may return the same one (unconfirmed): `independent` is right either way.
+			policy: "independent",
+			call: "get_corp_token",
+			dailyQuota: app.dailyQuota,
+			fetch: (config, _force, suiteToken) => fetchCorpToken(app, config, suiteToken!),
 		};
 	}
 	if (type === "token") {

@@ -13,7 +13,7 @@
  */
 import type { AppConfig, BrokerConfig } from "../config/config";
 import { KV_KEY_WRITE_INTERVAL_MS } from "../edge/edge-cache";
-import { isDue, isUsable, mintsOnRefresh } from "../core/lifetime";
+import { awaitingRenewal, isDue, isUsable, mintsOnRefresh } from "../core/lifetime";
 import { log, maskToken } from "../core/log";
 import { fail, ok, type Failure, type Outcome } from "../core/outcome";
 import { forcedRefreshLimit, stableForceLimit } from "./refresh-limits";
@@ -44,10 +44,19 @@ export interface RefresherHost {
 	/** Derived kinds: the app's current access_token, and compare-and-refresh of one WeChat refused. */
 	token(): Promise<Outcome>;
 	healToken(used: string): Promise<Outcome>;
-	/** Ticketed kinds (a component's token): the newest component_verify_ticket, or null before the first. */
-	componentTicket(): Promise<string | null>;
+	/** Ticketed kinds (a component's or a suite's token): the newest pushed ticket, or null before the first. */
+	pushedTicket(): Promise<string | null>;
 	/** An authorizer's object: what its token fetch needs (attempt.ts); null for every other app. */
 	authorizer(): AuthorizerLink | null;
+}
+
+/** What a reader is told while WeCom still hands out the token that expires now. */
+function renewalPending(refreshAt: number, now: number): Failure {
+	return {
+		code: "wechat_unreachable",
+		message: "WeCom handed back the token that is expiring now; it issues a new one only once that one has expired, which the broker asks for in a moment: retry in a second.",
+		retryAfterS: Math.max(1, Math.ceil((refreshAt - now) / 1_000)),
+	};
 }
 
 export interface CronAction {
@@ -78,7 +87,7 @@ export class Refresher {
 			usage: () => host.usage(), setUsage: (usage) => host.setUsage(usage), save: () => host.save(),
 			kv: () => host.kv(), assessHealth: () => host.assessHealth(),
 			token: () => host.token(), healToken: (used) => host.healToken(used),
-			componentTicket: () => host.componentTicket(),
+			pushedTicket: () => host.pushedTicket(),
 			authorizer: () => host.authorizer(),
 		};
 	}
@@ -121,6 +130,9 @@ export class Refresher {
 			return ok(promised);
 		}
 		if (now < retryAt && lastError) return fail(upstreamFailure(lastError.failure, retryAt, now));
+		// WeCom handed back the token that expires now (lifetime.ts): asking again before the recheck would
+		// only get it again, once per reader.
+		if (awaitingRenewal(promised, now)) return fail(renewalPending(promised!.refreshAt, now));
 		const outcome = await this.#fly("read", null, () => this.#fetchAndStore("read", false));
 		if (outcome.ok) return outcome;
 		const still = this.#slot().current;

@@ -27,6 +27,7 @@ import { readUpTo } from "./streams";
 import { upstreamFor, type Upstream } from "./upstream";
 import { countCall, countHeal, flushInBackground } from "./usage-counter";
 import { credentialFor, ERRCODE, WECOM_ERRCODE, WeChatError, type Platform } from "./wechat-errors";
+import { brokerOnlyService, serviceOwner, SERVICE_API_PREFIX } from "./service-calls";
 
 type GatewayContext = Context<{ Bindings: AppEnv; Variables: AuthVariables }>;
 
@@ -94,6 +95,8 @@ const BROKER_ONLY_COMPONENT_PATHS: ReadonlyMap<string, string> = new Map([
  */
 export async function requestOwner(c: GatewayContext, platform: Platform = "wechat"): Promise<OwnedToken> {
 	const url = new URL(c.req.url);
+	// WeCom's service-provider APIs take a suite or provider token, never an access_token (service-calls.ts).
+	if (url.pathname.startsWith(SERVICE_API_PREFIX)) return serviceOwner(c, url);
 	const componentPath = url.pathname.startsWith(COMPONENT_API_PREFIX);
 	const presented: TokenInQuery & { readonly name?: string } = componentPath ? findComponentToken(url.search) : findAccessToken(url.search);
 	if (presented.kind === "missing") {
@@ -129,6 +132,8 @@ export async function requestOwner(c: GatewayContext, platform: Platform = "wech
 
 export async function forward(c: GatewayContext): Promise<Response> {
 	const url = new URL(c.req.url);
+	const service = brokerOnlyService(url.pathname);
+	if (service) throw service;
 	const instead = BROKER_ONLY_COMPONENT_PATHS.get(url.pathname);
 	if (instead) {
 		log("warn", "gateway_refused", { reason: "broker_only_component_api", path: url.pathname });

@@ -13,6 +13,8 @@ export const ANSWERED_PATHS = [
 	"/cgi-bin/ticket/get",
 	// The open platform: the component token, for a broker key as component_appsecret.
 	"/cgi-bin/component/api_component_token",
+	// WeCom's service providers: the suite token, for a broker key as suite_secret.
+	"/cgi-bin/service/get_suite_token",
 ] as const;
 export type AnsweredPath = (typeof ANSWERED_PATHS)[number];
 

@@ -15,6 +15,7 @@ import type { AuthVariables } from "../access/auth";
 import type { AppEnv } from "../env";
 import { forward } from "./forward";
 import { componentTokenEndpoint } from "./component-token-endpoint";
+import { suiteTokenEndpoint } from "./suite-token-endpoint";
 import { FORWARDED_PREFIXES, REFUSED_PREFIX, type AnsweredPath } from "./paths";
 import { officialTicketEndpoint, weComAgentTicketEndpoint, weComCorpTicketEndpoint } from "./ticket-endpoints";
 import { classicTokenEndpoint, stableTokenEndpoint } from "./token-endpoints";
@@ -32,6 +33,7 @@ const ANSWERED: Readonly<Record<AnsweredPath, Handler<GatewayEnv>>> = {
 	"/cgi-bin/get_jsapi_ticket": weComCorpTicketEndpoint,
 	"/cgi-bin/ticket/get": weComAgentTicketEndpoint,
 	"/cgi-bin/component/api_component_token": componentTokenEndpoint,
+	"/cgi-bin/service/get_suite_token": suiteTokenEndpoint,
 };
 
 export { FORWARDED_PREFIXES };

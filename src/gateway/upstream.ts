@@ -4,6 +4,7 @@
  */
 import type { AppProfile, BrokerConfig } from "../config/config";
 import { TOKEN_INVALID } from "../wechat/errcodes";
+import { SUITE_TOKEN_INVALID } from "../wechat/suite-client";
 
 export interface Upstream {
 	/** Without a trailing slash: WECHAT_API_BASE (a fixed-IP relay in production). */
@@ -21,13 +22,14 @@ export interface Upstream {
 /**
  * An official account's or mini program's calls go to WECHAT_API_BASE; a WeCom app's to WECOM_API_BASE,
  * where 40001 means a bad *secret*, not a bad token: only 40014 and 42001 are healed there (TOKEN_INVALID).
+ * A suite's or provider's calls (service-calls.ts) are WeCom's too, and there 40082 and 42009 say the token is bad.
  * An app that is no longer configured never gets here: ownership.ts only recognises configured apps.
  */
-export function upstreamFor(config: BrokerConfig, app: Pick<AppProfile, "platform">): Upstream {
+export function upstreamFor(config: BrokerConfig, app: Pick<AppProfile, "platform" | "mode">): Upstream {
 	const { platform } = app;
 	return {
 		base: platform === "wecom" ? config.weComBase : config.apiBase,
-		tokenErrcodes: TOKEN_INVALID[platform],
+		tokenErrcodes: app.mode === "suite" || app.mode === "provider" ? SUITE_TOKEN_INVALID : TOKEN_INVALID[platform],
 		relayHeaders: config.relayHeaders,
 	};
 }

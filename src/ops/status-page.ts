@@ -42,13 +42,13 @@ export interface StatusPage {
 
 /**
  * The appids a scope names: its appids, each `component:<id>` (the row of that component's object; the index
- * adds every row of that component, its authorizers: schedule-index.ts SCOPED), and the WECHAT_APPS entries
- * of each `corp:<corpid>` it names. (A registry WeCom entry under a corp: scope is not found this way: its
- * row does not carry its corpid.)
+ * adds every row of that component, its authorizers: schedule-index.ts SCOPED), each `suite:<id>` (the row of
+ * that object), and the WECHAT_APPS entries of each `corp:<corpid>` it names. (A registry WeCom entry under a
+ * corp: scope is not found this way: its row does not carry its corpid.)
  */
 function scopeAppids(config: BrokerConfig, scope: "*" | ReadonlySet<string>): string[] | null {
 	if (scope === "*") return null;
-	const appids = new Set([...scope].filter((entry) => !entry.includes(":") || entry.startsWith("component:")));
+	const appids = new Set([...scope].filter((entry) => !entry.includes(":") || entry.startsWith("component:") || entry.startsWith("suite:")));
 	for (const app of config.apps.values()) if (app.corpid !== undefined && scope.has(`corp:${app.corpid}`)) appids.add(app.appid);
 	return [...appids];
 }

@@ -1,11 +1,12 @@
 /**
  * What the admin API's routes share: their bodies (JSON objects of known fields, ≤ ADMIN_BODY_BYTES), their
- * paging (`limit`, an opaque `cursor`), and the rule that keys and the registry are managed only by an admin
- * key scoped to every app.
+ * paging (`limit`, an opaque `cursor`), the rule that keys and the registry are managed only by an admin
+ * key scoped to every app, and the owner a path names (a component, a suite) for its own admins.
  */
 import type { Context } from "hono";
 import { readJsonObject, type BrokerEnv } from "../access/reads";
-import type { Principal } from "../access/auth";
+import { requireAdmin, requireApp, type Principal } from "../access/auth";
+import { APPID_PATTERN } from "../config/config";
 import { BrokerError } from "../core/errors";
 import { log } from "../core/log";
 
@@ -58,4 +59,19 @@ export function requireFullAdmin(principal: Principal): void {
 	if (principal.admin && principal.apps === "*") return;
 	log("warn", "auth_refused", { reason: principal.admin ? "admin_scoped" : "not_admin", key: principal.name });
 	throw new BrokerError("forbidden", `The key "${principal.name}" may not manage keys or the registry: that needs an admin key whose apps are ["*"].`);
+}
+
+/**
+ * The owner a path names for its own admin routes (an open-platform component, a WeCom suite): an admin key
+ * allowed `<scope>:<id>` (or "*"), an id of the right shape, and one this broker serves; 403 before 404, so
+ * a key learns nothing of owners outside its scope.
+ */
+export async function ownerParam(c: Context<BrokerEnv>, param: string, scope: "component" | "suite", served: (id: string) => Promise<unknown>, notServed: (id: string) => string): Promise<string> {
+	const principal = c.get("principal");
+	requireAdmin(principal);
+	const id = c.req.param(param) ?? "";
+	if (!APPID_PATTERN.test(id)) throw new BrokerError("bad_request", `The ${param} in the path must be 1-64 letters, digits, _ or -.`);
+	requireApp(principal, `${scope}:${id}`);
+	if (!(await served(id))) throw new BrokerError("not_found", notServed(id));
+	return id;
 }

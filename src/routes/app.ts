@@ -34,7 +34,9 @@ import { mountAdminSuites } from "./admin-suites";
 import { mountOpenEvents } from "./open-events";
 import { mountOpenAuthorizations } from "./open-authorizations";
 import { mountWeComSuiteEvents } from "./wecom-suite-events";
+import { mountWeComSuiteInstalls } from "./wecom-suite-installs";
 import { mountComponentToken } from "./component-token";
+import { mountSuiteToken } from "./suite-token";
 
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
@@ -148,8 +150,13 @@ app.use("/open/:component_appid/auth-url", apiKeyAuth());
 app.use("/open/:component_appid/authorizations", apiKeyAuth());
 app.use("/open/:component_appid/authorizers", apiKeyAuth());
 app.use("/open/:component_appid/authorizers/sync", apiKeyAuth());
+app.use("/wecom-suite/:suite_id/install-url", apiKeyAuth());
+app.use("/wecom-suite/:suite_id/installs", apiKeyAuth());
+app.use("/wecom-suite/:suite_id/installs/sync", apiKeyAuth());
 mountComponentToken(app);
+mountSuiteToken(app);
 mountOpenAuthorizations(app);
+mountWeComSuiteInstalls(app);
 
 app.get("/token", async (c) => {
 	const app = await resolveApp(c, c.req.query("appid"));

@@ -11,14 +11,13 @@
  *        for the authorizers the broker lacks or whose refresh token WeChat refused
  */
 import type { Context, Hono } from "hono";
-import { requireAdmin, requireApp } from "../access/auth";
 import type { BrokerEnv } from "../access/reads";
 import { componentAuthority } from "../authority/stub";
 import { APPID_PATTERN } from "../config/config";
 import { BrokerError } from "../core/errors";
 import { log } from "../core/log";
 import { findComponent } from "../registry/lookup";
-import { decodeCursor, encodeCursor, pageLimit, readAdminBody } from "./admin-input";
+import { decodeCursor, encodeCursor, ownerParam, pageLimit, readAdminBody } from "./admin-input";
 import { registry } from "../registry/registry";
 import type { AppRow } from "../registry/registry";
 
@@ -50,27 +49,29 @@ function publicAuthorizer(row: AppRow): Record<string, unknown> {
 
 const AUTH_URL_EXAMPLE = '{"redirect_uri": "https://vendor.example/authorised", "auth_type": 3}';
 
-async function componentParam(c: Context<BrokerEnv>): Promise<string> {
-	const principal = c.get("principal");
-	requireAdmin(principal);
-	const id = c.req.param("component_appid") ?? "";
-	if (!APPID_PATTERN.test(id)) throw new BrokerError("bad_request", "The component_appid in the path must be 1-64 letters, digits, _ or -.");
-	requireApp(principal, `component:${id}`);
-	if (!(await findComponent(c.env, c.get("config"), id))) {
-		throw new BrokerError("not_found", `Component ${id} is not configured on this broker; add it to WECHAT_COMPONENTS or PUT /admin/components/${id}.`);
-	}
-	return id;
+function componentParam(c: Context<BrokerEnv>): Promise<string> {
+	return ownerParam(c, "component_appid", "component", (id) => findComponent(c.env, c.get("config"), id),
+		(id) => `Component ${id} is not configured on this broker; add it to WECHAT_COMPONENTS or PUT /admin/components/${id}.`);
 }
 
-function redirectUri(value: unknown): string {
-	if (typeof value !== "string" || value.length > MAX_REDIRECT_CHARS) throw new BrokerError("bad_request", `redirect_uri is required: the https page of yours that WeChat sends the browser back to, e.g. ${AUTH_URL_EXAMPLE}.`);
+/** Where a redirect_uri must point, in the words of its platform (the open platform's, or a WeCom suite's). */
+export interface RedirectRule {
+	readonly platform: string;
+	readonly example: string;
+	readonly domain: string;
+}
+
+const COMPONENT_REDIRECT: RedirectRule = { platform: "WeChat", example: AUTH_URL_EXAMPLE, domain: "the component's 授权回调域 / authorisation callback domain" };
+
+export function redirectUri(value: unknown, rule: RedirectRule = COMPONENT_REDIRECT): string {
+	if (typeof value !== "string" || value.length > MAX_REDIRECT_CHARS) throw new BrokerError("bad_request", `redirect_uri is required: the https page of yours that ${rule.platform} sends the browser back to, e.g. ${rule.example}.`);
 	let url: URL;
 	try {
 		url = new URL(value);
 	} catch {
-		throw new BrokerError("bad_request", "redirect_uri must be an absolute https URL (on the component's 授权回调域 / authorisation callback domain).");
+		throw new BrokerError("bad_request", `redirect_uri must be an absolute https URL (on ${rule.domain}).`);
 	}
-	if (url.protocol !== "https:" && url.protocol !== "http:") throw new BrokerError("bad_request", "redirect_uri must be an http(s) URL on the component's authorisation callback domain.");
+	if (url.protocol !== "https:" && url.protocol !== "http:") throw new BrokerError("bad_request", `redirect_uri must be an http(s) URL on ${rule.domain}.`);
 	return value;
 }
 

@@ -8,6 +8,7 @@
  * malformed is a 4xx and changes nothing.
  */
 import type { Hono } from "hono";
+import type { AppProfile } from "../config/config";
 import { bodyLimit } from "hono/body-limit";
 import type { BrokerEnv } from "../access/reads";
 import { componentAuthority } from "../authority/stub";
@@ -26,6 +27,12 @@ const TIMESTAMP_PATTERN = /^[0-9]{1,12}$/;
 const NONCE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 export const OPEN_EVENTS_PATH = "/open/:component_appid/events";
+
+/** A revoked grant (`unauthorized`, `cancel_auth`): this isolate stops serving it at once; others within their memory bound (README). */
+export function forgetRevoked(profile: AppProfile): void {
+	noteApp(profile.appid, profile);
+	for (const type of CREDENTIAL_TYPES) forget(profile.appid, type);
+}
 
 export function mountOpenEvents(app: Hono<BrokerEnv>): void {
 	app.post(OPEN_EVENTS_PATH, bodyLimit({
@@ -56,11 +63,7 @@ export function mountOpenEvents(app: Hono<BrokerEnv>): void {
 		}
 		const outcome = await componentAuthority(c.env, id).componentEvent(id, { timestamp, nonce, msgSignature, encrypted });
 		if (!outcome.ok) throw new BrokerError(outcome.code, outcome.message);
-		if (outcome.revokedProfile) {
-			// This isolate stops serving the revoked authorizer at once; others within their memory bound (README).
-			noteApp(outcome.revokedProfile.appid, outcome.revokedProfile);
-			for (const type of CREDENTIAL_TYPES) forget(outcome.revokedProfile.appid, type);
-		}
+		if (outcome.revokedProfile) forgetRevoked(outcome.revokedProfile);
 		return c.text("success");
 	});
 }

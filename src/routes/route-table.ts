@@ -27,7 +27,11 @@ export const ROUTES: Readonly<Record<string, readonly string[]>> = {
 	"/open/:component_appid/authorizers/sync": ["POST"],
 	"/admin/suites/:suite_id": ["GET", "PUT"],
 	"/wecom-suite/:suite_id/events": ["GET", "POST"],
+	"/wecom-suite/:suite_id/install-url": ["POST"],
+	"/wecom-suite/:suite_id/installs": ["GET", "POST"],
+	"/wecom-suite/:suite_id/installs/sync": ["POST"],
 	"/component-token": ["GET"],
+	"/suite-token": ["GET"],
 };
 
 /**

@@ -18,7 +18,7 @@ import { APPID_PATTERN } from "../config/config";
 import { BrokerError } from "../core/errors";
 import { findSuite } from "../registry/lookup";
 import { readXml, textField } from "../wechat/callback-xml";
-import { MAX_EVENT_BODY_BYTES } from "./open-events";
+import { forgetRevoked, MAX_EVENT_BODY_BYTES } from "./open-events";
 
 /** Seconds since the epoch, as WeCom sends them. */
 const TIMESTAMP_PATTERN = /^[0-9]{1,12}$/;
@@ -76,6 +76,7 @@ export function mountWeComSuiteEvents(app: Hono<BrokerEnv>): void {
 		if (!envelope || !encrypted) throw new BrokerError("bad_request", "The body must be WeCom's <xml><ToUserName>…</ToUserName><Encrypt>…</Encrypt><AgentID>…</AgentID></xml>.");
 		const outcome = await suiteAuthority(c.env, id).suiteEvent(id, { ...signed, encrypted });
 		if (!outcome.ok) throw new BrokerError(outcome.code, outcome.message);
+		if (outcome.revokedProfile) forgetRevoked(outcome.revokedProfile);
 		return c.text("success");
 	});
 }

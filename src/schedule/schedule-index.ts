@@ -115,6 +115,13 @@ CREATE INDEX IF NOT EXISTS apps_component ON apps(component) WHERE component IS 
 `;
 
 /**
+ * The rows of objects that are not apps of WECHAT_APPS but count whatever their source: components'
+ * (component:<id>) and WeCom suites' and providers' (suite:<id>, provider:<corpid>). One removed from its
+ * secret is disarmed by the watchdog's poke (its object no longer finds it).
+ */
+const OWNER_OBJECTS = "(appid LIKE 'component:%' OR appid LIKE 'suite:%' OR appid LIKE 'provider:%')";
+
+/**
  * The apps that count: every registry app, and the WECHAT_APPS ones (with or without a row); a secret app's
  * row outlives its removal from the secret until its object's next alarm drops it, and must not count.
  * Open-platform components (rows named component:<id>) count once their object has run, from either source:
@@ -125,7 +132,7 @@ CREATE INDEX IF NOT EXISTS apps_component ON apps(component) WHERE component IS 
  */
 const SCOPED = `
 WITH configured(appid) AS (SELECT value FROM json_each(?)),
-universe(appid) AS (SELECT appid FROM apps WHERE source = 'registry' OR appid LIKE 'component:%' UNION SELECT appid FROM configured),
+universe(appid) AS (SELECT appid FROM apps WHERE source = 'registry' OR ${OWNER_OBJECTS} UNION SELECT appid FROM configured),
 scoped(appid) AS (SELECT appid FROM universe WHERE ? IS NULL OR appid IN (SELECT value FROM json_each(?))
 	OR appid IN (SELECT appid FROM apps WHERE component IS NOT NULL AND component IN (SELECT substr(value, 11) FROM json_each(?) WHERE value LIKE 'component:%')))
 `;
@@ -201,7 +208,7 @@ export class ScheduleIndex extends DurableObject<AppEnv> {
 		const json = JSON.stringify(configured);
 		const overdue = this.#sql.exec<{ appid: string }>(
 			`SELECT appid FROM apps WHERE due_at IS NOT NULL AND due_at < ?
-				AND (source = 'registry' OR appid LIKE 'component:%' OR appid IN (SELECT value FROM json_each(?))) ORDER BY due_at LIMIT ?`,
+				AND (source = 'registry' OR ${OWNER_OBJECTS} OR appid IN (SELECT value FROM json_each(?))) ORDER BY due_at LIMIT ?`,
 			now - marginMs, json, limit,
 		).toArray().map((r) => r.appid);
 		const unstarted = this.#sql.exec<{ appid: string }>(

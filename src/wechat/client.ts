@@ -110,7 +110,14 @@ export async function probeToken(app: AppConfig, token: string, config: Upstream
  * Token successes from api.weixin.qq.com carry no errcode; tickets and WeCom answers carry errcode 0;
  * errors a non-zero one (WECHAT-API.md, "Conventions").
  */
-export function parseCredential(body: Record<string, unknown>, field: "access_token" | "ticket" | "component_access_token" | "authorizer_access_token", platform: "wechat" | "wecom", withToken: boolean): UpstreamResult<Fetched> {
+/**
+ * `minExpiresInS`: WeCom's service-provider tokens come back unchanged inside their validity, perhaps with only
+ * their remaining seconds (suite-client.ts): there a short expires_in is an answer, which the engine caps.
+ */
+export function parseCredential(
+	body: Record<string, unknown>, field: "access_token" | "ticket" | "component_access_token" | "authorizer_access_token" | "suite_access_token" | "provider_access_token",
+	platform: "wechat" | "wecom", withToken: boolean, minExpiresInS = MIN_EXPIRES_IN_S,
+): UpstreamResult<Fetched> {
 	const { errcode, expires_in } = body;
 	const value = body[field];
 	if (typeof errcode === "number" && errcode !== 0) {
@@ -125,8 +132,8 @@ export function parseCredential(body: Record<string, unknown>, field: "access_to
 	if (typeof value !== "string" || value.length === 0 || value.length > MAX_TOKEN_CHARS) {
 		return unreachable(`WeChat's answer had no usable ${field}`);
 	}
-	if (typeof expires_in !== "number" || !Number.isFinite(expires_in) || expires_in < MIN_EXPIRES_IN_S) {
-		return unreachable(`WeChat's answer had no usable expires_in (at least ${MIN_EXPIRES_IN_S} s)`);
+	if (typeof expires_in !== "number" || !Number.isFinite(expires_in) || expires_in < minExpiresInS) {
+		return unreachable(`WeChat's answer had no usable expires_in (at least ${minExpiresInS} s)`);
 	}
 	return { ok: true, value: { value, expiresInS: Math.floor(expires_in) } };
 }

@@ -7,7 +7,7 @@
 import type { AppConfig, BrokerConfig } from "../config/config";
 import { parseCredential, type Fetched, type ProbeVerdict } from "./client";
 import { classifyErrcode, TOKEN_INVALID } from "./errcodes";
-import { upstreamJson, type UpstreamResult } from "./upstream";
+import { upstreamJson, type UpstreamFailure, type UpstreamResult } from "./upstream";
 
 type Upstream = Pick<BrokerConfig, "apiBase" | "upstreamTimeoutMs" | "relayHeaders">;
 
@@ -23,6 +23,12 @@ const COMPONENT_ADVICE: ReadonlyMap<number, string> = new Map([
 
 /** Errcodes that say the ticket is the trouble: the incident names the event URL, and pushes are restarted. */
 export const TICKET_ERRCODES: ReadonlySet<number> = new Set([61005, 61006]);
+
+/** The refusal of a component token fetch that had no ticket to send (nothing is sent: attempt.ts). */
+export const NO_COMPONENT_TICKET: UpstreamFailure = {
+	kind: "wechat", class: "fatal",
+	message: "no component_verify_ticket has been pushed to this broker yet: point the component's 授权事件接收URL at /open/<component_appid>/events and check that it answers `success` (the broker asks WeChat to restart its pushes once per incident)",
+};
 
 function options(config: Upstream) {
 	return { timeoutMs: config.upstreamTimeoutMs, relayHeaders: config.relayHeaders, baseName: "WECHAT_API_BASE" };

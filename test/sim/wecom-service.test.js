@@ -298,6 +298,55 @@ describe("installs, permanent codes and corp tokens", () => {
     expect((await control(sim.url, "POST", `wecom/suites/${S.suite_id}/install`, { corpid: "wwcorp04", pre_auth_code })).status).toBe(400);
   });
 
+  it("answers get_auth_info, set_session_info, change_auth and 代开发 reset_permanent_code as WeCom does", async () => {
+    await register(sim.url, S);
+    const token = await tokenNow();
+    const q = `?suite_access_token=${token}`;
+    const { pre_auth_code } = await service(sim.url, "get_pre_auth_code", undefined, q);
+    expect(await service(sim.url, "set_session_info", { pre_auth_code, session_info: { auth_type: 1 } }, q)).toMatchObject({ errcode: 0 });
+    expect((await service(sim.url, "set_session_info", { pre_auth_code: "nope", session_info: { auth_type: 1 } }, q)).errcode).toBe(40077);
+    expect((await service(sim.url, "set_session_info", { pre_auth_code, session_info: { auth_type: 2 } }, q)).errcode).toBe(40058);
+    const install = await control(sim.url, "POST", `wecom/suites/${S.suite_id}/install`, { corpid: "wwcorp05", corp_name: "Five", pre_auth_code });
+    const permanent = await service(sim.url, "get_permanent_code", { auth_code: install.body.auth_code }, q);
+    const corp = { auth_corpid: "wwcorp05", permanent_code: permanent.permanent_code };
+    expect(await service(sim.url, "get_auth_info", corp, q)).toMatchObject({ auth_corp_info: { corpid: "wwcorp05", corp_name: "Five" }, auth_info: { agent: [{ agentid: permanent.auth_info.agent[0].agentid }] } });
+    expect((await service(sim.url, "get_auth_info", { ...corp, permanent_code: "wrong" }, q)).errcode).toBe(40084);
+    // change_auth: the corp changed what it grants; get_auth_info reads the change.
+    await take(sim.url, S.suite_id);
+    await control(sim.url, "POST", `wecom/suites/${S.suite_id}/change`, { corpid: "wwcorp05", corp_name: "Five Renamed" });
+    expect(open((await take(sim.url, S.suite_id)).at(-1), S, S.suite_id)).toMatchObject({ InfoType: "change_auth", AuthCorpId: "wwcorp05" });
+    expect((await service(sim.url, "get_auth_info", corp, q)).auth_corp_info.corp_name).toBe("Five Renamed");
+    // The corp token of an install is a corp token: WeCom's corp endpoints take it, as a gettoken one.
+    const { access_token } = await service(sim.url, "get_corp_token", corp, q);
+    const jsapi = await (await fetch(`${sim.url}/qyapi/cgi-bin/get_jsapi_ticket?access_token=${access_token}`)).json();
+    expect(jsapi).toMatchObject({ errcode: 0, ticket: expect.any(String) });
+    const agent = await (await fetch(`${sim.url}/qyapi/cgi-bin/ticket/get?access_token=${access_token}&type=agent_config`)).json();
+    expect(agent).toMatchObject({ errcode: 0, ticket: expect.any(String) });
+    // 代开发: reset_permanent_code carries an AuthCode whose exchange issues the new permanent code; the old one stops.
+    const reset = await control(sim.url, "POST", `wecom/suites/${S.suite_id}/reset`, { corpid: "wwcorp05" });
+    expect(reset.status, JSON.stringify(reset.body)).toBe(200);
+    const pushed = open((await take(sim.url, S.suite_id)).at(-1), S, S.suite_id);
+    expect(pushed).toMatchObject({ InfoType: "reset_permanent_code", AuthCode: reset.body.auth_code });
+    expect((await service(sim.url, "get_corp_token", corp, q)).access_token).toEqual(expect.any(String));
+    const renewed = await service(sim.url, "get_permanent_code", { auth_code: reset.body.auth_code }, q);
+    expect(renewed.permanent_code).not.toBe(permanent.permanent_code);
+    expect((await service(sim.url, "get_corp_token", corp, q)).errcode).toBe(40084);
+    expect(await service(sim.url, "get_corp_token", { ...corp, permanent_code: renewed.permanent_code }, q)).toHaveProperty("access_token");
+  });
+
+  it("can return the same corp token on a re-fetch inside its validity, where a suite says so (unconfirmed)", async () => {
+    await register(sim.url, { ...S, corp_token_refetch: "same" });
+    const token = await tokenNow();
+    const q = `?suite_access_token=${token}`;
+    const install = await control(sim.url, "POST", `wecom/suites/${S.suite_id}/install`, { corpid: "wwcorp06" });
+    const permanent = await service(sim.url, "get_permanent_code", { auth_code: install.body.auth_code }, q);
+    const corp = { auth_corpid: "wwcorp06", permanent_code: permanent.permanent_code };
+    const first = await service(sim.url, "get_corp_token", corp, q);
+    expect(first.access_token).toBe(permanent.access_token);
+    await advance(sim.url, 100);
+    expect(await service(sim.url, "get_corp_token", corp, q)).toEqual({ access_token: first.access_token, expires_in: 7100 });
+  });
+
   it("answers get_provider_token with the same token while it is valid, and refuses a wrong secret or corpid", async () => {
     await register(sim.url, S);
     const body = { corpid: PROVIDER, provider_secret: S.provider_secret };

@@ -213,6 +213,21 @@ export function allTestSuites(): TestSuite[] {
 	return Array.from({ length: SUITES }, (_, n) => testSuite(n));
 }
 
+/**
+ * Suites of WECOM_SUITES for the suite- and provider-token tests (`wwsuitetok<nn>`), each with a provider of
+ * its own (`wwprovtok<nn>`) but the first two, which share one, as two suites of one provider do.
+ */
+export function tokenTestSuite(n: number): TestSuite {
+	const id = `wwsuitetok${String(n).padStart(2, "0")}`;
+	const provider = `wwprovtok${n < 2 ? "shared" : String(n).padStart(2, "0")}`;
+	return { suite_id: id, secret: secretFor(id), token: `toksuite${n}`, encoding_aes_key: `toksuite${n}`.padEnd(43, "T"), provider_corpid: provider, provider_secret: `${secretFor(provider)}p` };
+}
+export const TOKEN_TEST_SUITES = 32;
+
+export function allTokenTestSuites(): TestSuite[] {
+	return Array.from({ length: TOKEN_TEST_SUITES }, (_, n) => tokenTestSuite(n));
+}
+
 /** Suites the tests add through PUT /admin/suites (not in WECOM_SUITES): `wwsuitereg<nn>`. */
 export function registryTestSuite(n: number): TestSuite {
 	const id = `wwsuitereg${String(n).padStart(2, "0")}`;
@@ -220,14 +235,26 @@ export function registryTestSuite(n: number): TestSuite {
 }
 export const REGISTRY_TEST_SUITES = 6;
 
+/** Suites of WECOM_SUITES for the install tests (`wwsuiteins<nn>`), each with a provider of its own. */
+export function installTestSuite(n: number): TestSuite {
+	const id = `wwsuiteins${String(n).padStart(2, "0")}`;
+	const provider = `wwprovins${String(n).padStart(2, "0")}`;
+	return { suite_id: id, secret: secretFor(id), token: `inssuite${n}`, encoding_aes_key: `inssuite${n}`.padEnd(43, "I"), provider_corpid: provider, provider_secret: `${secretFor(provider)}p` };
+}
+export const INSTALL_TEST_SUITES = 12;
+
+export function allInstallTestSuites(): TestSuite[] {
+	return Array.from({ length: INSTALL_TEST_SUITES }, (_, n) => installTestSuite(n));
+}
+
 export function wecomSuitesJson(): string {
-	return JSON.stringify(allTestSuites());
+	return JSON.stringify([...allTestSuites(), ...allTokenTestSuites(), ...allInstallTestSuites()]);
 }
 
 /** Every secret the worker tests configure: none may ever reach a response or a log line. */
 export function allSecrets(): string[] {
 	const components = [...allTestComponents(), ...Array.from({ length: REGISTRY_TEST_COMPONENTS }, (_, n) => registryTestComponent(n))];
-	const suites = [...allTestSuites(), ...Array.from({ length: REGISTRY_TEST_SUITES }, (_, n) => registryTestSuite(n))];
+	const suites = [...allTestSuites(), ...allTokenTestSuites(), ...allInstallTestSuites(), ...Array.from({ length: REGISTRY_TEST_SUITES }, (_, n) => registryTestSuite(n))];
 	return [
 		...suites.flatMap((suite) => [suite.secret, suite.encoding_aes_key, ...(suite.provider_secret ? [suite.provider_secret] : [])]),
 		...[...allTestApps(), ...allWeComApps(), ...Array.from({ length: REGISTRY_TEST_APPS }, (_, n) => registryTestApp(n))].map((a) => a.secret),

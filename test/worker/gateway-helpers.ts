@@ -49,6 +49,15 @@ export function postJson(path: string, body: unknown, headers: Record<string, st
 	return gw(path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
 }
 
+/** The checks a WeCom-shaped refusal passes: HTTP 200, WeCom's content type, the errcode, the words, no leak. */
+export function expectWeComError(res: GatewayResponse, errcode: number, message: RegExp): void {
+	expect(res.status).toBe(200);
+	expect(res.headers.get("content-type")).toBe("application/json; charset=UTF-8");
+	expect(res.json?.errcode, JSON.stringify(res.json)).toBe(errcode);
+	expect(res.json?.errmsg).toMatch(message);
+	expect(findLeaks(JSON.stringify(res.json), secrets)).toEqual([]);
+}
+
 /** The checks a WeChat-shaped refusal passes: HTTP 200, JSON, the errcode, and nothing a leak detector flags. */
 export function expectWeChatError(res: GatewayResponse, errcode: number): void {
 	expect(res.status).toBe(200);

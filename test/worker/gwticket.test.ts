@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { appsFor, WECOM_GATEWAY_CORP, type TestApp } from "./fixtures";
-import { expectWeChatError, gw, unknownTokenCalls, type GatewayResponse } from "./gateway-helpers";
+import { expectWeChatError, expectWeComError, gw, unknownTokenCalls, type GatewayResponse } from "./gateway-helpers";
 import { call, getToken, sim } from "./helpers";
 
 const next = appsFor("gwticket");
@@ -35,13 +35,6 @@ function expectTicket(res: GatewayResponse): string {
 	expect(res.json).toMatchObject({ errcode: 0, errmsg: "ok" });
 	expect(res.json!.expires_in).toBeGreaterThan(7000);
 	return res.json!.ticket as string;
-}
-
-function expectWeComError(res: GatewayResponse, errcode: number, message: RegExp): void {
-	expect(res.status).toBe(200);
-	expect(res.headers.get("content-type")).toBe("application/json; charset=UTF-8");
-	expect(res.json?.errcode, JSON.stringify(res.json)).toBe(errcode);
-	expect(res.json?.errmsg).toMatch(message);
 }
 
 describe.each(["stable", "classic"] as const)("%s app: /cgi-bin/ticket/getticket", (mode) => {

@@ -1688,11 +1688,11 @@ export const MUTATIONS = [
 		tests: ["component-token"],
 	},
 	{
-		name: "[component] /status and /health count a component's row",
+		name: "[component] /status and /health count a component's row (any object named by its kind)",
 		file: "src/schedule/schedule-index.ts",
 		find: "WHERE source = 'registry' OR ${OWNER_OBJECTS} UNION",
 		replace: "WHERE source = 'registry' UNION",
-		tests: ["component-token"],
+		tests: ["component-token", "suite-scope"],
 	},
 	{
 		name: "[component] a component added through the admin API starts its alarm chain at once",
@@ -1720,7 +1720,7 @@ export const MUTATIONS = [
 		file: "src/schedule/schedule-index.ts",
 		find: "AND (source = 'registry' OR ${OWNER_OBJECTS} OR appid IN (SELECT value FROM json_each(?))) ORDER BY due_at LIMIT ?",
 		replace: "AND (source = 'registry' OR appid IN (SELECT value FROM json_each(?))) ORDER BY due_at LIMIT ?",
-		tests: ["component-token"],
+		tests: ["component-token", "suite-scope"],
 	},
 	// The refresh engine's review (test/worker/review17.test.ts).
 	{
@@ -2089,17 +2089,17 @@ export const MUTATIONS = [
 		tests: ["suite-installs"],
 	},
 	{
-		name: "[open-ends] a component: scope reaches every index row of that component (its authorizers)",
+		name: "[open-ends] a component: (suite:) scope reaches every index row of that component (its authorizers; a suite's companies)",
 		file: "src/schedule/schedule-index.ts",
-		find: "\n\tOR appid IN (SELECT appid FROM apps WHERE component IS NOT NULL AND component IN (SELECT substr(value, 11) FROM json_each(?) WHERE value LIKE 'component:%')))",
+		find: "\n\tOR appid IN (SELECT appid FROM apps WHERE member_of IS NOT NULL AND member_of IN (SELECT value FROM json_each(?))))",
 		replace: " AND ? IS NOT NULL)",
-		tests: ["open-ends"],
+		tests: ["open-ends", "suite-scope"],
 	},
 	{
 		name: "[open-ends] an app's index row carries its component",
 		file: "src/schedule/row.ts",
-		find: "component: app.componentAppid ?? null,",
-		replace: "component: null,",
+		find: "if (app.componentAppid !== undefined) return componentObjectName(app.componentAppid);",
+		replace: "",
 		tests: ["open-ends"],
 	},
 	{
@@ -2192,5 +2192,12 @@ export const MUTATIONS = [
 		find: " || entry.startsWith(\"suite:\")",
 		replace: "",
 		tests: ["gwsuite"],
+	},
+	{
+		name: "[suite-scope] an installed company's index row records its suite",
+		file: "src/schedule/row.ts",
+		find: "return app.suiteId !== undefined ? suiteObjectName(app.suiteId) : null;",
+		replace: "return null;",
+		tests: ["suite-scope"],
 	},
 ];

@@ -238,9 +238,9 @@ export class AlarmChain {
 		} catch {
 			return;
 		}
-		// Its component as last seen: a row that lost it would drop out of its component's keys' /status.
-		const componentAppid = this.#host.app()?.appid === appid ? this.#host.app()?.componentAppid : undefined;
-		await this.#rows.offer(rowFor({ appid, componentAppid }, source, this.#host.state(), at));
+		// Its component or suite as last seen: a row that lost it would drop out of that scope's keys' /status.
+		const seen = this.#host.app()?.appid === appid ? this.#host.app() : undefined;
+		await this.#rows.offer(rowFor({ appid, componentAppid: seen?.componentAppid, suiteId: seen?.suiteId }, source, this.#host.state(), at));
 	}
 
 	async #armedNow(): Promise<number | null> {

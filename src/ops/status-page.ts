@@ -41,9 +41,9 @@ export interface StatusPage {
 }
 
 /**
- * The appids a scope names: its appids, each `component:<id>` (the row of that component's object; the index
- * adds every row of that component, its authorizers: schedule-index.ts SCOPED), each `suite:<id>` (the row of
- * that object), and the WECHAT_APPS entries of each `corp:<corpid>` it names. (A registry WeCom entry under a
+ * The appids a scope names: its appids, each `component:<id>` and `suite:<id>` (the row of that object; the
+ * index adds every row that belongs to it, its authorizers or installed companies: schedule-index.ts SCOPED),
+ * and the WECHAT_APPS entries of each `corp:<corpid>` it names. (A registry WeCom entry under a
  * corp: scope is not found this way: its row does not carry its corpid.)
  */
 function scopeAppids(config: BrokerConfig, scope: "*" | ReadonlySet<string>): string[] | null {

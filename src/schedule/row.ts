@@ -5,6 +5,7 @@
  */
 import type { AppConfig } from "../config/config";
 import type { AuthorityState } from "../engine/state";
+import { componentObjectName, suiteObjectName } from "../core/storage-keys";
 
 /** Where the app is configured: the WECHAT_APPS secret, or the registry (admin API). */
 export type AppSource = "secret" | "registry";
@@ -22,16 +23,17 @@ export interface ScheduleRow {
 	readonly lastRefreshAt: number | null;
 	readonly incident: { readonly since: number; readonly reason: string } | null;
 	/**
-	 * The open-platform component the app belongs to (an authorizer's, or a component's own object), else
-	 * null: what lets a key scoped `component:<id>` find every authorizer of it in one index query.
+	 * The scope the app belongs to: `component:<id>` for an authorizer or a component's own object,
+	 * `suite:<id>` for an installed company or a suite's own object, else null: what lets a key scoped to a
+	 * component or a suite find every member of it in one index query.
 	 */
-	readonly component: string | null;
+	readonly memberOf: string | null;
 }
 
 /** A token is handed out while its expires_in is at least 1 s (core/lifetime.ts). */
 const LAST_SERVED_S_BEFORE_EXPIRY = 1;
 
-export function rowFor(app: Pick<AppConfig, "appid" | "componentAppid">, source: AppSource, state: AuthorityState, dueAt: number | null): ScheduleRow {
+export function rowFor(app: Pick<AppConfig, "appid" | "componentAppid" | "suiteId">, source: AppSource, state: AuthorityState, dueAt: number | null): ScheduleRow {
 	const token = state.slots.token;
 	const current = token?.current ?? null;
 	return {
@@ -42,7 +44,7 @@ export function rowFor(app: Pick<AppConfig, "appid" | "componentAppid">, source:
 		fetched: current !== null || token?.lastRefresh != null,
 		lastRefreshAt: token?.lastRefresh?.at ?? null,
 		incident: state.incident,
-		component: app.componentAppid ?? null,
+		memberOf: memberOf(app),
 	};
 }
 
@@ -50,5 +52,10 @@ export function sameRow(a: ScheduleRow | null | undefined, b: ScheduleRow | null
 	if (!a || !b) return a === b;
 	return a.appid === b.appid && a.source === b.source && a.dueAt === b.dueAt && a.servingUntil === b.servingUntil
 		&& a.fetched === b.fetched && a.lastRefreshAt === b.lastRefreshAt
-		&& a.incident?.since === b.incident?.since && a.incident?.reason === b.incident?.reason && a.component === b.component;
+		&& a.incident?.since === b.incident?.since && a.incident?.reason === b.incident?.reason && a.memberOf === b.memberOf;
+}
+
+function memberOf(app: Pick<AppConfig, "componentAppid" | "suiteId">): string | null {
+	if (app.componentAppid !== undefined) return componentObjectName(app.componentAppid);
+	return app.suiteId !== undefined ? suiteObjectName(app.suiteId) : null;
 }

@@ -6,10 +6,10 @@
  * Layout: one table, one row per app (row.ts), keyed by appid:
  *   apps(appid PK, source 'secret'|'registry', due_at ms|null, serving_until ms, fetched 0|1,
  *        last_refresh_at ms|null, incident_since ms|null, incident_reason text|null, updated_at ms,
- *        component text|null)
+ *        member_of text|null)
  *   apps_due       on due_at (partial: due_at not null)    → the watchdog's "who is overdue", in due order
  *   apps_incident  on incident_since (partial: not null)   → /health's "who has an open incident"
- *   apps_component on component (partial: not null)        → a `component:<id>` key's authorizers
+ *   apps_member_of on member_of (partial: not null)        → a `component:<id>` / `suite:<id>` key's apps
  * `due_at` is the moment the app's alarm is armed for (authority/alarm-chain.ts); an app is late when it is
  * more than WATCHDOG_MARGIN_MS in the past. `serving_until` is a time, not a flag, so that a token running
  * out needs no write: serving = serving_until > now.
@@ -106,12 +106,12 @@ CREATE INDEX IF NOT EXISTS apps_incident ON apps(incident_since) WHERE incident_
 `;
 
 /**
- * The open-platform component of the app (ScheduleRow.component), added after the table's first version: an
+ * The component or suite the app belongs to (ScheduleRow.memberOf), added after the table's first version: an
  * index made before it gains the column empty, and each app's row gets its value with the object's next
  * upsert (a new instance sends its row on its first change, an authorizer at least once per refresh).
  */
-const COMPONENT_COLUMN = `
-CREATE INDEX IF NOT EXISTS apps_component ON apps(component) WHERE component IS NOT NULL;
+const MEMBER_OF_COLUMN = `
+CREATE INDEX IF NOT EXISTS apps_member_of ON apps(member_of) WHERE member_of IS NOT NULL;
 `;
 
 /**
@@ -124,17 +124,16 @@ const OWNER_OBJECTS = "(appid LIKE 'component:%' OR appid LIKE 'suite:%' OR appi
 /**
  * The apps that count: every registry app, and the WECHAT_APPS ones (with or without a row); a secret app's
  * row outlives its removal from the secret until its object's next alarm drops it, and must not count.
- * Open-platform components (rows named component:<id>) count once their object has run, from either source:
- * a component removed from WECHAT_COMPONENTS is dropped by its next alarm (authority/alarm-chain.ts).
- * Then narrowed to a key's scope: the appids it names, and for each `component:<id>` it names, every row of
- * that component (its authorizers, found through apps_component: the `IS NOT NULL` is what lets SQLite use
- * that partial index). Binds: configured (JSON), scope (JSON or null), scope again, scope again.
+ * Owner objects count too (OWNER_OBJECTS). Then narrowed to a key's scope: the appids it names,
+ * and for each `component:<id>` or `suite:<id>` it names, every row that belongs to it (its authorizers, its
+ * installed companies, found through apps_member_of: the `IS NOT NULL` is what lets SQLite use that partial
+ * index). Binds: configured (JSON), scope (JSON or null), scope again, scope again.
  */
 const SCOPED = `
 WITH configured(appid) AS (SELECT value FROM json_each(?)),
 universe(appid) AS (SELECT appid FROM apps WHERE source = 'registry' OR ${OWNER_OBJECTS} UNION SELECT appid FROM configured),
 scoped(appid) AS (SELECT appid FROM universe WHERE ? IS NULL OR appid IN (SELECT value FROM json_each(?))
-	OR appid IN (SELECT appid FROM apps WHERE component IS NOT NULL AND component IN (SELECT substr(value, 11) FROM json_each(?) WHERE value LIKE 'component:%')))
+	OR appid IN (SELECT appid FROM apps WHERE member_of IS NOT NULL AND member_of IN (SELECT value FROM json_each(?))))
 `;
 
 /** The binds SCOPED takes, in order. */
@@ -152,7 +151,7 @@ interface RowRecord extends Record<string, SqlStorageValue> {
 	last_refresh_at: number | null;
 	incident_since: number | null;
 	incident_reason: string | null;
-	component: string | null;
+	member_of: string | null;
 }
 
 function toRow(r: RowRecord): ScheduleRow | null {
@@ -161,7 +160,7 @@ function toRow(r: RowRecord): ScheduleRow | null {
 		appid: r.appid, source: r.source === "registry" ? "registry" : "secret", dueAt: r.due_at,
 		servingUntil: r.serving_until ?? 0, fetched: r.fetched === 1, lastRefreshAt: r.last_refresh_at,
 		incident: r.incident_since === null ? null : { since: r.incident_since, reason: r.incident_reason ?? "" },
-		component: r.component,
+		memberOf: r.member_of,
 	};
 }
 
@@ -173,24 +172,24 @@ export class ScheduleIndex extends DurableObject<AppEnv> {
 		this.#sql = ctx.storage.sql;
 		this.#sql.exec(SCHEMA);
 		const columns = this.#sql.exec<{ name: string }>("PRAGMA table_info(apps)").toArray();
-		if (!columns.some((c) => c.name === "component")) this.#sql.exec("ALTER TABLE apps ADD COLUMN component TEXT");
-		this.#sql.exec(COMPONENT_COLUMN);
+		if (!columns.some((c) => c.name === "member_of")) this.#sql.exec("ALTER TABLE apps ADD COLUMN member_of TEXT");
+		this.#sql.exec(MEMBER_OF_COLUMN);
 	}
 
 	/** The app's row as its object sees it now; returns the rows written (0 when nothing changed). */
 	put(row: ScheduleRow): number {
 		const cursor = this.#sql.exec(
-			`INSERT INTO apps (appid, source, due_at, serving_until, fetched, last_refresh_at, incident_since, incident_reason, updated_at, component)
+			`INSERT INTO apps (appid, source, due_at, serving_until, fetched, last_refresh_at, incident_since, incident_reason, updated_at, member_of)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(appid) DO UPDATE SET source = excluded.source, due_at = excluded.due_at, serving_until = excluded.serving_until,
 				fetched = excluded.fetched, last_refresh_at = excluded.last_refresh_at, incident_since = excluded.incident_since,
-				incident_reason = excluded.incident_reason, updated_at = excluded.updated_at, component = excluded.component
+				incident_reason = excluded.incident_reason, updated_at = excluded.updated_at, member_of = excluded.member_of
 			WHERE source IS NOT excluded.source OR due_at IS NOT excluded.due_at OR serving_until IS NOT excluded.serving_until
 				OR fetched IS NOT excluded.fetched OR last_refresh_at IS NOT excluded.last_refresh_at
 				OR incident_since IS NOT excluded.incident_since OR incident_reason IS NOT excluded.incident_reason
-				OR component IS NOT excluded.component`,
+				OR member_of IS NOT excluded.member_of`,
 			row.appid, row.source, row.dueAt, row.servingUntil, row.fetched ? 1 : 0, row.lastRefreshAt,
-			row.incident?.since ?? null, row.incident?.reason ?? null, Date.now(), row.component,
+			row.incident?.since ?? null, row.incident?.reason ?? null, Date.now(), row.memberOf,
 		);
 		return cursor.rowsWritten;
 	}
@@ -201,8 +200,8 @@ export class ScheduleIndex extends DurableObject<AppEnv> {
 	}
 
 	/**
-	 * For the watchdog: apps whose alarm is overdue (most overdue first; components' objects of either source
-	 * included: one removed from WECHAT_COMPONENTS is disarmed by the poke), and configured apps with no row yet.
+	 * For the watchdog: apps whose alarm is overdue (most overdue first; objects named by their kind of either
+	 * source included: OWNER_OBJECTS), and configured apps with no row yet.
 	 */
 	overdue({ now, marginMs, configured, limit }: OverdueQuery): Overdue {
 		const json = JSON.stringify(configured);
@@ -224,7 +223,7 @@ export class ScheduleIndex extends DurableObject<AppEnv> {
 		const summary = this.#summary(binds, now, marginMs);
 		const rows = this.#sql.exec<RowRecord>(
 			`${SCOPED} SELECT s.appid AS appid, a.source AS source, a.due_at AS due_at, a.serving_until AS serving_until, a.fetched AS fetched,
-				a.last_refresh_at AS last_refresh_at, a.incident_since AS incident_since, a.incident_reason AS incident_reason, a.component AS component
+				a.last_refresh_at AS last_refresh_at, a.incident_since AS incident_since, a.incident_reason AS incident_reason, a.member_of AS member_of
 			FROM scoped s LEFT JOIN apps a ON a.appid = s.appid WHERE s.appid > ? ORDER BY s.appid LIMIT ?`,
 			...binds, after ?? "", limit + 1,
 		).toArray();
@@ -242,7 +241,7 @@ export class ScheduleIndex extends DurableObject<AppEnv> {
 		).one();
 		const listed = this.#sql.exec<RowRecord>(
 			`${SCOPED} SELECT s.appid AS appid, a.source AS source, a.due_at AS due_at, a.serving_until AS serving_until, a.fetched AS fetched,
-				a.last_refresh_at AS last_refresh_at, a.incident_since AS incident_since, a.incident_reason AS incident_reason, a.component AS component
+				a.last_refresh_at AS last_refresh_at, a.incident_since AS incident_since, a.incident_reason AS incident_reason, a.member_of AS member_of
 			FROM scoped s LEFT JOIN apps a ON a.appid = s.appid
 			WHERE a.appid IS NULL OR a.incident_since IS NOT NULL OR a.serving_until <= ? ORDER BY s.appid LIMIT ?`,
 			...binds, now, limit,

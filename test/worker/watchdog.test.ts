@@ -45,7 +45,7 @@ it("a run over 1,000 apps whose alarms are armed, none late, calls no app's obje
 	// The rows their objects would have sent, written inside the index (one RPC each would only be slower).
 	await runInDurableObject(scheduleIndex(env), (index: ScheduleIndex) => {
 		for (const [i, app] of apps.entries()) {
-			index.put({ appid: app.appid, source: "secret", dueAt: now + 60_000 + i * 1_000, servingUntil: now + 7_000_000, fetched: true, lastRefreshAt: now, incident: null, component: null });
+			index.put({ appid: app.appid, source: "secret", dueAt: now + 60_000 + i * 1_000, servingUntil: now + 7_000_000, fetched: true, lastRefreshAt: now, incident: null, memberOf: null });
 		}
 	});
 	expect(await cronRun(apps)).toEqual([]);

@@ -139,6 +139,19 @@ export function tableRows(results) {
 		"bundle", b.path, "wrangler deploy --dry-run", "–", "–", "–", "–", "–", "–",
 		`${kib(b.raw_bytes)} raw, ${kib(b.gzip_bytes)} gzip = ${num(b.share_of_free_limit * 100, 1)} % of the 3 MiB Free limit (10 MiB Paid)`,
 	]);
+	for (const o of results.open_platform ?? []) {
+		const c = o.component_token;
+		const b = o.ticket_burst;
+		rows.push([
+			"open platform", `broker, ${num(o.authorizers)} authorizers`, `${o.run_s} s, ${o.token_lifetime_s.authorizer} s / ${o.token_lifetime_s.component} s tokens`, "–", "–", "–", "–",
+			`${num(c.calls)} component token (${num(c.planned)}); naive per-authorizer fetch, computed: ${num(c.naive_calls)}`, `${num(o.reads.refused_by_wechat + o.reads.unavailable_503)}/${num(o.reads.total)}`,
+			`1 call in ${c.intervals_with_one_call} of ${c.per_refresh_interval.length} refresh intervals; ${num(o.authorizer_token.refreshes.made)} authorizer refreshes (${num(o.authorizer_token.refreshes.planned)} planned); ${num(o.alarms.late)} of ${num(o.alarms.count)} alarms > 1 s late`,
+		]);
+		rows.push([
+			"ticket pushes", "broker POST /open/{c}/events", `${num(b.pushes)} at c=${b.concurrency}`, num(b.pushes_per_s), "–", num(b.p50_ms, 1), num(b.p99_ms, 1), "–", `${num(b.wrong_answers)} wrong`,
+			`${num(b.success)} success, ${num(b.refused_older_409)} × 409 (older); newest kept: ${b.newest_kept ? "yes" : "NO"}`,
+		]);
+	}
 	return rows;
 }
 

@@ -2,7 +2,10 @@
 /**
  * What `npm run bench` measures and for how long. Every knob is a flag or an environment variable, so a
  * slower machine can shorten the run and a quiet one can lengthen it; with the defaults the whole bench
- * takes ~25 minutes on 2 cores, 15 of them the scale scenario (`--only` picks scenarios).
+ * takes ~25 minutes on 2 cores, 15 of them the scale scenario, plus the open-platform scenario: ~13 minutes
+ * at 1,000 authorizers, and at 10,000 as long as authorising takes (it stops with advice when that outlasts
+ * the first refresh: on 2 shared cores, ~4.5 authorisations a second, it does). `--only` picks scenarios;
+ * `--only open-platform --open 1000` runs the open platform alone at 1,000 authorizers.
  *
  *   --seconds N      | BENCH_SECONDS      seconds per throughput point (default 2)
  *   --repeats N      | BENCH_REPEATS      timings repeated, medians reported (default 3)
@@ -12,6 +15,11 @@
  *   --scale L        | BENCH_SCALE        comma-separated app counts of the scale scenario (default 1000,10000)
  *   --scale-seconds T,Q | BENCH_SCALE_SECONDS  its traffic and quiet phases in s (default: two refresh
  *                                        intervals of its token lifetime, bench/scenarios/scale.mjs)
+ *   --open L         | BENCH_OPEN         comma-separated authorizer counts of the open-platform scenario
+ *                                        (default 1000,10000)
+ *   --open-seconds T,Q | BENCH_OPEN_SECONDS  its traffic and quiet phases in s (default: as scale's, from the
+ *                                        authorizer token's lifetime, bench/open-figures.mjs)
+ *   --open-pushes M  | BENCH_OPEN_PUSHES  ticket pushes in its burst (default 2000)
  *   --only L         | BENCH_ONLY         comma-separated scenarios to run (default: all of SCENARIOS); a
  *                                        partial run writes bench/.tmp/results-partial.json, never results.json
  *   --no-baselines   | BENCH_BASELINES=0  skip the Redis baselines
@@ -30,6 +38,10 @@ import { parseArgs } from "node:util";
  * @property {number[]} scaleSizes     apps per scale run (issue 17)
  * @property {number | null} scaleTrafficS    seconds of readers per scale run (null: from the lifetime)
  * @property {number | null} scaleQuietS      seconds with no client per scale run (null: from the lifetime)
+ * @property {number[]} openSizes      authorizers per open-platform run (issue 18)
+ * @property {number | null} openTrafficS     seconds of readers per open-platform run (null: from the lifetime)
+ * @property {number | null} openQuietS       seconds with no client per open-platform run (null: from the lifetime)
+ * @property {number} openPushes       ticket pushes in each open-platform run's burst
  * @property {boolean} baselines
  * @property {ReadonlySet<Scenario>} only   the scenarios to run
  * @property {boolean} partial              not every scenario runs
@@ -37,7 +49,7 @@ import { parseArgs } from "node:util";
  */
 
 /** Each runs for the broker and, unless skipped, the baselines; the bundle is measured on every run. */
-export const SCENARIOS = /** @type {const} */ (["throughput", "gateway", "stampede", "storm", "day", "tickets", "registry", "scale"]);
+export const SCENARIOS = /** @type {const} */ (["throughput", "gateway", "stampede", "storm", "day", "tickets", "registry", "scale", "open-platform"]);
 /** @typedef {typeof SCENARIOS[number]} Scenario */
 
 /** @param {string} raw @returns {Set<Scenario>} */
@@ -67,6 +79,16 @@ function list(name, raw, max) {
 }
 
 /**
+ * Traffic and quiet seconds `T,Q` of a refresh-by-alarm scenario; unset, both null (from the lifetime).
+ * @param {string} name @param {string | undefined} given
+ */
+function phases(name, given) {
+	if (given === undefined) return { trafficS: null, quietS: null };
+	const [trafficS = 150, quietS = 90] = list(name, given, 1200);
+	return { trafficS, quietS };
+}
+
+/**
  * @param {string[]} [argv]
  * @param {NodeJS.ProcessEnv} [env]
  * @returns {Settings}
@@ -82,6 +104,9 @@ export function readSettings(argv = process.argv.slice(2), env = process.env) {
 			"day-seconds": { type: "string" },
 			scale: { type: "string" },
 			"scale-seconds": { type: "string" },
+			open: { type: "string" },
+			"open-seconds": { type: "string" },
+			"open-pushes": { type: "string" },
 			only: { type: "string" },
 			"no-baselines": { type: "boolean" },
 		},
@@ -102,11 +127,15 @@ export function readSettings(argv = process.argv.slice(2), env = process.env) {
 		scaleSizes: list("--scale", values.scale ?? env.BENCH_SCALE ?? "1000,10000", 100_000),
 		// Unset, each N's phases cover two refreshes of every app (scale.mjs defaultPhases).
 		...(() => {
-			const given = values["scale-seconds"] ?? env.BENCH_SCALE_SECONDS;
-			if (given === undefined) return { scaleTrafficS: null, scaleQuietS: null };
-			const [trafficS = 150, quietS = 90] = list("--scale-seconds", given, 1200);
+			const { trafficS, quietS } = phases("--scale-seconds", values["scale-seconds"] ?? env.BENCH_SCALE_SECONDS);
 			return { scaleTrafficS: trafficS, scaleQuietS: quietS };
 		})(),
+		openSizes: list("--open", values.open ?? env.BENCH_OPEN ?? "1000,10000", 100_000),
+		...(() => {
+			const { trafficS, quietS } = phases("--open-seconds", values["open-seconds"] ?? env.BENCH_OPEN_SECONDS);
+			return { openTrafficS: trafficS, openQuietS: quietS };
+		})(),
+		openPushes: number("--open-pushes", values["open-pushes"] ?? env.BENCH_OPEN_PUSHES ?? "2000", 1, 10_000),
 		baselines: !(values["no-baselines"] ?? env.BENCH_BASELINES === "0"),
 		only,
 		partial,

@@ -21,6 +21,14 @@
  *   POST /__sim/open/components/:id/authorize {authorizer_appid, pre_auth_code?, push?: true, func_info?: [ids]}
  *                                             → {auth_code, expires_in}  (an account consents; with push, an
  *                                             `authorized` or `updateauthorized` push follows)
+ *   POST /__sim/open/components/:id/authorize-many {authorizer_appids: [...], push?: true, func_info?: [ids]}
+ *                                             → {codes: [{authorizer_appid, auth_code, expires_in}]}  (many accounts
+ *                                             consent at once, each as /authorize does: its own single-use code
+ *                                             and, with push, its own push; at most MAX_OUTBOX with push, which is
+ *                                             what one component's outbox holds)
+ *   POST /__sim/open/components/:id/tickets   {create_times_s: [s, …]} → {pushes: [{info_type, query, body,
+ *                                             create_time}]}  (one ticket push per CreateTime, each with a fresh
+ *                                             ticket, handed over instead of queued: a burst the caller delivers)
  *   POST /__sim/open/components/:id/unauthorize {authorizer_appid, push?: true} → {ok: true}
  *   POST /__sim/open/components/:id/revoke    {authorizer_appid} → {ok: true}  (the account's tokens refused from
  *                                             now on, 40001, its authorisation kept: a revocation behind the
@@ -28,11 +36,16 @@
  */
 import { BadRequest, jsonBody } from "./control-input.js";
 import { publicComponent } from "./open-components.js";
+import { MAX_OUTBOX } from "./open-pushes.js";
 import { controlJson } from "./wire.js";
 
 export const OPEN_CONTROL_PREFIX = "/__sim/open/";
 /** WeChat's permission-set ids (func_info): 1 messages, 2 users, … — a default set for an authorisation. */
 const DEFAULT_FUNC_INFO = [1, 2, 3];
+/** Accounts one authorize-many call may authorise without pushes: a bound on one request's work. */
+export const MAX_BULK_AUTHORIZATIONS = 1_000;
+/** Ticket pushes one tickets call may make. */
+export const MAX_TICKET_PUSHES = 10_000;
 
 /**
  * @typedef {object} OpenControlContext
@@ -52,7 +65,7 @@ export function handleOpenControl(ctx, { method, path, body }) {
     requireMethod(method, "POST");
     return controlJson({ component: publicComponent(ctx.components.upsert(jsonBody(body))) });
   }
-  const match = /^\/__sim\/open\/components\/(?<id>[^/]+)(?:\/(?<action>schedule|push|take|authorize|unauthorize|revoke))?$/.exec(path)?.groups;
+  const match = /^\/__sim\/open\/components\/(?<id>[^/]+)(?:\/(?<action>schedule|push|take|tickets|authorize-many|authorize|unauthorize|revoke))?$/.exec(path)?.groups;
   if (!match) throw new BadRequest(`no control endpoint ${path}`, 404);
   const id = decodeURIComponent(match.id ?? "");
   const component = ctx.components.get(id);
@@ -84,16 +97,42 @@ export function handleOpenControl(ctx, { method, path, body }) {
       noOthers(input, "nothing");
       ctx.open.pushes.tick(now);
       return controlJson({ pushes: ctx.open.pushes.take(id) });
+    case "tickets": {
+      const { create_times_s, ...rest } = input;
+      noOthers(rest, "create_times_s");
+      if (!Array.isArray(create_times_s) || create_times_s.length === 0 || create_times_s.length > MAX_TICKET_PUSHES || !create_times_s.every((t) => Number.isSafeInteger(t) && t >= 0)) {
+        throw new BadRequest(`create_times_s must be 1 to ${MAX_TICKET_PUSHES} CreateTimes, integers in seconds`);
+      }
+      return controlJson({ pushes: ctx.open.pushes.ticketPushes(component, now, create_times_s) });
+    }
     case "authorize": {
       const { authorizer_appid, pre_auth_code, push = true, func_info = DEFAULT_FUNC_INFO, ...rest } = input;
       noOthers(rest, "authorizer_appid, pre_auth_code, push, func_info");
       if (typeof authorizer_appid !== "string" || authorizer_appid === "") throw new BadRequest("authorizer_appid must be a non-empty string");
       if (pre_auth_code !== undefined && typeof pre_auth_code !== "string") throw new BadRequest("pre_auth_code must be a string");
-      if (typeof push !== "boolean") throw new BadRequest("push must be true or false");
-      if (!Array.isArray(func_info) || !func_info.every(Number.isSafeInteger)) throw new BadRequest("func_info must be an array of integer ids");
-      const outcome = ctx.open.authorize(id, { authorizer_appid, pre_auth_code, push, func_info }, now);
+      const outcome = ctx.open.authorize(id, { authorizer_appid, pre_auth_code, push: pushFlag(push), func_info: funcInfo(func_info) }, now);
       if ("error" in outcome) throw new BadRequest(outcome.error);
       return controlJson(outcome);
+    }
+    case "authorize-many": {
+      const { authorizer_appids, push = true, func_info = DEFAULT_FUNC_INFO, ...rest } = input;
+      noOthers(rest, "authorizer_appids, push, func_info");
+      const pushed = pushFlag(push);
+      const max = pushed ? MAX_OUTBOX : MAX_BULK_AUTHORIZATIONS;
+      if (!Array.isArray(authorizer_appids) || authorizer_appids.length === 0 || authorizer_appids.length > max) {
+        throw new BadRequest(`authorizer_appids must list 1 to ${max} accounts${pushed ? ` with push (a component's outbox holds ${MAX_OUTBOX}; wait for them to be delivered, or authorise without push)` : ""}`);
+      }
+      if (!authorizer_appids.every((a) => typeof a === "string" && a !== "") || new Set(authorizer_appids).size !== authorizer_appids.length) {
+        throw new BadRequest("authorizer_appids must be distinct non-empty strings");
+      }
+      const scopes = funcInfo(func_info);
+      const codes = authorizer_appids.map((authorizer_appid) => {
+        const outcome = ctx.open.authorize(id, { authorizer_appid, push: pushed, func_info: scopes }, now);
+        // Without a pre_auth_code the only refusal is an unknown component, checked above.
+        if ("error" in outcome) throw new BadRequest(outcome.error);
+        return { authorizer_appid, ...outcome };
+      });
+      return controlJson({ codes });
     }
     case "revoke": {
       const { authorizer_appid, ...rest } = input;
@@ -110,6 +149,18 @@ export function handleOpenControl(ctx, { method, path, body }) {
       return controlJson({ ok: true });
     }
   }
+}
+
+/** @param {unknown} push @returns {boolean} */
+function pushFlag(push) {
+  if (typeof push !== "boolean") throw new BadRequest("push must be true or false");
+  return push;
+}
+
+/** @param {unknown} ids @returns {number[]} */
+function funcInfo(ids) {
+  if (!Array.isArray(ids) || !ids.every(Number.isSafeInteger)) throw new BadRequest("func_info must be an array of integer ids");
+  return ids;
 }
 
 /** @param {string} method @param {string} expected */

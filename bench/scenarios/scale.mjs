@@ -11,13 +11,13 @@
  * subrequests per watchdog run; workerd's memory; the time to register N apps; /status latency; and a
  * sweep of every app's object through /status pages (the fan-out the old cron made every minute).
  */
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AUTH_HEADERS, startBroker } from "../broker.mjs";
-import { median, percentile, round } from "../stats.mjs";
+import { alarmFigures, CRON_INTERVAL_MS, logEntry, plannedRefreshes, readTokens, REFRESH_AT, sleep, workerdRssMiB } from "../refresh-run.mjs";
+import { median, round } from "../stats.mjs";
 import { startWorld } from "../world.mjs";
 
 /**
@@ -35,8 +35,6 @@ export function scaleLifetimeS(n, env = process.env) {
 	if (env.BENCH_SCALE_LIFETIME_S) return Number(env.BENCH_SCALE_LIFETIME_S);
 	return n > 3_000 ? 300 : 120;
 }
-/** Tokens are refreshed 1/8 of their lifetime ahead (a stable one at most 270 s ahead, which these lifetimes never reach). */
-const REFRESH_AT = 7 / 8;
 /**
  * Default phases: readers, then quiet, together 1.8 refresh intervals and a margin: every app's first
  * refresh lands in them (registering ends before it), and the second of every app registered before the
@@ -53,37 +51,10 @@ export function defaultPhases(lifetimeS) {
  * local workerd holds, which is the old design's problem and not the bench's to reproduce.
  */
 const OLD_POLL_SAMPLE = 1_000;
-/** Cloudflare's `* * * * *`. */
-const CRON_INTERVAL_MS = 60_000;
 /** Admin PUTs in flight while registering. */
 const REGISTER_CONCURRENCY = 32;
-/** Readers in the traffic phase, each pausing between reads like a real caller. */
-const READERS = 8;
-const READER_PAUSE_MS = 20;
-/** An alarm that ran more than this after its planned moment counts as late. */
-const LATE_MS = 1_000;
 /** /status timings: medians of this many. */
 const STATUS_SAMPLES = 5;
-
-/** Sum of the resident memory of every workerd process under this one (Miniflare's runtime), in MiB. */
-function workerdRssMiB() {
-	try {
-		const out = execFileSync("ps", ["-eo", "pid,ppid,rss,comm"], { encoding: "utf8" });
-		const rows = out.trim().split("\n").slice(1).map((line) => line.trim().split(/\s+/)).map(([pid, ppid, rss, comm]) => ({ pid: Number(pid), ppid: Number(ppid), rss: Number(rss), comm }));
-		const mine = new Set([process.pid]);
-		let grew = true;
-		while (grew) {
-			grew = false;
-			for (const row of rows) if (!mine.has(row.pid) && mine.has(row.ppid)) { mine.add(row.pid); grew = true; }
-		}
-		return round(rows.filter((r) => mine.has(r.pid) && (r.comm ?? "").includes("workerd")).reduce((sum, r) => sum + r.rss, 0) / 1024, 0);
-	} catch {
-		return null;
-	}
-}
-
-/** @param {number} ms */
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * @param {{ n: number, trafficS: number | null, quietS: number | null, step: (message: string) => void }} options
@@ -116,12 +87,8 @@ export async function measureScale({ n, step, ...phases }) {
 		bindings: { REGISTRY_KEY: randomBytes(32).toString("base64") },
 		onLine(line) {
 			if (!line.includes('"event":"alarm_rang"') && !line.includes('"event":"watchdog_run"')) return;
-			let entry;
-			try {
-				entry = JSON.parse(line.slice(line.indexOf("{")));
-			} catch {
-				return;
-			}
+			const entry = logEntry(line);
+			if (!entry) return;
 			if (entry.event === "alarm_rang" && typeof entry.delay_ms === "number") alarms.push({ at: Date.now(), delay: entry.delay_ms });
 			if (entry.event === "watchdog_run") watchdogRuns.push({ at: Date.now(), subrequests: entry.subrequests, woken: entry.overdue.length + entry.started.length });
 		},
@@ -149,39 +116,7 @@ export async function measureScale({ n, step, ...phases }) {
 	const cron = setInterval(() => void broker.fireCron().catch(() => {}), CRON_INTERVAL_MS);
 
 	step(`scale N=${n}: ${trafficS} s of readers sampling tokens, alarms refreshing…`);
-	/** @type {string | null} */
-	let firstError = null;
-	const reads = { total: 0, ok: 0, unavailable: 0, other: 0, checked: 0, refused: 0 };
-	const trafficEnds = Date.now() + trafficS * 1000;
-	await Promise.all(Array.from({ length: READERS }, async () => {
-		while (Date.now() < trafficEnds) {
-			const app = /** @type {typeof apps[0]} */ (apps[Math.floor(Math.random() * apps.length)]);
-			reads.total++;
-			try {
-				const res = await fetch(`${broker.url}/token?appid=${app.appid}`, { headers: AUTH_HEADERS });
-				const body = /** @type {any} */ (await res.json());
-				if (res.status === 200) {
-					reads.ok++;
-					reads.checked++;
-					const errcode = await world.check(body.access_token);
-					if (errcode !== 0) {
-						reads.refused++;
-						firstError ??= `${app.appid}: token refused with ${errcode} (expires_in ${body.expires_in})`;
-					}
-				} else if (res.status === 503) {
-					reads.unavailable++;
-					firstError ??= `${app.appid}: 503 ${body.message}`;
-				} else {
-					reads.other++;
-					firstError ??= `${app.appid}: HTTP ${res.status} ${body.message}`;
-				}
-			} catch (error) {
-				reads.other++;
-				firstError ??= `${app.appid}: ${error instanceof Error ? error.message : String(error)}`;
-			}
-			await sleep(READER_PAUSE_MS);
-		}
-	}));
+	const reads = await readTokens({ brokerUrl: broker.url, world, appids: apps.map((app) => app.appid), seconds: trafficS });
 	const memoryBusy = workerdRssMiB();
 
 	step(`scale N=${n}: ${quietS} s with no client traffic (alarms and the watchdog only)…`);
@@ -231,8 +166,7 @@ export async function measureScale({ n, step, ...phases }) {
 	// What the plan calls for: each app refreshed every 7/8 of a lifetime from its first token, both modes
 	// alike at these lifetimes (1/8 of one is under stable's 270 s cap), until the run's end.
 	const endedAt = Date.now();
-	let planned = 0;
-	for (const at of firstTokenAt.values()) planned += Math.floor((endedAt - at) / (SCALE_LIFETIME_S * REFRESH_AT * 1000));
+	const planned = plannedRefreshes(firstTokenAt.values(), endedAt, SCALE_LIFETIME_S * REFRESH_AT * 1000);
 	await broker.dispose();
 	await world.close();
 	rmSync(persistTo, { recursive: true, force: true });
@@ -254,15 +188,8 @@ export async function measureScale({ n, step, ...phases }) {
 		register_s: round(registerS, 1),
 		register_failures: registerFailures,
 		run_s: round(runS, 0),
-		reads: { total: reads.total, ok: reads.ok, unavailable_503: reads.unavailable, other_failures: reads.other, checked: reads.checked, refused_by_wechat: reads.refused, first_error: firstError },
-		alarms: {
-			count: alarms.length,
-			late: delays.filter((d) => d > LATE_MS).length,
-			late_threshold_ms: LATE_MS,
-			delay_p50_ms: delays.length ? round(percentile(delays, 50), 0) : null,
-			delay_p99_ms: delays.length ? round(percentile(delays, 99), 0) : null,
-			delay_max_ms: delays.length ? Math.max(...delays) : null,
-		},
+		reads,
+		alarms: alarmFigures(delays),
 		upstream_token_calls_per_app_per_lifetime: round(tokenCalls / n / lifetimes, 2),
 		// Without each app's first fetch, over the run's window (short: apps registered late refresh once less).
 		refresh_calls_per_app_per_lifetime: round((tokenCalls - n) / n / lifetimes, 2),

@@ -326,4 +326,51 @@ describe("the control API of the open platform", () => {
     expect((await control(sim.url, "POST", "reset")).status).toBe(200);
     expect((await control(sim.url, "GET", "open/components")).body.components).toEqual([]);
   });
+
+  it("authorises many accounts at once, each with its own single-use code and, with push, its own push", async () => {
+    await register(sim.url, C);
+    await take(sim.url, C.component_appid);
+    const many = (/** @type {Record<string, unknown>} */ body) => control(sim.url, "POST", `open/components/${C.component_appid}/authorize-many`, body);
+    const pushed = await many({ authorizer_appids: ["wxbulk0001", "wxbulk0002"] });
+    expect(pushed.status).toBe(200);
+    expect(pushed.body.codes.map((/** @type {any} */ c) => c.authorizer_appid)).toEqual(["wxbulk0001", "wxbulk0002"]);
+    const pushes = await take(sim.url, C.component_appid);
+    expect(pushes.map((p) => open(p, C))).toEqual(pushed.body.codes.map((/** @type {any} */ c) => expect.objectContaining({ InfoType: "authorized", AuthorizerAppid: c.authorizer_appid, AuthorizationCode: c.auth_code })));
+    const quiet = await many({ authorizer_appids: ["wxbulk0003"], push: false });
+    expect(await take(sim.url, C.component_appid)).toEqual([]);
+    const token = (await componentToken(sim.url, C, await ticketFromBurst(sim.url))).component_access_token;
+    const q = `?component_access_token=${encodeURIComponent(token)}`;
+    for (const { auth_code, authorizer_appid } of [...pushed.body.codes, ...quiet.body.codes]) {
+      const exchanged = await post(sim.url, "api_query_auth", { component_appid: C.component_appid, authorization_code: auth_code }, q);
+      expect(exchanged.authorization_info.authorizer_appid).toBe(authorizer_appid);
+      expect(await post(sim.url, "api_query_auth", { component_appid: C.component_appid, authorization_code: auth_code }, q)).toMatchObject({ errcode: 61009 });
+    }
+    for (const bad of [{ authorizer_appids: [] }, { authorizer_appids: ["a", "a"] }, { authorizer_appids: [""] }, { authorizer_appids: Array.from({ length: 101 }, (_, i) => `wx${i}`) }, { authorizer_appids: ["a"], push: "yes" }, { authorizer_appids: ["a"], colour: 1 }]) {
+      const refused = await many(bad);
+      expect(refused.status).toBe(400);
+      expect(refused.body.error).toMatch(/authorizer_appids|push|colour/);
+    }
+    expect((await many({ authorizer_appids: Array.from({ length: 101 }, (_, i) => `wx${i}`), push: false })).status).toBe(200);
+  });
+
+  it("hands over a burst of ticket pushes, one per CreateTime, each a fresh ticket that works, none queued", async () => {
+    await register(sim.url, C);
+    await take(sim.url, C.component_appid);
+    const burst = await control(sim.url, "POST", `open/components/${C.component_appid}/tickets`, { create_times_s: [100, 300, 200] });
+    expect(burst.status).toBe(200);
+    const fields = burst.body.pushes.map((/** @type {any} */ p) => open(p, C));
+    expect(fields.map((/** @type {any} */ f) => [f.InfoType, Number(f.CreateTime)])).toEqual([["component_verify_ticket", 100], ["component_verify_ticket", 300], ["component_verify_ticket", 200]]);
+    expect(new Set(fields.map((/** @type {any} */ f) => f.ComponentVerifyTicket)).size).toBe(3);
+    for (const f of fields) expect(await componentToken(sim.url, C, f.ComponentVerifyTicket)).toHaveProperty("component_access_token");
+    expect(await take(sim.url, C.component_appid)).toEqual([]);
+    for (const bad of [{}, { create_times_s: [] }, { create_times_s: [1.5] }, { create_times_s: [-1] }, { create_times_s: "1" }]) {
+      expect((await control(sim.url, "POST", `open/components/${C.component_appid}/tickets`, bad)).status).toBe(400);
+    }
+  });
 });
+
+/** A ticket from a one-push burst (the outbox left alone), read as the receiver would. */
+async function ticketFromBurst(/** @type {string} */ url) {
+  const burst = await control(url, "POST", `open/components/${C.component_appid}/tickets`, { create_times_s: [1] });
+  return open(burst.body.pushes[0], C).ComponentVerifyTicket;
+}

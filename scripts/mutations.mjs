@@ -2025,4 +2025,11 @@ export const MUTATIONS = [
 		replace: "",
 		tests: ["gwsuite"],
 	},
+	{
+		name: "[suite] a registry suite is opened in the object's constructor (an alarm that is its first call knows it)",
+		file: "src/authority/suite-role.ts",
+		find: "await Promise.all([this.#tickets.load(), this.#desk.load()]);",
+		replace: "await this.#tickets.load();",
+		tests: ["suite-token"],
+	},
 ];

@@ -2032,4 +2032,11 @@ export const MUTATIONS = [
 		replace: "await this.#tickets.load();",
 		tests: ["suite-token"],
 	},
+	{
+		name: "[suite] keys may be scoped provider:<corpid> (GET /provider-token)",
+		file: "src/routes/admin-keys.ts",
+		find: "const SCOPE_PATTERN = /^(?:(?:corp|component|suite|provider):)?",
+		replace: "const SCOPE_PATTERN = /^(?:(?:corp|component|suite):)?",
+		tests: ["gwsuite"],
+	},
 ];

@@ -36,6 +36,7 @@ import { mountOpenAuthorizations } from "./open-authorizations";
 import { mountWeComSuiteEvents } from "./wecom-suite-events";
 import { mountComponentToken } from "./component-token";
 import { mountSuiteToken } from "./suite-token";
+import { mountProviderToken } from "./provider-token";
 
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
@@ -151,6 +152,7 @@ app.use("/open/:component_appid/authorizers", apiKeyAuth());
 app.use("/open/:component_appid/authorizers/sync", apiKeyAuth());
 mountComponentToken(app);
 mountSuiteToken(app);
+mountProviderToken(app);
 mountOpenAuthorizations(app);
 
 app.get("/token", async (c) => {

@@ -29,6 +29,7 @@ export const ROUTES: Readonly<Record<string, readonly string[]>> = {
 	"/wecom-suite/:suite_id/events": ["GET", "POST"],
 	"/component-token": ["GET"],
 	"/suite-token": ["GET"],
+	"/provider-token": ["GET"],
 };
 
 /**

@@ -2193,4 +2193,18 @@ export const MUTATIONS = [
 		replace: "",
 		tests: ["gwsuite"],
 	},
+	{
+		name: "[suite] a registry suite is opened in the object's constructor (an alarm that is its first call knows it)",
+		file: "src/authority/suite-role.ts",
+		find: "await Promise.all([this.#tickets.load(), this.#desk.load()]);",
+		replace: "await this.#tickets.load();",
+		tests: ["suite-token"],
+	},
+	{
+		name: "[suite] keys may be scoped provider:<corpid> (GET /provider-token)",
+		file: "src/routes/admin-keys.ts",
+		find: "const SCOPE_PATTERN = /^(?:(?:corp|component|suite|provider):)?",
+		replace: "const SCOPE_PATTERN = /^(?:(?:corp|component|suite):)?",
+		tests: ["gwsuite"],
+	},
 ];

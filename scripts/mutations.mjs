@@ -1332,8 +1332,8 @@ export const MUTATIONS = [
 	{
 		name: "[wecom-suite] an admin key can be scoped to suite:<suite_id>",
 		file: "src/routes/admin-keys.ts",
-		find: "const SCOPE_PATTERN = /^(?:(?:corp|component|suite):)?[A-Za-z0-9_-]{1,64}$/;",
-		replace: "const SCOPE_PATTERN = /^(?:(?:corp|component):)?[A-Za-z0-9_-]{1,64}$/;",
+		find: "const SCOPE_PATTERN = /^(?:(?:corp|component|suite|provider):)?[A-Za-z0-9_-]{1,64}$/;",
+		replace: "const SCOPE_PATTERN = /^(?:(?:corp|component|provider):)?[A-Za-z0-9_-]{1,64}$/;",
 		tests: ["wecom-suite-events"],
 	},
 	{
@@ -2199,5 +2199,19 @@ export const MUTATIONS = [
 		find: "return app.suiteId !== undefined ? suiteObjectName(app.suiteId) : null;",
 		replace: "return null;",
 		tests: ["suite-scope"],
+	},
+	{
+		name: "[suite] a registry suite is opened in the object's constructor (an alarm that is its first call knows it)",
+		file: "src/authority/suite-role.ts",
+		find: "await Promise.all([this.#tickets.load(), this.#desk.load(), this.#installs.load()]);",
+		replace: "await Promise.all([this.#tickets.load(), this.#installs.load()]);",
+		tests: ["suite-token"],
+	},
+	{
+		name: "[suite] keys may be scoped provider:<corpid> (GET /provider-token)",
+		file: "src/routes/admin-keys.ts",
+		find: "const SCOPE_PATTERN = /^(?:(?:corp|component|suite|provider):)?",
+		replace: "const SCOPE_PATTERN = /^(?:(?:corp|component|suite):)?",
+		tests: ["gwsuite"],
 	},
 ];

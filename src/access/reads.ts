@@ -50,6 +50,11 @@ export function readSuiteToken(env: AppEnv, suiteId: string): Promise<Credential
 	return readCredential(env, suiteObjectName(suiteId), "token", () => suiteAuthority(env, suiteId).suiteAccessToken(suiteId));
 }
 
+/** A WeCom service provider's provider_access_token: the `token` of the provider's object (provider:<corpid>). */
+export function readProviderToken(env: AppEnv, corpid: string): Promise<CredentialRecord> {
+	return readCredential(env, `provider:${corpid}`, "token", () => authority(env, `provider:${corpid}`).providerAccessToken(corpid));
+}
+
 /**
  * The object's answer to an invalidation or refresh replaces this isolate's memory entry at once, so the
  * isolate that told a client "here is the new token" never hands that client the old one again.

@@ -14,7 +14,7 @@ const SHA256_KEY_PATTERN = /^sha256:([0-9a-fA-F]{64})$/;
 /** What a bearer token may contain (RFC 6750 §2.1 b64token); Hono's bearerAuth refuses anything else. */
 const BEARER_KEY_PATTERN = /^[A-Za-z0-9._~+/-]+=*$/;
 const KEY_HINT = "generate one with `openssl rand -hex 24`";
-const GROUP_SCOPE_PATTERN = /^(?:corp|component|suite):[A-Za-z0-9_-]{1,64}$/;
+const GROUP_SCOPE_PATTERN = /^(?:corp|component|suite|provider):[A-Za-z0-9_-]{1,64}$/;
 /** The shape of API_KEYS, quoted in messages about it. */
 export const KEYS_EXAMPLE = '[{"name":"billing","key":"sha256:<hex>","apps":["wx…"],"admin":false}]';
 
@@ -60,11 +60,11 @@ export function parseKeys(entries: readonly unknown[], apps: ReadonlyMap<string,
 
 function parseScope(scope: unknown, label: string, apps: ReadonlyMap<string, AppConfig> | null): "*" | Set<string> {
 	if (!Array.isArray(scope) || scope.length === 0 || !scope.every((a) => typeof a === "string")) {
-		throw new ConfigError(`${label}.apps must be a non-empty array of appids (or "corp:<corpid>", "component:<component_appid>", "suite:<suite_id>"), or ["*"] for every app.`);
+		throw new ConfigError(`${label}.apps must be a non-empty array of appids (or "corp:<corpid>", "component:<component_appid>", "suite:<suite_id>", "provider:<corpid>"), or ["*"] for every app.`);
 	}
 	if (scope.includes("*")) return "*";
 	for (const appid of scope) {
-		// `corp:<corpid>` (every WeCom entry of the corp) `component:<appid>` (a component and its authorizers) and `suite:<suite_id>` (a WeCom suite).
+		// `corp:<corpid>` (every WeCom entry of the corp) `component:<appid>` (a component and its authorizers) `suite:<suite_id>` (a WeCom suite) and `provider:<corpid>` (a WeCom service provider).
 		if (GROUP_SCOPE_PATTERN.test(appid)) continue;
 		if (apps && !apps.has(appid)) {
 			throw new ConfigError(`${label}.apps names ${appid}, which is not in WECHAT_APPS; add the app or fix the appid.`);

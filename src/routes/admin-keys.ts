@@ -18,7 +18,7 @@ import { decodeCursor, pageLimit, pageOf, readAdminBody, requireFullAdmin } from
 const KEY_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 const SHA256_KEY_PATTERN = /^sha256:([0-9a-f]{64})$/;
 /** A scope entry: an appid, every WeCom entry of a corp, or a component and the accounts that authorised it. */
-const SCOPE_PATTERN = /^(?:(?:corp|component|suite):)?[A-Za-z0-9_-]{1,64}$/;
+const SCOPE_PATTERN = /^(?:(?:corp|component|suite|provider):)?[A-Za-z0-9_-]{1,64}$/;
 /** 24 random bytes, as `openssl rand -hex 24` would give; the prefix lets secret scanners find a leaked key. */
 const GENERATED_KEY_BYTES = 24;
 const GENERATED_KEY_PREFIX = "wxb_";
@@ -34,11 +34,11 @@ function nameParam(c: Context<BrokerEnv>): string {
 
 function parseScope(raw: unknown): RegisteredKey["apps"] {
 	if (!Array.isArray(raw) || raw.length === 0 || !raw.every((entry) => typeof entry === "string")) {
-		throw new BrokerError("bad_request", 'apps must be a non-empty array: appids, "corp:<corpid>", "component:<component_appid>", "suite:<suite_id>", or ["*"] for every app.');
+		throw new BrokerError("bad_request", 'apps must be a non-empty array: appids, "corp:<corpid>", "component:<component_appid>", "suite:<suite_id>", "provider:<corpid>", or ["*"] for every app.');
 	}
 	if (raw.includes("*")) return "*";
 	const bad = raw.find((entry) => !SCOPE_PATTERN.test(entry));
-	if (bad !== undefined) throw new BrokerError("bad_request", `apps: ${JSON.stringify(bad.slice(0, 80))} is not an appid, "corp:<corpid>", "component:<component_appid>" or "suite:<suite_id>".`);
+	if (bad !== undefined) throw new BrokerError("bad_request", `apps: ${JSON.stringify(bad.slice(0, 80))} is not an appid, "corp:<corpid>", "component:<component_appid>", "suite:<suite_id>" or "provider:<corpid>".`);
 	return [...new Set(raw as string[])].sort();
 }
 

@@ -37,6 +37,7 @@ import { mountWeComSuiteEvents } from "./wecom-suite-events";
 import { mountWeComSuiteInstalls } from "./wecom-suite-installs";
 import { mountComponentToken } from "./component-token";
 import { mountSuiteToken } from "./suite-token";
+import { mountProviderToken } from "./provider-token";
 
 
 /** An invalidation report is an appid and a token (≤ 512 chars): 4 KiB is generous. */
@@ -155,6 +156,7 @@ app.use("/wecom-suite/:suite_id/installs", apiKeyAuth());
 app.use("/wecom-suite/:suite_id/installs/sync", apiKeyAuth());
 mountComponentToken(app);
 mountSuiteToken(app);
+mountProviderToken(app);
 mountOpenAuthorizations(app);
 mountWeComSuiteInstalls(app);
 

@@ -32,6 +32,7 @@ export const ROUTES: Readonly<Record<string, readonly string[]>> = {
 	"/wecom-suite/:suite_id/installs/sync": ["POST"],
 	"/component-token": ["GET"],
 	"/suite-token": ["GET"],
+	"/provider-token": ["GET"],
 };
 
 /**

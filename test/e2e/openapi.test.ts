@@ -36,7 +36,7 @@ const ORDER = [
 	"gatewayForwardGet", "gatewayForwardPost", "gatewaySnsRefused",
 	"getRegistry", "putApp", "getApp", "listApps", "createKey", "listKeys", "updateKey", "revokeKey", "resealRegistry", "deleteApp",
 	"putComponent", "getComponent", "componentEvents", "getComponentToken", "gatewayComponentToken", "createAuthUrl", "exchangeAuthorization", "listAuthorizers", "syncAuthorizers",
-	"putSuite", "getSuite", "suiteUrlCheck", "suiteEvents", "getSuiteToken", "gatewaySuiteToken", "createInstallUrl", "exchangeInstall", "listInstalls", "syncInstalls",
+	"putSuite", "getSuite", "suiteUrlCheck", "suiteEvents", "getSuiteToken", "getProviderToken", "gatewaySuiteToken", "createInstallUrl", "exchangeInstall", "listInstalls", "syncInstalls",
 ];
 
 let sim: Simulator;

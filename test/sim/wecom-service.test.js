@@ -360,5 +360,15 @@ describe("installs, permanent codes and corp tokens", () => {
     expect((await service(sim.url, "get_provider_token", { ...body, corpid: "" })).errcode).toBe(41002);
     expect((await control(sim.url, "GET", `wecom/suites/${S.suite_id}`)).body.suite).toMatchObject({ provider_corpid: PROVIDER, provider_secret: true });
     expect(JSON.stringify((await control(sim.url, "GET", "wecom/suites")).body)).not.toContain(S.provider_secret);
+    // The provider's calls are counted under its corpid (those naming it), and the suite's page shows them.
+    expect((await control(sim.url, "GET", `wecom/suites/${S.suite_id}`)).body.provider_stats.wecom_get_provider_token).toBe(4);
+  });
+
+  it("says 7200 again for a reused provider token when the suite carrying its secret says reused_expires_in full", async () => {
+    await register(sim.url, { ...S, reused_expires_in: "full" });
+    const body = { corpid: PROVIDER, provider_secret: S.provider_secret };
+    const first = await service(sim.url, "get_provider_token", body);
+    await advance(sim.url, 100);
+    expect(await service(sim.url, "get_provider_token", body)).toEqual({ provider_access_token: first.provider_access_token, expires_in: 7200 });
   });
 });

@@ -64,6 +64,22 @@ describe("GET /suite-token", () => {
 	});
 });
 
+describe("GET /provider-token", () => {
+	it("answers a key scoped provider:<corpid> with the provider's token; 403 for another, 404 naming how to add one", async () => {
+		const s = S[7]!;
+		const corpid = s.provider_corpid!;
+		const key = await registryKey("gwsuite-provider", [`provider:${corpid}`]);
+		const mine = await call(`/provider-token?corpid=${corpid}`, { key });
+		expect(mine.status, JSON.stringify(mine.body)).toBe(200);
+		expect(Object.keys(mine.body).sort()).toEqual(["expires_in", "provider_access_token"]);
+		expect((await call(`/provider-token?corpid=${S[8]!.provider_corpid}`, { key })).status).toBe(403);
+		const missing = await call("/provider-token?corpid=wwnosuchprovider", { key: KEYS.all });
+		expect(missing.status).toBe(404);
+		expect(missing.body.message).toMatch(/provider_corpid wwnosuchprovider and provider_secret/);
+		expect((await serviceStats(s)).provider.wecom_get_provider_token).toBeGreaterThanOrEqual(1);
+	});
+});
+
 describe("get_suite_token through the gateway", () => {
 	it("answers a broker key with the broker's suite token in WeCom's shape, whatever ticket is sent", async () => {
 		const s = S[2]!;

@@ -47,7 +47,7 @@ export async function call(path: string, { method = "GET", key = KEYS.all, body,
 	// the admin API just generated (shown once, in its 201).
 	// POST /open/{c}/auth-url: the link carries the pre_auth_code it was asked for.
 	const preAuthCode = typeof parsed.url === "string" ? new URL(parsed.url).searchParams.get("pre_auth_code") : null;
-	const carried = [parsed.access_token, parsed.component_access_token, parsed.suite_access_token, parsed.ticket, parsed.signature, (parsed.agentConfig as Record<string, unknown> | undefined)?.signature, preAuthCode];
+	const carried = [parsed.access_token, parsed.component_access_token, parsed.suite_access_token, parsed.provider_access_token, parsed.ticket, parsed.signature, (parsed.agentConfig as Record<string, unknown> | undefined)?.signature, preAuthCode];
 	const allowed = response.status === 200 ? carried.filter((v): v is string => typeof v === "string")
 		: response.status === 201 && typeof parsed.key === "string" ? [parsed.key] : [];
 	const headerText = [...response.headers].map(([k, v]) => `${k}: ${v}`).join("\n");

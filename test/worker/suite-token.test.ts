@@ -4,14 +4,15 @@
  * a promise that never runs past the deadline the first fetch set when WeCom hands the same token back
  * (whatever expires_in it then says), failures that keep a valid value, incidents that name what to check.
  */
+import { abortAllDurableObjects } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { authority, suiteAuthority } from "../../src/authority/stub";
 import { parseSuites } from "../../src/config/suites";
 import { watchdog } from "../../src/ops/scheduled";
 import type { Outcome } from "../../src/core/outcome";
-import { tokenTestSuite, type TestApp, type TestSuite } from "./fixtures";
-import { alertsFor, interceptUpstream, sim, simUrl, travel, wechatAnswer } from "./helpers";
+import { KEYS, registryTestSuite, tokenTestSuite, type TestApp, type TestSuite } from "./fixtures";
+import { alertsFor, call, interceptUpstream, sim, simUrl, travel, wechatAnswer } from "./helpers";
 import { alarmOf, pushSuiteTicket, ring, serviceStats, statusOfObject, suiteInSim } from "./suite-helpers";
 
 const S = Array.from({ length: 16 }, (_, n) => tokenTestSuite(n)) as TestSuite[];
@@ -271,5 +272,28 @@ describe("provider_access_token", () => {
 		const [a, b] = [S[0]!, S[1]!];
 		expect(() => parseSuites(JSON.stringify([a, { ...b, provider_secret: "another" }]))).toThrow(/provider_secret differs from wwsuitetok00's.*one ProviderSecret/);
 		expect(parseSuites(JSON.stringify([a, b])).size).toBe(2);
+	});
+});
+
+describe("a suite added through the admin API", () => {
+	it("gets its token the same way, also from an object that restarted (the alarm names it before any call)", async () => {
+		const s = registryTestSuite(5);
+		const { suite_id: _id, ...body } = s;
+		const put = await call(`/admin/suites/${s.suite_id}`, { method: "PUT", key: KEYS.admin, body });
+		expect(put.status, JSON.stringify(put.body)).toBe(201);
+		expect(await pushSuiteTicket(s)).toBe("success");
+		await ring(name(s));
+		const first = await tokenOf(s);
+		expect(await check(first.value)).toBe(0);
+		for (let moved = 0; moved < 7200; moved += 600) {
+			await travel(600);
+			await pushSuiteTicket(s);
+		}
+		// A fresh instance whose first call is its alarm: the registry suite is opened in the constructor.
+		await abortAllDurableObjects();
+		await ring(name(s));
+		const second = await tokenOf(s);
+		expect(second.value).not.toBe(first.value);
+		expect((await statusOfObject(name(s))).last_refresh.trigger).toBe("scheduled");
 	});
 });

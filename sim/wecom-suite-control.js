@@ -20,6 +20,10 @@
  *                                             the bare text a receiver must answer)
  *   POST /__sim/wecom/suites/:id/install      {corpid, corp_name?, pre_auth_code?, push?: false, state?, agentid?}
  *                                             → {auth_code, expires_in}  (with push, a create_auth callback follows)
+ *   POST /__sim/wecom/suites/:id/install-many {corpids: [...], push?: true} → {codes: [{corpid, auth_code,
+ *                                             expires_in}]}  (many companies install at once, each with its own
+ *                                             single-use auth code and, with push, its own create_auth callback;
+ *                                             with push at most the outbox's MAX_SUITE_OUTBOX, without 1,000)
  *   POST /__sim/wecom/suites/:id/uninstall    {corpid, push?: true} → {ok: true}  (cancel_auth)
  *   POST /__sim/wecom/suites/:id/change       {corpid, corp_name?, push?: true} → {ok: true}  (change_auth)
  *   POST /__sim/wecom/suites/:id/reset        {corpid, push?: true} → {auth_code, expires_in}  (代开发
@@ -27,9 +31,12 @@
  */
 import { BadRequest, jsonBody } from "./control-input.js";
 import { publicSuite } from "./wecom-suites.js";
+import { MAX_SUITE_OUTBOX } from "./wecom-suite-pushes.js";
 import { controlJson } from "./wire.js";
 
 export const SUITE_CONTROL_PREFIX = "/__sim/wecom/suites";
+/** Companies one install-many call may install without pushes: a bound on one request's work. */
+export const MAX_BULK_INSTALLS = 1_000;
 
 /**
  * @typedef {object} SuiteControlContext
@@ -49,7 +56,7 @@ export function handleSuiteControl(ctx, { method, path, body }) {
     requireMethod(method, "POST");
     return controlJson({ suite: publicSuite(ctx.suites.upsert(jsonBody(body))) });
   }
-  const match = /^\/__sim\/wecom\/suites\/(?<id>[^/]+)(?:\/(?<action>schedule|push|take|url-check|install|uninstall|change|reset))?$/.exec(path)?.groups;
+  const match = /^\/__sim\/wecom\/suites\/(?<id>[^/]+)(?:\/(?<action>schedule|push|take|url-check|install-many|install|uninstall|change|reset))?$/.exec(path)?.groups;
   if (!match) throw new BadRequest(`no control endpoint ${path}`, 404);
   const id = decodeURIComponent(match.id ?? "");
   const suite = ctx.suites.get(id);
@@ -102,6 +109,24 @@ export function handleSuiteControl(ctx, { method, path, body }) {
       }, now);
       if ("error" in outcome) throw new BadRequest(outcome.error);
       return controlJson(outcome);
+    }
+    case "install-many": {
+      const { corpids, push = true, ...rest } = input;
+      noOthers(rest, "corpids, push");
+      if (typeof push !== "boolean") throw new BadRequest("push must be true or false");
+      // With push every install's create_auth waits in the suite's outbox, which drops its oldest beyond MAX_SUITE_OUTBOX.
+      const max = push ? MAX_SUITE_OUTBOX : MAX_BULK_INSTALLS;
+      if (!Array.isArray(corpids) || corpids.length === 0 || corpids.length > max) {
+        throw new BadRequest(`corpids must list 1 to ${max} companies${push ? ` with push (a suite's outbox holds ${MAX_SUITE_OUTBOX}; wait for them to be delivered, or install without push)` : ""}`);
+      }
+      if (!corpids.every((c) => typeof c === "string" && c !== "") || new Set(corpids).size !== corpids.length) throw new BadRequest("corpids must be distinct non-empty strings");
+      const codes = corpids.map((corpid) => {
+        const outcome = ctx.service.install(id, { corpid, push }, now);
+        // Without a pre_auth_code the only refusal is an unknown suite, checked above.
+        if ("error" in outcome) throw new BadRequest(outcome.error);
+        return { corpid, ...outcome };
+      });
+      return controlJson({ codes });
     }
     case "change": {
       const { corpid, corp_name, push = true, ...rest } = input;

@@ -281,6 +281,35 @@ describe("installs, permanent codes and corp tokens", () => {
     expect(v2.permanent_code).not.toBe(permanent.permanent_code);
   });
 
+  it("installs many companies at once, each with its own single-use auth code and create_auth push, within the outbox", async () => {
+    await register(sim.url, S);
+    const token = await tokenNow();
+    await take(sim.url, S.suite_id);
+    const corpids = ["wwmany01", "wwmany02", "wwmany03"];
+    const many = await control(sim.url, "POST", `wecom/suites/${S.suite_id}/install-many`, { corpids });
+    expect(many.status).toBe(200);
+    const codes = /** @type {{ corpid: string, auth_code: string, expires_in: number }[]} */ (many.body.codes);
+    expect(codes.map((c) => c.corpid)).toEqual(corpids);
+    expect(new Set(codes.map((c) => c.auth_code)).size).toBe(3);
+    const pushed = (await take(sim.url, S.suite_id)).filter((p) => p.info_type === "create_auth").map((p) => open(p, S, S.suite_id).AuthCode);
+    expect(pushed).toEqual(codes.map((c) => c.auth_code));
+    for (const { corpid, auth_code } of codes) {
+      expect(await service(sim.url, "get_permanent_code", { auth_code }, `?suite_access_token=${token}`)).toMatchObject({ auth_corp_info: { corpid } });
+      expect((await service(sim.url, "get_permanent_code", { auth_code }, `?suite_access_token=${token}`)).errcode).toBe(40078);
+    }
+    // Without push nothing is queued; with push no more than the outbox holds; duplicates and non-strings refused.
+    const quiet = await control(sim.url, "POST", `wecom/suites/${S.suite_id}/install-many`, { corpids: ["wwmany04"], push: false });
+    expect(quiet.body.codes).toHaveLength(1);
+    expect((await take(sim.url, S.suite_id)).filter((p) => p.info_type === "create_auth")).toEqual([]);
+    const tooMany = Array.from({ length: 101 }, (_, i) => `wwover${i}`);
+    for (const body of [{ corpids: tooMany }, { corpids: ["wwdup", "wwdup"] }, { corpids: [1] }, { corpids: [] }, { corpids: ["wwx"], push: "yes" }, { corpids: ["wwx"], agentid: 1 }]) {
+      const refused = await control(sim.url, "POST", `wecom/suites/${S.suite_id}/install-many`, body);
+      expect(refused.status).toBe(400);
+      expect(refused.body.error).toEqual(expect.any(String));
+    }
+    expect((await control(sim.url, "POST", `wecom/suites/${S.suite_id}/install-many`, { corpids: tooMany, push: false })).body.codes).toHaveLength(101);
+  });
+
   it("refuses an auth code that expired, is another suite's, or too short, and a pre_auth_code that expired", async () => {
     await register(sim.url, S);
     await register(sim.url, OTHER);

@@ -81,11 +81,11 @@ export function plannedRefreshes(firstAt, endedAt, intervalMs) {
 
 /**
  * The traffic phase: READERS readers for `seconds`, each reading GET /token of a random app of `appids` and
- * checking the token it got with WeChat's getcallbackip. Counts reads, 503s, other failures and tokens
- * WeChat refused, with the first error.
- * @param {{ brokerUrl: string, world: import("./world.mjs").World, appids: readonly string[], seconds: number }} options
+ * checking the token it got with the platform (`check`: WeChat's getcallbackip by default, WeCom's for corp
+ * tokens). Counts reads, 503s, other failures and tokens the platform refused, with the first error.
+ * @param {{ brokerUrl: string, world: import("./world.mjs").World, appids: readonly string[], seconds: number, check?: (token: string) => Promise<number> }} options
  */
-export async function readTokens({ brokerUrl, world, appids, seconds }) {
+export async function readTokens({ brokerUrl, world, appids, seconds, check = world.check }) {
 	/** @type {string | null} */
 	let firstError = null;
 	const reads = { total: 0, ok: 0, unavailable_503: 0, other_failures: 0, checked: 0, refused_by_wechat: 0 };
@@ -100,7 +100,7 @@ export async function readTokens({ brokerUrl, world, appids, seconds }) {
 				if (res.status === 200) {
 					reads.ok++;
 					reads.checked++;
-					const errcode = await world.check(body.access_token);
+					const errcode = await check(body.access_token);
 					if (errcode !== 0) {
 						reads.refused_by_wechat++;
 						firstError ??= `${appid}: token refused with ${errcode} (expires_in ${body.expires_in})`;

@@ -152,6 +152,14 @@ export function tableRows(results) {
 			`${num(b.success)} success, ${num(b.refused_older_409)} × 409 (older); newest kept: ${b.newest_kept ? "yes" : "NO"}`,
 		]);
 	}
+	for (const w of results.wecom_suite ?? []) {
+		const t = w.suite_token;
+		rows.push([
+			"wecom suite", `broker, ${num(w.companies)} companies`, `${w.run_s} s, ${w.token_lifetime_s.corp} s / ${w.token_lifetime_s.suite} s tokens`, "–", "–", "–", "–",
+			`${num(t.calls)} suite token (${num(t.planned)}); naive per-company fetch, computed: ${num(t.naive_calls)}`, `${num(w.reads.refused_by_wechat + w.reads.unavailable_503)}/${num(w.reads.total)}`,
+			`installed in ${w.install_s} s; ${num(w.corp_token.refreshes.made)} corp refreshes (${num(w.corp_token.refreshes.planned)} planned); ${num(w.alarms.late)} of ${num(w.alarms.count)} alarms > 1 s late`,
+		]);
+	}
 	return rows;
 }
 

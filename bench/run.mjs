@@ -17,6 +17,7 @@ import { cleanupAll, cleanupOnSignals, interrupted } from "./cleanup.mjs";
 import { BenchFailure, requireSuccess } from "./failures.mjs";
 import { REDIS_INSTALL_HINT, redisAvailable, startRedis } from "./redis.mjs";
 import { headline, markdownTable, tableRows, writeResults } from "./report.mjs";
+import { runGrantScenarios } from "./grant-scenarios.mjs";
 import { readSettings } from "./settings.mjs";
 import { baselineStampedes, fastLifetimeS, LABELS, measureBaselineThroughput, startFastFleets } from "./scenarios/baselines.mjs";
 import { measureBrokerPaths } from "./scenarios/broker-paths.mjs";
@@ -26,7 +27,6 @@ import { compressedDay, CRON_INTERVAL_MS, DAY_TOKEN_LIFETIME_S } from "./scenari
 import { stampede, summarizeRuns } from "./scenarios/stampede.mjs";
 import { storm, summarizeStorms } from "./scenarios/storm.mjs";
 import { measureRegistry } from "./scenarios/registry.mjs";
-import { measureOpenPlatform } from "./scenarios/open-platform.mjs";
 import { measureScale } from "./scenarios/scale.mjs";
 import { measureTickets } from "./scenarios/tickets.mjs";
 import { round } from "./stats.mjs";
@@ -223,25 +223,7 @@ async function main() {
 		}
 	}
 
-	/** @type {any[] | null} */
-	let openPlatform = null;
-	if (only.has("open-platform")) {
-		openPlatform = [];
-		for (const n of settings.openSizes) {
-			const run = await measureOpenPlatform({ n, pushes: settings.openPushes, trafficS: settings.openTrafficS, quietS: settings.openQuietS, step });
-			const c = run.component_token;
-			const b = run.ticket_burst;
-			console.error(`  open N=${n}: authorised in ${run.register_s} s; ${run.reads.refused_by_wechat} refused, ${run.reads.unavailable_503} × 503 of ${run.reads.total} reads; `
-				+ `${run.alarms.late} of ${run.alarms.count} alarms late (p99 ${run.alarms.delay_p99_ms} ms); component token ${c.calls} calls (${c.planned} planned) over ${c.lifetimes} lifetimes, ${c.calls_per_lifetime}/lifetime (naive: ${c.naive_calls_per_lifetime}); `
-				+ `${run.authorizer_token.refreshes.made} authorizer refreshes of ${run.authorizer_token.refreshes.planned} planned; 61023/40001 logged: ${run.errcodes_61023_40001}; `
-				+ `burst ${b.pushes_per_s} pushes/s (p99 ${b.p99_ms} ms), ${b.wrong_answers} wrong, newest kept: ${b.newest_kept}; workerd ${run.workerd_rss_mib.after_traffic} MiB`);
-			requireSuccess("open-platform", [
-				{ label: `open N=${n} reads`, requests: run.reads.total, failed: run.reads.unavailable_503 + run.reads.other_failures + run.reads.refused_by_wechat, firstError: run.reads.first_error ?? undefined },
-				{ label: `open N=${n} ticket burst`, requests: b.pushes, failed: b.wrong_answers + (b.newest_kept ? 0 : b.pushes), firstError: b.first_wrong ? JSON.stringify(b.first_wrong) : undefined },
-			]);
-			openPlatform.push(run);
-		}
-	}
+	const { openPlatform, wecomSuite } = await runGrantScenarios({ settings, only, step });
 
 	const results = {
 		generated_at: new Date().toISOString(),
@@ -258,6 +240,7 @@ async function main() {
 		registry,
 		scale,
 		open_platform: openPlatform,
+		wecom_suite: wecomSuite,
 		worker_logs: { main: mainLogs, day: dayLogs },
 		skipped,
 		duration_s: 0,

@@ -20,6 +20,10 @@
  *   --open-seconds T,Q | BENCH_OPEN_SECONDS  its traffic and quiet phases in s (default: as scale's, from the
  *                                        authorizer token's lifetime, bench/open-figures.mjs)
  *   --open-pushes M  | BENCH_OPEN_PUSHES  ticket pushes in its burst (default 2000)
+ *   --wecom L        | BENCH_WECOM        comma-separated installed-company counts of the wecom-suite scenario
+ *                                        (default 1000,10000)
+ *   --wecom-seconds T,Q | BENCH_WECOM_SECONDS  its traffic and quiet phases in s (default: as scale's, from
+ *                                        the corp token's lifetime, bench/open-figures.mjs wecomLifetimes)
  *   --only L         | BENCH_ONLY         comma-separated scenarios to run (default: all of SCENARIOS); a
  *                                        partial run writes bench/.tmp/results-partial.json, never results.json
  *   --no-baselines   | BENCH_BASELINES=0  skip the Redis baselines
@@ -41,6 +45,9 @@ import { parseArgs } from "node:util";
  * @property {number[]} openSizes      authorizers per open-platform run (issue 18)
  * @property {number | null} openTrafficS     seconds of readers per open-platform run (null: from the lifetime)
  * @property {number | null} openQuietS       seconds with no client per open-platform run (null: from the lifetime)
+ * @property {number[]} wecomSizes     installed companies per wecom-suite run (issue 19)
+ * @property {number | null} wecomTrafficS    seconds of readers per wecom-suite run (null: from the lifetime)
+ * @property {number | null} wecomQuietS      seconds with no client per wecom-suite run (null: from the lifetime)
  * @property {number} openPushes       ticket pushes in each open-platform run's burst
  * @property {boolean} baselines
  * @property {ReadonlySet<Scenario>} only   the scenarios to run
@@ -49,7 +56,7 @@ import { parseArgs } from "node:util";
  */
 
 /** Each runs for the broker and, unless skipped, the baselines; the bundle is measured on every run. */
-export const SCENARIOS = /** @type {const} */ (["throughput", "gateway", "stampede", "storm", "day", "tickets", "registry", "scale", "open-platform"]);
+export const SCENARIOS = /** @type {const} */ (["throughput", "gateway", "stampede", "storm", "day", "tickets", "registry", "scale", "open-platform", "wecom-suite"]);
 /** @typedef {typeof SCENARIOS[number]} Scenario */
 
 /** @param {string} raw @returns {Set<Scenario>} */
@@ -107,6 +114,8 @@ export function readSettings(argv = process.argv.slice(2), env = process.env) {
 			open: { type: "string" },
 			"open-seconds": { type: "string" },
 			"open-pushes": { type: "string" },
+			wecom: { type: "string" },
+			"wecom-seconds": { type: "string" },
 			only: { type: "string" },
 			"no-baselines": { type: "boolean" },
 		},
@@ -136,6 +145,11 @@ export function readSettings(argv = process.argv.slice(2), env = process.env) {
 			return { openTrafficS: trafficS, openQuietS: quietS };
 		})(),
 		openPushes: number("--open-pushes", values["open-pushes"] ?? env.BENCH_OPEN_PUSHES ?? "2000", 1, 10_000),
+		wecomSizes: list("--wecom", values.wecom ?? env.BENCH_WECOM ?? "1000,10000", 100_000),
+		...(() => {
+			const { trafficS, quietS } = phases("--wecom-seconds", values["wecom-seconds"] ?? env.BENCH_WECOM_SECONDS);
+			return { wecomTrafficS: trafficS, wecomQuietS: quietS };
+		})(),
 		baselines: !(values["no-baselines"] ?? env.BENCH_BASELINES === "0"),
 		only,
 		partial,

@@ -34,18 +34,32 @@ export async function deliverDuePushes(sim, send = fetch) {
 }
 
 /**
+ * One push, answered exactly `success` within `budgetMs` or failed. The budget is a timer of its own raced
+ * against the answer, not only an abort signal: Node's fetch leaves a body read pending forever when the
+ * signal fires after the answer's headers came and before its body did (nodejs/node#56917), which stalled
+ * every later push of the pusher (a receiver answering near its budget under load does just that).
  * @param {typeof fetch} send @param {string} eventUrl @param {{ query: string, body: string }} push @param {number} budgetMs
  * @returns {Promise<boolean>}
  */
 async function deliver(send, eventUrl, push, budgetMs) {
   const url = `${eventUrl}${eventUrl.includes("?") ? "&" : "?"}${push.query}`;
-  try {
-    const res = await send(url, {
-      method: "POST", headers: { "content-type": "text/xml" }, body: push.body, signal: AbortSignal.timeout(budgetMs),
-    });
+  const controller = new AbortController();
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      resolve(false);
+    }, budgetMs);
+  });
+  const answered = (async () => {
+    const res = await send(url, { method: "POST", headers: { "content-type": "text/xml" }, body: push.body, signal: controller.signal });
     return res.status === 200 && (await res.text()) === "success";
-  } catch {
-    return false;
+  })().catch(() => false);
+  try {
+    return /** @type {boolean} */ (await Promise.race([answered, late]));
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -5,7 +5,8 @@
  * the check of a burst of ticket pushes' answers against the broker's rule.
  */
 import { describe, expect, it } from "vitest";
-import { callsPerWindow, callTimes, checkTicketAnswers, openLifetimes } from "../../bench/open-figures.mjs";
+import { watchGrantLog } from "../../bench/grant-run.mjs";
+import { callsPerWindow, callTimes, checkTicketAnswers, openLifetimes, parentTokenFigures, wecomLifetimes } from "../../bench/open-figures.mjs";
 import { alarmFigures, logEntry, plannedRefreshes } from "../../bench/refresh-run.mjs";
 
 describe("component-token calls per lifetime", () => {
@@ -39,6 +40,41 @@ describe("lifetimes and log lines", () => {
 		expect(openLifetimes(1_000, {})).toEqual({ authorizerS: 300, componentS: 60 });
 		expect(openLifetimes(10_000, {})).toEqual({ authorizerS: 900, componentS: 60 });
 		expect(openLifetimes(10_000, { BENCH_OPEN_LIFETIME_S: "600", BENCH_OPEN_COMPONENT_LIFETIME_S: "90" })).toEqual({ authorizerS: 600, componentS: 90 });
+	});
+
+	it("gives a suite's corp tokens the grant lifetime and its suite token 60 s unless told otherwise", () => {
+		expect(wecomLifetimes(1_000, {})).toEqual({ corpS: 300, suiteS: 60 });
+		expect(wecomLifetimes(3_001, {})).toEqual({ corpS: 900, suiteS: 60 });
+		expect(wecomLifetimes(10_000, { BENCH_WECOM_LIFETIME_S: "1800", BENCH_WECOM_SUITE_LIFETIME_S: "120" })).toEqual({ corpS: 1800, suiteS: 120 });
+	});
+
+	it("sums a parent token's calls per refresh interval and lifetime, beside its plan and the naive per-grant fetch", () => {
+		// A suite token planned for its 60 s expiry: one call a minute from 1 s, sampled every second, over 4 minutes.
+		const samples = Array.from({ length: 241 }, (_, s) => ({ at: s * 1_000, count: s === 0 ? 0 : 1 + Math.floor((s - 1) / 60) }));
+		const figures = parentTokenFigures({ samples, calls: 4, lifetimeS: 60, intervalMs: 60_000, endedAt: 241_000, naiveCalls: 4_000 });
+		// The plan at the end: the first call, then one each whole minute after it (the fifth due at 241 s).
+		expect(figures).toMatchObject({ calls: 4, planned: 5, lifetimes: 4, calls_per_lifetime: 1, per_refresh_interval: [1, 1, 1, 1], intervals_with_one_call: 4, per_refresh_interval_max: 1, naive_calls: 4_000, naive_calls_per_lifetime: 1_000 });
+		expect(parentTokenFigures({ samples, calls: 4, lifetimeS: 60, intervalMs: 60_000, endedAt: 240_999, naiveCalls: 0 }).planned).toBe(4);
+		// A second call a second after each expiry (WeCom handed back the expiring token) shows as 2 per interval.
+		const twice = samples.map((s) => ({ at: s.at, count: s.count * 2 - (s.at > 0 && (s.at / 1_000 - 1) % 60 === 0 ? 1 : 0) }));
+		expect(parentTokenFigures({ samples: twice, calls: 8, lifetimeS: 60, intervalMs: 60_000, endedAt: 241_000, naiveCalls: 0 }).per_refresh_interval).toEqual([2, 2, 2, 2]);
+		// No call at all (a run too short): no lifetime, no ratio.
+		expect(parentTokenFigures({ samples: [{ at: 0, count: 0 }], calls: 0, lifetimeS: 60, intervalMs: 60_000, endedAt: 1_000, naiveCalls: 0 })).toMatchObject({ lifetimes: 0, calls_per_lifetime: null, per_refresh_interval: [] });
+	});
+
+	it("reads exchanges, alarms (a parent's own apart), watchdog runs and errcodes off the Worker's log", () => {
+		const log = watchGrantLog({ exchangedEvent: "install_code_exchanged", keyOf: (entry) => String(entry.corpid) });
+		log.onLine('{"level":"info","event":"install_code_exchanged","suite_id":"s","corpid":"ww1","appid":"ww1-1000001"}');
+		log.onLine('{"level":"info","event":"install_code_exchanged","suite_id":"s","corpid":"ww1","appid":"ww1-1000009"}');
+		log.onLine('{"level":"info","event":"alarm_rang","appid":"ww1-1000001","delay_ms":12}');
+		log.onLine('{"level":"info","event":"alarm_rang","appid":"suite:s","delay_ms":3}');
+		log.onLine('{"level":"info","event":"watchdog_run","subrequests":4}');
+		log.onLine('{"level":"warn","event":"refresh_failed","errcode":42009} {"errcode":0}');
+		log.onLine("Ready on http://127.0.0.1:1234");
+		expect([...log.appidOf]).toEqual([["ww1", "ww1-1000001"]]);
+		expect(log.alarms.map((a) => [a.delay, a.parent])).toEqual([[12, false], [3, true]]);
+		expect(log.watchdogRuns.map((r) => r.subrequests)).toEqual([4]);
+		expect([...log.errcodes]).toEqual([[42009, 1]]);
 	});
 
 	it("reads a Worker's JSON log line and ignores anything else; summarises alarm delays", () => {

@@ -7,9 +7,9 @@
  */
 import { createServer } from "node:http";
 import * as wecom from "@wecom/crypto";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { decrypt, signature } from "../../sim/callback-crypto.js";
-import { deliverDuePushes } from "../../sim/open-pusher.js";
+import { deliverDuePushes, SUITE_ANSWER_BUDGET_MS } from "../../sim/open-pusher.js";
 import { advance, control, useSimulator } from "./helpers.js";
 
 const KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR";
@@ -177,6 +177,23 @@ describe("suite_ticket pushes", () => {
     } finally {
       await new Promise((resolve) => receiver.close(() => resolve(undefined)));
     }
+  });
+  it("fails a push whose answer's body does not come within the budget, and goes on to the next", async () => {
+    await register(sim.url, { ...S, callback_url: `http://127.0.0.1:9/wecom-suite/${S.suite_id}/events` });
+    await control(sim.url, "POST", `wecom/suites/${S.suite_id}/push`, {});
+    // Headers came, the body never does (a receiver busy past its budget): the round must still end.
+    const stalled = /** @type {typeof fetch} */ (async () => /** @type {Response} */ (/** @type {unknown} */ ({ status: 200, text: () => new Promise(() => {}) })));
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      let over = false;
+      const round = deliverDuePushes(sim.simulator.sim, stalled).then(() => (over = true));
+      // One budget per push, in order (the suite's first ticket and the one pushed here).
+      for (let budgets = 0; !over && budgets < 10; budgets++) await vi.advanceTimersByTimeAsync(SUITE_ANSWER_BUDGET_MS);
+      await round;
+    } finally {
+      vi.useRealTimers();
+    }
+    expect((await control(sim.url, "GET", `wecom/suites/${S.suite_id}`)).body.stats.pushes).toMatchObject({ made: 2, failed: 2 });
   });
 });
 

@@ -21,6 +21,9 @@ export const SAMPLE_MS = 1_000;
 const MAX_PENDING = 200;
 /** Redirect-page POSTs in flight. */
 const POST_CONCURRENCY = 8;
+/** A redirect-page POST refused is tried this many times in all, this far apart. */
+const POST_ATTEMPTS = 3;
+const POST_RETRY_MS = 1_000;
 /** Codes asked for without push in one call. */
 const POST_BATCH = 100;
 /** Ticket pushes of the parent's schedule that may arrive while grant pushes wait in the outbox. */
@@ -89,6 +92,7 @@ export async function grantAll({ label, keys, postEvery, log, channels, logFile,
 	const byPush = keys.filter((_, i) => i % postEvery !== postEvery - 1);
 	/** Codes of pushed grants, some POSTed again once exchanged (repostCodes). */
 	const pushedCodes = new Map();
+	/** failed: refused answers, each retry counted. */
 	const posts = { ok: 0, failed: 0, first_error: /** @type {string | null} */ (null) };
 	let consented = 0;
 	const started = performance.now();
@@ -129,11 +133,15 @@ export async function grantAll({ label, keys, postEvery, log, channels, logFile,
 			const grants = await channels.grantMany(batch, false);
 			for (let j = 0; j < grants.length; j += POST_CONCURRENCY) {
 				await Promise.all(grants.slice(j, j + POST_CONCURRENCY).map(async (g) => {
-					const error = await channels.post(g);
-					if (error === null) posts.ok++;
-					else {
+					// A refused POST is tried again, as a vendor's page would after its error: the code stays
+					// unused when the exchange failed upstream (e.g. 42009 on a suite token expiring in flight).
+					for (let attempt = 1; ; attempt++) {
+						const error = await channels.post(g).catch((e) => `fetch: ${e instanceof Error ? e.message : String(e)}`);
+						if (error === null) return void posts.ok++;
 						posts.failed++;
 						posts.first_error ??= `${g.key}: ${error}`;
+						if (attempt === POST_ATTEMPTS) return;
+						await sleep(POST_RETRY_MS);
 					}
 				}));
 			}

@@ -41,6 +41,8 @@ const PROGRESS_MS = 15_000;
  * @property {Map<string, string>} appidOf  grant key → the appid the broker made of it
  * @property {{ at: number, delay: number, parent: boolean }[]} alarms  parent: the component's or suite's own
  * @property {{ at: number, subrequests: number }[]} watchdogRuns
+ * @property {number} noProgress  alarms that rang and left their credential still due (alarm-chain.ts retries
+ *   them 5 s later): e.g. a grant's refresh that found its parent's token in its last second
  * @property {Map<number, number>} errcodes  non-zero errcodes anywhere in a line, counted
  */
 
@@ -51,8 +53,8 @@ const PROGRESS_MS = 15_000;
  */
 export function watchGrantLog({ exchangedEvent, keyOf }) {
 	/** @type {GrantLog} */
-	const log = { firstTokenAt: new Map(), appidOf: new Map(), alarms: [], watchdogRuns: [], errcodes: new Map(), onLine };
-	const wanted = [`"event":"alarm_rang"`, `"event":"watchdog_run"`, `"event":"${exchangedEvent}"`];
+	const log = { firstTokenAt: new Map(), appidOf: new Map(), alarms: [], watchdogRuns: [], noProgress: 0, errcodes: new Map(), onLine };
+	const wanted = [`"event":"alarm_rang"`, `"event":"watchdog_run"`, `"event":"alarm_no_progress"`, `"event":"${exchangedEvent}"`];
 	/** @param {string} line */
 	function onLine(line) {
 		for (const match of line.matchAll(/"errcode":(\d+)/g)) {
@@ -64,6 +66,7 @@ export function watchGrantLog({ exchangedEvent, keyOf }) {
 		if (!entry) return;
 		// A parent's object is named `component:<id>` or `suite:<id>`; no app's appid holds a colon.
 		if (entry.event === "alarm_rang" && typeof entry.delay_ms === "number") log.alarms.push({ at: Date.now(), delay: entry.delay_ms, parent: String(entry.appid).includes(":") });
+		if (entry.event === "alarm_no_progress") log.noProgress++;
 		if (entry.event === "watchdog_run") log.watchdogRuns.push({ at: Date.now(), subrequests: entry.subrequests });
 		if (entry.event === exchangedEvent && !log.firstTokenAt.has(keyOf(entry))) {
 			log.firstTokenAt.set(keyOf(entry), Date.now());

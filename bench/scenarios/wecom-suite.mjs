@@ -142,7 +142,7 @@ export async function measureWecomSuite({ n, step, ...phases }) {
 		},
 		run_s: round(runS, 0),
 		reads: run.reads,
-		alarms: { ...alarmFigures(log.alarms.map((a) => a.delay)), corp: log.alarms.filter((a) => !a.parent).length, suite: log.alarms.filter((a) => a.parent).length },
+		alarms: { ...alarmFigures(log.alarms.map((a) => a.delay)), corp: log.alarms.filter((a) => !a.parent).length, suite: log.alarms.filter((a) => a.parent).length, no_progress_retried_in_5_s: log.noProgress },
 		suite_token: suiteToken,
 		corp_token: {
 			get_corp_token_calls: stats.wecom_get_corp_token,

@@ -69,11 +69,13 @@ describe("lifetimes and log lines", () => {
 		log.onLine('{"level":"info","event":"alarm_rang","appid":"ww1-1000001","delay_ms":12}');
 		log.onLine('{"level":"info","event":"alarm_rang","appid":"suite:s","delay_ms":3}');
 		log.onLine('{"level":"info","event":"watchdog_run","subrequests":4}');
+		log.onLine('{"level":"warn","event":"alarm_no_progress","appid":"ww1-1000001","retry_in_s":5}');
 		log.onLine('{"level":"warn","event":"refresh_failed","errcode":42009} {"errcode":0}');
 		log.onLine("Ready on http://127.0.0.1:1234");
 		expect([...log.appidOf]).toEqual([["ww1", "ww1-1000001"]]);
 		expect(log.alarms.map((a) => [a.delay, a.parent])).toEqual([[12, false], [3, true]]);
 		expect(log.watchdogRuns.map((r) => r.subrequests)).toEqual([4]);
+		expect(log.noProgress).toBe(1);
 		expect([...log.errcodes]).toEqual([[42009, 1]]);
 	});
 

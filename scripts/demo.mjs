@@ -52,7 +52,7 @@ export const DEMO_SUITE = {
 };
 /** A company the printed demo installs the suite in (WeCom's install page played by the simulator). */
 export const DEMO_SUITE_CORPID = "wwdemocustomer01";
-/** The agent WeCom (the simulator, counting from 1000001) gives that company's install: its app is `<corpid>-<agentid>`. */
+/** The agent of that company's install (the printed install names it to the simulator): its app is `<corpid>-<agentid>`. */
 export const DEMO_SUITE_AGENTID = "1000001";
 /** Where the demo's install link sends the browser back: the vendor's own page, never fetched here. */
 export const DEMO_SUITE_REDIRECT_URI = "https://vendor.example.com/wecom/installed";

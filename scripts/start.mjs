@@ -122,7 +122,7 @@ wx.agentConfig, and the suite's installs:
   curl -s -X POST -H 'Authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' \\
        -d '{"redirect_uri":"${DEMO_SUITE_REDIRECT_URI}"}' ${url}/wecom-suite/${SUITE_ID}/install-url
   curl -s -X POST -H 'content-type: application/json' \\
-       -d '{"corpid":"${DEMO_SUITE_CORPID}","pre_auth_code":"<the pre_auth_code in that url>","push":true}' \\
+       -d '{"corpid":"${DEMO_SUITE_CORPID}","pre_auth_code":"<the pre_auth_code in that url>","agentid":${DEMO_SUITE_AGENTID},"push":true}' \\
        ${sim.url}/__sim/wecom/suites/${SUITE_ID}/install
   curl -s -H 'Authorization: Bearer ${DEMO_KEY}' '${url}/token?appid=${CORP_APP}'
   curl -s -X POST -H 'Authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' \\

@@ -37,7 +37,26 @@ export const DEMO_COMPONENT = {
 export const DEMO_AUTHORIZER_APPID = "wxdemoauthorizer1";
 /** Where the demo's auth link sends the browser back: the vendor's own page, never fetched here. */
 export const DEMO_REDIRECT_URI = "https://vendor.example.com/wechat/authorized";
-/** The simulator's ticket pushes to the demo component's event URL, every minute (WeChat: every ten). */
+/**
+ * A WeCom service provider's suite (第三方应用) in WECOM_SUITES: the simulator pushes its suite_ticket to the
+ * broker's instruction URL every minute, as WeCom does every ten (7–15 observed).
+ */
+export const DEMO_SUITE = {
+	suite_id: "wwdemosuite01",
+	secret: "demo-suite-secret-not-real",
+	token: "demoSuiteToken",
+	// 43 characters of base64, as the suite's callback settings show one.
+	encoding_aes_key: "demoSuiteEncodingAESKeyNotReal0123456789abc",
+	provider_corpid: "wwdemoprovider01",
+	provider_secret: "demo-provider-secret-not-real",
+};
+/** A company the printed demo installs the suite in (WeCom's install page played by the simulator). */
+export const DEMO_SUITE_CORPID = "wwdemocustomer01";
+/** The agent of that company's install (the printed install names it to the simulator): its app is `<corpid>-<agentid>`. */
+export const DEMO_SUITE_AGENTID = "1000001";
+/** Where the demo's install link sends the browser back: the vendor's own page, never fetched here. */
+export const DEMO_SUITE_REDIRECT_URI = "https://vendor.example.com/wecom/installed";
+/** The simulator's ticket pushes to the demo component's event URL and the demo suite's instruction URL, every minute. */
 export const DEMO_PUSH_INTERVAL_S = 60;
 
 /** Admin, every app: /status, /token/refresh and the dashboard. */

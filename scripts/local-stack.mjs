@@ -27,11 +27,15 @@ const READY_POLL_MS = 250;
  * `components`: open-platform components, in WECHAT_COMPONENTS and in the simulator, which pushes each one's
  * tickets to the broker's event URL every `pushIntervalS`.
  *
+ * `suites`: WeCom suites, in WECOM_SUITES and in the simulator, which pushes each one's suite_ticket to the
+ * broker's instruction URL every `pushIntervalS` (without it, on WeCom's 7–15 minute schedule).
+ *
  * @typedef {{ component_appid: string, secret: string, token: string, encoding_aes_key: string }} Component
- * @param {{ brokerPort: number, simPort: number, apps: App[], simOnlyApps?: App[], wecomApps?: { kind: "wecom", corpid: string, agentid: string, secret: string }[], components?: Component[], pushIntervalS?: number, keys: ApiKey[], persistTo: string, vars?: Record<string, string>, quiet?: boolean, onBrokerExit?: (code: number | null) => void }} options
+ * @typedef {{ suite_id: string, secret: string, token: string, encoding_aes_key: string, provider_corpid?: string, provider_secret?: string }} Suite
+ * @param {{ brokerPort: number, simPort: number, apps: App[], simOnlyApps?: App[], wecomApps?: { kind: "wecom", corpid: string, agentid: string, secret: string }[], components?: Component[], suites?: Suite[], pushIntervalS?: number, keys: ApiKey[], persistTo: string, vars?: Record<string, string>, quiet?: boolean, onBrokerExit?: (code: number | null) => void }} options
  * @returns {Promise<LocalStack>}
  */
-export async function startLocalStack({ brokerPort, simPort, apps, simOnlyApps = [], wecomApps = [], components = [], pushIntervalS, keys, persistTo, vars = {}, quiet = false, onBrokerExit }) {
+export async function startLocalStack({ brokerPort, simPort, apps, simOnlyApps = [], wecomApps = [], components = [], suites = [], pushIntervalS, keys, persistTo, vars = {}, quiet = false, onBrokerExit }) {
 	rmSync(persistTo, { recursive: true, force: true });
 	const url = `http://127.0.0.1:${brokerPort}`;
 	const sim = await startSimulator({
@@ -40,6 +44,7 @@ export async function startLocalStack({ brokerPort, simPort, apps, simOnlyApps =
 		wecomApps: wecomApps.map(({ corpid, agentid, secret }) => ({ corpid, agentid, secret })),
 		// Pushes before the broker answers fail, as WeChat's do; the next one comes on schedule.
 		components: components.map((c) => ({ ...c, event_url: `${url}/open/${c.component_appid}/events`, ...(pushIntervalS && { push_interval_s: pushIntervalS }) })),
+		suites: suites.map((s) => ({ ...s, callback_url: `${url}/wecom-suite/${s.suite_id}/events`, ...(pushIntervalS && { push_min_s: pushIntervalS, push_max_s: pushIntervalS }) })),
 	});
 	// Secrets go to a file wrangler reads, under .wrangler/ (git-ignored), never onto a command line.
 	mkdirSync(".wrangler", { recursive: true });
@@ -48,6 +53,7 @@ export async function startLocalStack({ brokerPort, simPort, apps, simOnlyApps =
 	const values = {
 		WECHAT_APPS: JSON.stringify([...apps, ...wecomApps]), API_KEYS: JSON.stringify(keys), REGISTRY_KEY: randomBytes(32).toString("base64"),
 		...(components.length > 0 && { WECHAT_COMPONENTS: JSON.stringify(components) }),
+		...(suites.length > 0 && { WECOM_SUITES: JSON.stringify(suites) }),
 		...vars,
 	};
 	writeFileSync(envFile, Object.entries(values).map(([name, value]) => `${name}=${value.replaceAll("{sim}", sim.url)}\n`).join(""));

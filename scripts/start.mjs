@@ -3,13 +3,13 @@
 /**
  * `npm start`: the whole broker on this machine, no Cloudflare account and no network: the WeChat
  * simulator and `wrangler dev` with two demo apps (stable and classic), a WeCom agent and an open-platform
- * component whose tickets the simulator pushes to the broker every minute, a demo admin key and a demo reader key (not admin, first app only: for trying a 403), and the watchdog cron fired once at boot (so every
+ * component and a WeCom suite whose tickets the simulator pushes to the broker every minute, a demo admin key and a demo reader key (not admin, first app only: for trying a 403), and the watchdog cron fired once at boot (so every
  * configured app's alarm chain starts and its first token is fetched before anyone asks) and every minute as
  * Cloudflare would. Prints a curl that returns a token; Ctrl-C stops everything.
  *
  * Ports: BROKER_PORT (default 8787) and WXSIM_PORT (default 9860).
  */
-import { DEMO_ADMIN_KEY, DEMO_APPS, DEMO_AUTHORIZER_APPID, DEMO_COMPONENT, DEMO_KEYS, DEMO_PUSH_INTERVAL_S, DEMO_READER_KEY, DEMO_REDIRECT_URI, DEMO_REGISTRY_APP, DEMO_WECOM_APPS } from "./demo.mjs";
+import { DEMO_ADMIN_KEY, DEMO_APPS, DEMO_AUTHORIZER_APPID, DEMO_COMPONENT, DEMO_KEYS, DEMO_PUSH_INTERVAL_S, DEMO_READER_KEY, DEMO_REDIRECT_URI, DEMO_REGISTRY_APP, DEMO_SUITE, DEMO_SUITE_AGENTID, DEMO_SUITE_CORPID, DEMO_SUITE_REDIRECT_URI, DEMO_WECOM_APPS } from "./demo.mjs";
 import { startLocalStack } from "./local-stack.mjs";
 
 const [DEMO_APP, SECOND_APP] = /** @type {[typeof DEMO_APPS[0], typeof DEMO_APPS[0]]} */ (DEMO_APPS);
@@ -27,6 +27,7 @@ const stack = await startLocalStack({
 	simOnlyApps: [DEMO_REGISTRY_APP],
 	wecomApps: [...DEMO_WECOM_APPS],
 	components: [DEMO_COMPONENT],
+	suites: [DEMO_SUITE],
 	pushIntervalS: DEMO_PUSH_INTERVAL_S,
 	keys: [...DEMO_KEYS],
 	persistTo: ".wrangler/demo-state",
@@ -48,11 +49,15 @@ function fireCron() {
 }
 // At boot: every WECHAT_APPS app gets its first token and its alarm now, so /health is 200 from the start.
 await fireCron();
-// The component's first ticket now rather than at the simulator's next minute (its earlier pushes found no
-// broker yet), so the printed /component-token curl answers at once.
+// The component's and the suite's first tickets now rather than at the simulator's next minute (its earlier
+// pushes found no broker yet), so the printed /component-token and /suite-token curls answer at once.
 const COMPONENT_ID = DEMO_COMPONENT.component_appid;
-await fetch(`${sim.url}/__sim/open/components/${COMPONENT_ID}/schedule`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ next_in_s: 0 }) })
-	.then((r) => r.text(), () => {});
+const SUITE_ID = DEMO_SUITE.suite_id;
+const CORP_APP = `${DEMO_SUITE_CORPID}-${DEMO_SUITE_AGENTID}`;
+for (const schedule of [`open/components/${COMPONENT_ID}`, `wecom/suites/${SUITE_ID}`]) {
+	await fetch(`${sim.url}/__sim/${schedule}/schedule`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ next_in_s: 0 }) })
+		.then((r) => r.text(), () => {});
+}
 const cron = setInterval(() => void fireCron(), CRON_INTERVAL_MS);
 
 async function stop() {
@@ -108,6 +113,21 @@ WeChat's page (the simulator's, which pushes \`authorized\` to the event URL), t
   curl -s -X POST -H 'Authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' \\
        -d '{"appid":"${DEMO_AUTHORIZER_APPID}","url":"${PAGE}"}' ${url}/jssdk/config
   curl -s -H 'Authorization: Bearer ${DEMO_KEY}' ${url}/open/${COMPONENT_ID}/authorizers
+WeCom service provider: suite ${SUITE_ID}, its suite_ticket pushed to ${url}/wecom-suite/${SUITE_ID}/events every minute:
+  curl -s -H 'Authorization: Bearer ${DEMO_KEY}' '${url}/suite-token?suite_id=${SUITE_ID}'
+  curl -s -H 'Authorization: Bearer ${DEMO_KEY}' ${url}/admin/suites/${SUITE_ID}   # the newest ticket's age, never the ticket
+Install it in a company: the install link (a fresh pre_auth_code), the company's admin installing on WeCom's page
+(the simulator's, which pushes \`create_auth\` to the instruction URL), then its agent's token, a wx.config with
+wx.agentConfig, and the suite's installs:
+  curl -s -X POST -H 'Authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' \\
+       -d '{"redirect_uri":"${DEMO_SUITE_REDIRECT_URI}"}' ${url}/wecom-suite/${SUITE_ID}/install-url
+  curl -s -X POST -H 'content-type: application/json' \\
+       -d '{"corpid":"${DEMO_SUITE_CORPID}","pre_auth_code":"<the pre_auth_code in that url>","agentid":${DEMO_SUITE_AGENTID},"push":true}' \\
+       ${sim.url}/__sim/wecom/suites/${SUITE_ID}/install
+  curl -s -H 'Authorization: Bearer ${DEMO_KEY}' '${url}/token?appid=${CORP_APP}'
+  curl -s -X POST -H 'Authorization: Bearer ${DEMO_KEY}' -H 'content-type: application/json' \\
+       -d '{"appid":"${CORP_APP}","url":"${PAGE}"}' ${url}/jssdk/config
+  curl -s -H 'Authorization: Bearer ${DEMO_KEY}' ${url}/wecom-suite/${SUITE_ID}/installs
 
 Ctrl-C stops both.
 `);

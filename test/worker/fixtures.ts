@@ -222,7 +222,7 @@ export function tokenTestSuite(n: number): TestSuite {
 	const provider = `wwprovtok${n < 2 ? "shared" : String(n).padStart(2, "0")}`;
 	return { suite_id: id, secret: secretFor(id), token: `toksuite${n}`, encoding_aes_key: `toksuite${n}`.padEnd(43, "T"), provider_corpid: provider, provider_secret: `${secretFor(provider)}p` };
 }
-export const TOKEN_TEST_SUITES = 32;
+export const TOKEN_TEST_SUITES = 16;
 
 export function allTokenTestSuites(): TestSuite[] {
 	return Array.from({ length: TOKEN_TEST_SUITES }, (_, n) => tokenTestSuite(n));
@@ -241,7 +241,7 @@ export function installTestSuite(n: number): TestSuite {
 	const provider = `wwprovins${String(n).padStart(2, "0")}`;
 	return { suite_id: id, secret: secretFor(id), token: `inssuite${n}`, encoding_aes_key: `inssuite${n}`.padEnd(43, "I"), provider_corpid: provider, provider_secret: `${secretFor(provider)}p` };
 }
-export const INSTALL_TEST_SUITES = 14;
+export const INSTALL_TEST_SUITES = 16;
 
 export function allInstallTestSuites(): TestSuite[] {
 	return Array.from({ length: INSTALL_TEST_SUITES }, (_, n) => installTestSuite(n));

@@ -1,0 +1,77 @@
+/**
+ * Review 19: the refresh engine after the WeCom installs (suite tokens, provider tokens, installed companies'
+ * corp tokens, mode suite_corp), read adversarially. Each test shows one finding against the simulator.
+ * Uses the install suites wwsuiteins12..15 (fixtures.ts), which no other test file touches.
+ */
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { vi } from "vitest";
+import { describe, expect, it } from "vitest";
+import { authority, suiteAuthority } from "../../src/authority/stub";
+import { installTestSuite, KEYS, type TestSuite } from "./fixtures";
+import { call, simUrl, travel } from "./helpers";
+import { pushSuiteTicket, serviceStats, simSuite, suiteInSim } from "./suite-helpers";
+
+const S = [12, 13, 14, 15].map((n) => installTestSuite(n)) as TestSuite[];
+const corpOf = (n: number, k = 0) => `wwr19corp${n}${k}`;
+
+interface Push { info_type: string; query: string; body: string }
+
+/** An installed company of S[n]: a ticket pushed, create_auth delivered and exchanged; its app's id. */
+async function installed(n: number, k = 0): Promise<{ s: TestSuite; corpid: string; appid: string }> {
+	const s = S[n]!;
+	expect(await pushSuiteTicket(s)).toBe("success");
+	const corpid = corpOf(n, k);
+	await simSuite(`${s.suite_id}/take`);
+	await simSuite(`${s.suite_id}/install`, { corpid, push: true });
+	const { pushes } = await simSuite(`${s.suite_id}/take`) as { pushes: Push[] };
+	const create = pushes.find((p) => p.info_type === "create_auth")!;
+	const res = await exports.default.fetch(new Request(`https://broker.test/wecom-suite/${s.suite_id}/events?${create.query}`, {
+		method: "POST", headers: { "content-type": "text/xml" }, body: create.body,
+	}));
+	expect(await res.text()).toBe("success");
+	await suiteAuthority(env, s.suite_id).idle();
+	const rows = await suiteAuthority(env, s.suite_id).listInstalls(s.suite_id, null, 100);
+	const appid = rows.find((r) => r.corpid === corpid)?.appid;
+	expect(appid, JSON.stringify(rows)).toBeTruthy();
+	return { s, corpid, appid: appid! };
+}
+
+/** How WeCom judges a corp token: 0 when its corp endpoints take it. */
+async function check(token: string): Promise<number> {
+	const res = await fetch(`${simUrl}/qyapi/cgi-bin/getcallbackip?access_token=${encodeURIComponent(token)}`);
+	return ((await res.json()) as { errcode?: number }).errcode ?? 0;
+}
+
+const corpCalls = async (s: TestSuite) => (await serviceStats(s)).suite.wecom_get_corp_token ?? 0;
+
+describe("review 19: an installed company's corp token", () => {
+	/*
+	 * Finding (high): an uninstall whose cancel_auth push was missed. WeCom stops the company's tokens at once;
+	 * the next get_corp_token answers 40084, which the engine records (needs_reinstall) but, unlike an
+	 * authorizer's 61003 / 61023 (fetch-and-store.ts endsHeldValue), it keeps handing out the held corp token,
+	 * which WeCom refuses, for the rest of its lifetime (~900 s after the scheduled refresh; more after a
+	 * client's report). Fix: a failure whose errcode is the kind's `regrant` set ends the held value at the
+	 * call, whatever the policy (afterUnansweredCall does not cap an `independent` value).
+	 */
+	it.skip("is not handed out once WeCom said the install is gone (40084 after a missed cancel_auth)", async () => {
+		const { s, appid, corpid } = await installed(0);
+		const first = await call(`/token?appid=${appid}`);
+		expect(first.status, JSON.stringify(first.body)).toBe(200);
+		const held = first.body.access_token as string;
+		await simSuite(`${s.suite_id}/uninstall`, { corpid, push: false });
+		expect(await check(held)).not.toBe(0);
+		// Zero traffic: the company's alarm refreshes the token when it is due, and meets 40084.
+		const before = await corpCalls(s);
+		await travel((first.body.expires_in as number) - 600);
+		await runDurableObjectAlarm(authority(env, appid));
+		await authority(env, appid).idle();
+		expect(await corpCalls(s)).toBe(before + 1);
+		// Past the memory tier; a reader now must not be handed the token WeCom refuses.
+		await travel(6);
+		const after = await call(`/token?appid=${appid}`);
+		if (after.status === 200) expect(await check(after.body.access_token as string)).toBe(0);
+		expect(after.status, JSON.stringify(after.body)).not.toBe(200);
+		expect(after.body.message).toMatch(/install/);
+	});
+});

@@ -183,8 +183,8 @@ export const MUTATIONS = [
 	{
 		name: "classic: lifetime capped at 300 s after an unanswered call",
 		file: "src/engine/fetch-and-store.ts",
-		find: "const current = result.unanswered || endsHeldValue(failure) ? afterUnansweredCall(before, call) : planRetry(before, retryAt);",
-		replace: "const current = endsHeldValue(failure) ? afterUnansweredCall(before, call) : planRetry(before, retryAt);",
+		find: "const current = result.unanswered ? afterUnansweredCall(before, call) : endsHeldValue(host.kind(), failure) ? endedAt(before, call.startedAt) : planRetry(before, retryAt);",
+		replace: "const current = endsHeldValue(host.kind(), failure) ? endedAt(before, call.startedAt) : planRetry(before, retryAt);",
 		tests: ["errors", "promise"],
 	},
 	{
@@ -1922,7 +1922,7 @@ export const MUTATIONS = [
 	{
 		name: "[review18] 61023 / 61003 do not move an authorizer token's promise to the retry",
 		file: "src/engine/fetch-and-store.ts",
-		find: "const current = result.unanswered || endsHeldValue(failure) ? afterUnansweredCall(before, call) : planRetry(before, retryAt);",
+		find: "const current = result.unanswered ? afterUnansweredCall(before, call) : endsHeldValue(host.kind(), failure) ? endedAt(before, call.startedAt) : planRetry(before, retryAt);",
 		replace: "const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt);",
 		tests: ["review18"],
 	},
@@ -2112,7 +2112,7 @@ export const MUTATIONS = [
 	{
 		name: "[open-ends] 61003 / 61023 end the held authorizer token at once (WeChat refuses it), not at its plan",
 		file: "src/engine/fetch-and-store.ts",
-		find: "return failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode);",
+		find: "return failure.errcode !== undefined && (kind.regrant ?? REAUTHORISE_ERRCODES).has(failure.errcode);",
 		replace: "return failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode) && false;",
 		tests: ["open-ends"],
 	},
@@ -2213,5 +2213,19 @@ export const MUTATIONS = [
 		find: "const SCOPE_PATTERN = /^(?:(?:corp|component|suite|provider):)?",
 		replace: "const SCOPE_PATTERN = /^(?:(?:corp|component|suite):)?",
 		tests: ["gwsuite"],
+	},
+	{
+		name: "[review19] an installed company's 40084 / 40082 ends the held corp token (an independent value), not only an authorizer's",
+		file: "src/engine/fetch-and-store.ts",
+		find: "return current && { ...current, expiresAt: Math.min(current.expiresAt, at), refreshAt: Math.min(current.refreshAt, at) };",
+		replace: "return current && current.policy !== \"independent\" ? { ...current, expiresAt: Math.min(current.expiresAt, at), refreshAt: Math.min(current.refreshAt, at) } : current;",
+		tests: ["review19"],
+	},
+	{
+		name: "[review19] the held value ends on the kind's own regrant errcodes (an installed company's 40084), not only an authorizer's",
+		file: "src/engine/fetch-and-store.ts",
+		find: "return failure.errcode !== undefined && (kind.regrant ?? REAUTHORISE_ERRCODES).has(failure.errcode);",
+		replace: "return failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode);",
+		tests: ["review19"],
 	},
 ];

@@ -153,7 +153,7 @@ async function failed(host: CredentialHost, trigger: RefreshTrigger, result: Ret
 	const backoffS = backoffAfter(failures, failure.class, conserving);
 	const retryAt = now + backoffS * 1_000;
 	const before = host.slot().current;
-	const current = result.unanswered || endsHeldValue(failure) ? afterUnansweredCall(before, call) : planRetry(before, retryAt);
+	const current = result.unanswered ? afterUnansweredCall(before, call) : endsHeldValue(host.kind(), failure) ? endedAt(before, call.startedAt) : planRetry(before, retryAt);
 	host.update({ current, consecutiveFailures: failures, retryAt, lastError: { at: now, failure }, inFlight: null });
 	await host.save();
 	log("error", "refresh_failed", {
@@ -176,16 +176,24 @@ function planRetry(current: CredentialRecord | null, retryAt: number): Credentia
 }
 
 /**
- * An authorizer's 61003 or 61023 says the value held is no longer WeChat's to accept: 61003, the account no
- * longer authorises the component (its revocation stopped the account's tokens: OPEN-PLATFORM.md §3, §8; the
- * `unauthorized` push that would have wiped it was missed), 61023, its refresh token was superseded by an
- * authorisation exchanged elsewhere, which minted a token that may have revoked this one (no overlap is
- * assumed, §7). So it is not handed out a second longer: capped at the call, as for a call that may have
- * acted (no_overlap), and reads answer the refusal, which names the re-authorisation. Every path that can
- * meet it before the value's plan (a report, a force, a new authorisation) retracted the KV copy first.
+ * A dead grant's errcode (the kind's `regrant`) says the value held is no longer the platform's to accept.
+ * An authorizer's 61003: the account no longer authorises the component (its revocation stopped the
+ * account's tokens: OPEN-PLATFORM.md §3, §8; the `unauthorized` push that would have wiped it was missed);
+ * 61023: its refresh token was superseded by an authorisation exchanged elsewhere, which minted a token that
+ * may have revoked this one (no overlap is assumed, §7). An installed company's 40084 / 40082: it uninstalled
+ * (the `cancel_auth` push was missed), and WeCom stops its tokens with the install (§10). So it is not handed
+ * out a second longer: ended at the call, whatever the policy (an `independent` corp token included), and
+ * reads answer the refusal, which names what to do. A scheduled refresh meets it once the value is due, when
+ * no KV or memory copy is served any more; a force or a new grant retracted the copy first. (A client's
+ * report of an `independent` value retracts nothing: its KV copy may still be served up to its plan.)
  */
-function endsHeldValue(failure: UpstreamFailure): boolean {
-	return failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode);
+function endsHeldValue(kind: CredentialKind, failure: UpstreamFailure): boolean {
+	return failure.errcode !== undefined && (kind.regrant ?? REAUTHORISE_ERRCODES).has(failure.errcode);
+}
+
+/** The value as it stands once the platform said it ended at `at` (the call that learned it). */
+function endedAt(current: CredentialRecord | null, at: number): CredentialRecord | null {
+	return current && { ...current, expiresAt: Math.min(current.expiresAt, at), refreshAt: Math.min(current.refreshAt, at) };
 }
 
 /** A forced call that KV's copy could not be made safe for is not sent (retractEdgeCopy). */

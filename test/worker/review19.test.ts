@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { authority, suiteAuthority } from "../../src/authority/stub";
 import { installTestSuite, KEYS, type TestSuite } from "./fixtures";
 import { call, simUrl, travel } from "./helpers";
+import { logLines } from "./setup";
 import { pushSuiteTicket, serviceStats, simSuite, suiteInSim } from "./suite-helpers";
 
 const S = [12, 13, 14, 15].map((n) => installTestSuite(n)) as TestSuite[];
@@ -54,7 +55,7 @@ describe("review 19: an installed company's corp token", () => {
 	 * client's report). Fix: a failure whose errcode is the kind's `regrant` set ends the held value at the
 	 * call, whatever the policy (afterUnansweredCall does not cap an `independent` value).
 	 */
-	it.skip("is not handed out once WeCom said the install is gone (40084 after a missed cancel_auth)", async () => {
+	it("is not handed out once WeCom said the install is gone (40084 after a missed cancel_auth)", async () => {
 		const { s, appid, corpid } = await installed(0);
 		const first = await call(`/token?appid=${appid}`);
 		expect(first.status, JSON.stringify(first.body)).toBe(200);
@@ -73,5 +74,39 @@ describe("review 19: an installed company's corp token", () => {
 		if (after.status === 200) expect(await check(after.body.access_token as string)).toBe(0);
 		expect(after.status, JSON.stringify(after.body)).not.toBe(200);
 		expect(after.body.message).toMatch(/install/);
+	});
+});
+
+describe("review 19: a corp token WeCom hands back inside its validity (corp_token_refetch same, unconfirmed)", () => {
+	/*
+	 * Finding (medium): get_suite_token's answer may say how little is left of a reused token (0 s is an
+	 * answer: suite-client.ts REUSED_MIN_EXPIRES_IN_S), but get_corp_token's is parsed with the 60-s floor
+	 * of a fresh token. A refresh in the last minute of a corp token (a late alarm, a refresh that failed
+	 * at the plan, a read at the deadline where WeCom's clock lags the broker's stamp) gets the live token
+	 * back with expires_in < 60, which the broker takes for a broken answer: three calls (retries) instead of
+	 * one, a failure with its backoff and error log, and readers told WeCom is unreachable. Fix: parse
+	 * get_corp_token's answer with the same floor as the suite's (sameValueAgain caps the promise anyway).
+	 */
+	it.skip("is taken as an answer when it says less than a minute is left: one call, no failure", async () => {
+		const s = S[1]!;
+		await suiteInSim(s, { corp_token_refetch: "same", reused_expires_in: "remaining" });
+		try {
+			const { appid } = await installed(1);
+			const first = await call(`/token?appid=${appid}`);
+			expect(first.status, JSON.stringify(first.body)).toBe(200);
+			// The plan's refresh did not happen (no alarm delivered): the token is due, 20 s from its end.
+			await travel((first.body.expires_in as number) - 20);
+			const before = await corpCalls(s);
+			logLines.length = 0;
+			const due = await call(`/token?appid=${appid}`);
+			expect(due.status, JSON.stringify(due.body)).toBe(200);
+			await authority(env, appid).idle();
+			expect(await corpCalls(s)).toBe(before + 1);
+			expect(logLines.filter((l) => l.includes("refresh_failed"))).toEqual([]);
+			const status = (await authority(env, appid).status(appid)) as unknown as Record<string, any>;
+			expect(JSON.stringify(status)).not.toMatch(/no usable expires_in/);
+		} finally {
+			await suiteInSim(s, {});
+		}
 	});
 });

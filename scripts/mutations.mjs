@@ -2228,4 +2228,11 @@ export const MUTATIONS = [
 		replace: "return failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode);",
 		tests: ["review19"],
 	},
+	{
+		name: "[review19] a reused corp token saying under 60 s is an answer (one call, no failure), as a suite token's",
+		file: "src/wechat/install-client.ts",
+		find: "parseCredential(answer.value, \"access_token\", \"wecom\", false, REUSED_MIN_EXPIRES_IN_S);",
+		replace: "parseCredential(answer.value, \"access_token\", \"wecom\", false);",
+		tests: ["review19"],
+	},
 ];

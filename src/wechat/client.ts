@@ -27,6 +27,12 @@ export interface Fetched {
  * make every read refresh again at once (a success clears the backoff).
  */
 const MIN_EXPIRES_IN_S = 60;
+/**
+ * A WeCom token handed back inside its validity (suite, provider and corp tokens) may say how little is left
+ * of it: 0 s is an answer, not a broken relay (the engine caps a reused value at its first deadline and
+ * rechecks it a second later: core/lifetime.ts sameValueAgain).
+ */
+export const REUSED_MIN_EXPIRES_IN_S = 0;
 /** WeChat documents tokens up to 512 characters; anything longer is not a token (nor a ticket). */
 export const MAX_TOKEN_CHARS = 512;
 

@@ -8,7 +8,7 @@
  * Successes carry no errcode "for historical reasons" (W-97162), or errcode 0; failures a non-zero one.
  */
 import type { AppConfig, BrokerConfig } from "../config/config";
-import { parseCredential, type Fetched } from "./client";
+import { parseCredential, REUSED_MIN_EXPIRES_IN_S, type Fetched } from "./client";
 import { classifyErrcode } from "./errcodes";
 import { unreachable, upstreamJson, type UpstreamResult } from "./upstream";
 
@@ -115,7 +115,8 @@ export async function getAuthInfo(suiteToken: string, corpid: string, permanentC
 export async function fetchCorpToken(corp: AppConfig, config: Upstream, suiteToken: string): Promise<UpstreamResult<Fetched>> {
 	const answer = await call(config, "get_corp_token", suiteToken, { auth_corpid: corp.corpid, permanent_code: corp.secret });
 	if (!answer.ok) return answer;
-	return refusal(answer.value) ?? parseCredential(answer.value, "access_token", "wecom", false);
+	// A re-fetch inside the validity may hand back the live token with what is left of it (unconfirmed, §10).
+	return refusal(answer.value) ?? parseCredential(answer.value, "access_token", "wecom", false, REUSED_MIN_EXPIRES_IN_S);
 }
 
 /** get_pre_auth_code, then set_session_info when `authType` is given (1: a test install, 0: a normal one). */

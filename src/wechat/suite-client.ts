@@ -10,7 +10,7 @@
  * deadline its first fetch set (core/lifetime.ts, sameValueAgain).
  */
 import type { AppConfig, BrokerConfig } from "../config/config";
-import { parseCredential, type Fetched } from "./client";
+import { parseCredential, REUSED_MIN_EXPIRES_IN_S, type Fetched } from "./client";
 import { classifyErrcode } from "./errcodes";
 import { upstreamJson, type UpstreamFailure, type UpstreamResult } from "./upstream";
 
@@ -55,9 +55,6 @@ export const NO_SUITE_TICKET: UpstreamFailure = {
 function options(config: Upstream) {
 	return { timeoutMs: config.upstreamTimeoutMs, relayHeaders: config.relayHeaders, baseName: "WECOM_API_BASE" };
 }
-
-/** A reused token may say how little is left of it: 0 s is an answer (the engine caps it). */
-const REUSED_MIN_EXPIRES_IN_S = 0;
 
 async function post(url: string, body: Record<string, string>, field: "suite_access_token" | "provider_access_token", advice: ReadonlyMap<number, string>, config: Upstream): Promise<UpstreamResult<Fetched>> {
 	const answer = await upstreamJson(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }, options(config));

@@ -2111,9 +2111,9 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[open-ends] 61003 / 61023 end the held authorizer token at once (WeChat refuses it), not at its plan",
-		file: "src/engine/fetch-and-store.ts",
-		find: "return failure.errcode !== undefined && (kind.regrant ?? REAUTHORISE_ERRCODES).has(failure.errcode);",
-		replace: "return failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode) && false;",
+		file: "src/engine/kinds.ts",
+		find: "regrant: REAUTHORISE_ERRCODES, endsHeld: REAUTHORISE_ERRCODES, hourlyLimit: null,",
+		replace: "regrant: REAUTHORISE_ERRCODES, hourlyLimit: null,",
 		tests: ["open-ends"],
 	},
 	{
@@ -2216,16 +2216,19 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[review19] an installed company's 40084 / 40082 ends the held corp token (an independent value), not only an authorizer's",
+	},
+	{
+		name: "[review19] an installed company's 40084 ends the held corp token (an independent value), not only an authorizer's",
 		file: "src/engine/fetch-and-store.ts",
 		find: "return current && { ...current, expiresAt: Math.min(current.expiresAt, at), refreshAt: Math.min(current.refreshAt, at) };",
 		replace: "return current && current.policy !== \"independent\" ? { ...current, expiresAt: Math.min(current.expiresAt, at), refreshAt: Math.min(current.refreshAt, at) } : current;",
 		tests: ["review19"],
 	},
 	{
-		name: "[review19] the held value ends on the kind's own regrant errcodes (an installed company's 40084), not only an authorizer's",
-		file: "src/engine/fetch-and-store.ts",
-		find: "return failure.errcode !== undefined && (kind.regrant ?? REAUTHORISE_ERRCODES).has(failure.errcode);",
-		replace: "return failure.errcode !== undefined && REAUTHORISE_ERRCODES.has(failure.errcode);",
+		name: "[review19] an installed company's 40084 ends the corp token held (UNINSTALLED_ERRCODES on its kind)",
+		file: "src/engine/kinds.ts",
+		find: "regrant: REINSTALL_ERRCODES, endsHeld: UNINSTALLED_ERRCODES, hourlyLimit: null,",
+		replace: "regrant: REINSTALL_ERRCODES, hourlyLimit: null,",
 		tests: ["review19"],
 	},
 	{

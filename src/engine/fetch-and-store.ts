@@ -19,7 +19,6 @@ import { nextQuotaReset, type Usage } from "../core/usage";
 import type { Fetched } from "../wechat/client";
 import type { RetriedResult } from "../wechat/retry";
 import type { UpstreamFailure } from "../wechat/upstream";
-import { REAUTHORISE_ERRCODES } from "../wechat/authorizer-client";
 import { attempt, fetchCredential, type AttemptHost, type AuthorizerLink } from "./attempt";
 import { backoffAfter, upstreamFailure } from "./backoff";
 import type { CredentialKind } from "./kinds";
@@ -176,19 +175,19 @@ function planRetry(current: CredentialRecord | null, retryAt: number): Credentia
 }
 
 /**
- * A dead grant's errcode (the kind's `regrant`) says the value held is no longer the platform's to accept.
+ * A dead grant's errcode (the kind's `endsHeld`) says the value held is no longer the platform's to accept.
  * An authorizer's 61003: the account no longer authorises the component (its revocation stopped the
  * account's tokens: OPEN-PLATFORM.md §3, §8; the `unauthorized` push that would have wiped it was missed);
  * 61023: its refresh token was superseded by an authorisation exchanged elsewhere, which minted a token that
- * may have revoked this one (no overlap is assumed, §7). An installed company's 40084 / 40082: it uninstalled
- * (the `cancel_auth` push was missed), and WeCom stops its tokens with the install (§10). So it is not handed
+ * may have revoked this one (no overlap is assumed, §7). An installed company's 40084: it uninstalled (the
+ * `cancel_auth` push was missed), and WeCom stops its tokens with the install (§10). So it is not handed
  * out a second longer: ended at the call, whatever the policy (an `independent` corp token included), and
  * reads answer the refusal, which names what to do. A scheduled refresh meets it once the value is due, when
  * no KV or memory copy is served any more; a force or a new grant retracted the copy first. (A client's
  * report of an `independent` value retracts nothing: its KV copy may still be served up to its plan.)
  */
 function endsHeldValue(kind: CredentialKind, failure: UpstreamFailure): boolean {
-	return failure.errcode !== undefined && (kind.regrant ?? REAUTHORISE_ERRCODES).has(failure.errcode);
+	return failure.errcode !== undefined && kind.endsHeld !== undefined && kind.endsHeld.has(failure.errcode);
 }
 
 /** The value as it stands once the platform said it ended at `at` (the call that learned it). */

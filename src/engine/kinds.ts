@@ -15,7 +15,7 @@ import { fetchComponentToken, NO_COMPONENT_TICKET, TICKET_ERRCODES } from "../we
 import { fetchProviderToken, fetchSuiteToken, NO_SUITE_TICKET, SUITE_TICKET_ERRCODES } from "../wechat/suite-client";
 import type { UpstreamFailure } from "../wechat/upstream";
 import { fetchAuthorizerToken, REAUTHORISE_ERRCODES } from "../wechat/authorizer-client";
-import { fetchCorpToken, REINSTALL_ERRCODES } from "../wechat/install-client";
+import { fetchCorpToken, REINSTALL_ERRCODES, UNINSTALLED_ERRCODES } from "../wechat/install-client";
 
 
 /** WeCom: 400 corp jsapi tickets an hour per corp, 100 agent_config tickets an hour per agent (WECHAT-API.md). */
@@ -55,6 +55,8 @@ export interface CredentialKind {
 	 * (attempt.ts, authority/sealed-grant.ts): these errcodes say the grant is dead and must be given again.
 	 */
 	readonly regrant?: ReadonlySet<number>;
+	/** Of those, the errcodes that also end the value held: the platform stopped it with the grant (fetch-and-store.ts). */
+	readonly endsHeld?: ReadonlySet<number>;
 	/** Calls a WeChat day (what the quota guard protects). */
 	readonly dailyQuota: number;
 	/** Calls a clock hour, where WeChat limits by the hour (WeCom tickets); never exceeded. */
@@ -104,7 +106,7 @@ export function kindFor(app: AppConfig, type: CredentialType): CredentialKind {
 	}
 	if (app.mode === "authorizer" && type === "token") {
 		return {
-			type, label: "authorizer_access_token", derived: false, regrant: REAUTHORISE_ERRCODES, hourlyLimit: null,
+			type, label: "authorizer_access_token", derived: false, regrant: REAUTHORISE_ERRCODES, endsHeld: REAUTHORISE_ERRCODES, hourlyLimit: null,
 			// As for the component token: an overlap after a refresh is only reported, so none is assumed.
 			policy: "no_overlap",
 			call: "api_authorizer_token",
@@ -114,7 +116,7 @@ export function kindFor(app: AppConfig, type: CredentialType): CredentialKind {
 	}
 	if (app.mode === "suite_corp" && type === "token") {
 		return {
-			type, label: "access_token", derived: false, regrant: REINSTALL_ERRCODES, hourlyLimit: null,
+			type, label: "access_token", derived: false, regrant: REINSTALL_ERRCODES, endsHeld: UNINSTALLED_ERRCODES, hourlyLimit: null,
 			// A corp token is a corp's token (W-90605): a new one leaves the old valid to its own expiry, and a
 			// re-fetch inside the validity may return the same one (unconfirmed): `independent` is right either way.
 			policy: "independent",

@@ -21,6 +21,12 @@ type Upstream = Pick<BrokerConfig, "weComBase" | "upstreamTimeoutMs" | "relayHea
  * WeCom gave it within their validity, so on get_corp_token it is read as the install's absence.)
  */
 export const REINSTALL_ERRCODES: ReadonlySet<number> = new Set([40084, 40082]);
+/**
+ * Of those, the one that also says the company's tokens are gone: 40084, its permanent code is dead (it
+ * uninstalled, and WeCom stops its tokens with the install). 40082 may instead be a suite token WeCom no
+ * longer takes, under which the corp token held is still good: that one is kept to its own expiry.
+ */
+export const UNINSTALLED_ERRCODES: ReadonlySet<number> = new Set([40084]);
 /** 40078: the auth code is unknown, used or expired (single use, 10 min); 40058: it is not one (too short). */
 export const DEAD_AUTH_CODE_ERRCODES: ReadonlySet<number> = new Set([40078, 40058]);
 /** Permanent codes are at most 512 bytes (W-90603); auth and pre-auth codes shorter. */

@@ -2238,4 +2238,11 @@ export const MUTATIONS = [
 		replace: "parseCredential(answer.value, \"access_token\", \"wecom\", false);",
 		tests: ["review19"],
 	},
+	{
+		name: "[review19] a corp's 40082 / 42009 heals the suite token first; only the same suite token makes it the install's",
+		file: "src/engine/attempt.ts",
+		find: "if (refused !== undefined && host.kind.parentRefused?.has(refused)) {",
+		replace: "if (refused !== undefined && host.kind.parentRefused?.has(refused) && false) {",
+		tests: ["review19"],
+	},
 ];

@@ -45,6 +45,8 @@ export interface GrantHost {
 	putRow(profile: AppProfile): Promise<void>;
 	/** The parent's token, from the parent's own object. */
 	parentToken(parent: GrantParent): Promise<Outcome>;
+	/** Compare-and-refresh of the parent's token `used`, which the platform refused, in the parent's object. */
+	healParentToken(parent: GrantParent, used: string): Promise<Outcome>;
 }
 
 /** The parent of a granted app, or null for any other app. */
@@ -110,6 +112,7 @@ export class GrantDesk {
 		const parent = grantParent(app)!;
 		return {
 			parentToken: () => this.#host.parentToken(parent),
+			healParent: (used) => this.#host.healParentToken(parent, used),
 			blocked: (): UpstreamFailure | null => {
 				const mark = this.#mark.reauthorise;
 				// The failure the platform gave, unchanged: the incident it opened stays the one incident.

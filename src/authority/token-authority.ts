@@ -16,7 +16,7 @@ import type { CredentialType } from "../core/credentials";
 import { BrokerError } from "../core/errors";
 import { log, maskToken } from "../core/log";
 import { fail, type Failure, type Outcome } from "../core/outcome";
-import { GATEWAY_USAGE_KEY, REGISTERED_APP_KEY, STATE_KEY } from "../core/storage-keys";
+import { GATEWAY_USAGE_KEY, REGISTERED_APP_KEY, STATE_KEY, suiteObjectName } from "../core/storage-keys";
 import { healthProblem } from "../engine/health";
 import { Incidents } from "../engine/incidents";
 import { hasKind, kindFor, kindsOf } from "../engine/kinds";
@@ -120,6 +120,11 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			parentToken: ({ kind, id }) => (kind === "component"
 				? componentAuthority(this.env, id).componentAccessToken(id)
 				: suiteAuthority(this.env, id).suiteAccessToken(id)),
+			// Only a suite's token is healed for its companies (kinds.ts parentRefused): a component token's
+			// refresh mints, which may revoke the one every other authorizer holds, so it is only read again.
+			healParentToken: ({ kind, id }, used) => (kind === "component"
+				? componentAuthority(this.env, id).componentAccessToken(id)
+				: suiteAuthority(this.env, id).invalidate(suiteObjectName(id), used, "suite_corp", { confirmedByWeChat: true })),
 		});
 		this.#admin = new AppAdmin({
 			storage: ctx.storage,

@@ -34,6 +34,8 @@ export interface AttemptHost {
 export interface AuthorizerLink {
 	/** The parent's current token (the component's, the suite's), from the parent's own object. */
 	parentToken(): Promise<Outcome>;
+	/** Compare-and-refresh of the parent's token `used`, which the platform refused in its answer. */
+	healParent(used: string): Promise<Outcome>;
 	/** Why no call may be sent now (the grant must be given again), or null. */
 	blocked(): UpstreamFailure | null;
 	/** An answer carried a refresh token: sealed and stored before the answer is used. */
@@ -112,7 +114,15 @@ async function withParentToken(host: AttemptHost, regrant: ReadonlySet<number>, 
 	if (blocked) return { call: { call: host.kind.call, force: false, startedAt: Date.now() }, result: { ok: false, failure: blocked, unanswered: false } };
 	const token = await link.parentToken();
 	if (!token.ok) return token;
-	const attempted = await attempt(host, force, maxAttempts, token.record.value);
+	let attempted = await attempt(host, force, maxAttempts, token.record.value);
+	// The answer may refuse the parent's token, not the grant (a corp's 40082 is either): the parent's object
+	// compares and refreshes it; only a new parent token is worth one more try, and with the same one the
+	// answer stands as the grant's.
+	const refused = attempted.result.ok ? undefined : attempted.result.failure.errcode;
+	if (refused !== undefined && host.kind.parentRefused?.has(refused)) {
+		const healed = await link.healParent(token.record.value);
+		if (healed.ok && healed.record.value !== token.record.value) attempted = await attempt(host, force, 1, healed.record.value);
+	}
 	const { result } = attempted;
 	if (result.ok && result.value.refreshToken && result.value.refreshToken !== host.app.secret) await link.keepRefreshToken(result.value.refreshToken);
 	if (!result.ok && result.failure.errcode !== undefined && regrant.has(result.failure.errcode)) await link.needsReauthorisation(result.failure);

@@ -12,7 +12,7 @@ import type { LifetimePolicy } from "../core/lifetime";
 import type { CountedCall } from "../core/usage";
 import { endpointFor, fetchTicket, fetchToken, ticketEndpointFor, type Fetched, type UpstreamResult } from "../wechat/client";
 import { fetchComponentToken, NO_COMPONENT_TICKET, TICKET_ERRCODES } from "../wechat/component-client";
-import { fetchProviderToken, fetchSuiteToken, NO_SUITE_TICKET, SUITE_TICKET_ERRCODES } from "../wechat/suite-client";
+import { fetchProviderToken, fetchSuiteToken, NO_SUITE_TICKET, SUITE_TICKET_ERRCODES, SUITE_TOKEN_INVALID } from "../wechat/suite-client";
 import type { UpstreamFailure } from "../wechat/upstream";
 import { fetchAuthorizerToken, REAUTHORISE_ERRCODES } from "../wechat/authorizer-client";
 import { fetchCorpToken, REINSTALL_ERRCODES, UNINSTALLED_ERRCODES } from "../wechat/install-client";
@@ -57,6 +57,8 @@ export interface CredentialKind {
 	readonly regrant?: ReadonlySet<number>;
 	/** Of those, the errcodes that also end the value held: the platform stopped it with the grant (fetch-and-store.ts). */
 	readonly endsHeld?: ReadonlySet<number>;
+	/** Errcodes that may refuse the parent's token rather than the grant: the parent's is healed first (attempt.ts). */
+	readonly parentRefused?: ReadonlySet<number>;
 	/** Calls a WeChat day (what the quota guard protects). */
 	readonly dailyQuota: number;
 	/** Calls a clock hour, where WeChat limits by the hour (WeCom tickets); never exceeded. */
@@ -116,7 +118,7 @@ export function kindFor(app: AppConfig, type: CredentialType): CredentialKind {
 	}
 	if (app.mode === "suite_corp" && type === "token") {
 		return {
-			type, label: "access_token", derived: false, regrant: REINSTALL_ERRCODES, endsHeld: UNINSTALLED_ERRCODES, hourlyLimit: null,
+			type, label: "access_token", derived: false, regrant: REINSTALL_ERRCODES, endsHeld: UNINSTALLED_ERRCODES, parentRefused: SUITE_TOKEN_INVALID, hourlyLimit: null,
 			// A corp token is a corp's token (W-90605): a new one leaves the old valid to its own expiry, and a
 			// re-fetch inside the validity may return the same one (unconfirmed): `independent` is right either way.
 			policy: "independent",

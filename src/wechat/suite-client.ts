@@ -42,7 +42,7 @@ export const SUITE_TICKET_ERRCODES: ReadonlySet<number> = new Set([40085, 41023]
  * Answers to a call made with a suite_access_token (or provider_access_token) that say the token is bad:
  * 40082 invalid, 42009 expired (OPEN-PLATFORM.md §10). get_corp_token also answers 40082 when the suite has
  * no install in that corp, so a caller there compares before it heals (compare-and-refresh costs nothing
- * then: WeCom hands back the same live token).
+ * then: WeCom hands back the same live token): engine/attempt.ts withParentToken, kinds.ts parentRefused.
  */
 export const SUITE_TOKEN_INVALID: ReadonlySet<number> = new Set([40082, 42009]);
 

@@ -113,7 +113,7 @@ describe("review 19: a corp token WeCom hands back inside its validity (corp_tok
 
 describe("review 19: a 40082 that is the suite token's, not the install's", () => {
 	/*
-	 * Finding (medium, not fixed): get_corp_token answers 40082 both for "the suite has no install in that
+	 * Finding (medium; fixed as described below): get_corp_token answers 40082 both for "the suite has no install in that
 	 * corp" and for "invalid suite_access_token" (OPEN-PLATFORM.md §10). The engine reads every 40082 as the
 	 * install's absence (install-client.ts REINSTALL_ERRCODES, attempt.ts withParentToken) and marks the company
 	 * needs_reinstall at once: no call is sent again until a person re-installs or syncs. SUITE_TOKEN_INVALID
@@ -124,7 +124,7 @@ describe("review 19: a 40082 that is the suite token's, not the install's", () =
 	 * token does 40082 mean the install is gone; else one retry with the new suite token.
 	 * Here WeCom is faked around the simulator: it stops the suite token held and issues a new one.
 	 */
-	it.skip("heals the suite token before it takes 40082 for an uninstall", async () => {
+	it("heals the suite token before it takes 40082 for an uninstall", async () => {
 		const { s, appid } = await installed(2);
 		const first = await call(`/token?appid=${appid}`);
 		expect(first.status, JSON.stringify(first.body)).toBe(200);

@@ -2227,8 +2227,8 @@ export const MUTATIONS = [
 	{
 		name: "[review19] an installed company's 40084 ends the corp token held (UNINSTALLED_ERRCODES on its kind)",
 		file: "src/engine/kinds.ts",
-		find: "regrant: REINSTALL_ERRCODES, endsHeld: UNINSTALLED_ERRCODES, hourlyLimit: null,",
-		replace: "regrant: REINSTALL_ERRCODES, hourlyLimit: null,",
+		find: "regrant: REINSTALL_ERRCODES, endsHeld: UNINSTALLED_ERRCODES, parentRefused: SUITE_TOKEN_INVALID, hourlyLimit: null,",
+		replace: "regrant: REINSTALL_ERRCODES, parentRefused: SUITE_TOKEN_INVALID, hourlyLimit: null,",
 		tests: ["review19"],
 	},
 	{

@@ -2242,7 +2242,7 @@ export const MUTATIONS = [
 		name: "[review19] a corp's 40082 / 42009 heals the suite token first; only the same suite token makes it the install's",
 		file: "src/engine/attempt.ts",
 		find: "if (refused !== undefined && host.kind.parentRefused?.has(refused)) {",
-		replace: "if (refused !== undefined && host.kind.parentRefused?.has(refused) && false) {",
+		replace: "if (refused !== undefined && host.kind.endsHeld?.has(refused)) {",
 		tests: ["review19"],
 	},
 ];

@@ -2234,8 +2234,8 @@ export const MUTATIONS = [
 	{
 		name: "[review19] a reused corp token saying under 60 s is an answer (one call, no failure), as a suite token's",
 		file: "src/wechat/install-client.ts",
-		find: "parseCredential(answer.value, \"access_token\", \"wecom\", false, REUSED_MIN_EXPIRES_IN_S);",
-		replace: "parseCredential(answer.value, \"access_token\", \"wecom\", false);",
+		find: "return parseCredential(answer.value, \"access_token\", \"wecom\", false, REUSED_MIN_EXPIRES_IN_S);",
+		replace: "return parseCredential(answer.value, \"access_token\", \"wecom\", false);",
 		tests: ["review19"],
 	},
 	{
@@ -2243,6 +2243,13 @@ export const MUTATIONS = [
 		file: "src/engine/attempt.ts",
 		find: "if (refused !== undefined && host.kind.parentRefused?.has(refused)) {",
 		replace: "if (refused !== undefined && host.kind.endsHeld?.has(refused)) {",
+		tests: ["review19"],
+	},
+	{
+		name: "[review19] a company's 40084 / 40082 names its own suite's install-url route",
+		file: "src/wechat/install-client.ts",
+		find: "message: refused.failure.message.replaceAll(\"<suite_id>\", corp.suiteId)",
+		replace: "message: refused.failure.message",
 		tests: ["review19"],
 	},
 ];

@@ -121,8 +121,11 @@ export async function getAuthInfo(suiteToken: string, corpid: string, permanentC
 export async function fetchCorpToken(corp: AppConfig, config: Upstream, suiteToken: string): Promise<UpstreamResult<Fetched>> {
 	const answer = await call(config, "get_corp_token", suiteToken, { auth_corpid: corp.corpid, permanent_code: corp.secret });
 	if (!answer.ok) return answer;
+	const refused = refusal(answer.value);
+	// The advice names the company's own suite's install-url route, not a placeholder.
+	if (refused) return corp.suiteId === undefined ? refused : { ...refused, failure: { ...refused.failure, message: refused.failure.message.replaceAll("<suite_id>", corp.suiteId) } };
 	// A re-fetch inside the validity may hand back the live token with what is left of it (unconfirmed, §10).
-	return refusal(answer.value) ?? parseCredential(answer.value, "access_token", "wecom", false, REUSED_MIN_EXPIRES_IN_S);
+	return parseCredential(answer.value, "access_token", "wecom", false, REUSED_MIN_EXPIRES_IN_S);
 }
 
 /** get_pre_auth_code, then set_session_info when `authType` is given (1: a test install, 0: a normal one). */

@@ -155,11 +155,11 @@ describe("review 19: a 40082 that is the suite token's, not the install's", () =
 
 describe("review 19: what a company that must install again is told", () => {
 	/*
-	 * Finding (low): the 40084 / 40082 advice reads "POST /wecom-suite/<suite_id>/install-url", the placeholder
+	 * Finding (low; fixed): the 40084 / 40082 advice reads "POST /wecom-suite/<suite_id>/install-url", the placeholder
 	 * left in: the caller is not told which suite's route to use (an authorizer's 61003 names its component's
 	 * route since open-ends). Fix: get_corp_token's refusal names the company's own suite.
 	 */
-	it.skip("names the company's own suite's install-url route", async () => {
+	it("names the company's own suite's install-url route", async () => {
 		const { s, appid, corpid } = await installed(3);
 		await simSuite(`${s.suite_id}/uninstall`, { corpid, push: false });
 		const res = await call(`/token/refresh?appid=${appid}`, { method: "POST", key: KEYS.admin });

@@ -2215,9 +2215,6 @@ export const MUTATIONS = [
 		tests: ["gwsuite"],
 	},
 	{
-		name: "[review19] an installed company's 40084 / 40082 ends the held corp token (an independent value), not only an authorizer's",
-	},
-	{
 		name: "[review19] an installed company's 40084 ends the held corp token (an independent value), not only an authorizer's",
 		file: "src/engine/fetch-and-store.ts",
 		find: "return current && { ...current, expiresAt: Math.min(current.expiresAt, at), refreshAt: Math.min(current.refreshAt, at) };",
@@ -2250,6 +2247,13 @@ export const MUTATIONS = [
 		file: "src/wechat/install-client.ts",
 		find: "message: refused.failure.message.replaceAll(\"<suite_id>\", corp.suiteId)",
 		replace: "message: refused.failure.message",
+		tests: ["review19"],
+	},
+	{
+		name: "[review19] the ledger's retry of a pending code keeps its moment (not 30 s after the latest plan)",
+		file: "src/authority/code-ledger.ts",
+		find: "return this.#pending && this.#flights.size === 0 ? Math.max(this.#retryAt, now) : null;",
+		replace: "return this.#pending && this.#flights.size === 0 ? now + PENDING_RETRY_MS : null;",
 		tests: ["review19"],
 	},
 ];

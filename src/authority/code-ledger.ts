@@ -72,6 +72,12 @@ export class CodeLedger<M extends object, R> {
 	#pending = false;
 	/** Whether entries written before the time keys existed have been given theirs (memory copy). */
 	#indexed = false;
+	/**
+	 * When the alarm retries the pending codes (ms): set when an exchange leaves one pending, and at load.
+	 * Kept, not computed from the plan's `now`: the object plans after every save, and a retry always 30 s
+	 * after the latest plan would never come while saves come more often (install links asked for, say).
+	 */
+	#retryAt = 0;
 
 	constructor(host: CodeLedgerHost<M, R>) {
 		this.#host = host;
@@ -80,6 +86,7 @@ export class CodeLedger<M extends object, R> {
 	/** In the object's constructor: whether a pushed code still waits for its exchange. */
 	async load(): Promise<void> {
 		this.#pending = await this.#anyPending();
+		this.#retryAt = Date.now() + PENDING_RETRY_MS;
 	}
 
 	async #anyPending(): Promise<boolean> {
@@ -101,7 +108,7 @@ export class CodeLedger<M extends object, R> {
 
 	/** When the alarm should retry pending codes, or null when none waits. */
 	wake(now: number): number | null {
-		return this.#pending && this.#flights.size === 0 ? now + PENDING_RETRY_MS : null;
+		return this.#pending && this.#flights.size === 0 ? Math.max(this.#retryAt, now) : null;
 	}
 
 	/**
@@ -133,6 +140,7 @@ export class CodeLedger<M extends object, R> {
 				this.#flights.delete(digest);
 				// A failed exchange leaves its code pending: the alarm is planned for its retry (wake).
 				this.#pending = await this.#anyPending();
+				this.#retryAt = Date.now() + PENDING_RETRY_MS;
 				await this.#host.replan();
 			});
 			this.#flights.set(digest, flight);

@@ -1894,7 +1894,7 @@ export const MUTATIONS = [
 	{
 		name: "[authorizer] a pending code arms the component's alarm for its retry",
 		file: "src/authority/code-ledger.ts",
-		find: "return this.#pending && this.#flights.size === 0 ? now + PENDING_RETRY_MS : null;",
+		find: "return this.#pending && this.#flights.size === 0 ? Math.max(this.#retryAt, now) : null;",
 		replace: "return null;",
 		tests: ["authorizer", "suite-installs"],
 	},

@@ -2245,8 +2245,8 @@ export const MUTATIONS = [
 	{
 		name: "[review19] a company's 40084 / 40082 names its own suite's install-url route",
 		file: "src/wechat/install-client.ts",
-		find: "message: refused.failure.message.replaceAll(\"<suite_id>\", corp.suiteId)",
-		replace: "message: refused.failure.message",
+		find: "const message = corp.suiteId === undefined ? refused.failure.message : refused.failure.message.replaceAll(\"<suite_id>\", corp.suiteId);",
+		replace: "const message = refused.failure.message;",
 		tests: ["review19"],
 	},
 	{
@@ -2254,6 +2254,13 @@ export const MUTATIONS = [
 		file: "src/authority/code-ledger.ts",
 		find: "return this.#pending && this.#flights.size === 0 ? Math.max(this.#retryAt, now) : null;",
 		replace: "return this.#pending && this.#flights.size === 0 ? now + PENDING_RETRY_MS : null;",
+		tests: ["review19"],
+	},
+	{
+		name: "[review19] get_corp_token's 40082 / 42009 are not retried with the same suite token (tokenRefused)",
+		file: "src/wechat/install-client.ts",
+		find: "...(SUITE_TOKEN_INVALID.has(refused.failure.errcode) && { tokenRefused: true })",
+		replace: "",
 		tests: ["review19"],
 	},
 ];

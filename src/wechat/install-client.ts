@@ -10,6 +10,7 @@
 import type { AppConfig, BrokerConfig } from "../config/config";
 import { parseCredential, REUSED_MIN_EXPIRES_IN_S, type Fetched } from "./client";
 import { classifyErrcode } from "./errcodes";
+import { SUITE_TOKEN_INVALID } from "./suite-client";
 import { unreachable, upstreamJson, type UpstreamResult } from "./upstream";
 
 type Upstream = Pick<BrokerConfig, "weComBase" | "upstreamTimeoutMs" | "relayHeaders">;
@@ -122,8 +123,12 @@ export async function fetchCorpToken(corp: AppConfig, config: Upstream, suiteTok
 	const answer = await call(config, "get_corp_token", suiteToken, { auth_corpid: corp.corpid, permanent_code: corp.secret });
 	if (!answer.ok) return answer;
 	const refused = refusal(answer.value);
-	// The advice names the company's own suite's install-url route, not a placeholder.
-	if (refused) return corp.suiteId === undefined ? refused : { ...refused, failure: { ...refused.failure, message: refused.failure.message.replaceAll("<suite_id>", corp.suiteId) } };
+	if (refused) {
+		// The advice names the company's own suite's install-url route, not a placeholder. 40082 / 42009 may
+		// refuse the suite token it was asked with: no retry with that token (withRetry), the engine heals it.
+		const message = corp.suiteId === undefined ? refused.failure.message : refused.failure.message.replaceAll("<suite_id>", corp.suiteId);
+		return { ...refused, failure: { ...refused.failure, message, ...(SUITE_TOKEN_INVALID.has(refused.failure.errcode) && { tokenRefused: true }) } };
+	}
 	// A re-fetch inside the validity may hand back the live token with what is left of it (unconfirmed, §10).
 	return parseCredential(answer.value, "access_token", "wecom", false, REUSED_MIN_EXPIRES_IN_S);
 }

@@ -183,7 +183,7 @@ export const MUTATIONS = [
 	{
 		name: "classic: lifetime capped at 300 s after an unanswered call",
 		file: "src/engine/fetch-and-store.ts",
-		find: "const current = result.unanswered ? afterUnansweredCall(before, call) : endsHeldValue(host.kind(), failure) ? endedAt(before, call.startedAt) : planRetry(before, retryAt);",
+		find: "const current = result.unanswered ? afterUnansweredCall(before, call) : ended ? endedAt(before, call.startedAt) : planRetry(before, retryAt);",
 		replace: "const current = endsHeldValue(host.kind(), failure) ? endedAt(before, call.startedAt) : planRetry(before, retryAt);",
 		tests: ["errors", "promise"],
 	},
@@ -1922,7 +1922,7 @@ export const MUTATIONS = [
 	{
 		name: "[review18] 61023 / 61003 do not move an authorizer token's promise to the retry",
 		file: "src/engine/fetch-and-store.ts",
-		find: "const current = result.unanswered ? afterUnansweredCall(before, call) : endsHeldValue(host.kind(), failure) ? endedAt(before, call.startedAt) : planRetry(before, retryAt);",
+		find: "const current = result.unanswered ? afterUnansweredCall(before, call) : ended ? endedAt(before, call.startedAt) : planRetry(before, retryAt);",
 		replace: "const current = result.unanswered ? afterUnansweredCall(before, call) : planRetry(before, retryAt);",
 		tests: ["review18"],
 	},
@@ -2260,6 +2260,13 @@ export const MUTATIONS = [
 		name: "[review19] get_corp_token's 40082 / 42009 are not retried with the same suite token (tokenRefused)",
 		file: "src/wechat/install-client.ts",
 		find: "...(SUITE_TOKEN_INVALID.has(refused.failure.errcode) && { tokenRefused: true })",
+		replace: "",
+		tests: ["review19"],
+	},
+	{
+		name: "[review19] a failure that ends the held value retracts its KV copy (a report of an independent value did not)",
+		file: "src/engine/fetch-and-store.ts",
+		find: "if (ended && current && before && !isDue(before, now) && !sameRecord(host.slot().edgeRecord, current)) await writeEdge(host, current, { retraction: true });",
 		replace: "",
 		tests: ["review19"],
 	},

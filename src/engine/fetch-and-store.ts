@@ -11,7 +11,7 @@
 import type { AppConfig, BrokerConfig } from "../config/config";
 import { writeEdgeCopy } from "../edge/edge-cache";
 import { KV_MIN_TTL_S, writeIssued } from "../edge/issued-index";
-import { expiresInS, isUsable, mintsOnRefresh, notRenewableBeforeExpiry, planRecord, sameValueAgain, type CredentialRecord } from "../core/lifetime";
+import { expiresInS, isDue, isUsable, mintsOnRefresh, notRenewableBeforeExpiry, planRecord, sameValueAgain, type CredentialRecord } from "../core/lifetime";
 import { log, maskToken } from "../core/log";
 import { fail, ok, type Failure, type Outcome } from "../core/outcome";
 import { hourlyLimit, quotaGuard } from "./refresh-limits";
@@ -152,9 +152,13 @@ async function failed(host: CredentialHost, trigger: RefreshTrigger, result: Ret
 	const backoffS = backoffAfter(failures, failure.class, conserving);
 	const retryAt = now + backoffS * 1_000;
 	const before = host.slot().current;
-	const current = result.unanswered ? afterUnansweredCall(before, call) : endsHeldValue(host.kind(), failure) ? endedAt(before, call.startedAt) : planRetry(before, retryAt);
+	const ended = !result.unanswered && endsHeldValue(host.kind(), failure);
+	const current = result.unanswered ? afterUnansweredCall(before, call) : ended ? endedAt(before, call.startedAt) : planRetry(before, retryAt);
 	host.update({ current, consecutiveFailures: failures, retryAt, lastError: { at: now, failure }, inFlight: null });
 	await host.save();
+	// The ended value's KV copy must stop being served too: a client's report of an `independent` value
+	// retracted nothing before its call. (A copy already due, or retracted, is served by no isolate.)
+	if (ended && current && before && !isDue(before, now) && !sameRecord(host.slot().edgeRecord, current)) await writeEdge(host, current, { retraction: true });
 	log("error", "refresh_failed", {
 		appid: app.appid, credential: host.kind().label, trigger, errcode: failure.errcode ?? null, message: failure.message,
 		consecutive_failures: failures, retry_in_s: backoffS, unanswered: result.unanswered,

@@ -32,7 +32,7 @@ async function installCompany(suite: ReturnType<typeof installTestSuite>, corpid
 }
 
 it("a key scoped suite:<id> lists the suite and every company that installed it in /status, and nothing of another suite", async () => {
-	const [mine, other] = [installTestSuite(12), installTestSuite(13)];
+	const [mine, other] = [installTestSuite(18), installTestSuite(19)];
 	expect(await pushSuiteTicket(mine)).toBe("success");
 	expect(await pushSuiteTicket(other)).toBe("success");
 	const companies = [await installCompany(mine, "wwscopecorp1"), await installCompany(mine, "wwscopecorp2")];

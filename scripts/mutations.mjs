@@ -2210,8 +2210,8 @@ export const MUTATIONS = [
 	{
 		name: "[suite] keys may be scoped provider:<corpid> (GET /provider-token)",
 		file: "src/routes/admin-keys.ts",
-		find: "const SCOPE_PATTERN = /^(?:(?:corp|component|suite|provider):)?",
-		replace: "const SCOPE_PATTERN = /^(?:(?:corp|component|suite):)?",
+		find: "|suite|provider):)?[A-Za-z0-9_-]{1,64}$/;",
+		replace: "|suite):)?[A-Za-z0-9_-]{1,64}$/;",
 		tests: ["gwsuite"],
 	},
 	{

@@ -222,7 +222,7 @@ export function tokenTestSuite(n: number): TestSuite {
 	const provider = `wwprovtok${n < 2 ? "shared" : String(n).padStart(2, "0")}`;
 	return { suite_id: id, secret: secretFor(id), token: `toksuite${n}`, encoding_aes_key: `toksuite${n}`.padEnd(43, "T"), provider_corpid: provider, provider_secret: `${secretFor(provider)}p` };
 }
-export const TOKEN_TEST_SUITES = 16;
+export const TOKEN_TEST_SUITES = 32;
 
 export function allTokenTestSuites(): TestSuite[] {
 	return Array.from({ length: TOKEN_TEST_SUITES }, (_, n) => tokenTestSuite(n));

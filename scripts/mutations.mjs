@@ -279,6 +279,20 @@ export const MUTATIONS = [
 		replace: "if (false) {",
 		tests: ["adv2"],
 	},
+	{
+		name: "a refresh that finds the token it is fetched with unavailable waits for the other's retry (a suite token's renewal), not the chain's stall",
+		file: "src/engine/fetch-and-store.ts",
+		find: "if (!(\"result\" in first)) return awaitingTheOther(host, first);",
+		replace: "if (!(\"result\" in first)) return first;",
+		tests: ["suite-renewal"],
+	},
+	{
+		name: "a suite call WeCom refuses for its suite token (42009 in flight) heals the token and is made again",
+		file: "src/authority/suite-installs.ts",
+		find: "if (refused === undefined || !SUITE_TOKEN_INVALID.has(refused)) return answer;",
+		replace: "return answer;",
+		tests: ["suite-renewal"],
+	},
 	// Fourth review (review4.test.ts).
 	{
 		name: "a force is not sent when KV did not take the retraction",
@@ -468,7 +482,7 @@ export const MUTATIONS = [
 	},
 	{
 		name: "restart recovery caps the current value as for a lost answer",
-		file: "src/authority/token-authority.ts",
+		file: "src/authority/credential-engine.ts",
 		find: "const current = afterUnansweredCall(slot.current, slot.inFlight);",
 		replace: "const current = slot.current;",
 		tests: ["promise", "review-restart"],
@@ -1014,8 +1028,8 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[alarm] a restarted instance that recovered an interrupted call arms its alarm for now",
-		file: "src/authority/token-authority.ts",
-		find: "await this.#chain.wakeSoon();",
+		file: "src/authority/credential-engine.ts",
+		find: "await this.#host.wakeSoon();",
 		replace: "",
 		tests: ["alarm"],
 	},
@@ -1613,8 +1627,8 @@ export const MUTATIONS = [
 	{
 		name: "[component] no push for 30 min is an incident",
 		file: "src/authority/token-authority.ts",
-		find: "?? (app.mode === \"component\" ? this.#component.problem(now) :",
-		replace: "?? (app.mode === \"component\" ? null :",
+		find: "roleProblem: (app, now) => (app.mode === \"component\" ? this.#component.problem(now) :",
+		replace: "roleProblem: (app, now) => (app.mode === \"component\" ? null :",
 		tests: ["component-token"],
 	},
 	{

@@ -25,6 +25,8 @@ import type { CountedCall } from "../core/usage";
 import type { AppEnv } from "../env";
 import { open, seal, sealingKeys, type Sealed } from "../registry/seal";
 import { DEAD_AUTH_CODE_ERRCODES, getAuthInfo, getPermanentCode, getPreAuthCode } from "../wechat/install-client";
+import { SUITE_TOKEN_INVALID } from "../wechat/suite-client";
+import type { UpstreamResult } from "../wechat/upstream";
 import { CodeLedger, refusal, type Exchanged, type LedgerOutcome } from "./code-ledger";
 
 /** A company's install, in its suite's object. */
@@ -68,6 +70,8 @@ export interface SuiteInstallsHost {
 	config(): BrokerConfig;
 	/** The suite's own suite_access_token (this object's `token` slot). */
 	suiteToken(suiteId: string): Promise<Outcome>;
+	/** Compare-and-refresh of the suite token `used`, which WeCom refused in an answer to the broker's own call. */
+	healSuiteToken(suiteId: string, used: string): Promise<Outcome>;
 	waitUntil(promise: Promise<unknown>): void;
 	replan(): Promise<void>;
 	countCall(call: CountedCall): Promise<void>;
@@ -133,10 +137,8 @@ export class SuiteInstalls {
 
 	/** A fresh pre_auth_code for the install link (and its session: 1 a test install, 0 a normal one). */
 	async preAuthCode(suiteId: string, authType: 0 | 1 | undefined): Promise<{ ok: true; code: string; expiresIn: number } | { ok: false; failure: Failure }> {
-		const token = await this.#host.suiteToken(suiteId);
-		if (!token.ok) return token;
-		await this.#host.countCall("get_pre_auth_code");
-		const answer = await getPreAuthCode(token.record.value, authType, this.#host.config());
+		const answer = await this.#withSuiteToken(suiteId, "get_pre_auth_code", (token) => getPreAuthCode(token, authType, this.#host.config()));
+		if ("noToken" in answer) return { ok: false, failure: answer.noToken };
 		return answer.ok ? { ok: true, code: answer.value.code, expiresIn: answer.value.expiresInS } : { ok: false, failure: refusal(answer.failure) };
 	}
 
@@ -189,11 +191,28 @@ export class SuiteInstalls {
 		return { ok: true, ...counts, profiles };
 	}
 
-	async #exchange(suiteId: string, code: string): Promise<Exchanged<MadeInstall>> {
+	/**
+	 * One of the suite's own calls, made with its suite token and counted. WeCom refusing the token itself
+	 * (40082; 42009, expired in flight, which its renew-only-at-expiry rule makes likely in the deadline's
+	 * last second) heals the token in this object (compare-and-refresh) and the call is made once more with
+	 * the new one; the same token back means the refusal stands. `noToken`: no token could be had.
+	 */
+	async #withSuiteToken<T>(suiteId: string, call: CountedCall, send: (token: string) => Promise<UpstreamResult<T>>): Promise<UpstreamResult<T> | { readonly noToken: Failure }> {
 		const token = await this.#host.suiteToken(suiteId);
-		if (!token.ok) return { ok: false, dead: false, failure: { ...token.failure, message: `The install code cannot be exchanged yet: ${token.failure.message}` } };
-		await this.#host.countCall("get_permanent_code");
-		const answer = await getPermanentCode(token.record.value, code, this.#host.config());
+		if (!token.ok) return { noToken: token.failure };
+		await this.#host.countCall(call);
+		const answer = await send(token.record.value);
+		const refused = answer.ok ? undefined : answer.failure.errcode;
+		if (refused === undefined || !SUITE_TOKEN_INVALID.has(refused)) return answer;
+		const healed = await this.#host.healSuiteToken(suiteId, token.record.value);
+		if (!healed.ok || healed.record.value === token.record.value) return answer;
+		await this.#host.countCall(call);
+		return send(healed.record.value);
+	}
+
+	async #exchange(suiteId: string, code: string): Promise<Exchanged<MadeInstall>> {
+		const answer = await this.#withSuiteToken(suiteId, "get_permanent_code", (token) => getPermanentCode(token, code, this.#host.config()));
+		if ("noToken" in answer) return { ok: false, dead: false, failure: { ...answer.noToken, message: `The install code cannot be exchanged yet: ${answer.noToken.message}` } };
 		if (!answer.ok) {
 			const { failure } = answer;
 			log("warn", "install_code_refused", { suite_id: suiteId, errcode: failure.errcode ?? null, message: failure.message });
@@ -217,11 +236,9 @@ export class SuiteInstalls {
 	async #reread(suiteId: string, corpid: string): Promise<void> {
 		const record = await this.#host.storage.get<InstallRecord>(installKey(corpid));
 		if (!record?.sealed) return log("warn", "suite_change_unknown", { suite_id: suiteId, corpid });
-		const token = await this.#host.suiteToken(suiteId);
-		if (!token.ok) return log("warn", "suite_change_not_read", { suite_id: suiteId, corpid, reason: token.failure.message });
-		await this.#host.countCall("get_auth_info");
 		const permanentCode = await open(await sealingKeys(this.#host.env), owner(suiteId, corpid), record.sealed);
-		const answer = await getAuthInfo(token.record.value, corpid, permanentCode, this.#host.config());
+		const answer = await this.#withSuiteToken(suiteId, "get_auth_info", (token) => getAuthInfo(token, corpid, permanentCode, this.#host.config()));
+		if ("noToken" in answer) return log("warn", "suite_change_not_read", { suite_id: suiteId, corpid, reason: answer.noToken.message });
 		if (!answer.ok) return log("warn", "suite_change_not_read", { suite_id: suiteId, corpid, errcode: answer.failure.errcode ?? null, reason: answer.failure.message });
 		// The agent is the app's name: a grant that names another agent is logged, not renamed under its clients.
 		if (answer.value.agentid !== record.agentid) log("warn", "suite_change_agent_moved", { suite_id: suiteId, corpid, agentid: record.agentid, now_agentid: answer.value.agentid });

@@ -22,7 +22,10 @@ import { SuiteInstalls, type InstallOutcome, type InstallRecord, type InstallSyn
 import { providerAppOf, providerObjectName, suiteAppOf, suiteTickets } from "./suite-token";
 
 /** What the object hands its roles: the same for a suite's as for a component's. */
-export type SuiteRoleHost = ComponentRoleHost;
+export interface SuiteRoleHost extends ComponentRoleHost {
+	/** Compare-and-refresh of the object's own token (the suite token), which WeCom refused to one of its calls. */
+	healToken(used: string): Promise<Outcome>;
+}
 
 export type InstallCodeResult = { ok: true; code: string; expiresIn: number } | { ok: false; failure: Failure };
 
@@ -40,6 +43,7 @@ export class SuiteRole {
 			storage: host.storage, env: host.env,
 			config: () => host.config(),
 			suiteToken: (suiteId) => this.accessToken(suiteId),
+			healSuiteToken: (_suiteId, used) => host.healToken(used),
 			waitUntil: (promise) => host.waitUntil(promise),
 			replan: () => host.save(),
 			countCall: async (call) => {

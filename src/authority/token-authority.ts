@@ -1,27 +1,20 @@
 /**
  * TokenAuthority: one Durable Object per app (`idFromName(appid)`), the only code that asks WeChat or WeCom
- * for a credential. A thin shell: the refresh engine (engine/refresher.ts) runs one Refresher per credential
- * kind (engine/kinds.ts); this class holds the state they share, loads and saves it, and answers RPC.
- *
- * What lives where: `#state` in memory is a copy of storage key "state" (keys.ts, engine/state.ts), written
- * after every change and read back in the constructor before any call is delivered, so an evicted or
- * restarted object serves the same credentials without asking WeChat. Before each upstream attempt the state
- * is written with an `inFlight` marker (and the call counted), so an instance that dies mid-call leaves a
- * trace its successor acts on (`#recover`). The refreshers' flights are memory only: losing them with the
- * object is fine, because nothing awaits them any more.
+ * for a credential. A thin shell: the refresh engine as the object holds it (credential-engine.ts: the state,
+ * one Refresher per credential kind, the incident) keeps the credentials; the object's roles (a component's,
+ * a suite's, a granted app's) and its entry's changes (app-admin.ts) live in their own modules; this class
+ * decides which app the object serves, wires them together, and answers RPC.
  */
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig, type AppConfig, type AppProfile, type BrokerConfig, type ComponentProfile, type SuiteProfile } from "../config/config";
 import type { CredentialType } from "../core/credentials";
 import { BrokerError } from "../core/errors";
-import { log, maskToken } from "../core/log";
+import { log } from "../core/log";
 import { fail, type Failure, type Outcome } from "../core/outcome";
 import { GATEWAY_USAGE_KEY, REGISTERED_APP_KEY, STATE_KEY, suiteObjectName } from "../core/storage-keys";
-import { healthProblem } from "../engine/health";
-import { Incidents } from "../engine/incidents";
-import { hasKind, kindFor, kindsOf } from "../engine/kinds";
-import { Refresher, type CronAction } from "../engine/refresher";
-import { afterUnansweredCall, EMPTY_SLOT, initialState, restoreState, type AuthorityState, type SlotState } from "../engine/state";
+import { hasKind, kindsOf } from "../engine/kinds";
+import type { CronAction, Refresher } from "../engine/refresher";
+import type { AuthorityState } from "../engine/state";
 import type { AppEnv } from "../env";
 import { registry } from "../registry/registry";
 import { scheduleIndex } from "../schedule/client";
@@ -32,9 +25,10 @@ import type { ExchangeOutcome, SyncOutcome } from "./authorizations";
 import type { ComponentSecrets, EventOutcome } from "./component";
 import { ComponentRole, type ConfigureComponentResult, type PreAuthCodeResult } from "./component-role";
 import type { TicketStatus } from "./component-token";
+import { CredentialEngine } from "./credential-engine";
 import { addGatewayUse, NO_GATEWAY_USE, type GatewayCounts, type StoredGatewayUsage } from "./gateway-usage";
 import { isStoredRegisteredApp, openApp, type OpenedApp } from "./registered-app";
-import { appStatus, iso, type AppStatus } from "./status-report";
+import { appStatus, type AppStatus } from "./status-report";
 import { GrantDesk, grantParent, type GrantParent } from "./sealed-grant";
 import { componentAuthority, suiteAuthority } from "./stub";
 import type { SuiteSecrets, SuiteState, UrlCheckOutcome } from "./suite";
@@ -62,9 +56,8 @@ export interface CronReport {
 }
 
 export class TokenAuthority extends DurableObject<AppEnv> {
-	#state: AuthorityState = initialState(Date.now());
-	readonly #refreshers = new Map<CredentialType, Refresher>();
-	readonly #incidents: Incidents;
+	/** The app's credentials: their state, refreshers and incident (credential-engine.ts). */
+	readonly #engine: CredentialEngine;
 	/** The object's alarm and its row in the schedule index (alarm-chain.ts). */
 	readonly #chain: AlarmChain;
 	/** The app's configuration when the object last looked: a new one (a fixed secret) ends any backoff. */
@@ -84,18 +77,32 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 
 	constructor(ctx: DurableObjectState, env: AppEnv) {
 		super(ctx, env);
-		const state = {
-			state: () => this.#state,
-			setState: (next: AuthorityState) => {
-				this.#state = next;
-			},
-			save: () => this.#save(),
-			waitUntil: (promise: Promise<unknown>) => this.ctx.waitUntil(promise),
-		};
-		this.#incidents = new Incidents({ ...state, webhookUrl: () => this.#config().alertWebhookUrl });
-		// The roles read `this.env` when they run, as the object's own methods do (tests replace it to reach
+		// The parts read `this.env` when they run, as the object's own methods do (tests replace it to reach
 		// a misconfigured Worker).
 		const self = this;
+		this.#engine = new CredentialEngine({
+			storage: ctx.storage,
+			get env() {
+				return self.env;
+			},
+			config: () => this.#config(),
+			app: () => this.#seenApp,
+			waitUntil: (promise) => this.ctx.waitUntil(promise),
+			planChanged: () => this.#chain.planChanged(),
+			wakeSoon: () => this.#chain.wakeSoon(),
+			pushedTicket: () => (this.#seenApp?.mode === "suite" ? this.#suite.ticket() : this.#component.ticket()),
+			grantLink: () => (this.#seenApp && grantParent(this.#seenApp) ? this.#authorizer.link(this.#seenApp) : null),
+			roleProblem: (app, now) => (app.mode === "component" ? this.#component.problem(now) : app.mode === "suite" ? this.#suite.problem(now) : null),
+			afterAssess: async (app, before, now) => {
+				if (app.mode === "component") await this.#component.afterAssess(app, before, now);
+			},
+		});
+		const state = {
+			state: () => this.#engine.state(),
+			setState: (next: AuthorityState) => this.#engine.setState(next),
+			save: () => this.#engine.save(),
+			waitUntil: (promise: Promise<unknown>) => this.ctx.waitUntil(promise),
+		};
 		const role = {
 			...state, storage: ctx.storage,
 			get env() {
@@ -104,8 +111,9 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			config: () => this.#config(),
 			app: (appid: string) => this.#app(appid),
 			credential: (appid: string, type: CredentialType) => this.getCredential(appid, type),
-			forgetTokenBackoff: () => this.#refresher("token").forgetBackoff(),
-			assessHealth: () => this.#assessHealth(),
+			forgetTokenBackoff: () => this.#engine.refresher("token").forgetBackoff(),
+			assessHealth: () => this.#engine.assessHealth(),
+			healToken: (used: string) => this.#engine.refresher("token").invalidate(used, "suite_call", true),
 		};
 		this.#component = new ComponentRole(role);
 		this.#suite = new SuiteRole(role);
@@ -132,7 +140,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				return self.env;
 			},
 			config: () => this.#config(),
-			state: () => this.#state,
+			state: () => this.#engine.state(),
 			registered: () => this.#registered,
 			setRegistered: (opened) => {
 				this.#registered = opened;
@@ -144,8 +152,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			},
 			disarm: (appid) => this.#chain.disarm(appid),
 			reset: () => {
-				this.#state = initialState(Date.now());
-				this.#refreshers.clear();
+				this.#engine.reset();
 				this.#seenApp = undefined;
 				this.#deleting = false;
 			},
@@ -156,7 +163,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 			storage: ctx.storage,
 			index: () => scheduleIndex(this.env),
 			waitUntil: (promise) => this.ctx.waitUntil(promise),
-			appid: () => this.#state.appid,
+			appid: () => this.#engine.state().appid,
 			app: () => this.#seenApp,
 			lookUp: (appid) => {
 				// A registry entry whose secret cannot be opened (REGISTRY_KEY lost its key) is not a deleted app:
@@ -165,12 +172,10 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				if (!app && !this.#deleting && this.#registered && "failure" in this.#registered) throw new BrokerError("config_error", this.#registered.failure.message);
 				return app;
 			},
-			state: () => this.#state,
+			state: () => this.#engine.state(),
 			config: () => this.#config(),
 			work: (appid) => this.refreshIfDue(appid),
-			idle: async () => {
-				for (const refresher of this.#refreshers.values()) await refresher.idle();
-			},
+			idle: () => this.#engine.idle(),
 			extraWake: (now) => (this.#seenApp?.mode === "component" ? this.#component.wake(now) : this.#seenApp?.mode === "suite" ? this.#suite.wake(now) : null),
 		});
 		void ctx.blockConcurrencyWhile(async () => {
@@ -182,9 +187,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 				this.#authorizer.load(),
 			]);
 			if (isStoredRegisteredApp(registered)) this.#registered = await openApp(env, registered);
-			if (!stored) return;
-			this.#state = restoreState(stored, Date.now());
-			await this.#recover();
+			if (stored) await this.#engine.restore(stored);
 		});
 	}
 
@@ -356,17 +359,17 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		const app = this.#app(appid);
 		if (!app) return { appid, action: "failed" };
 		const actions: CronAction["action"][] = [];
-		for (const type of kindsOf(app)) actions.push((await this.#refresher(type).refreshIfDue()).action);
+		for (const type of kindsOf(app)) actions.push((await this.#engine.refresher(type).refreshIfDue()).action);
 		if (app.mode === "component" && app.componentAppid) await this.#component.resume(app.componentAppid);
 		if (app.mode === "suite" && app.suiteId) await this.#suite.resume(app.suiteId);
-		await this.#assessHealth();
+		await this.#engine.assessHealth();
 		await this.flushAlerts();
 		return { appid, action: actions.includes("failed") ? "failed" : actions[0]! };
 	}
 
 	/** The object's own alarm: what is due is refreshed, and the next due moment armed (alarm-chain.ts). */
 	override async alarm(info?: AlarmInvocationInfo): Promise<void> {
-		if (info?.isRetry) log("warn", "alarm_retried", { appid: this.#state.appid ?? null, retry_count: info.retryCount });
+		if (info?.isRetry) log("warn", "alarm_retried", { appid: this.#engine.state().appid ?? null, retry_count: info.retryCount });
 		await this.#chain.ring(undefined, { platform: true });
 	}
 
@@ -377,7 +380,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 
 	/** Resolves when no refresh is under way (a read's background refresh included) and the index has the app's row. */
 	async idle(): Promise<void> {
-		for (const refresher of this.#refreshers.values()) await refresher.idle();
+		await this.#engine.idle();
 		await this.#component.settled();
 		await this.#suite.settled();
 		await this.#chain.settled();
@@ -385,7 +388,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 
 	/** Sends every queued alert now and waits for it. The alarm calls it; so do tests, to observe alerts. */
 	flushAlerts(): Promise<void> {
-		return this.#incidents.flush();
+		return this.#engine.flushAlerts();
 	}
 
 	/** Gateway calls and heals the isolates counted (gateway/usage-counter.ts), added in; today's totals back. */
@@ -401,7 +404,7 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		const app = this.#app(appid);
 		if (!app) return null;
 		const now = Date.now();
-		const status = appStatus(app, this.#state, now);
+		const status = appStatus(app, this.#engine.state(), now);
 		if (app.mode === "authorizer") return { ...status, authorizer: { component_appid: app.componentAppid!, needs_reauthorisation: this.#authorizer.needsReauthorisation() } };
 		if (app.mode === "suite_corp") return { ...status, suite_corp: { suite_id: app.suiteId!, needs_reinstall: this.#authorizer.needsReauthorisation() } };
 		return app.componentAppid ? { ...status, component: this.#component.status(app.componentAppid, now) } : status;
@@ -425,11 +428,12 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		const registered = this.#registered && "app" in this.#registered && this.#registered.app.appid === appid ? this.#registered.app : undefined;
 		const app = this.#deleting ? undefined : this.#config().apps.get(appid) ?? registered ?? this.#component.appOf(appid) ?? this.#suite.appOf(appid);
 		if (!app) return undefined;
-		if (this.#state.appid !== appid) this.#state = { ...this.#state, appid };
+		const state = this.#engine.state();
+		if (state.appid !== appid) this.#engine.setState({ ...state, appid });
 		if (this.#seenApp && this.#seenApp !== app && this.#seenApp.secret !== app.secret) {
 			// The operator fixed the secret (`wrangler secret put`): the next attempt may well succeed.
 			log("info", "config_changed", { appid });
-			for (const refresher of this.#refreshers.values()) refresher.forgetBackoff();
+			this.#engine.forgetBackoffs();
 		}
 		this.#seenApp = app;
 		return app;
@@ -444,77 +448,6 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 		if (!hasKind(app, type)) {
 			return { failure: { code: "not_found", message: `App ${appid} has no ${type} credential (${kindsOf(app).join(", ")} only).` } };
 		}
-		return this.#refresher(type);
-	}
-
-	#refresher(type: CredentialType): Refresher {
-		let refresher = this.#refreshers.get(type);
-		if (!refresher) {
-			refresher = new Refresher({
-				app: () => this.#seenApp!,
-				config: () => this.#config(),
-				slot: (t) => this.#state.slots[t] ?? EMPTY_SLOT,
-				setSlot: (t, slot) => {
-					this.#state = { ...this.#state, slots: { ...this.#state.slots, [t]: slot } };
-				},
-				usage: () => this.#state.usage,
-				setUsage: (usage) => {
-					this.#state = { ...this.#state, usage };
-				},
-				save: () => this.#save(),
-				kv: () => this.env.TOKEN_CACHE,
-				assessHealth: () => this.#assessHealth(),
-				waitUntil: (promise) => this.ctx.waitUntil(promise),
-				token: () => this.#refresher("token").get(),
-				healToken: (used) => this.#refresher("token").invalidate(used, "ticket", true),
-				pushedTicket: () => (this.#seenApp?.mode === "suite" ? this.#suite.ticket() : this.#component.ticket()),
-				authorizer: () => (this.#seenApp && grantParent(this.#seenApp) ? this.#authorizer.link(this.#seenApp) : null),
-			}, type);
-			this.#refreshers.set(type, refresher);
-		}
-		return refresher;
-	}
-
-	async #assessHealth(): Promise<void> {
-		const app = this.#seenApp;
-		if (!app) return;
-		const slots = kindsOf(app).flatMap((type) => {
-			const slot = this.#state.slots[type];
-			return slot ? [{ kind: kindFor(app, type), slot }] : [];
-		});
-		const now = Date.now();
-		const before = this.#state.incident;
-		const problem = healthProblem(slots, this.#state.usage, this.#config().quotaGuardShare, now)
-			?? (app.mode === "component" ? this.#component.problem(now) : app.mode === "suite" ? this.#suite.problem(now) : null);
-		await this.#incidents.assess(app, problem, now);
-		if (app.mode === "component") await this.#component.afterAssess(app, before, now);
-	}
-
-	/**
-	 * An instance that finds an `inFlight` marker was evicted or restarted while WeChat was being asked: the
-	 * call was counted when the marker was written; the current value is capped as for a lost answer.
-	 */
-	async #recover(): Promise<void> {
-		const { appid } = this.#state;
-		for (const [type, slot] of Object.entries(this.#state.slots) as [CredentialType, SlotState][]) {
-			if (!slot.inFlight) continue;
-			const current = afterUnansweredCall(slot.current, slot.inFlight);
-			log("warn", "upstream_call_interrupted", {
-				appid: appid ?? null, credential: type, call: slot.inFlight.call, force: slot.inFlight.force,
-				started_at: iso(slot.inFlight.startedAt), value: current ? maskToken(current.value) : null,
-			});
-			// KV needs nothing now: a forced call retracted the edge copy before it was sent, and any other call
-			// starts only once the copy is due and no longer served. The alarm, armed for now, writes the capped value.
-			const recovered: SlotState = { ...slot, current, inFlight: null };
-			this.#state = { ...this.#state, slots: { ...this.#state.slots, [type]: recovered } };
-			await this.#save();
-			await this.#chain.wakeSoon();
-		}
-	}
-
-	/** Every change is saved, and the alarm and the app's index row follow the plan the change makes. */
-	async #save(): Promise<void> {
-		await this.ctx.storage.put(STATE_KEY, this.#state);
-		await this.#chain.planChanged();
+		return this.#engine.refresher(type);
 	}
 }

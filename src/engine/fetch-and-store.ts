@@ -88,7 +88,7 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 		return fail(RETRACTION_REFUSED);
 	}
 	const first = await fetchCredential(attemptHost(host), force, maxAttempts);
-	if (!("result" in first)) return first;
+	if (!("result" in first)) return awaitingTheOther(host, first);
 	let { result } = first;
 	const { call } = first;
 	let forcedAway = call.force;
@@ -140,6 +140,24 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 	});
 	await host.assessHealth();
 	return ok(record);
+}
+
+/**
+ * The token this credential is fetched with (the app's own, for a ticket; the parent's, for an authorizer or
+ * an installed company) is not to be had now. That is the other credential's failure, not this one's, so
+ * nothing is counted against this one; but while this one's value is still good, its refresh is tried again
+ * when the other says it will be back (`retryAfterS`: a suite token, which WeCom renews only at its expiry, a
+ * second later), not by the alarm chain's stall backoff (5 s, doubling), and at most OTHER_WAIT_MAX_S later,
+ * since a pushed ticket can end the other's backoff early. (Without a good value the plan stays "now", so
+ * readers keep being told the other's own, current failure.)
+ */
+async function awaitingTheOther(host: CredentialHost, outcome: Outcome): Promise<Outcome> {
+	const retryAfterS = outcome.ok ? undefined : outcome.failure.retryAfterS;
+	const now = Date.now();
+	if (retryAfterS === undefined || !isUsable(host.slot().current, now)) return outcome;
+	host.update({ retryAt: now + Math.min(retryAfterS, OTHER_WAIT_MAX_S) * 1_000 });
+	await host.save();
+	return outcome;
 }
 
 async function failed(host: CredentialHost, trigger: RefreshTrigger, result: RetriedResult<Fetched> & { ok: false }, call: InFlightCall, conserving: boolean): Promise<Outcome> {
@@ -200,6 +218,9 @@ function endedAt(current: CredentialRecord | null, at: number): CredentialRecord
 }
 
 /** A forced call that KV's copy could not be made safe for is not sent (retractEdgeCopy). */
+/** A refresh waiting for the token it is fetched with tries again at least this often (awaitingTheOther). */
+const OTHER_WAIT_MAX_S = 60;
+
 const RETRACTION_REFUSED: Failure = {
 	code: "wechat_unreachable",
 	message: "The broker could not update its KV copy before the forced refresh, so it did not send it (KV takes about one write a second per key); retry in a few seconds.",

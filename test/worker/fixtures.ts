@@ -241,7 +241,7 @@ export function installTestSuite(n: number): TestSuite {
 	const provider = `wwprovins${String(n).padStart(2, "0")}`;
 	return { suite_id: id, secret: secretFor(id), token: `inssuite${n}`, encoding_aes_key: `inssuite${n}`.padEnd(43, "I"), provider_corpid: provider, provider_secret: `${secretFor(provider)}p` };
 }
-export const INSTALL_TEST_SUITES = 20;
+export const INSTALL_TEST_SUITES = 22;
 
 export function allInstallTestSuites(): TestSuite[] {
 	return Array.from({ length: INSTALL_TEST_SUITES }, (_, n) => installTestSuite(n));

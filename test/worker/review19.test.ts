@@ -12,33 +12,18 @@ import { authority, suiteAuthority } from "../../src/authority/stub";
 import { installTestSuite, KEYS, type TestSuite } from "./fixtures";
 import { call, interceptUpstream, simUrl, travel } from "./helpers";
 import { logLines } from "./setup";
-import { alarmOf, pushSuiteTicket, serviceStats, simSuite, suiteInSim } from "./suite-helpers";
+import { alarmOf, installCompany, pushSuiteTicket, serviceStats, simSuite, suiteInSim } from "./suite-helpers";
 
 const S = [12, 13, 14, 15, 16, 17].map((n) => installTestSuite(n)) as TestSuite[];
 const corpOf = (n: number, k = 0) => `wwr19corp${n}${k}`;
 
 interface Push { info_type: string; query: string; body: string }
 
-/** An installed company of S[n]: a ticket pushed, create_auth delivered and exchanged; its app's id. */
+/** An installed company of S[n] (suite-helpers.ts installCompany); its app's id. */
 async function installed(n: number, k = 0): Promise<{ s: TestSuite; corpid: string; appid: string }> {
 	const s = S[n]!;
-	// A ticket newer than one an earlier test of this file may have pushed to the same suite.
-	await travel(1);
-	expect(await pushSuiteTicket(s)).toBe("success");
 	const corpid = corpOf(n, k);
-	await simSuite(`${s.suite_id}/take`);
-	await simSuite(`${s.suite_id}/install`, { corpid, push: true });
-	const { pushes } = await simSuite(`${s.suite_id}/take`) as { pushes: Push[] };
-	const create = pushes.find((p) => p.info_type === "create_auth")!;
-	const res = await exports.default.fetch(new Request(`https://broker.test/wecom-suite/${s.suite_id}/events?${create.query}`, {
-		method: "POST", headers: { "content-type": "text/xml" }, body: create.body,
-	}));
-	expect(await res.text()).toBe("success");
-	await suiteAuthority(env, s.suite_id).idle();
-	const rows = await suiteAuthority(env, s.suite_id).listInstalls(s.suite_id, null, 100);
-	const appid = rows.find((r) => r.corpid === corpid)?.appid;
-	expect(appid, JSON.stringify(rows)).toBeTruthy();
-	return { s, corpid, appid: appid! };
+	return { s, corpid, appid: await installCompany(s, corpid) };
 }
 
 /** How WeCom judges a corp token: 0 when its corp endpoints take it. */

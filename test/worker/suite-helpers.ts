@@ -58,6 +58,30 @@ export async function ring(name: string): Promise<number> {
 	return ahead;
 }
 
+/**
+ * A company installed on `suite` the way WeCom does it: a fresh ticket pushed, the company's consent at the
+ * simulator, its create_auth push delivered to the instruction URL and exchanged; the app the broker made of it.
+ */
+export async function installCompany(suite: TestSuite, corpid: string): Promise<string> {
+	// A ticket newer than one an earlier test may have pushed to the same suite.
+	await travel(1);
+	if (await pushSuiteTicket(suite) !== "success") throw new Error(`${suite.suite_id}: the ticket push was refused`);
+	await simSuite(`${suite.suite_id}/take`);
+	await simSuite(`${suite.suite_id}/install`, { corpid, push: true });
+	const { pushes } = await simSuite(`${suite.suite_id}/take`) as { pushes: { info_type: string; query: string; body: string }[] };
+	const create = pushes.find((p) => p.info_type === "create_auth");
+	if (!create) throw new Error(`${suite.suite_id}: no create_auth push for ${corpid}`);
+	const res = await exports.default.fetch(new Request(`https://broker.test/wecom-suite/${suite.suite_id}/events?${create.query}`, {
+		method: "POST", headers: { "content-type": "text/xml" }, body: create.body,
+	}));
+	if (await res.text() !== "success") throw new Error(`${suite.suite_id}: create_auth for ${corpid} was not answered success`);
+	await suiteAuthority(env, suite.suite_id).idle();
+	const rows = await suiteAuthority(env, suite.suite_id).listInstalls(suite.suite_id, null, 100);
+	const appid = rows.find((r) => r.corpid === corpid)?.appid;
+	if (!appid) throw new Error(`${suite.suite_id}: ${corpid} is not among its installs: ${JSON.stringify(rows)}`);
+	return appid;
+}
+
 /** The object's /status entry (its token, incident, calls). */
 export async function statusOfObject(name: string): Promise<Record<string, any>> {
 	return (await objectOf(name).status(name)) as unknown as Record<string, any>;

@@ -21,7 +21,7 @@ export const TEST_FILES = [
 	"promise", "report", "gwtoken", "gateway", "gwbody", "keys", "repair", "guard", "limits", "backoff", "alertq",
 	"memory", "health", "review", "reviewr", "adv2", "tickets", "gwticket", "review3", "review4", "review5",
 	"guards-gateway", "guards-jssdk", "guards-engine", "guards-config", "guards-alerts", "guards-edge",
-	"alarm", "watchdog", "status", "review17",
+	"alarm", "watchdog", "status", "review17", "review-engine",
 ] as const;
 export type TestFile = (typeof TEST_FILES)[number];
 /** Apps per mode a test file may use: what its tests take, with a little room. */

@@ -156,7 +156,7 @@ export interface TestComponent {
 	readonly encoding_aes_key: string;
 }
 
-export const COMPONENT_FILES = ["openev", "comptok", "authz", "r18", "ends"] as const;
+export const COMPONENT_FILES = ["openev", "comptok", "authz", "r18", "ends", "reveng"] as const;
 const COMPONENTS_PER_FILE = 16;
 
 export function testComponent(file: (typeof COMPONENT_FILES)[number], n: number): TestComponent {

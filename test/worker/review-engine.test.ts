@@ -5,11 +5,13 @@
  * error", so once the ticket's value runs out inside that window, readers are refused with the stale error
  * and no fetch is tried, though the token is back.
  */
-import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
 import { expect, it } from "vitest";
-import { authority } from "../../src/authority/stub";
-import { appsFor } from "./fixtures";
-import { settle, sim, statusOf, travel } from "./helpers";
+import { authority, componentAuthority } from "../../src/authority/stub";
+import { appsFor, testComponent } from "./fixtures";
+import { interceptUpstream, lostAnswer, settle, sim, statusOf, travel } from "./helpers";
+import { pushTicket, simOpen } from "./component-helpers";
 
 const next = appsFor("review-engine");
 
@@ -43,4 +45,43 @@ it("an expired ticket is fetched at once when its token is back, not refused wit
 	const after = await stub.getCredential(app.appid, "jsapi");
 	const status = await statusOf(app);
 	expect(after.ok, JSON.stringify({ after, jsapi: status.credentials[1] })).toBe(true);
+});
+
+/**
+ * An authorizer's force (a no_overlap token: its edge copy is retracted first, which sets the `inFlight`
+ * marker) that finds no component token sends nothing, yet returns with the marker still set, and
+ * awaitingTheOther's save persists it: "a call is out" to the alarm chain (planChanged skips every plan,
+ * so the retryAt it just set is never armed) and to a restarted instance (a phantom interrupted call).
+ * PRE-EXISTING: the retraction's own writeEdge save already persisted it before 54b1ac5 (this test fails
+ * with awaitingTheOther reverted too); 54b1ac5 adds a retryAt that this marker keeps from being armed.
+ */
+it("an authorizer force that finds no component token leaves no in-flight marker, and its alarm follows the retry", async () => {
+	const c = testComponent("reveng", 2);
+	const cid = c.component_appid;
+	expect(await pushTicket(c)).toBe("success");
+	expect((await componentAuthority(env, cid).componentAccessToken(cid)).ok).toBe(true);
+	await travel(3_000);
+	const appid = "wxrevengacct02";
+	await simOpen(`components/${cid}/take`);
+	await simOpen(`components/${cid}/authorize`, { authorizer_appid: appid, push: true });
+	const { pushes } = await simOpen(`components/${cid}/take`) as { pushes: { info_type: string; query: string; body: string }[] };
+	const push = pushes.find((p) => p.info_type === "authorized")!;
+	const res = await exports.default.fetch(new Request(`https://broker.test/open/${cid}/events?${push.query}`, {
+		method: "POST", headers: { "content-type": "text/xml" }, body: push.body,
+	}));
+	expect(await res.text()).toBe("success");
+	await componentAuthority(env, cid).idle();
+	const stub = authority(env, appid);
+	expect((await stub.getToken(appid)).ok).toBe(true);
+	// The component token's planned refresh (3,300 s on) loses its answers: it is no longer handed out, for its backoff.
+	await travel(3_301);
+	const restore = interceptUpstream((url) => (url.pathname.endsWith("/api_component_token") ? lostAnswer() : undefined));
+	expect((await componentAuthority(env, cid).componentAccessToken(cid)).ok).toBe(false);
+	restore();
+	// Meanwhile an admin forces the authorizer's token (still good, 2,700 s before its plan).
+	expect((await stub.forceRefresh(appid)).ok).toBe(false);
+	const stored = await runInDurableObject(stub, (_o, state) => state.storage.get<Record<string, any>>("state"));
+	const slot = stored!.slots.token;
+	expect(slot.inFlight, JSON.stringify(slot)).toBeNull();
+	expect(await runInDurableObject(stub, (_o, state) => state.storage.getAlarm())).toBe(slot.retryAt);
 });

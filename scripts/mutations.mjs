@@ -290,8 +290,29 @@ export const MUTATIONS = [
 		name: "a suite call WeCom refuses for its suite token (42009 in flight) heals the token and is made again",
 		file: "src/authority/suite-installs.ts",
 		find: "if (refused === undefined || !SUITE_TOKEN_INVALID.has(refused)) return answer;",
-		replace: "return answer;",
+		replace: "if (refused === undefined || SUITE_TOKEN_INVALID.size > 0) return answer;",
 		tests: ["suite-renewal"],
+	},
+	{
+		name: "a wait for the other token never runs past the value's own expiry (readers then ask at once)",
+		file: "src/engine/fetch-and-store.ts",
+		find: "const retryAt = Math.min(now + Math.min(retryAfterS, OTHER_WAIT_MAX_S) * 1_000, current.expiresAt);",
+		replace: "const retryAt = now + Math.min(retryAfterS, OTHER_WAIT_MAX_S) * 1_000;",
+		tests: ["review-engine"],
+	},
+	{
+		name: "a refresh that sent nothing (no token to send it with) leaves no in-flight marker",
+		file: "src/engine/fetch-and-store.ts",
+		find: "\thost.update({ inFlight: null });\n\tif (waits) {",
+		replace: "\tif (waits) {",
+		tests: ["review-engine"],
+	},
+	{
+		name: "an authorizer waiting for its component's token keeps the token WeChat accepts promised until the retry",
+		file: "src/engine/fetch-and-store.ts",
+		find: "host.update({ current: planRetry(current, retryAt), retryAt });",
+		replace: "host.update({ retryAt });",
+		tests: ["review-engine"],
 	},
 	// Fourth review (review4.test.ts).
 	{

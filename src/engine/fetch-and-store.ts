@@ -144,18 +144,27 @@ export async function fetchAndStore(host: CredentialHost, trigger: RefreshTrigge
 
 /**
  * The token this credential is fetched with (the app's own, for a ticket; the parent's, for an authorizer or
- * an installed company) is not to be had now. That is the other credential's failure, not this one's, so
- * nothing is counted against this one; but while this one's value is still good, its refresh is tried again
- * when the other says it will be back (`retryAfterS`: a suite token, which WeCom renews only at its expiry, a
- * second later), not by the alarm chain's stall backoff (5 s, doubling), and at most OTHER_WAIT_MAX_S later,
- * since a pushed ticket can end the other's backoff early. (Without a good value the plan stays "now", so
- * readers keep being told the other's own, current failure.)
+ * an installed company) is not to be had now, so nothing was sent. That is the other credential's failure,
+ * not this one's: nothing is counted against this one, and a force's marker (set with its retraction) goes,
+ * since no call is out. While the value is still one the platform accepts, its refresh is tried again when
+ * the other says it will be back (`retryAfterS`: a suite token, which WeCom renews only at its expiry, a
+ * second later), not by the alarm chain's stall backoff (5 s, doubling); at most OTHER_WAIT_MAX_S later, as a
+ * pushed ticket can end the other's backoff early, and never past the value's own expiry: a reader that
+ * finds no value then asks at once, not told an old failure of this one's for the rest of the wait
+ * (refresher.ts get). A no_overlap value (an authorizer's) is promised until the retry, as after a refusal
+ * (planRetry): nothing is sent before it.
  */
 async function awaitingTheOther(host: CredentialHost, outcome: Outcome): Promise<Outcome> {
+	const { current, inFlight } = host.slot();
 	const retryAfterS = outcome.ok ? undefined : outcome.failure.retryAfterS;
 	const now = Date.now();
-	if (retryAfterS === undefined || !isUsable(host.slot().current, now)) return outcome;
-	host.update({ retryAt: now + Math.min(retryAfterS, OTHER_WAIT_MAX_S) * 1_000 });
+	const waits = retryAfterS !== undefined && current !== null && now < current.expiresAt;
+	if (!waits && !inFlight) return outcome;
+	host.update({ inFlight: null });
+	if (waits) {
+		const retryAt = Math.min(now + Math.min(retryAfterS, OTHER_WAIT_MAX_S) * 1_000, current.expiresAt);
+		host.update({ current: planRetry(current, retryAt), retryAt });
+	}
 	await host.save();
 	return outcome;
 }
@@ -217,10 +226,10 @@ function endedAt(current: CredentialRecord | null, at: number): CredentialRecord
 	return current && { ...current, expiresAt: Math.min(current.expiresAt, at), refreshAt: Math.min(current.refreshAt, at) };
 }
 
-/** A forced call that KV's copy could not be made safe for is not sent (retractEdgeCopy). */
 /** A refresh waiting for the token it is fetched with tries again at least this often (awaitingTheOther). */
 const OTHER_WAIT_MAX_S = 60;
 
+/** A forced call that KV's copy could not be made safe for is not sent (retractEdgeCopy). */
 const RETRACTION_REFUSED: Failure = {
 	code: "wechat_unreachable",
 	message: "The broker could not update its KV copy before the forced refresh, so it did not send it (KV takes about one write a second per key); retry in a few seconds.",

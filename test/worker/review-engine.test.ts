@@ -10,7 +10,7 @@ import { env, exports } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import { authority, componentAuthority } from "../../src/authority/stub";
 import { appsFor, testComponent } from "./fixtures";
-import { interceptUpstream, lostAnswer, settle, sim, statusOf, travel } from "./helpers";
+import { interceptUpstream, lostAnswer, settle, sim, simUrl, statusOf, travel } from "./helpers";
 import { pushTicket, simOpen } from "./component-helpers";
 
 const next = appsFor("review-engine");
@@ -47,21 +47,13 @@ it("an expired ticket is fetched at once when its token is back, not refused wit
 	expect(after.ok, JSON.stringify({ after, jsapi: status.credentials[1] })).toBe(true);
 });
 
-/**
- * An authorizer's force (a no_overlap token: its edge copy is retracted first, which sets the `inFlight`
- * marker) that finds no component token sends nothing, yet returns with the marker still set, and
- * awaitingTheOther's save persists it: "a call is out" to the alarm chain (planChanged skips every plan,
- * so the retryAt it just set is never armed) and to a restarted instance (a phantom interrupted call).
- * PRE-EXISTING: the retraction's own writeEdge save already persisted it before 54b1ac5 (this test fails
- * with awaitingTheOther reverted too); 54b1ac5 adds a retryAt that this marker keeps from being armed.
- */
-it("an authorizer force that finds no component token leaves no in-flight marker, and its alarm follows the retry", async () => {
-	const c = testComponent("reveng", 2);
+/** An account that authorised component reveng<n> (the `authorized` push delivered and exchanged), 3,000 s after the component's token. */
+async function authorised(n: number, appid: string): Promise<{ cid: string; appid: string }> {
+	const c = testComponent("reveng", n);
 	const cid = c.component_appid;
 	expect(await pushTicket(c)).toBe("success");
 	expect((await componentAuthority(env, cid).componentAccessToken(cid)).ok).toBe(true);
 	await travel(3_000);
-	const appid = "wxrevengacct02";
 	await simOpen(`components/${cid}/take`);
 	await simOpen(`components/${cid}/authorize`, { authorizer_appid: appid, push: true });
 	const { pushes } = await simOpen(`components/${cid}/take`) as { pushes: { info_type: string; query: string; body: string }[] };
@@ -71,6 +63,19 @@ it("an authorizer force that finds no component token leaves no in-flight marker
 	}));
 	expect(await res.text()).toBe("success");
 	await componentAuthority(env, cid).idle();
+	return { cid, appid };
+}
+
+/**
+ * An authorizer's force (a no_overlap token: its edge copy is retracted first, which sets the `inFlight`
+ * marker) that finds no component token sends nothing, yet returns with the marker still set, and
+ * awaitingTheOther's save persists it: "a call is out" to the alarm chain (planChanged skips every plan,
+ * so the retryAt it just set is never armed) and to a restarted instance (a phantom interrupted call).
+ * PRE-EXISTING: the retraction's own writeEdge save already persisted it before 54b1ac5 (this test fails
+ * with awaitingTheOther reverted too); 54b1ac5 adds a retryAt that this marker keeps from being armed.
+ */
+it("an authorizer force that finds no component token leaves no in-flight marker, and its alarm follows the plan again", async () => {
+	const { cid, appid } = await authorised(2, "wxrevengacct02");
 	const stub = authority(env, appid);
 	expect((await stub.getToken(appid)).ok).toBe(true);
 	// The component token's planned refresh (3,300 s on) loses its answers: it is no longer handed out, for its backoff.
@@ -83,5 +88,33 @@ it("an authorizer force that finds no component token leaves no in-flight marker
 	const stored = await runInDurableObject(stub, (_o, state) => state.storage.get<Record<string, any>>("state"));
 	const slot = stored!.slots.token;
 	expect(slot.inFlight, JSON.stringify(slot)).toBeNull();
-	expect(await runInDurableObject(stub, (_o, state) => state.storage.getAlarm())).toBe(slot.retryAt);
+	// The chain plans again: the force's retracted edge copy is rewritten by the alarm's housekeeping (10 s),
+	// instead of the alarm staying at the planned refresh, 2,700 s away, with KV serving no copy till then.
+	expect(await runInDurableObject(stub, (_o, state) => state.storage.getAlarm())).toBeLessThanOrEqual(Date.now() + 10_000);
+});
+
+/**
+ * An authorizer's token (no_overlap: promised only until its planned refresh) whose refresh finds no component
+ * token sends nothing, so the token WeChat still accepts stands: it is promised until the refresh is tried
+ * again (as after a refusal, fetch-and-store.ts planRetry), not withdrawn from every reader at its plan.
+ */
+it("an authorizer whose refresh finds the component token unavailable goes on serving the token WeChat accepts until the retry", async () => {
+	const { cid, appid } = await authorised(3, "wxrevengacct03");
+	const stub = authority(env, appid);
+	const first = await stub.getToken(appid);
+	expect(first.ok).toBe(true);
+	const held = first.ok ? first.record : null;
+	// At the authorizer's planned refresh the component token has expired, and its refresh loses its answers.
+	await travel(Math.ceil((held!.refreshAt - Date.now()) / 1_000));
+	const restore = interceptUpstream((url) => (url.pathname.endsWith("/api_component_token") ? lostAnswer() : undefined));
+	try {
+		expect((await componentAuthority(env, cid).componentAccessToken(cid)).ok).toBe(false);
+		const read = await stub.getToken(appid);
+		expect(read.ok, JSON.stringify(read)).toBe(true);
+		if (read.ok) expect(read.record.value).toBe(held!.value);
+	} finally {
+		restore();
+	}
+	const check = await fetch(`${simUrl}/cgi-bin/getcallbackip?access_token=${encodeURIComponent(held!.value)}`);
+	expect(((await check.json()) as { errcode?: number }).errcode ?? 0).toBe(0);
 });

@@ -314,6 +314,13 @@ export const MUTATIONS = [
 		replace: "host.update({ retryAt });",
 		tests: ["review-engine"],
 	},
+	{
+		name: "only a kind renewed at its expiry tells a reader to retry in a second (an authorizer's last second before its plan refreshes)",
+		file: "src/engine/refresher.ts",
+		find: "if (this.#kind.sameUntilExpiry && awaitingRenewal(promised, now))",
+		replace: "if (awaitingRenewal(promised, now))",
+		tests: ["review-engine"],
+	},
 	// Fourth review (review4.test.ts).
 	{
 		name: "a force is not sent when KV did not take the retraction",

@@ -131,8 +131,9 @@ export class Refresher {
 		}
 		if (now < retryAt && lastError) return fail(upstreamFailure(lastError.failure, retryAt, now));
 		// WeCom handed back the token that expires now (lifetime.ts): asking again before the recheck would
-		// only get it again, once per reader.
-		if (awaitingRenewal(promised, now)) return fail(renewalPending(promised!.refreshAt, now));
+		// only get it again, once per reader. Only a kind renewed at its expiry: any other value with no whole
+		// second left before its plan (a no_overlap one, promised only until then) is simply refreshed now.
+		if (this.#kind.sameUntilExpiry && awaitingRenewal(promised, now)) return fail(renewalPending(promised!.refreshAt, now));
 		const outcome = await this.#fly("read", null, () => this.#fetchAndStore("read", false));
 		if (outcome.ok) return outcome;
 		const still = this.#slot().current;

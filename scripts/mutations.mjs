@@ -321,6 +321,41 @@ export const MUTATIONS = [
 		replace: "if (awaitingRenewal(promised, now))",
 		tests: ["review-engine"],
 	},
+	{
+		name: "[provider] a provider's object serves the provider a registry suite brought",
+		file: "src/authority/suite-role.ts",
+		find: "?? providerAppOf(appid, config) ?? this.#provider.appOf(appid);",
+		replace: "?? providerAppOf(appid, config);",
+		tests: ["registry-provider"],
+	},
+	{
+		name: "[provider] PUT /admin/suites gives the provider's object the ProviderSecret",
+		file: "src/routes/admin-suites.ts",
+		find: "? await authority(c.env, providerObjectName(profile.providerCorpid)).configureProvider(profile.providerCorpid, providerSecret)",
+		replace: "? await authority(c.env, providerObjectName(profile.providerCorpid)).providerAccessToken(profile.providerCorpid)",
+		tests: ["registry-provider"],
+	},
+	{
+		name: "[provider] the ProviderSecret is sealed at rest in the provider's object",
+		file: "src/authority/registry-provider.ts",
+		find: "await this.#host.storage.put(PROVIDER_KEY, { corpid, sealed, updatedAt: Date.now() } satisfies StoredProvider);",
+		replace: "await this.#host.storage.put(PROVIDER_KEY, { corpid, sealed, updatedAt: Date.now(), secret });",
+		tests: ["registry-provider"],
+	},
+	{
+		name: "[provider] a restarted provider's object opens its sealed secret before any call",
+		file: "src/authority/registry-provider.ts",
+		find: "if (secret !== undefined) this.#opened = providerAsApp(stored.corpid, secret, \"registry\");",
+		replace: "",
+		tests: ["registry-provider"],
+	},
+	{
+		name: "[provider] a new ProviderSecret is checked with WeCom, not answered from the token held",
+		file: "src/authority/token-authority.ts",
+		find: "return this.#engine.state().slots.token?.current ? refresher.refreshNow(\"configure\") : refresher.get();",
+		replace: "return refresher.get();",
+		tests: ["registry-provider"],
+	},
 	// Fourth review (review4.test.ts).
 	{
 		name: "a force is not sent when KV did not take the retraction",
@@ -1993,7 +2028,7 @@ export const MUTATIONS = [
 	{
 		name: "[suite] readers of a token handed back at its deadline are told to retry, not each sent to WeCom",
 		file: "src/engine/refresher.ts",
-		find: "if (awaitingRenewal(promised, now)) return fail(renewalPending(promised!.refreshAt, now));",
+		find: "if (this.#kind.sameUntilExpiry && awaitingRenewal(promised, now)) return fail(renewalPending(promised!.refreshAt, now));",
 		replace: "",
 		tests: ["suite-token"],
 	},
@@ -2245,8 +2280,8 @@ export const MUTATIONS = [
 	{
 		name: "[suite] a registry suite is opened in the object's constructor (an alarm that is its first call knows it)",
 		file: "src/authority/suite-role.ts",
-		find: "await Promise.all([this.#tickets.load(), this.#desk.load(), this.#installs.load()]);",
-		replace: "await Promise.all([this.#tickets.load(), this.#installs.load()]);",
+		find: "await Promise.all([this.#tickets.load(), this.#desk.load(), this.#installs.load(), this.#provider.load()]);",
+		replace: "await Promise.all([this.#tickets.load(), this.#installs.load(), this.#provider.load()]);",
 		tests: ["suite-token"],
 	},
 	{

@@ -19,6 +19,7 @@ import type { PushedTicket } from "./pushed-ticket";
 import { authority } from "./stub";
 import { SuiteDesk, type StoredSuiteTicket, type SuiteSecrets, type SuiteState, type UrlCheckOutcome } from "./suite";
 import { SuiteInstalls, type InstallOutcome, type InstallRecord, type InstallSyncOutcome } from "./suite-installs";
+import { RegistryProvider } from "./registry-provider";
 import { providerAppOf, providerObjectName, suiteAppOf, suiteTickets } from "./suite-token";
 
 /** What the object hands its roles: the same for a suite's as for a component's. */
@@ -34,11 +35,14 @@ export class SuiteRole {
 	readonly #desk: SuiteDesk;
 	readonly #tickets: PushedTicket<StoredSuiteTicket>;
 	readonly #installs: SuiteInstalls;
+	/** In a provider's object: the ProviderSecret a registry suite brought (registry-provider.ts). */
+	readonly #provider: RegistryProvider;
 
 	constructor(host: SuiteRoleHost) {
 		this.#host = host;
 		this.#desk = new SuiteDesk(host.storage, host.env, (suiteId) => host.config().suites.get(suiteId));
 		this.#tickets = suiteTickets(host.storage);
+		this.#provider = new RegistryProvider(host);
 		this.#installs = new SuiteInstalls({
 			storage: host.storage, env: host.env,
 			config: () => host.config(),
@@ -61,13 +65,18 @@ export class SuiteRole {
 
 	/** In the object's constructor: the ticket's times, pending install codes, and a registry suite opened so its alarm can name it. */
 	async load(): Promise<void> {
-		await Promise.all([this.#tickets.load(), this.#desk.load(), this.#installs.load()]);
+		await Promise.all([this.#tickets.load(), this.#desk.load(), this.#installs.load(), this.#provider.load()]);
 	}
 
 	/** The suite (suite:<id>) or provider (provider:<corpid>) this object serves as an app; undefined otherwise. */
 	appOf(appid: string): AppConfig | undefined {
 		const config = this.#host.config();
-		return suiteAppOf(appid, config, this.#desk.opened()) ?? providerAppOf(appid, config);
+		return suiteAppOf(appid, config, this.#desk.opened()) ?? providerAppOf(appid, config) ?? this.#provider.appOf(appid);
+	}
+
+	/** In a provider's object: the ProviderSecret a registry suite brought, sealed here (registry-provider.ts). */
+	configureProvider(corpid: string, secret: string): Promise<{ ok: true } | { ok: false; failure: Failure }> {
+		return this.#provider.configure(corpid, secret);
 	}
 
 	/** PUT /admin/suites/{suite_id}: sealed and stored (suite.ts). */
@@ -107,8 +116,8 @@ export class SuiteRole {
 	/** The provider's current provider_access_token (WECOM_SUITES' provider corpid and secret). */
 	async providerToken(corpid: string): Promise<Outcome> {
 		const name = providerObjectName(corpid);
-		if (!providerAppOf(name, this.#host.config())) {
-			return fail({ code: "not_found", message: `Provider ${corpid} is not configured: give a suite of WECOM_SUITES its provider_corpid ${corpid} and provider_secret (the ProviderSecret of 服务商管理后台 → 应用管理 → 通用开发参数).` });
+		if (!this.appOf(name)) {
+			return fail({ code: "not_found", message: `Provider ${corpid} is not configured: give a suite its provider_corpid ${corpid} and provider_secret (the ProviderSecret of 服务商管理后台 → 应用管理 → 通用开发参数), in WECOM_SUITES or with PUT /admin/suites/<suite_id>.` });
 		}
 		return this.#host.credential(name, "token");
 	}

@@ -92,14 +92,19 @@ export function providerAppOf(appid: string, config: Pick<BrokerConfig, "suites"
 		known = new Map();
 		for (const suite of config.suites.values()) {
 			if (suite.providerCorpid === undefined || suite.providerSecret === undefined || known.has(suite.providerCorpid)) continue;
-			known.set(suite.providerCorpid, {
-				appid: providerObjectName(suite.providerCorpid), corpid: suite.providerCorpid, source: suite.source, platform: "wecom", mode: "provider",
-				dailyQuota: SERVICE_TOKEN_DAILY_QUOTA, ticketDailyQuota: 0, secret: suite.providerSecret,
-			});
+			known.set(suite.providerCorpid, providerAsApp(suite.providerCorpid, suite.providerSecret, suite.source));
 		}
 		providers.set(config.suites, known);
 	}
 	return known.get(corpid);
+}
+
+/** A provider as the engine sees it: an app named provider:<corpid> with one credential, its ProviderSecret the secret. */
+export function providerAsApp(corpid: string, secret: string, source: AppConfig["source"]): AppConfig {
+	return {
+		appid: providerObjectName(corpid), corpid, source, platform: "wecom", mode: "provider",
+		dailyQuota: SERVICE_TOKEN_DAILY_QUOTA, ticketDailyQuota: 0, secret,
+	};
 }
 
 /** The suite's tickets (storage "suite_ticket", written by suite.ts): newest kept, silence watched. */

@@ -31,6 +31,7 @@ import { isStoredRegisteredApp, openApp, type OpenedApp } from "./registered-app
 import { appStatus, type AppStatus } from "./status-report";
 import { GrantDesk, grantParent, type GrantParent } from "./sealed-grant";
 import { componentAuthority, suiteAuthority } from "./stub";
+import { providerObjectName } from "./suite-token";
 import type { SuiteSecrets, SuiteState, UrlCheckOutcome } from "./suite";
 import type { InstallOutcome, InstallRecord, InstallSyncOutcome } from "./suite-installs";
 import { SuiteRole, type InstallCodeResult } from "./suite-role";
@@ -322,6 +323,19 @@ export class TokenAuthority extends DurableObject<AppEnv> {
 	/** In a provider's object (provider:<corpid>): the provider_access_token of WECOM_SUITES' provider corpid. */
 	providerAccessToken(corpid: string): Promise<Outcome> {
 		return this.#suite.providerToken(corpid);
+	}
+
+	/**
+	 * In a provider's object (provider:<corpid>), from PUT /admin/suites: the ProviderSecret a registry suite
+	 * brought, sealed here, and the provider token fetched at once (with the new secret, if one is held), so
+	 * that a wrong secret is reported to the operator who typed it.
+	 */
+	async configureProvider(corpid: string, secret: string): Promise<Outcome> {
+		const stored = await this.#suite.configureProvider(corpid, secret);
+		if (!stored.ok) return fail(stored.failure);
+		const refresher = this.#refresherFor(providerObjectName(corpid), "token");
+		if ("failure" in refresher) return fail(refresher.failure);
+		return this.#engine.state().slots.token?.current ? refresher.refreshNow("configure") : refresher.get();
 	}
 
 	/** The app's access_token. */

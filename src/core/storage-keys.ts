@@ -129,6 +129,8 @@ export function componentObjectName(componentAppid: string): string {
 }
 
 export const COMPONENT_KEY = "component";
+/** A provider's object (provider:<corpid>): a registry suite's ProviderSecret, sealed (authority/registry-provider.ts). */
+export const PROVIDER_KEY = "provider";
 export const COMPONENT_TICKET_KEY = "component_ticket";
 export const AUTHORIZER_MARK_KEY = "authorizer";
 

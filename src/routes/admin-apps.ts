@@ -44,7 +44,7 @@ function publicApp(app: AppProfile, row?: Pick<AppRow, "created_at" | "updated_a
 }
 
 /** The first token fetch's outcome, as the PUT answer reports it: never the token itself. */
-function tokenSummary(outcome: Outcome): Record<string, unknown> {
+export function tokenSummary(outcome: Outcome): Record<string, unknown> {
 	if (outcome.ok) return { ok: true, expires_in: expiresInS(outcome.record, Date.now()) };
 	const { code, message, wechatErrcode } = outcome.failure;
 	return { ok: false, error: code, message, ...(wechatErrcode !== undefined && { wechat_errcode: wechatErrcode }) };

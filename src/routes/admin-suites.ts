@@ -8,14 +8,16 @@
 import type { Context, Hono } from "hono";
 import { requireAdmin, requireApp } from "../access/auth";
 import type { BrokerEnv } from "../access/reads";
-import { suiteAuthority } from "../authority/stub";
+import { authority, suiteAuthority } from "../authority/stub";
 import type { SuiteState } from "../authority/suite";
+import { providerObjectName } from "../authority/suite-token";
 import { APPID_PATTERN, ConfigError, type SuiteProfile } from "../config/config";
 import { parseSuiteEntry, SUITE_EXAMPLE } from "../config/suites";
 import { BrokerError } from "../core/errors";
 import { log } from "../core/log";
 import { noteSuite } from "../registry/lookup";
 import { registry, type SuiteRow } from "../registry/registry";
+import { tokenSummary } from "./admin-apps";
 import { readAdminBody } from "./admin-input";
 
 const BODY_FIELDS = ["secret", "token", "encoding_aes_key", "provider_corpid", "provider_secret"] as const;
@@ -61,8 +63,16 @@ export function mountAdminSuites(app: Hono<BrokerEnv>): void {
 		if (!result.stored) throw new BrokerError("config_error", result.failure.message);
 		const { created, row } = await registry(c.env).putSuite(profile, result.kid);
 		noteSuite(id, profile);
-		log("info", "admin_suite_put", { suite_id: id, key: principal.name, created });
-		return c.json({ suite: publicSuite(profile, row, await stub.suiteState(id)) }, created ? 201 : 200);
+		// The provider's token lives in the provider's own object (provider:<corpid>, shared by its suites):
+		// the secret is sealed there too, and its first token fetched now, so a wrong one is reported here.
+		const providerToken = providerSecret !== undefined && profile.providerCorpid !== undefined
+			? await authority(c.env, providerObjectName(profile.providerCorpid)).configureProvider(profile.providerCorpid, providerSecret)
+			: null;
+		log("info", "admin_suite_put", { suite_id: id, key: principal.name, created, provider_token_ok: providerToken?.ok ?? null });
+		return c.json({
+			suite: publicSuite(profile, row, await stub.suiteState(id)),
+			...(providerToken && { provider_token: tokenSummary(providerToken) }),
+		}, created ? 201 : 200);
 	});
 
 	app.get("/admin/suites/:suite_id", async (c) => {

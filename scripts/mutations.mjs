@@ -43,7 +43,7 @@ export const MUTATIONS = [
 		name: "bearer scope check (a key used for an app outside its apps)",
 		file: "src/access/auth.ts",
 		find: "if (inScope(principal.apps, app)) return;",
-		replace: "return;",
+		replace: "if (inScope(principal.apps, app) || principal.name !== \"\") return;",
 		tests: ["auth"],
 	},
 	{

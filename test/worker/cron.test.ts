@@ -1,4 +1,7 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { authority } from "../../src/authority/stub";
 import { refreshAheadS } from "../../src/core/lifetime";
 import { appsFor } from "./fixtures";
 import { getToken, runCron, sim, travel } from "./helpers";
@@ -15,12 +18,14 @@ describe.each(["stable", "classic"] as const)("%s mode", (mode) => {
 		expect(await sim.tokenCalls(app)).toBe(1);
 	});
 
-	it("leaves a fresh token alone", async () => {
+	it("leaves a fresh token alone, also when the platform delivers its alarm early or twice", async () => {
 		const app = next(mode);
 		const first = await getToken(app);
 		await travel(600);
 		await runCron([app]);
 		await runCron([app]);
+		await runDurableObjectAlarm(authority(env, app.appid));
+		await runDurableObjectAlarm(authority(env, app.appid));
 		expect(await sim.tokenCalls(app)).toBe(1);
 		expect((await getToken(app)).body.access_token).toBe(first.body.access_token);
 	});

@@ -178,3 +178,27 @@ describe.each(["stable", "classic"] as const)("%s: a due token that is still acc
 	});
 });
 
+describe("an upstream call under way", () => {
+	it("has its marker in storage while it is out: what a successor acts on if this instance dies", async () => {
+		const app = next("classic");
+		await getToken(app);
+		await travel(7_200 + 60); // expired: the next read asks WeChat
+		const sent = deferred();
+		const release = deferred();
+		const restore = interceptUpstream((url, init, real) => {
+			if (!url.pathname.endsWith("/cgi-bin/token")) return undefined;
+			sent.resolve();
+			return release.promise.then(() => real(url.toString(), init));
+		});
+		const read = getToken(app);
+		try {
+			await sent.promise;
+			const stored = await runInDurableObject(authority(env, app.appid), (_o, state) => state.storage.get<Record<string, any>>(STATE_KEY));
+			expect(stored?.slots.token.inFlight).toMatchObject({ call: "token", force: false });
+		} finally {
+			restore();
+			release.resolve();
+		}
+		expect((await read).status).toBe(200);
+	});
+});

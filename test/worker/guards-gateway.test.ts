@@ -106,6 +106,22 @@ describe("which tokens are gateway credentials", () => {
 		expectWeChatError(await gw(ipList(token)), 40001);
 		expect(await sim.calls(app)).toEqual(before);
 	});
+	it("refuses a token handed out in its last seconds once it expires, though this isolate learnt it a moment ago", async () => {
+		const app = next("stable");
+		const first = await getToken(app);
+		const token = first.body.access_token as string;
+		// WeChat is busy: no refresh gets through, so the token held is handed out to its last second.
+		await sim.fault({ appid: app.appid, endpoint: "stable_token", kind: "errcode", errcode: -1 }); // until cleared
+		await travel((first.body.expires_in as number) - 2);
+		const res = await gw(`/cgi-bin/token?grant_type=client_credential&appid=${app.appid}&secret=${KEYS.all}`);
+		expect(res.json!.access_token).toBe(token);
+		expect(res.json!.expires_in).toBeLessThanOrEqual(2);
+		await travel(3); // expired, inside the isolate's 5 s memory of what it handed out
+		const before = await sim.calls(app);
+		// Failed when the isolate remembered the handed-out token past its expiry: forwarded to WeChat.
+		expectWeChatError(await gw(ipList(token)), 40001);
+		expect((await sim.calls(app)).getcallbackip ?? 0).toBe(before.getcallbackip ?? 0);
+	});
 	it("refuses a token from its /cgi-bin/gettoken (WeCom) once the token's own lifetime is over", async () => {
 		const res = await gw(`/cgi-bin/gettoken?corpid=${WECOM_SINGLE_CORP}&corpsecret=${KEYS.all}`);
 		const token = res.json!.access_token as string;
@@ -116,5 +132,20 @@ describe("which tokens are gateway credentials", () => {
 		// Failed when the isolate remembered the handed-out token beyond its expiry: forwarded with a new token.
 		expectWeChatError(await gw(ipList(token)), 40001);
 		expect(await sim.wecomCalls(WECOM_SINGLE_CORP)).toEqual(before);
+	});
+	it("refuses a WeCom token handed out in its last seconds once it expires, though this isolate learnt it a moment ago", async () => {
+		const res = await gw(`/cgi-bin/gettoken?corpid=${WECOM_SINGLE_CORP}&corpsecret=${KEYS.all}`);
+		const token = res.json!.access_token as string;
+		// WeCom is busy: no refresh gets through, so the token held is handed out to its last second.
+		await sim.fault({ appid: WECOM_SINGLE_CORP, endpoint: "wecom_gettoken", kind: "errcode", errcode: -1 }); // until cleared
+		await travel((res.json!.expires_in as number) - 2);
+		const late = await gw(`/cgi-bin/gettoken?corpid=${WECOM_SINGLE_CORP}&corpsecret=${KEYS.all}`);
+		expect(late.json!.access_token).toBe(token);
+		expect(late.json!.expires_in).toBeLessThanOrEqual(2);
+		await travel(3); // expired, inside the isolate's 5 s memory of what it handed out
+		const before = await sim.wecomCalls(WECOM_SINGLE_CORP);
+		// Failed when the isolate remembered the handed-out token past its expiry: forwarded to WeCom.
+		expectWeChatError(await gw(ipList(token)), 40001);
+		expect((await sim.wecomCalls(WECOM_SINGLE_CORP)).wecom_getcallbackip ?? 0).toBe(before.wecom_getcallbackip ?? 0);
 	});
 });

@@ -2,10 +2,10 @@
 /**
  * What `npm run bench` measures and for how long. Every knob is a flag or an environment variable, so a
  * slower machine can shorten the run and a quiet one can lengthen it; with the defaults the whole bench
- * takes ~25 minutes on 2 cores, 15 of them the scale scenario, plus the open-platform scenario: ~13 minutes
- * at 1,000 authorizers, and at 10,000 as long as authorising takes (it stops with advice when that outlasts
- * the first refresh: on 2 shared cores, ~4.5 authorisations a second, it does). `--only` picks scenarios;
- * `--only open-platform --open 1000` runs the open platform alone at 1,000 authorizers.
+ * takes ~25 minutes on 2 cores, 15 of them the scale scenario, plus the open-platform and wecom-suite
+ * scenarios: ~10 minutes each at 1,000 and ~27 each at 10,000 on quiet cores (~54 grants a second; each stops
+ * with advice when granting outlasts the first refresh, as it does on a heavily shared machine). `--only`
+ * picks scenarios; `--only open-platform --open 10000` runs the open platform alone at 10,000 authorizers.
  *
  *   --seconds N      | BENCH_SECONDS      seconds per throughput point (default 2)
  *   --repeats N      | BENCH_REPEATS      timings repeated, medians reported (default 3)

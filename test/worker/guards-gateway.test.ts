@@ -17,6 +17,26 @@ async function tokenOf(app: TestApp): Promise<string> {
 
 const ipList = (token: string) => `/cgi-bin/getcallbackip?access_token=${encodeURIComponent(token)}`;
 
+/**
+ * A token one of the gateway's token endpoints hands out in its last seconds (the platform busy, so no
+ * refresh gets through) is refused once it expires, although this isolate learnt it less than its 5 s memory
+ * ago: the remembered entry carries the token's own expiry. Fails when the isolate remembered the handed-out
+ * token past it, and forwarded the call (`forwarded` counts the platform's getcallbackip calls).
+ */
+async function refusedOnceExpired({ tokenPath, fault, forwarded }: { tokenPath: string; fault: { appid: string; endpoint: string }; forwarded: () => Promise<number> }): Promise<void> {
+	const first = await gw(tokenPath);
+	const token = first.json!.access_token as string;
+	await sim.fault({ ...fault, kind: "errcode", errcode: -1 }); // until cleared (after the test)
+	await travel((first.json!.expires_in as number) - 2);
+	const late = await gw(tokenPath);
+	expect(late.json!.access_token).toBe(token);
+	expect(late.json!.expires_in).toBeLessThanOrEqual(2);
+	await travel(3);
+	const before = await forwarded();
+	expectWeChatError(await gw(ipList(token)), 40001);
+	expect(await forwarded()).toBe(before);
+}
+
 /** The directives of a Content-Security-Policy header, trimmed and lower-cased. */
 function directives(policy: string | null): string[] {
 	return (policy ?? "").split(";").map((d) => d.trim().toLowerCase()).filter(Boolean);
@@ -108,19 +128,11 @@ describe("which tokens are gateway credentials", () => {
 	});
 	it("refuses a token handed out in its last seconds once it expires, though this isolate learnt it a moment ago", async () => {
 		const app = next("stable");
-		const first = await getToken(app);
-		const token = first.body.access_token as string;
-		// WeChat is busy: no refresh gets through, so the token held is handed out to its last second.
-		await sim.fault({ appid: app.appid, endpoint: "stable_token", kind: "errcode", errcode: -1 }); // until cleared
-		await travel((first.body.expires_in as number) - 2);
-		const res = await gw(`/cgi-bin/token?grant_type=client_credential&appid=${app.appid}&secret=${KEYS.all}`);
-		expect(res.json!.access_token).toBe(token);
-		expect(res.json!.expires_in).toBeLessThanOrEqual(2);
-		await travel(3); // expired, inside the isolate's 5 s memory of what it handed out
-		const before = await sim.calls(app);
-		// Failed when the isolate remembered the handed-out token past its expiry: forwarded to WeChat.
-		expectWeChatError(await gw(ipList(token)), 40001);
-		expect((await sim.calls(app)).getcallbackip ?? 0).toBe(before.getcallbackip ?? 0);
+		await refusedOnceExpired({
+			tokenPath: `/cgi-bin/token?grant_type=client_credential&appid=${app.appid}&secret=${KEYS.all}`,
+			fault: { appid: app.appid, endpoint: "stable_token" },
+			forwarded: async () => (await sim.calls(app)).getcallbackip ?? 0,
+		});
 	});
 	it("refuses a token from its /cgi-bin/gettoken (WeCom) once the token's own lifetime is over", async () => {
 		const res = await gw(`/cgi-bin/gettoken?corpid=${WECOM_SINGLE_CORP}&corpsecret=${KEYS.all}`);
@@ -134,18 +146,10 @@ describe("which tokens are gateway credentials", () => {
 		expect(await sim.wecomCalls(WECOM_SINGLE_CORP)).toEqual(before);
 	});
 	it("refuses a WeCom token handed out in its last seconds once it expires, though this isolate learnt it a moment ago", async () => {
-		const res = await gw(`/cgi-bin/gettoken?corpid=${WECOM_SINGLE_CORP}&corpsecret=${KEYS.all}`);
-		const token = res.json!.access_token as string;
-		// WeCom is busy: no refresh gets through, so the token held is handed out to its last second.
-		await sim.fault({ appid: WECOM_SINGLE_CORP, endpoint: "wecom_gettoken", kind: "errcode", errcode: -1 }); // until cleared
-		await travel((res.json!.expires_in as number) - 2);
-		const late = await gw(`/cgi-bin/gettoken?corpid=${WECOM_SINGLE_CORP}&corpsecret=${KEYS.all}`);
-		expect(late.json!.access_token).toBe(token);
-		expect(late.json!.expires_in).toBeLessThanOrEqual(2);
-		await travel(3); // expired, inside the isolate's 5 s memory of what it handed out
-		const before = await sim.wecomCalls(WECOM_SINGLE_CORP);
-		// Failed when the isolate remembered the handed-out token past its expiry: forwarded to WeCom.
-		expectWeChatError(await gw(ipList(token)), 40001);
-		expect((await sim.wecomCalls(WECOM_SINGLE_CORP)).wecom_getcallbackip ?? 0).toBe(before.wecom_getcallbackip ?? 0);
+		await refusedOnceExpired({
+			tokenPath: `/cgi-bin/gettoken?corpid=${WECOM_SINGLE_CORP}&corpsecret=${KEYS.all}`,
+			fault: { appid: WECOM_SINGLE_CORP, endpoint: "wecom_gettoken" },
+			forwarded: async () => (await sim.wecomCalls(WECOM_SINGLE_CORP)).wecom_getcallbackip ?? 0,
+		});
 	});
 });

@@ -352,7 +352,7 @@ export const MUTATIONS = [
 	{
 		name: "[provider] a new ProviderSecret is checked with WeCom, not answered from the token held",
 		file: "src/authority/token-authority.ts",
-		find: "return this.#engine.state().slots.token?.current ? refresher.refreshNow(\"configure\") : refresher.get();",
+		find: "return this.#parts.engine.state().slots.token?.current ? refresher.refreshNow(\"configure\") : refresher.get();",
 		replace: "return refresher.get();",
 		tests: ["registry-provider"],
 	},
@@ -1035,7 +1035,7 @@ export const MUTATIONS = [
 	{
 		name: "[review16] gateway counts for a deleted app are not written into its wiped object",
 		file: "src/authority/token-authority.ts",
-		find: "if ((add.calls > 0 || add.heals > 0) && this.#app(appid)) await",
+		find: "if ((add.calls > 0 || add.heals > 0) && this.#parts.app(appid)) await",
 		replace: "if ((add.calls > 0 || add.heals > 0)) await",
 		tests: ["review16"],
 	},
@@ -1689,8 +1689,8 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[component] no push for 30 min is an incident",
-		file: "src/authority/token-authority.ts",
-		find: "roleProblem: (app, now) => (app.mode === \"component\" ? this.#component.problem(now) :",
+		file: "src/authority/object-parts.ts",
+		find: "roleProblem: (app, now) => (app.mode === \"component\" ? this.component.problem(now) :",
 		replace: "roleProblem: (app, now) => (app.mode === \"component\" ? null :",
 		tests: ["component-token"],
 	},
@@ -1837,7 +1837,7 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[review17] an alarm keeps a registry app whose secret cannot be opened (not taken for deleted)",
-		file: "src/authority/token-authority.ts",
+		file: "src/authority/object-parts.ts",
 		find: "if (!app && !this.#deleting && this.#registered && \"failure\" in this.#registered) throw new BrokerError(",
 		replace: "if (!app && this.#deleting && this.#registered && \"failure\" in this.#registered) throw new BrokerError(",
 		tests: ["review17"],
@@ -1914,8 +1914,8 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[authorizer] a revoked authorizer's /token names the revocation",
-		file: "src/authority/token-authority.ts",
-		find: "const revoked = app ? null : this.#authorizer.revokedFailure(appid);",
+		file: "src/authority/object-parts.ts",
+		find: "const revoked = app ? null : this.grant.revokedFailure(appid);",
 		replace: "const revoked = null as Failure | null;",
 		tests: ["authorizer"],
 	},
@@ -1963,8 +1963,8 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[authorizer] the component's alarm retries a pushed code whose exchange failed",
-		file: "src/authority/token-authority.ts",
-		find: "if (app.mode === \"component\" && app.componentAppid) await this.#component.resume(app.componentAppid);",
+		file: "src/authority/object-parts.ts",
+		find: "if (app.mode === \"component\" && app.componentAppid) await this.component.resume(app.componentAppid);",
 		replace: "",
 		tests: ["authorizer"],
 	},
@@ -2048,8 +2048,8 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[suite] no suite_ticket push for 25 min is an incident",
-		file: "src/authority/token-authority.ts",
-		find: ": app.mode === \"suite\" ? this.#suite.problem(now) : null",
+		file: "src/authority/object-parts.ts",
+		find: ": app.mode === \"suite\" ? this.suite.problem(now) : null",
 		replace: ": null",
 		tests: ["suite-token"],
 	},
@@ -2104,8 +2104,8 @@ export const MUTATIONS = [
 	},
 	{
 		name: "[install] the suite's alarm retries a pushed code whose exchange failed",
-		file: "src/authority/token-authority.ts",
-		find: "if (app.mode === \"suite\" && app.suiteId) await this.#suite.resume(app.suiteId);",
+		file: "src/authority/object-parts.ts",
+		find: "if (app.mode === \"suite\" && app.suiteId) await this.suite.resume(app.suiteId);",
 		replace: "",
 		tests: ["suite-installs"],
 	},

@@ -356,6 +356,13 @@ export const MUTATIONS = [
 		replace: "return refresher.get();",
 		tests: ["registry-provider"],
 	},
+	{
+		name: "a no_overlap value's refresh is not sent in its last second before the plan (a reader holds that promise)",
+		file: "src/engine/refresher.ts",
+		find: "if (lastSecond && mintsOnRefresh(this.#kind.policy) && now < lastSecond.refreshAt && now < lastSecond.expiresAt) {",
+		replace: "if (lastSecond && mintsOnRefresh(this.#kind.policy) && now < lastSecond.refreshAt && now > lastSecond.expiresAt) {",
+		tests: ["review-engine"],
+	},
 	// Fourth review (review4.test.ts).
 	{
 		name: "a force is not sent when KV did not take the retraction",

@@ -13,7 +13,7 @@
  */
 import type { AppConfig, BrokerConfig } from "../config/config";
 import { KV_KEY_WRITE_INTERVAL_MS } from "../edge/edge-cache";
-import { awaitingRenewal, isDue, isUsable, mintsOnRefresh } from "../core/lifetime";
+import { awaitingRenewal, isDue, isUsable, mintsOnRefresh, UNUSABLE_RECHECK_MS, type CredentialRecord } from "../core/lifetime";
 import { log, maskToken } from "../core/log";
 import { fail, ok, type Failure, type Outcome } from "../core/outcome";
 import { forcedRefreshLimit, stableForceLimit } from "./refresh-limits";
@@ -134,6 +134,13 @@ export class Refresher {
 		// only get it again, once per reader. Only a kind renewed at its expiry: any other value with no whole
 		// second left before its plan (a no_overlap one, promised only until then) is simply refreshed now.
 		if (this.#kind.sameUntilExpiry && awaitingRenewal(promised, now)) return fail(renewalPending(promised!.refreshAt, now));
+		// A value that mints on refresh, promised only until its plan (no_overlap), in the last second before it:
+		// a reader a moment ago was promised up to the plan, and a mint sent sooner may revoke that token at
+		// once. This reader waits for the plan (under a second), then joins the refresh.
+		const lastSecond = promised as CredentialRecord | null;
+		if (lastSecond && mintsOnRefresh(this.#kind.policy) && now < lastSecond.refreshAt && now < lastSecond.expiresAt) {
+			await new Promise((resolve) => setTimeout(resolve, Math.min(lastSecond.refreshAt - now, UNUSABLE_RECHECK_MS)));
+		}
 		const outcome = await this.#fly("read", null, () => this.#fetchAndStore("read", false));
 		if (outcome.ok) return outcome;
 		const still = this.#slot().current;

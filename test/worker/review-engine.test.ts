@@ -136,3 +136,35 @@ it("an authorizer's reader in the last second before its planned refresh gets th
 	expect(read.ok, JSON.stringify(read)).toBe(true);
 	if (read.ok) expect(read.record.value).not.toBe(held!.value);
 });
+
+/**
+ * Found by a second review: the fix above refreshed at once, up to a second before the plan, while a reader
+ * a moment earlier had been promised the held token up to the plan (expires_in 1); the mint may revoke it at
+ * once (no_overlap). The reader in the last second now waits for the plan before the refresh is sent. The
+ * broker's clock is the test's (frozen between travels), so the wait shows as real time: a sleep never ends
+ * early, so its lower bound is no matter of luck.
+ */
+it("an authorizer's refresh is not sent before its plan while the held token is still promised to a reader", async () => {
+	const { appid } = await authorised(5, "wxrevengacct05");
+	const stub = authority(env, appid);
+	const first = await stub.getToken(appid);
+	const held = first.ok ? first.record : null;
+	await travel((held!.refreshAt - Date.now() - 1_300) / 1_000);
+	const promised = await stub.getToken(appid);
+	expect(promised.ok && promised.record.value).toBe(held!.value);
+	await travel(0.8); // 500 ms before the plan
+	const startedAt = performance.now();
+	let sentAfterMs: number | null = null;
+	const restore = interceptUpstream((url) => {
+		if (url.pathname.endsWith("/api_authorizer_token")) sentAfterMs ??= performance.now() - startedAt;
+		return undefined;
+	});
+	try {
+		const next = await stub.getToken(appid);
+		expect(next.ok && next.record.value).not.toBe(held!.value);
+	} finally {
+		restore();
+	}
+	expect(sentAfterMs).not.toBeNull();
+	expect(sentAfterMs!).toBeGreaterThanOrEqual(450);
+});
